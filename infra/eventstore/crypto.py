@@ -1,0 +1,137 @@
+"""Per-subject encryption of personal fields (crypto-shredding).
+
+A personal value in event data is written as ``Personal(subject_id, value)``. The store replaces
+it with ``{"$personal": subject_id, "nonce": ..., "ct": ...}``: AES-GCM under the subject's own
+data key. Data keys live in the service's ``subject_keys`` table, wrapped with the service master
+key. ``erase(subject)`` deletes the data key: the events stay (and their hash chain still verifies,
+because it covers the ciphertext), and every read shows the field as ``ERASED``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from .schema import subject_keys
+
+ERASED = "[erased]"
+_MARK = "$personal"
+
+
+@dataclass(frozen=True)
+class Personal:
+    """A personal value (resident ID number, person name, phone) belonging to one subject."""
+
+    subject_id: str
+    value: Any
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+class SubjectKeys:
+    """Data keys per subject, wrapped by the master key.
+
+    Deliberately not cached across calls: an erasure by another process (``sesp erase``) must
+    take effect on the very next read.
+    """
+
+    def __init__(self, master_key: bytes):
+        self._master = AESGCM(master_key)
+
+    def _wrap(self, subject_id: str, key: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._master.encrypt(nonce, key, subject_id.encode())
+
+    def _unwrap(self, subject_id: str, blob: bytes) -> bytes:
+        return self._master.decrypt(blob[:12], blob[12:], subject_id.encode())
+
+    def key_for_write(self, conn: Connection, subject_id: str, now: datetime) -> bytes:
+        key = self.key_for_read(conn, subject_id)
+        if key is not None:
+            return key
+        row = conn.execute(
+            select(subject_keys.c.erased_at).where(subject_keys.c.subject_id == subject_id)
+        ).first()
+        key = AESGCM.generate_key(bit_length=256)
+        wrapped = self._wrap(subject_id, key)
+        if row is None:
+            conn.execute(
+                insert(subject_keys).values(
+                    subject_id=subject_id, wrapped_key=wrapped, created_at=now
+                )
+            )
+        else:  # an erased subject that comes back gets a fresh key; old data stays erased
+            conn.execute(
+                update(subject_keys)
+                .where(subject_keys.c.subject_id == subject_id)
+                .values(wrapped_key=wrapped, erased_at=None)
+            )
+        return key
+
+    def key_for_read(self, conn: Connection, subject_id: str) -> bytes | None:
+        row = conn.execute(
+            select(subject_keys.c.wrapped_key).where(subject_keys.c.subject_id == subject_id)
+        ).first()
+        if row is None or row.wrapped_key is None:
+            return None
+        return self._unwrap(subject_id, row.wrapped_key)
+
+    def erase(self, conn: Connection, subject_id: str, now: datetime) -> bool:
+        result = conn.execute(
+            update(subject_keys)
+            .where(subject_keys.c.subject_id == subject_id)
+            .values(wrapped_key=None, erased_at=now)
+        )
+        return result.rowcount > 0
+
+
+def encrypt_personal(data: Any, conn: Connection, keys: SubjectKeys, now: datetime) -> Any:
+    """Replace every ``Personal`` inside ``data`` by its ciphertext envelope."""
+    if isinstance(data, Personal):
+        key = keys.key_for_write(conn, data.subject_id, now)
+        nonce = os.urandom(12)
+        plain = json.dumps(data.value).encode()
+        ct = AESGCM(key).encrypt(nonce, plain, data.subject_id.encode())
+        return {_MARK: data.subject_id, "nonce": _b64(nonce), "ct": _b64(ct)}
+    if isinstance(data, dict):
+        return {k: encrypt_personal(v, conn, keys, now) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [encrypt_personal(v, conn, keys, now) for v in data]
+    return data
+
+
+def decrypt_personal(data: Any, conn: Connection, keys: SubjectKeys) -> Any:
+    """Decrypt envelopes inside ``data``; a field of an erased subject reads as ``ERASED``."""
+    if isinstance(data, dict):
+        if _MARK in data:
+            key = keys.key_for_read(conn, data[_MARK])
+            if key is None:
+                return ERASED
+            plain = AESGCM(key).decrypt(
+                base64.b64decode(data["nonce"]), base64.b64decode(data["ct"]), data[_MARK].encode()
+            )
+            return json.loads(plain)
+        return {k: decrypt_personal(v, conn, keys) for k, v in data.items()}
+    if isinstance(data, list):
+        return [decrypt_personal(v, conn, keys) for v in data]
+    return data
+
+
+def has_personal(data: Any) -> bool:
+    if isinstance(data, Personal):
+        return True
+    if isinstance(data, dict):
+        return any(has_personal(v) for v in data.values())
+    if isinstance(data, (list, tuple)):
+        return any(has_personal(v) for v in data)
+    return False

@@ -1,0 +1,55 @@
+"""Engines and migrations for a service database (SQLite embedded default, or PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """An engine with the settings this project relies on.
+
+    SQLite: WAL, a busy timeout for other processes (the CLI), and ``BEGIN IMMEDIATE`` so a
+    writer takes the lock up front instead of failing on upgrade. SQLite never yields to
+    eventlet, so one service process uses one connection at a time (pool of 1): greenlets
+    queue for it instead of blocking the event loop in the driver's busy handler.
+    PostgreSQL: psycopg2 (it yields under eventlet; see docs/operations.md).
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def migrate(engine: Engine, extra_chains: list[tuple[str, Path]] | None = None) -> None:
+    """Bring the store tables (and any service chains) to head with Alembic."""
+    from alembic import command
+    from alembic.config import Config
+
+    chains = [("sesp_kernel", MIGRATIONS)] + list(extra_chains or [])
+    with engine.begin() as conn:
+        for version_table, path in chains:
+            cfg = Config()
+            cfg.set_main_option("script_location", str(path))
+            cfg.attributes["connection"] = conn
+            cfg.attributes["version_table"] = version_table
+            command.upgrade(cfg, "head")

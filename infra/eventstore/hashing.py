@@ -1,0 +1,37 @@
+"""The per-stream hash chain: each event's hash covers the previous hash and its own content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+GENESIS = "0" * 64
+
+
+def canonical(obj: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def event_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """Hash of one stored event row (data and meta as stored, i.e. personal fields encrypted)."""
+    content = canonical(
+        {
+            "event_id": row["event_id"],
+            "stream_id": row["stream_id"],
+            "version": row["version"],
+            "type": row["type"],
+            "schema_version": row["schema_version"],
+            "data": row["data"],
+            "meta": row["meta"],
+            "occurred_at": _ts(row["occurred_at"]),
+            "recorded_at": _ts(row["recorded_at"]),
+        }
+    )
+    return hashlib.sha256((prev_hash + content).encode()).hexdigest()
+
+
+def _ts(value: Any) -> str:
+    # Both backends give back naive UTC datetimes with microseconds; normalise the text.
+    return value.isoformat(timespec="microseconds") if hasattr(value, "isoformat") else str(value)

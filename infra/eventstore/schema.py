@@ -1,0 +1,101 @@
+"""Tables of a service's event store. Every service database has these (created by Alembic)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+# BIGINT on PostgreSQL; INTEGER on SQLite so the column aliases the rowid (autoincrement).
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
+events = Table(
+    "events",
+    metadata,
+    Column("position", Position, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("stream_id", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(120), nullable=False),
+    Column("schema_version", Integer, nullable=False, default=1),
+    Column("data", Text, nullable=False),
+    Column("meta", Text, nullable=False),
+    Column("occurred_at", DateTime, nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+    # Writing transaction id (PostgreSQL xid8); 0 on SQLite. Lets tailing readers decide
+    # when a gap in positions is final (the writer rolled back) without a table lock.
+    Column("tx_id", BigInteger, nullable=False, default=0),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+)
+Index("ix_events_stream_occurred", events.c.stream_id, events.c.occurred_at)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("stream_id", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("taken_at", DateTime, nullable=False),
+)
+
+# One data key per data subject (a person). Deleting the key erases the subject.
+subject_keys = Table(
+    "subject_keys",
+    metadata,
+    Column("subject_id", String(200), primary_key=True),
+    Column("wrapped_key", LargeBinary, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("erased_at", DateTime, nullable=True),
+)
+
+# How far the outbox relay has published (and a gap it is waiting on, if any).
+relay_state = Table(
+    "relay_state",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Messages the broker returned as unroutable: reported and kept, never silently dropped.
+unroutable = Table(
+    "unroutable",
+    metadata,
+    Column("position", BigInteger, primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("type", String(120), nullable=False),
+    Column("reason", String(200), nullable=False),
+    Column("at", DateTime, nullable=False),
+)
+
+# Consumer side: the last version applied per source stream, and every processed event id,
+# written in the same transaction as the effect.
+consumer_streams = Table(
+    "consumer_streams",
+    metadata,
+    Column("consumer", String(120), primary_key=True),
+    Column("stream_id", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+)
+
+processed_events = Table(
+    "processed_events",
+    metadata,
+    Column("consumer", String(120), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Column("processed_at", DateTime, nullable=False),
+)

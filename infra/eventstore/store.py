@@ -1,0 +1,350 @@
+"""The event store: append-only streams on SQLAlchemy Core, same API on SQLite and PostgreSQL.
+
+All methods take a ``Connection`` inside the caller's transaction, so events, read-model
+updates and consumer bookkeeping commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text
+from sqlalchemy.engine import Connection
+
+from . import hashing
+from .crypto import SubjectKeys, decrypt_personal, encrypt_personal
+from .errors import ConcurrencyError
+from .schema import events, snapshots
+from .upcasting import Upcasters
+
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_db(dt: datetime) -> datetime:
+    """Naive UTC with microseconds: the one form both backends store and compare alike."""
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def from_db(dt: datetime | str) -> datetime:
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append. ``data`` may contain ``Personal`` values (encrypted on write)."""
+
+    type: str
+    data: dict[str, Any]
+    schema_version: int = 1
+    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as read back: upcast to its current version, personal fields decrypted."""
+
+    position: int
+    event_id: str
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+
+    def to_message(self, service: str) -> dict[str, Any]:
+        """The body the relay publishes (data as stored: personal fields stay encrypted)."""
+        return {
+            "service": service,
+            "event_id": self.event_id,
+            "stream_id": self.stream_id,
+            "version": self.version,
+            "position": self.position,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "data": self.data,
+            "meta": self.meta,
+            "occurred_at": self.occurred_at.isoformat(),
+            "recorded_at": self.recorded_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stream_id: str
+    version: int
+    schema_version: int
+    state: dict[str, Any]
+
+
+def make_meta(
+    actor: dict | None = None,
+    correlation_id: str | None = None,
+    causation_id: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Event metadata: who (token id and role), which request, which cause."""
+    return {
+        "actor": actor or {"id": "system", "role": "system"},
+        "correlation_id": correlation_id or str(uuid.uuid4()),
+        "causation_id": causation_id,
+        **extra,
+    }
+
+
+class EventStore:
+    """One service's event store.
+
+    ``snapshot_every``: a snapshot is due when a stream's version crosses a multiple of it.
+    """
+
+    def __init__(
+        self,
+        dialect: str,
+        keys: SubjectKeys,
+        upcasters: Upcasters | None = None,
+        clock: Clock = utcnow,
+        snapshot_every: int = 50,
+    ):
+        self.dialect = dialect
+        self.keys = keys
+        self.upcasters = upcasters or Upcasters()
+        self.clock = clock
+        self.snapshot_every = snapshot_every
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(
+        self,
+        conn: Connection,
+        stream_id: str,
+        expected_version: int | None,
+        new_events: Sequence[NewEvent],
+        meta: dict[str, Any] | None = None,
+    ) -> list[StoredEvent]:
+        """Append atomically after ``expected_version`` (0: new stream; None: wherever it is).
+
+        Raises ``ConcurrencyError`` when the stream is elsewhere. Appending events whose ids are
+        all stored already is a no-op that returns ``[]`` (a retried command).
+        """
+        if not new_events:
+            return []
+        tx_id, head_version, prev_hash = self._head(conn, stream_id)
+        if expected_version is not None and head_version != expected_version:
+            if self._all_stored(conn, [e.event_id for e in new_events]):
+                return []
+            raise ConcurrencyError(stream_id, expected_version, head_version)
+        now = self.clock()
+        meta = meta or make_meta()
+        meta_text = hashing.canonical(meta)
+        rows = []
+        for i, ev in enumerate(new_events, start=1):
+            row = {
+                "event_id": ev.event_id,
+                "stream_id": stream_id,
+                "version": head_version + i,
+                "type": ev.type,
+                "schema_version": ev.schema_version,
+                "data": hashing.canonical(encrypt_personal(ev.data, conn, self.keys, now)),
+                "meta": meta_text,
+                "occurred_at": to_db(ev.occurred_at or now),
+                "recorded_at": to_db(now),
+                "tx_id": tx_id,
+            }
+            row["hash"] = prev_hash = hashing.event_hash(prev_hash, row)
+            rows.append(row)
+        try:
+            conn.execute(insert(events), rows)
+        except Exception as exc:  # unique (stream, version) or event id: someone got there first
+            if _is_integrity_error(exc):
+                raise ConcurrencyError(stream_id, head_version, None) from exc
+            raise
+        # Positions are assigned by the database; read back only when a caller needs them.
+        return [self._to_stored(conn, r, position=0) for r in rows]
+
+    def _head(self, conn: Connection, stream_id: str) -> tuple[int, int, str]:
+        if self.dialect == "postgresql":
+            # Take the transaction id *before* the position is drawn from the sequence, so a
+            # tailing reader can tell when every writer that may hold a lower position is done.
+            row = conn.execute(
+                text(
+                    "SELECT pg_current_xact_id()::text AS xid, e.version, e.hash "
+                    "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+                    " SELECT version, hash FROM events WHERE stream_id = :s"
+                    " ORDER BY version DESC LIMIT 1) AS e ON true"
+                ),
+                {"s": stream_id},
+            ).one()
+            return int(row.xid), row.version or 0, row.hash or hashing.GENESIS
+        row = conn.execute(
+            select(events.c.version, events.c.hash)
+            .where(events.c.stream_id == stream_id)
+            .order_by(events.c.version.desc())
+            .limit(1)
+        ).first()
+        return 0, (row.version if row else 0), (row.hash if row else hashing.GENESIS)
+
+    def _all_stored(self, conn: Connection, event_ids: list[str]) -> bool:
+        found = conn.execute(
+            select(events.c.event_id).where(events.c.event_id.in_(event_ids))
+        ).all()
+        return len(found) == len(event_ids)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def stream_version(self, conn: Connection, stream_id: str) -> int:
+        return (
+            conn.execute(
+                select(events.c.version)
+                .where(events.c.stream_id == stream_id)
+                .order_by(events.c.version.desc())
+                .limit(1)
+            ).scalar()
+            or 0
+        )
+
+    def read_stream(
+        self,
+        conn: Connection,
+        stream_id: str,
+        after_version: int = 0,
+        until: datetime | None = None,
+    ) -> list[StoredEvent]:
+        """Events of one stream after a version, optionally only those occurred up to ``until``."""
+        q = select(events).where(
+            events.c.stream_id == stream_id, events.c.version > after_version
+        )
+        if until is not None:
+            q = q.where(events.c.occurred_at <= to_db(until))
+        rows = conn.execute(q.order_by(events.c.version)).mappings().all()
+        return [self._to_stored(conn, r) for r in rows]
+
+    def read_all(self, conn: Connection, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+        """Events in position order after a global position. For rebuilds of a quiet store;
+        live tailing must use ``Tailer`` (which never skips a late commit)."""
+        rows = (
+            conn.execute(
+                select(events).where(events.c.position > after).order_by(events.c.position).limit(limit)
+            )
+            .mappings()
+            .all()
+        )
+        return [self._to_stored(conn, r) for r in rows]
+
+    def iter_all(self, conn: Connection, chunk: int = 1000) -> Iterator[StoredEvent]:
+        after = 0
+        while True:
+            batch = self.read_all(conn, after, chunk)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].position
+
+    def _to_stored(self, conn: Connection, r: Any, position: int | None = None) -> StoredEvent:
+        data = r["data"]
+        data = json.loads(data) if isinstance(data, str) else data
+        version, data = self.upcasters.upcast(r["type"], r["schema_version"], data)
+        meta = r["meta"]
+        return StoredEvent(
+            position=r["position"] if position is None else position,
+            event_id=r["event_id"],
+            stream_id=r["stream_id"],
+            version=r["version"],
+            type=r["type"],
+            schema_version=version,
+            data=decrypt_personal(data, conn, self.keys),
+            meta=json.loads(meta) if isinstance(meta, str) else meta,
+            occurred_at=from_db(r["occurred_at"]),
+            recorded_at=from_db(r["recorded_at"]),
+        )
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def snapshot_due(self, old_version: int, new_version: int) -> bool:
+        n = self.snapshot_every
+        return n > 0 and new_version // n > old_version // n
+
+    def save_snapshot(
+        self, conn: Connection, stream_id: str, version: int, state: dict, schema_version: int = 1
+    ) -> None:
+        conn.execute(delete(snapshots).where(snapshots.c.stream_id == stream_id))
+        conn.execute(
+            insert(snapshots).values(
+                stream_id=stream_id,
+                version=version,
+                schema_version=schema_version,
+                state=hashing.canonical(state),
+                taken_at=to_db(self.clock()),
+            )
+        )
+
+    def load_snapshot(self, conn: Connection, stream_id: str, kind: str) -> Snapshot | None:
+        """The latest snapshot, upcast with the upcasters registered for ``snapshot:<kind>``."""
+        row = conn.execute(select(snapshots).where(snapshots.c.stream_id == stream_id)).first()
+        if row is None:
+            return None
+        version, state = self.upcasters.upcast(
+            f"snapshot:{kind}", row.schema_version, json.loads(row.state)
+        )
+        return Snapshot(stream_id, row.version, version, state)
+
+    # -- integrity and erasure -----------------------------------------------------------
+
+    def verify(self, conn: Connection, streams: Iterable[str] | None = None) -> list[dict]:
+        """Recompute every stream's hash chain; return the first tampered event of each
+        broken stream (empty list: the store verifies clean)."""
+        q = select(events).order_by(events.c.stream_id, events.c.version)
+        if streams is not None:
+            q = q.where(events.c.stream_id.in_(list(streams)))
+        problems: list[dict] = []
+        current, prev, expected_version, broken = None, hashing.GENESIS, 1, False
+        for r in conn.execute(q).mappings():
+            if r["stream_id"] != current:
+                current, prev, expected_version, broken = r["stream_id"], hashing.GENESIS, 1, False
+            if broken:
+                continue
+            row = dict(r)
+            reason = None
+            if row["version"] != expected_version:
+                reason = f"version {row['version']} where {expected_version} was expected"
+            elif hashing.event_hash(prev, row) != row["hash"]:
+                reason = "content does not match its hash"
+            if reason:
+                problems.append(
+                    {
+                        "stream_id": row["stream_id"],
+                        "version": row["version"],
+                        "position": row["position"],
+                        "event_id": row["event_id"],
+                        "reason": reason,
+                    }
+                )
+                broken = True
+                continue
+            prev, expected_version = row["hash"], expected_version + 1
+        return problems
+
+    def erase_subject(self, conn: Connection, subject_id: str) -> bool:
+        return self.keys.erase(conn, subject_id, to_db(self.clock()))
+
+
+def _is_integrity_error(exc: Exception) -> bool:
+    from sqlalchemy.exc import IntegrityError
+
+    return isinstance(exc, IntegrityError)

@@ -1,0 +1,89 @@
+"""Gapless tailing of the global log, without a table lock.
+
+Positions come from a sequence, so on PostgreSQL a transaction can commit *after* another one
+that drew a higher position. A reader that just asks for ``position > last`` would then skip
+the late event forever. The writer records its transaction id, taken before it draws a position
+(see ``EventStore._head``). When the reader meets a gap it notes the snapshot's ``xmax``: every
+transaction that could still fill that gap has an id below it. Once the oldest running
+transaction (``xmin``) has passed that mark, the gap is final (the writer rolled back) and the
+reader steps over it; until then it delivers nothing beyond the gap. Events are therefore
+delivered exactly once, in position order.
+
+SQLite serialises writers and reuses no rowid after a rollback, so its log has no such gaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Engine
+
+from .schema import events
+from .store import EventStore, StoredEvent
+
+
+@dataclass
+class _Gap:
+    start: int  # first missing position
+    xmax: int  # snapshot xmax when the gap was first seen
+
+
+class Tailer:
+    """Reads committed events after ``position`` in order, never skipping a late commit."""
+
+    def __init__(self, store: EventStore, engine: Engine, position: int = 0):
+        self.store = store
+        self.engine = engine
+        self.position = position
+        self._gap: _Gap | None = None
+
+    def poll(self, limit: int = 500) -> list[StoredEvent]:
+        """The next events safe to deliver (possibly none). Advances ``position``."""
+        if self.engine.dialect.name != "postgresql":
+            with self.engine.connect() as conn:
+                batch = self.store.read_all(conn, self.position, limit)
+            if batch:
+                self.position = batch[-1].position
+            return batch
+        conn = self.engine.connect().execution_options(isolation_level="REPEATABLE READ")
+        try:
+            with conn.begin():
+                # Same snapshot for both statements (REPEATABLE READ).
+                snap = conn.execute(
+                    text(
+                        "SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax"
+                        " FROM pg_current_snapshot() AS s"
+                    )
+                ).one()
+                xmin, xmax = int(snap.xmin), int(snap.xmax)
+                rows = (
+                    conn.execute(
+                        select(events)
+                        .where(events.c.position > self.position)
+                        .order_by(events.c.position)
+                        .limit(limit)
+                    )
+                    .mappings()
+                    .all()
+                )
+                out: list[StoredEvent] = []
+                expected = self.position + 1
+                for r in rows:
+                    if r["position"] != expected:
+                        gap = self._gap
+                        if gap is not None and gap.start == expected and xmin >= gap.xmax:
+                            self._gap = None  # every writer that could fill it has ended
+                        else:
+                            if gap is None or gap.start != expected:
+                                self._gap = _Gap(expected, xmax)
+                            break
+                    out.append(self.store._to_stored(conn, r))
+                    expected = r["position"] + 1
+        finally:
+            conn.close()
+        if out:
+            self.position = out[-1].position
+            if self._gap is not None and self._gap.start <= self.position:
+                self._gap = None
+        return out

@@ -1,0 +1,50 @@
+"""Settings from the environment, with defaults that work on a developer machine.
+
+Read at call time, never at import time, so tests can point a process elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SERVICES = ("licensing", "maintenance_credit", "blacklist", "insurance")
+DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("SESP_DATA_DIR", "./var")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def amqp_uri() -> str:
+    return os.environ.get("SESP_AMQP_URI", DEFAULT_AMQP_URI)
+
+
+def gateway_port() -> int:
+    return int(os.environ.get("SESP_GATEWAY_PORT", "8000"))
+
+
+def demo_enabled() -> bool:
+    return os.environ.get("SESP_DEMO", "1") == "1"
+
+
+def database_url(service: str) -> str:
+    """`SESP_<SERVICE>_DATABASE_URL`, else one SQLite file per service in the data directory."""
+    env = f"SESP_{service.upper()}_DATABASE_URL"
+    if os.environ.get(env):
+        return os.environ[env]
+    return f"sqlite:///{data_dir() / (service + '.db')}"
+
+
+def nameko_config(service: str | None = None) -> dict:
+    """The nameko config dict every process uses (heartbeat >= 60 s: see ARCHITECTURE)."""
+    return {
+        "AMQP_URI": amqp_uri(),
+        "HEARTBEAT": 60,
+        "max_workers": int(os.environ.get("SESP_MAX_WORKERS", "10")),
+        "serializer": "json",
+        "WEB_SERVER_ADDRESS": f"0.0.0.0:{gateway_port()}",
+        "SESP_SERVICE": service,
+    }
