@@ -40,12 +40,18 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def migrate(engine: Engine, extra_chains: list[tuple[str, Path]] | None = None) -> None:
-    """Bring the store tables (and any service chains) to head with Alembic."""
+def migrate(
+    engine: Engine, extra_chains: list[tuple[str, Path]] | None = None, *, kernel: bool = True
+) -> None:
+    """Bring the store tables (``kernel``) and any other chains to head with Alembic.
+
+    A chain is ``(version_table, folder)``: each service keeps its read-model migrations in
+    its own folder with its own version table, next to the kernel's.
+    """
     from alembic import command
     from alembic.config import Config
 
-    chains = [("sesp_kernel", MIGRATIONS)] + list(extra_chains or [])
+    chains = ([("sesp_kernel", MIGRATIONS)] if kernel else []) + list(extra_chains or [])
     with engine.begin() as conn:
         for version_table, path in chains:
             cfg = Config()
