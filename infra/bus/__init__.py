@@ -1,0 +1,1 @@
+"""The bus: outbox relay, idempotent ordered consumers, dead letters, nameko wiring."""

@@ -10,9 +10,7 @@ class ConcurrencyError(EventStoreError):
 
     def __init__(self, stream_id: str, expected: int, actual: int | None):
         self.stream_id, self.expected, self.actual = stream_id, expected, actual
-        super().__init__(
-            f"stream {stream_id!r} is at version {actual}, expected {expected}"
-        )
+        super().__init__(f"stream {stream_id!r} is at version {actual}, expected {expected}")
 
 
 class TamperedEvent(EventStoreError):

@@ -225,27 +225,34 @@ class EventStore:
         stream_id: str,
         after_version: int = 0,
         until: datetime | None = None,
+        decrypt: bool = True,
     ) -> list[StoredEvent]:
-        """Events of one stream after a version, optionally only those occurred up to ``until``."""
-        q = select(events).where(
-            events.c.stream_id == stream_id, events.c.version > after_version
-        )
+        """Events of one stream after a version, optionally only those occurred up to ``until``.
+
+        ``decrypt=False`` keeps personal fields as ciphertext envelopes (what leaves the service).
+        """
+        q = select(events).where(events.c.stream_id == stream_id, events.c.version > after_version)
         if until is not None:
             q = q.where(events.c.occurred_at <= to_db(until))
         rows = conn.execute(q.order_by(events.c.version)).mappings().all()
-        return [self._to_stored(conn, r) for r in rows]
+        return [self._to_stored(conn, r, decrypt=decrypt) for r in rows]
 
-    def read_all(self, conn: Connection, after: int = 0, limit: int = 1000) -> list[StoredEvent]:
+    def read_all(
+        self, conn: Connection, after: int = 0, limit: int = 1000, decrypt: bool = True
+    ) -> list[StoredEvent]:
         """Events in position order after a global position. For rebuilds of a quiet store;
         live tailing must use ``Tailer`` (which never skips a late commit)."""
         rows = (
             conn.execute(
-                select(events).where(events.c.position > after).order_by(events.c.position).limit(limit)
+                select(events)
+                .where(events.c.position > after)
+                .order_by(events.c.position)
+                .limit(limit)
             )
             .mappings()
             .all()
         )
-        return [self._to_stored(conn, r) for r in rows]
+        return [self._to_stored(conn, r, decrypt=decrypt) for r in rows]
 
     def iter_all(self, conn: Connection, chunk: int = 1000) -> Iterator[StoredEvent]:
         after = 0
@@ -256,7 +263,9 @@ class EventStore:
             yield from batch
             after = batch[-1].position
 
-    def _to_stored(self, conn: Connection, r: Any, position: int | None = None) -> StoredEvent:
+    def _to_stored(
+        self, conn: Connection, r: Any, position: int | None = None, decrypt: bool = True
+    ) -> StoredEvent:
         data = r["data"]
         data = json.loads(data) if isinstance(data, str) else data
         version, data = self.upcasters.upcast(r["type"], r["schema_version"], data)
@@ -268,7 +277,7 @@ class EventStore:
             version=r["version"],
             type=r["type"],
             schema_version=version,
-            data=decrypt_personal(data, conn, self.keys),
+            data=decrypt_personal(data, conn, self.keys) if decrypt else data,
             meta=json.loads(meta) if isinstance(meta, str) else meta,
             occurred_at=from_db(r["occurred_at"]),
             recorded_at=from_db(r["recorded_at"]),

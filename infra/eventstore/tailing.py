@@ -42,7 +42,7 @@ class Tailer:
         """The next events safe to deliver (possibly none). Advances ``position``."""
         if self.engine.dialect.name != "postgresql":
             with self.engine.connect() as conn:
-                batch = self.store.read_all(conn, self.position, limit)
+                batch = self.store.read_all(conn, self.position, limit, decrypt=False)
             if batch:
                 self.position = batch[-1].position
             return batch
@@ -52,8 +52,8 @@ class Tailer:
                 # Same snapshot for both statements (REPEATABLE READ).
                 snap = conn.execute(
                     text(
-                        "SELECT pg_snapshot_xmin(s)::text AS xmin, pg_snapshot_xmax(s)::text AS xmax"
-                        " FROM pg_current_snapshot() AS s"
+                        "SELECT pg_snapshot_xmin(s)::text AS xmin,"
+                        " pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() AS s"
                     )
                 ).one()
                 xmin, xmax = int(snap.xmin), int(snap.xmax)
@@ -78,7 +78,8 @@ class Tailer:
                             if gap is None or gap.start != expected:
                                 self._gap = _Gap(expected, xmax)
                             break
-                    out.append(self.store._to_stored(conn, r))
+                    # personal fields stay encrypted: tailed events leave the service
+                    out.append(self.store._to_stored(conn, r, decrypt=False))
                     expected = r["position"] + 1
         finally:
             conn.close()

@@ -1,0 +1,199 @@
+"""nameko wiring of the kernel: the event store per worker, the clock, the relay's lifecycle.
+
+Commit happens *before* a worker answers: nameko calls an entrypoint's ``handle_result`` (which
+sends the RPC reply or acks the message) before any dependency's ``worker_result``, so a commit
+there would come after the caller heard "done" (and after the ack: a crash would lose the
+effect). The kernel's entrypoints (``infra.bus.entrypoints``) therefore call
+``commit_worker(...)`` first; ``worker_teardown`` rolls back whatever is left open.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import eventlet
+from nameko.extensions import DependencyProvider
+from sqlalchemy.engine import Connection, Engine
+
+from infra import settings
+from infra.bus.relay import OutboxRelay
+from infra.eventstore import (
+    EventStore,
+    NewEvent,
+    StoredEvent,
+    SubjectKeys,
+    Upcasters,
+    make_engine,
+    migrate,
+)
+from infra.keys import master_key
+
+log = logging.getLogger("sesp.kernel")
+
+
+class Clock:
+    """The service's notion of now. Injectable: tests move time.
+
+    ``SESP_CLOCK_FILE``, when set, names a file holding an ISO timestamp that *is* now for every
+    process reading it (end-to-end tests of deadlines). Never set it in production.
+    """
+
+    def __init__(self, fixed: datetime | None = None):
+        self.fixed = fixed
+
+    def now(self) -> datetime:
+        if self.fixed is not None:
+            return self.fixed
+        path = os.environ.get("SESP_CLOCK_FILE")
+        if path and Path(path).exists():
+            text = Path(path).read_text().strip()
+            if text:
+                value = datetime.fromisoformat(text)
+                return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return datetime.now(UTC)
+
+    def today(self) -> date:
+        return self.now().date()
+
+
+class ClockProvider(DependencyProvider):
+    def setup(self) -> None:
+        self.clock = Clock()
+
+    def get_dependency(self, worker_ctx) -> Clock:
+        return self.clock
+
+
+class UnitOfWork:
+    """One worker's transaction on the service database: events and read models together."""
+
+    def __init__(self, engine: Engine, store: EventStore):
+        self.engine, self.store = engine, store
+        self._conn: Connection | None = None
+        self._tx = None
+
+    @property
+    def conn(self) -> Connection:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+            self._tx = self._conn.begin()
+        return self._conn
+
+    def append(
+        self, stream_id: str, expected_version: int | None, events: list[NewEvent], meta: dict
+    ) -> list[StoredEvent]:
+        return self.store.append(self.conn, stream_id, expected_version, events, meta)
+
+    def read_stream(self, stream_id: str, after_version: int = 0, until=None) -> list[StoredEvent]:
+        return self.store.read_stream(self.conn, stream_id, after_version, until)
+
+    def commit(self) -> None:
+        if self._tx is not None:
+            try:
+                self._tx.commit()
+            finally:
+                self._close()
+
+    def rollback(self) -> None:
+        if self._tx is not None:
+            try:
+                self._tx.rollback()
+            finally:
+                self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._tx = None
+
+
+class ServiceDatabase(DependencyProvider):
+    """The service's event store and read models: a ``UnitOfWork`` per worker.
+
+    Also runs the outbox relay for the service in a background greenlet (``relay=True``).
+    """
+
+    def __init__(
+        self,
+        migrations: Path | None = None,
+        upcasters: Upcasters | None = None,
+        snapshot_every: int = 50,
+        relay: bool = True,
+    ):
+        self.migrations = migrations
+        self.upcasters = upcasters
+        self.snapshot_every = snapshot_every
+        self.run_relay = relay
+        self.units: dict[Any, UnitOfWork] = {}
+        self.relay: OutboxRelay | None = None
+        self._relay_gt = None
+
+    def setup(self) -> None:
+        service = self.container.service_name
+        url = self.container.config.get("SESP_DATABASE_URL") or settings.database_url(service)
+        self.engine = make_engine(url)
+        chains = [(f"{service}_version", self.migrations)] if self.migrations else []
+        migrate(self.engine, chains)
+        self.store = EventStore(
+            self.engine.dialect.name,
+            SubjectKeys(master_key(service)),
+            self.upcasters,
+            snapshot_every=self.snapshot_every,
+        )
+
+    def start(self) -> None:
+        if self.run_relay:
+            service = self.container.service_name
+            # The relay gets its own engine: it must never wait behind workers for a connection.
+            url = self.container.config.get("SESP_DATABASE_URL") or settings.database_url(service)
+            self.relay = OutboxRelay(
+                service,
+                make_engine(url, pool_size=2),
+                self.store,
+                self.container.config["AMQP_URI"],
+            )
+            self._relay_gt = eventlet.spawn(self.relay.run)
+
+    def stop(self) -> None:
+        if self.relay is not None:
+            self.relay.stop()
+            if self._relay_gt is not None:
+                self._relay_gt.wait()
+        self.engine.dispose()
+
+    def kill(self) -> None:
+        if self._relay_gt is not None:
+            self._relay_gt.kill()
+
+    def get_dependency(self, worker_ctx) -> UnitOfWork:
+        uow = UnitOfWork(self.engine, self.store)
+        self.units[worker_ctx] = uow
+        return uow
+
+    def commit_worker(self, worker_ctx) -> None:
+        uow = self.units.get(worker_ctx)
+        if uow is not None:
+            uow.commit()
+
+    def worker_teardown(self, worker_ctx) -> None:
+        uow = self.units.pop(worker_ctx, None)
+        if uow is not None:
+            uow.rollback()
+
+
+def commit_worker(container, worker_ctx) -> None:
+    """Commit every ``ServiceDatabase`` unit of work of this worker (before it answers)."""
+    for dep in container.dependencies:
+        if isinstance(dep, ServiceDatabase):
+            dep.commit_worker(worker_ctx)
+
+
+def service_database(container) -> ServiceDatabase | None:
+    for dep in container.dependencies:
+        if isinstance(dep, ServiceDatabase):
+            return dep
+    return None

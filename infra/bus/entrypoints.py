@@ -1,0 +1,266 @@
+"""The kernel's nameko entrypoints: ``rpc``, ``timer`` and ``subscribe``.
+
+Each commits the worker's unit of work before it answers (see ``dependencies``), and turns a
+lost race on the event store into ``Conflict`` (HTTP 409 at the gateway, never 500).
+
+``subscribe(source)`` consumes every event the ``source`` service publishes, exactly once in
+effect and in stream order:
+- a quorum queue per handler, with a delivery limit and a dead-letter exchange: a message that
+  keeps failing is retried with back-off a bounded number of times, then parked in
+  ``<service>.dlq`` while the consumer goes on (``sesp dlq list|replay``);
+- before a worker is spawned the consumer's last applied version of the source stream is
+  checked: an older or equal version is a redelivery (acked, no effect); a newer one beyond the
+  next is a gap (the message waits and comes back; it is never skipped);
+- the version bump and the processed event id are written in the handler's own transaction, as
+  a compare-and-set, so two racing deliveries cannot both apply.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import eventlet
+import kombu
+from nameko.events import EventHandler
+from nameko.messaging import Consumer
+from nameko.rpc import Rpc
+from nameko.timer import Timer
+from sqlalchemy import insert, select, update
+
+from infra.bus.dependencies import commit_worker, service_database
+from infra.errors import Conflict
+from infra.eventstore import ConcurrencyError
+from infra.eventstore.schema import consumer_streams, processed_events
+from infra.eventstore.store import to_db, utcnow
+
+log = logging.getLogger("sesp.bus")
+
+DLX = "sesp.dlx"
+
+
+def dlq_name(service: str) -> str:
+    return f"{service}.dlq"
+
+
+def _finish(container, worker_ctx, result, exc_info):
+    """Commit before answering; map store races to ``Conflict``."""
+    if exc_info is None:
+        try:
+            commit_worker(container, worker_ctx)
+        except Exception:
+            exc_info = sys.exc_info()
+            result = None
+    if exc_info is not None and isinstance(exc_info[1], ConcurrencyError):
+        err = Conflict(f"the object was changed concurrently: {exc_info[1]}")
+        exc_info = (Conflict, err, exc_info[2])
+    return result, exc_info
+
+
+class KernelRpc(Rpc):
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        result, exc_info = _finish(self.container, worker_ctx, result, exc_info)
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+class KernelTimer(Timer):
+    def handle_result(self, worker_ctx, result, exc_info):
+        result, exc_info = _finish(self.container, worker_ctx, result, exc_info)
+        return super().handle_result(worker_ctx, result, exc_info)
+
+
+rpc = KernelRpc.decorator
+timer = KernelTimer.decorator
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    """An event another service published, as a handler receives it."""
+
+    service: str
+    event_id: str
+    stream_id: str
+    version: int
+    position: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    occurred_at: datetime
+
+    @classmethod
+    def from_message(cls, body: dict[str, Any]) -> IncomingEvent:
+        return cls(
+            service=body["service"],
+            event_id=body["event_id"],
+            stream_id=body["stream_id"],
+            version=int(body["version"]),
+            position=int(body.get("position") or 0),
+            type=body["type"],
+            schema_version=int(body.get("schema_version", 1)),
+            data=body.get("data") or {},
+            meta=body.get("meta") or {},
+            occurred_at=datetime.fromisoformat(body["occurred_at"]),
+        )
+
+
+class OutOfOrder(Exception):
+    """An event arrived before an earlier one of its stream: it must wait."""
+
+
+class EventSubscriber(EventHandler):
+    """Consume all events of ``source_service`` (see the module docstring)."""
+
+    def __init__(self, source_service: str, max_attempts: int = 8, **kwargs):
+        self.max_attempts = max_attempts
+        super().__init__(source_service, "#", **kwargs)
+
+    @property
+    def consumer_name(self) -> str:
+        return f"{self.container.service_name}.{self.method_name}"
+
+    def setup(self) -> None:
+        from nameko.standalone.events import get_event_exchange
+
+        service = self.container.service_name
+        exchange = get_event_exchange(self.source_service, self.container.config)
+        self.queue = kombu.Queue(
+            f"evt-{self.source_service}--{service}.{self.method_name}",
+            exchange=exchange,
+            routing_key="#",
+            durable=True,
+            queue_arguments={
+                "x-queue-type": "quorum",
+                # the broker counts deliveries; past the limit it dead-letters the message
+                "x-delivery-limit": self.max_attempts - 1,
+                "x-dead-letter-exchange": DLX,
+                "x-dead-letter-routing-key": dlq_name(service),
+            },
+        )
+        self._declare_dlq()
+        Consumer.setup(self)
+
+    def _declare_dlq(self) -> None:
+        service = self.container.service_name
+        with kombu.Connection(self.container.config["AMQP_URI"]) as conn:
+            ch = conn.channel()
+            dlx = kombu.Exchange(DLX, type="direct", durable=True)
+            kombu.Queue(
+                dlq_name(service), exchange=dlx, routing_key=dlq_name(service), durable=True
+            )(ch).declare()
+
+    # -- delivery ------------------------------------------------------------------------
+
+    def handle_message(self, body, message):
+        try:
+            event = IncomingEvent.from_message(body)
+        except (KeyError, TypeError, ValueError):
+            log.error("malformed event message on %s: dead-lettered", self.queue.name)
+            message.reject(requeue=False)
+            return
+        db = service_database(self.container)
+        with db.engine.connect() as conn:
+            last = (
+                conn.execute(
+                    select(consumer_streams.c.version).where(
+                        consumer_streams.c.consumer == self.consumer_name,
+                        consumer_streams.c.stream_id == self._key(event),
+                    )
+                ).scalar()
+                or 0
+            )
+            conn.rollback()
+        if event.version <= last:
+            self.queue_consumer.ack_message(message)  # a redelivery: already applied
+            return
+        if event.version > last + 1:
+            self._retry_later(
+                message,
+                OutOfOrder(f"{event.stream_id} v{event.version} arrived before v{last + 1}"),
+            )
+            return
+        self.container.spawn_worker(
+            self,
+            (event,),
+            {},
+            context_data=self.unpack_message_headers(message),
+            handle_result=lambda worker_ctx, result, exc_info: self.handle_result(
+                message, event, worker_ctx, result, exc_info
+            ),
+        )
+
+    @staticmethod
+    def _key(event: IncomingEvent) -> str:
+        return f"{event.service}:{event.stream_id}"
+
+    def handle_result(self, message, event, worker_ctx, result, exc_info):
+        if exc_info is None:
+            try:
+                self._record(worker_ctx, event)
+                commit_worker(self.container, worker_ctx)
+            except Exception:
+                exc_info = sys.exc_info()
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+        else:
+            self._retry_later(message, exc_info[1])
+        return result, exc_info
+
+    def _record(self, worker_ctx, event: IncomingEvent) -> None:
+        """Version compare-and-set plus the processed event id, in the handler's transaction."""
+        db = service_database(self.container)
+        conn = db.units[worker_ctx].conn
+        key = self._key(event)
+        if event.version == 1:
+            conn.execute(
+                insert(consumer_streams).values(
+                    consumer=self.consumer_name, stream_id=key, version=1
+                )
+            )
+        else:
+            moved = conn.execute(
+                update(consumer_streams)
+                .where(
+                    consumer_streams.c.consumer == self.consumer_name,
+                    consumer_streams.c.stream_id == key,
+                    consumer_streams.c.version == event.version - 1,
+                )
+                .values(version=event.version)
+            ).rowcount
+            if moved != 1:
+                raise ConcurrencyError(key, event.version - 1, None)
+        conn.execute(
+            insert(processed_events).values(
+                consumer=self.consumer_name, event_id=event.event_id, processed_at=to_db(utcnow())
+            )
+        )
+
+    def _retry_later(self, message, exc) -> None:
+        headers = message.headers or {}
+        attempt = int(headers.get("x-delivery-count") or 0) + 1
+        delay = min(0.1 * 2 ** (attempt - 1), 3.0)
+        log.warning(
+            "%s: attempt %d of %s failed (%s); back in %.1fs",
+            self.queue.name,
+            attempt,
+            self.max_attempts,
+            exc,
+            delay,
+        )
+        # The broker dead-letters it once the delivery limit is reached.
+        eventlet.spawn_after(delay, self.queue_consumer.requeue_message, message)
+
+
+subscribe = EventSubscriber.decorator
+
+
+def message_summary(body: bytes | str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+        return {k: data.get(k) for k in ("service", "type", "stream_id", "version", "event_id")}
+    except (TypeError, ValueError):
+        return {"raw": str(body)[:200]}

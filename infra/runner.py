@@ -1,0 +1,132 @@
+"""Process runner.
+
+``python -m infra.runner service MODULE:CLASS`` runs one nameko service in this process.
+``python -m infra.runner all`` (``make run``) starts the four services and the gateway, each in
+its own process, restarts any that crashes, loads demo data into an empty data directory,
+prints the URL, and stops everything on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import sys
+
+SERVICES = {
+    "licensing": "services.licensing.service:LicensingService",
+    "maintenance_credit": "services.maintenance_credit.service:MaintenanceCreditService",
+    "blacklist": "services.blacklist.service:BlacklistService",
+    "insurance": "services.insurance.service:InsuranceService",
+    "gateway": "gateway.service:GatewayService",
+}
+
+
+def run_service(target: str) -> None:
+    import eventlet
+
+    eventlet.monkey_patch()
+    import importlib
+    import logging
+    import signal
+
+    from nameko.runners import ServiceRunner
+
+    from infra import settings
+    from infra.logs import configure_logging
+
+    target = SERVICES.get(target, target)
+    module, _, cls_name = target.partition(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    configure_logging(cls.name)
+    runner = ServiceRunner(settings.nameko_config(cls.name))
+    runner.add_service(cls)
+
+    def shutdown(signum, frame):
+        eventlet.spawn_n(runner.stop)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    runner.start()
+    logging.getLogger("sesp").info("service %s started", cls.name)
+    runner.wait()
+
+
+def run_all() -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from infra import settings
+
+    data = settings.data_dir()
+    fresh = not any(data.glob("*.db")) and settings.demo_enabled()
+    procs: dict[str, subprocess.Popen] = {}
+    stopping = False
+
+    def start(name: str) -> None:
+        procs[name] = subprocess.Popen([sys.executable, "-m", "infra.runner", "service", name])
+
+    def stop(signum=None, frame=None):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for name in SERVICES:
+        start(name)
+    url = f"http://127.0.0.1:{settings.gateway_port()}"
+    print(
+        f"SESP is starting: gateway at {url} (API docs at {url}/docs). Ctrl-C stops it.", flush=True
+    )
+    if os.environ.get("SESP_ADMIN_TOKEN"):
+        print("city_admin token: $SESP_ADMIN_TOKEN", flush=True)
+    demo_done = not fresh
+    restarts: dict[str, list[float]] = {}
+    while not stopping:
+        time.sleep(0.5)
+        if not demo_done:
+            demo_done = _load_demo(url)
+        for name, proc in list(procs.items()):
+            if proc.poll() is not None and not stopping:
+                recent = [t for t in restarts.get(name, []) if time.time() - t < 60]
+                restarts[name] = recent + [time.time()]
+                delay = min(2 ** len(recent), 30)
+                print(
+                    f"{name} exited with {proc.returncode}; restarting in {delay}s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                time.sleep(delay)
+                start(name)
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.time() + 15
+    for proc in procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    print("SESP stopped.", flush=True)
+
+
+def _load_demo(url: str) -> bool:
+    """Load demo data once the services answer; True when done (or nothing to do)."""
+    try:
+        from infra.demo import load_demo
+    except ImportError:
+        return True
+    return load_demo(url)
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) >= 2 and argv[0] == "service":
+        run_service(argv[1])
+    elif argv[:1] == ["all"]:
+        run_all()
+    else:
+        print(__doc__)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

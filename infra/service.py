@@ -1,0 +1,34 @@
+"""What every SESP service has: its database, clock, request context and a ping."""
+
+from __future__ import annotations
+
+from infra.bus.context import RequestContext
+from infra.bus.dependencies import ClockProvider
+from infra.bus.entrypoints import rpc
+from infra.errors import register_remote_errors
+
+register_remote_errors()
+
+
+class KernelService:
+    """Base for service classes. Subclasses set ``name`` and a ``db = ServiceDatabase(...)``."""
+
+    name = "kernel"
+    clock = ClockProvider()
+    ctx = RequestContext()
+
+    @rpc
+    def ping(self) -> dict:
+        """Readiness probe used by the gateway's /readyz."""
+        return {"service": self.name, "ok": True}
+
+    @rpc
+    def read_stream(self, stream_id: str, after_version: int = 0) -> list[dict]:
+        """Events of one stream as published messages (personal fields stay encrypted):
+        lets a consumer that missed history fetch it."""
+        return [
+            ev.to_message(self.name)
+            for ev in self.db.store.read_stream(
+                self.db.conn, stream_id, after_version, decrypt=False
+            )
+        ]

@@ -1,0 +1,11 @@
+"""maintenance_credit service (rules in DOMAIN.md; endpoints in API.md). Skeleton: kernel wiring only."""
+
+from __future__ import annotations
+
+from infra.bus.dependencies import ServiceDatabase
+from infra.service import KernelService
+
+
+class MaintenanceCreditService(KernelService):
+    name = "maintenance_credit"
+    db = ServiceDatabase()
