@@ -1,4 +1,4 @@
-"""maintenance_credit service (rules in DOMAIN.md; endpoints in API.md). Skeleton: kernel wiring only."""
+"""Maintenance-credit service (DOMAIN.md, API.md). Skeleton: kernel wiring only."""
 
 from __future__ import annotations
 
