@@ -20,6 +20,7 @@ SERVICES = {
 
 
 def run_service(target: str) -> None:
+    import infra  # noqa: F401  (quiets eventlet's import-time warning)
     import eventlet
 
     eventlet.monkey_patch()

@@ -1,5 +1,6 @@
 """Shared fixtures. eventlet must be patched before anything imports socket or threading."""
 
+import infra  # noqa: F401  (quiets eventlet's import-time warning)
 import eventlet
 
 eventlet.monkey_patch()

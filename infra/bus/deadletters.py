@@ -1,0 +1,72 @@
+"""Dead-letter queue access for `sesp dlq`: peek without consuming, and replay in order."""
+
+from __future__ import annotations
+
+import json
+
+import amqp
+import kombu
+
+from infra.bus.entrypoints import dlq_name
+
+
+def _describe(message) -> dict:
+    try:
+        body = json.loads(message.body)
+    except (TypeError, ValueError):
+        body = {}
+    deaths = (message.headers or {}).get("x-death") or [{}]
+    first = deaths[0]
+    return {
+        "queue": first.get("queue", "?"),
+        "reason": first.get("reason", "?"),
+        "count": first.get("count"),
+        "type": body.get("type"),
+        "stream_id": body.get("stream_id"),
+        "version": body.get("version"),
+        "event_id": body.get("event_id"),
+    }
+
+
+def peek(amqp_uri: str, service: str) -> list[dict]:
+    """Read every dead letter without acking; closing the channel puts them all back."""
+    out = []
+    with kombu.Connection(amqp_uri) as conn:
+        ch = conn.channel()
+        try:
+            while True:
+                msg = ch.basic_get(dlq_name(service), no_ack=False)
+                if msg is None:
+                    break
+                out.append(_describe(msg))
+        except amqp.exceptions.NotFound:
+            return []
+        finally:
+            try:
+                ch.close()
+            except Exception:
+                pass
+    return out
+
+
+def replay(amqp_uri: str, service: str) -> int:
+    """Move each dead letter back to its original queue (publish confirmed, then ack)."""
+    n = 0
+    with kombu.Connection(amqp_uri) as conn:
+        ch = conn.channel()
+        ch.confirm_select()
+        while True:
+            try:
+                msg = ch.basic_get(dlq_name(service), no_ack=False)
+            except amqp.exceptions.NotFound:
+                return 0
+            if msg is None:
+                break
+            origin = _describe(msg)["queue"]
+            props = {k: v for k, v in msg.properties.items() if k != "application_headers"}
+            headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("x-")}
+            copy = amqp.Message(msg.body, application_headers=headers, **props)
+            ch.basic_publish_confirm(copy, exchange="", routing_key=origin, mandatory=True)
+            ch.basic_ack(msg.delivery_tag)
+            n += 1
+    return n

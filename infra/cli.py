@@ -1,0 +1,112 @@
+"""The `sesp` command: operate the platform (integrity, erasure, dead letters, tokens)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from infra import settings
+
+
+def _store(service: str):
+    from infra.eventstore import EventStore, SubjectKeys, make_engine, migrate
+    from infra.keys import master_key
+
+    engine = make_engine(settings.database_url(service))
+    migrate(engine)
+    return engine, EventStore(engine.dialect.name, SubjectKeys(master_key(service)))
+
+
+@click.group()
+def main() -> None:
+    """Special Equipment Safety Platform operations."""
+
+
+@main.command()
+@click.argument("service", required=False, type=click.Choice(settings.SERVICES))
+def verify(service: str | None) -> None:
+    """Check every stream's hash chain; name the first tampered event of each broken stream."""
+    bad = 0
+    for name in [service] if service else settings.SERVICES:
+        engine, store = _store(name)
+        with engine.connect() as conn:
+            problems = store.verify(conn)
+        engine.dispose()
+        if not problems:
+            click.echo(f"{name}: ok")
+        for p in problems:
+            bad += 1
+            click.echo(
+                f"{name}: TAMPERED stream {p['stream_id']} version {p['version']} "
+                f"(position {p['position']}, event {p['event_id']}): {p['reason']}"
+            )
+    sys.exit(1 if bad else 0)
+
+
+@main.command()
+@click.argument("subject")
+@click.option("--service", type=click.Choice(settings.SERVICES), help="Only this service.")
+def erase(subject: str, service: str | None) -> None:
+    """Erase a data subject: delete its key; its personal fields then read as erased."""
+    from infra.eventstore.store import to_db, utcnow
+
+    found = False
+    for name in [service] if service else settings.SERVICES:
+        engine, store = _store(name)
+        with engine.begin() as conn:
+            if store.keys.erase(conn, subject, to_db(utcnow())):
+                found = True
+                click.echo(f"{name}: erased {subject}")
+        engine.dispose()
+    if not found:
+        click.echo(f"no personal data of {subject} is held")
+
+
+@main.group()
+def dlq() -> None:
+    """Dead letters: events a consumer failed on too often."""
+
+
+@dlq.command("list")
+@click.argument("service", type=click.Choice(settings.SERVICES))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def dlq_list(service: str, as_json: bool) -> None:
+    """Show the dead letters of a service (they stay in the queue)."""
+    from infra.bus.deadletters import peek
+
+    items = peek(settings.amqp_uri(), service)
+    for item in items:
+        if as_json:
+            click.echo(json.dumps(item, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{item['queue']}  {item['type']}  {item['stream_id']} v{item['version']}  "
+                f"event {item['event_id']}  ({item['reason']})"
+            )
+    click.echo(f"{len(items)} dead letter(s) for {service}", err=True)
+
+
+@dlq.command("replay")
+@click.argument("service", type=click.Choice(settings.SERVICES))
+def dlq_replay(service: str) -> None:
+    """Send every dead letter of a service back to the queue it came from, in order."""
+    from infra.bus.deadletters import replay
+
+    n = replay(settings.amqp_uri(), service)
+    click.echo(f"replayed {n} dead letter(s) for {service}")
+
+
+def _mount_optional() -> None:
+    try:
+        from gateway.cli import token  # the gateway owns tokens
+    except ImportError:
+        return
+    main.add_command(token)
+
+
+_mount_optional()
+
+if __name__ == "__main__":
+    main()
