@@ -80,12 +80,11 @@ def run_all() -> None:
     )
     if os.environ.get("SESP_ADMIN_TOKEN"):
         print("city_admin token: $SESP_ADMIN_TOKEN", flush=True)
-    demo_done = not fresh
+    if fresh:
+        subprocess.Popen([sys.executable, "-m", "infra.demo"])
     restarts: dict[str, list[float]] = {}
     while not stopping:
         time.sleep(0.5)
-        if not demo_done:
-            demo_done = _load_demo(url)
         for name, proc in list(procs.items()):
             if proc.poll() is not None and not stopping:
                 recent = [t for t in restarts.get(name, []) if time.time() - t < 60]
@@ -108,15 +107,6 @@ def run_all() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
     print("SESP stopped.", flush=True)
-
-
-def _load_demo(url: str) -> bool:
-    """Load demo data once the services answer; True when done (or nothing to do)."""
-    try:
-        from infra.demo import load_demo
-    except ImportError:
-        return True
-    return load_demo(url)
 
 
 def main(argv: list[str]) -> None:
