@@ -3,4 +3,4 @@
 import warnings
 
 # eventlet 0.41 warns on import that it is in maintenance mode; nameko 2 needs it (ARCHITECTURE).
-warnings.filterwarnings("ignore", message=".*Eventlet is deprecated.*")
+warnings.filterwarnings("ignore", message=r"(?s).*Eventlet is deprecated")
