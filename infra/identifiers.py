@@ -129,18 +129,14 @@ def validate_resident_id(value: object, today: date | None = None) -> str:
     try:
         born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
-        raise InvalidIdentifier(
-            name, "positions 7-14 are not a calendar date (YYYYMMDD)"
-        ) from None
+        raise InvalidIdentifier(name, "positions 7-14 are not a calendar date (YYYYMMDD)") from None
     if born.year < EARLIEST_YEAR:
         raise InvalidIdentifier(name, f"birth year {born.year} is before {EARLIEST_YEAR}")
     if today is not None and born > today:
         raise InvalidIdentifier(name, f"birth date {born.isoformat()} is in the future")
     expected = resident_id_check_character(number[:17])
     if number[17] != expected:
-        raise InvalidIdentifier(
-            name, f"check character expected {expected!r}, got {number[17]!r}"
-        )
+        raise InvalidIdentifier(name, f"check character expected {expected!r}, got {number[17]!r}")
     return number
 
 
@@ -193,9 +189,7 @@ def parse_equipment_code(value: object, today: date) -> EquipmentCode:
         if not 1 <= month <= 12:
             raise InvalidIdentifier(name, f"month {code[14:16]} (positions 15-16) is not 01-12")
         if (year, month) > (today.year, today.month):
-            raise InvalidIdentifier(
-                name, f"registration month {year}-{month:02d} is in the future"
-            )
+            raise InvalidIdentifier(name, f"registration month {year}-{month:02d} is in the future")
     return EquipmentCode(
         code=code,
         legacy=legacy,
