@@ -1,0 +1,129 @@
+"""Insurance input schemas (validated at the gateway and again in the service) and the
+integration events the service publishes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from infra.identifiers import EquipmentCodeField, USCCField
+
+MONEY = validate.Regexp(r"^\d{1,13}\.\d{2}$", error="money in yuan with two decimals, e.g. 93.00")
+SHARE = validate.Regexp(r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$",
+                        error="a share between 0 and 1, e.g. 0.30")
+POLICY_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_\-/.]{0,63}$",
+                            error="1-64 letters, digits, '-', '_', '/', '.'")
+MAX_EQUIPMENT_PER_POLICY = 5000
+MAX_BATCH = 1000
+
+
+class PolicyholderSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    uscc = USCCField(required=True)
+    name = fields.String(required=True, validate=validate.Length(1, 200))
+    role = fields.String(required=True,
+                         validate=validate.OneOf(["owner", "user", "maintenance", "inspection"]))
+    share = fields.String(required=True, validate=SHARE)
+
+
+class LimitsSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    per_accident = fields.String(required=True, validate=MONEY)
+    per_person = fields.String(required=True, validate=MONEY)
+
+
+class PolicySchema(Schema):
+    """``PUT /v1/insurance/policies/{policy_no}`` body."""
+
+    class Meta:
+        unknown = RAISE
+
+    revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    policyholders = fields.List(fields.Nested(PolicyholderSchema), required=True,
+                                validate=validate.Length(min=1, max=20))
+    equipment_codes = fields.List(EquipmentCodeField(), required=True,
+                                  validate=validate.Length(min=1, max=MAX_EQUIPMENT_PER_POLICY))
+    cover = fields.String(required=True, validate=validate.OneOf(["liability", "comprehensive"]))
+    limits = fields.Nested(LimitsSchema, required=True)
+    premium = fields.String(required=True, validate=MONEY)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["active", "cancelled"]))
+
+    @validates_schema(skip_on_field_errors=False)  # report every problem at once
+    def _rules(self, data, **kwargs):
+        errors: dict[str, list[str]] = {}
+        holders = data.get("policyholders") or []
+        if holders and all(isinstance(h, dict) and "share" in h for h in holders):
+            total = sum(Decimal(h["share"]) for h in holders)
+            if total != Decimal(1):
+                errors["policyholders"] = [f"premium shares must sum to 1, they sum to {total}"]
+        if data.get("starts_on") and data.get("ends_on") and data["ends_on"] <= data["starts_on"]:
+            errors["ends_on"] = ["must be after starts_on"]
+        codes = data.get("equipment_codes") or []
+        if len(set(codes)) != len(codes):
+            errors["equipment_codes"] = ["an elevator is listed twice"]
+        if errors:
+            raise ValidationError(errors)
+
+
+class BatchItemSchema(PolicySchema):
+    policy_no = fields.String(required=True, validate=POLICY_NO)
+
+
+class BatchEnvelopeSchema(Schema):
+    """``POST /v1/insurance/policies:batch``: items are validated one by one afterwards."""
+
+    class Meta:
+        unknown = RAISE
+
+    policies = fields.List(fields.Raw(), required=True,
+                           validate=validate.Length(min=1, max=MAX_BATCH))
+
+
+def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested messages to ``{"field.path": [...]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                path = prefix or "_schema"
+            for k, v in flatten_errors(value, path).items():
+                out.setdefault(k, []).extend(v)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out[prefix or "_schema"] = list(messages)
+    elif isinstance(messages, list):
+        for i, m in enumerate(messages):
+            for k, v in flatten_errors(m, f"{prefix}.{i}" if prefix else str(i)).items():
+                out.setdefault(k, []).extend(v)
+    else:
+        out[prefix or "_schema"] = [str(messages)]
+    return out
+
+
+def load_policy(payload: dict, with_policy_no: bool = False) -> dict:
+    """Validate and normalise one policy; raises ``ValidationError`` (use ``flatten_errors``)."""
+    schema = BatchItemSchema() if with_policy_no else PolicySchema()
+    data = schema.load(payload)
+    data["starts_on"] = data["starts_on"].isoformat()
+    data["ends_on"] = data["ends_on"].isoformat()
+    return data
+
+
+# -- integration events published by this service ------------------------------------------
+# Consumers validate these names and fields; add fields freely, never rename or drop.
+
+INTEGRATION_EVENTS = {
+    "PolicyEnrolled": "insurer, policy_no, revision, terms{policyholders, equipment_codes, cover,"
+                      " limits, premium, starts_on, ends_on, status}",
+    "PolicyRevised": "revision, terms, added[equipment_code], removed[equipment_code]",
+    "PolicyCancelled": "revision, terms",
+    "PolicyEndingSoon": "ends_on, reminded_on",
+    "PolicyLapsed": "ends_on, equipment_codes",
+}
