@@ -1,0 +1,180 @@
+"""Insurance through real service processes over RPC (HTTP tests go through the gateway)."""
+
+import copy
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from infra.testing import wait_until
+from tests.e2e.helpers import rpc_config, running
+
+INSURER = "91350200776049653A"
+OTHER_INSURER = "913502000728319549"
+ELEVATOR = "311012345201400001"
+LATE_ELEVATOR = "311012345201400002"
+
+POLICY = {
+    "policy_no": "PA-2014-0001",
+    "revision": 1,
+    "policyholders": [
+        {"uscc": "9135021359498494XQ", "name": "Owner Co", "role": "owner", "share": "0.70"},
+        {"uscc": "91440101MA5CJQ4N59", "name": "Lift Care", "role": "maintenance",
+         "share": "0.30"},
+    ],
+    "equipment_codes": [ELEVATOR, LATE_ELEVATOR],
+    "cover": "liability",
+    "limits": {"per_accident": "1000000.00", "per_person": "800000.00"},
+    "premium": "93.00",
+    "starts_on": "2014-07-01",
+    "ends_on": "2015-06-30",
+    "status": "active",
+}
+
+
+def policy(**changes):
+    p = copy.deepcopy(POLICY)
+    p.update(changes)
+    return p
+
+
+@pytest.fixture
+def stack(amqp_uri, tmp_path):
+    clock = tmp_path / "clock"
+    clock.write_text("2014-12-01T09:00:00+08:00")
+    env = {"SESP_AMQP_URI": amqp_uri, "SESP_DATA_DIR": str(tmp_path),
+           "SESP_CLOCK_FILE": str(clock)}
+    with running({"licensing": env, "insurance": env}, tmp_path, amqp_uri):
+        with ClusterRpcProxy(rpc_config(amqp_uri)) as rpc:
+            yield rpc, clock
+
+
+def test_policy_sync_create_replay_stale_supersede_cancel(stack):
+    rpc, _ = stack
+    [created] = rpc.insurance.sync_policies(INSURER, [policy()])
+    assert (created["status"], created["outcome"], created["version"]) == (201, "created", 1)
+
+    [replayed] = rpc.insurance.sync_policies(INSURER, [policy()])
+    assert (replayed["status"], replayed["outcome"], replayed["version"]) == (200, "unchanged", 1)
+
+    [superseded] = rpc.insurance.sync_policies(INSURER, [policy(revision=3, premium="99.00")])
+    assert (superseded["status"], superseded["version"]) == (200, 2)
+
+    [stale] = rpc.insurance.sync_policies(INSURER, [policy(revision=2)])
+    assert stale["status"] == 409 and "older" in stale["detail"]
+
+    [same_rev_other] = rpc.insurance.sync_policies(INSURER, [policy(revision=3, premium="1.00")])
+    assert same_rev_other["status"] == 409
+
+    [cancelled] = rpc.insurance.sync_policies(INSURER, [policy(revision=4, status="cancelled")])
+    assert cancelled["status"] == 200
+    view = rpc.insurance.get_policy("PA-2014-0001", INSURER)
+    assert (view["status"], view["revision"], view["premium"]) == ("cancelled", 4, "93.00")
+
+
+def test_batch_mixing_valid_invalid_and_stale_policies(stack):
+    rpc, _ = stack
+    rpc.insurance.sync_policies(INSURER, [policy(policy_no="P-STALE", revision=5)])
+    bad = policy(policy_no="P-BAD", ends_on="2014-01-01")
+    bad["policyholders"][0]["share"] = "0.50"
+    results = rpc.insurance.sync_policies(INSURER, [
+        policy(policy_no="P-GOOD-1"),
+        bad,
+        policy(policy_no="P-STALE", revision=4),
+        policy(policy_no="P-GOOD-2", equipment_codes=["3110123452099000019"]),
+        policy(policy_no="P-GOOD-3"),
+    ])
+    assert [r["status"] for r in results] == [201, 422, 409, 422, 201]
+    assert set(results[1]["errors"]) == {"policyholders", "ends_on"}
+    assert "equipment_codes.0" in results[3]["errors"]
+    with pytest.raises(Exception, match="NotFound"):
+        rpc.insurance.get_policy("P-BAD", INSURER)
+
+
+def test_an_insurer_cannot_read_another_insurers_policy(stack):
+    rpc, _ = stack
+    rpc.insurance.sync_policies(INSURER, [policy()])
+    with pytest.raises(Exception, match="NotFound"):
+        rpc.insurance.get_policy("PA-2014-0001", OTHER_INSURER)
+
+
+def test_policy_before_registration_becomes_matched_when_it_lands(stack):
+    rpc, _ = stack
+    rpc.licensing.register_equipment(ELEVATOR, "310104")
+    wait_until(lambda: _registered(rpc, ELEVATOR), what="first registration to reach insurance")
+    rpc.insurance.sync_policies(INSURER, [policy()])
+    matches = {e["equipment_code"]: e["match"]
+               for e in rpc.insurance.get_policy("PA-2014-0001", INSURER)["equipment"]}
+    assert matches == {ELEVATOR: "registered", LATE_ELEVATOR: "pending"}
+
+    rpc.licensing.register_equipment(LATE_ELEVATOR, "310104")
+    wait_until(
+        lambda: all(e["match"] == "registered" for e in
+                    rpc.insurance.get_policy("PA-2014-0001", INSURER)["equipment"]),
+        what="the pending elevator to be matched")
+
+
+def test_coverage_before_inside_and_after_the_period(stack):
+    rpc, _ = stack
+    rpc.insurance.sync_policies(INSURER, [policy()])
+    assert rpc.insurance.coverage(ELEVATOR, "2014-06-30")["covered"] is False
+    inside = rpc.insurance.coverage(ELEVATOR, "2014-07-01")
+    assert inside["covered"] is True and inside["policies"][0]["policy_no"] == "PA-2014-0001"
+    assert rpc.insurance.coverage(ELEVATOR, "2015-06-30")["covered"] is True
+    assert rpc.insurance.coverage(ELEVATOR, "2015-07-01")["covered"] is False
+
+
+def test_district_coverage_ratio(stack):
+    rpc, _ = stack
+    for code in (ELEVATOR, LATE_ELEVATOR, "311012345201400003", "311012345201400004"):
+        rpc.licensing.register_equipment(code, "310104")
+    wait_until(lambda: rpc.insurance.register_stats()["elevators"] == 4, what="4 elevators")
+    rpc.insurance.sync_policies(INSURER, [policy()])
+    cov = rpc.insurance.district_coverage("310104", "2014-12-01")
+    assert (cov["elevators"], cov["covered"], cov["ratio"]) == (4, 2, 0.5)
+
+
+def test_reminder_three_days_before_the_end_then_lapse(stack):
+    rpc, clock = stack
+    rpc.insurance.sync_policies(INSURER, [policy()])
+    clock.write_text("2015-06-26T09:00:00+08:00")  # four days before the end: nothing yet
+    assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 0}
+    clock.write_text("2015-06-27T09:00:00+08:00")  # three days before
+    assert rpc.insurance.sweep_now() == {"reminded": 1, "lapsed": 0}
+    assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 0}  # idempotent
+    assert [p["policy_no"] for p in rpc.insurance.policies_ending(3)] == ["PA-2014-0001"]
+    clock.write_text("2015-06-30T23:00:00+08:00")  # last day: still covered
+    assert rpc.insurance.sweep_now()["lapsed"] == 0
+    clock.write_text("2015-07-01T09:00:00+08:00")
+    assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 1}
+    assert rpc.insurance.get_policy("PA-2014-0001", INSURER)["status"] == "lapsed"
+    # the period it covered stays covered for an accident investigation
+    assert rpc.insurance.coverage(ELEVATOR, "2015-01-15")["covered"] is True
+
+
+def test_premium_factors_are_null_until_credit_events_exist(stack):
+    rpc, _ = stack
+    rpc.licensing.register_equipment(ELEVATOR, "310104")
+    wait_until(lambda: _registered(rpc, ELEVATOR), what="registration")
+    factors = rpc.insurance.premium_factors(ELEVATOR)
+    assert factors["age_years"] == 0  # made in 2014, clock in 2014
+    assert factors["credit_grade"] is None and factors["faults_12m"] is None
+
+
+def test_replay_rebuilds_the_same_read_models(stack):
+    rpc, clock = stack
+    rpc.licensing.register_equipment(ELEVATOR, "310104")
+    wait_until(lambda: _registered(rpc, ELEVATOR), what="registration")
+    rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-2", revision=2)])
+    rpc.insurance.sync_policies(INSURER, [policy(revision=2, equipment_codes=[ELEVATOR])])
+    clock.write_text("2015-07-01T09:00:00+08:00")
+    rpc.insurance.sweep_now()
+    live = rpc.insurance.read_model_digest()
+    assert rpc.insurance.replay()["events"] >= 5
+    assert rpc.insurance.read_model_digest() == live
+
+
+def _registered(rpc, code):
+    try:
+        return rpc.insurance.equipment(code)
+    except Exception:
+        return None
