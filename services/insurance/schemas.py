@@ -12,8 +12,8 @@ from infra.identifiers import EquipmentCodeField, USCCField
 MONEY = validate.Regexp(r"^\d{1,13}\.\d{2}$", error="money in yuan with two decimals, e.g. 93.00")
 SHARE = validate.Regexp(r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$",
                         error="a share between 0 and 1, e.g. 0.30")
-POLICY_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_\-/.]{0,63}$",
-                            error="1-64 letters, digits, '-', '_', '/', '.'")
+POLICY_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+                            error="1-64 letters, digits, -, _ or .")
 MAX_EQUIPMENT_PER_POLICY = 5000
 MAX_BATCH = 1000
 
