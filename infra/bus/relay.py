@@ -22,6 +22,7 @@ from pathlib import Path
 
 import amqp
 import kombu
+import kombu.exceptions  # not loaded by `import kombu`: needed for CONNECTION_ERRORS
 from filelock import FileLock, Timeout
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
@@ -33,6 +34,7 @@ from infra.eventstore.store import to_db, utcnow
 log = logging.getLogger("sesp.relay")
 
 RELAY_NAME = "outbox"
+LOCK_CHECK_INTERVAL = 1.0  # seconds between checks that the relay still holds its lock
 CONNECTION_ERRORS = (OSError, amqp.exceptions.AMQPError, kombu.exceptions.OperationalError)
 
 
@@ -55,6 +57,7 @@ class RelayLock:
     def __init__(self, engine: Engine, service: str):
         self.engine, self.service = engine, service
         self._conn: Connection | None = None
+        self._key = 0
         self._file: FileLock | None = None
 
     def acquire(self) -> bool:
@@ -64,6 +67,7 @@ class RelayLock:
                 "big",
                 signed=True,
             )
+            self._key = key
             conn = self.engine.connect()
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             conn.commit()
@@ -88,14 +92,23 @@ class RelayLock:
                 self._conn.commit()
                 return True
             except Exception:  # the session (and its lock) is gone
-                self._conn = None
+                self.release()
                 return False
         return self._file is not None
 
     def release(self) -> None:
         if self._conn is not None:
+            # Closing a Connection only returns the session to the pool, lock and all.
+            # Unlock explicitly (a session's end frees it only some time after the client
+            # hangs up), then end the session so nothing can linger.
             try:
-                self._conn.close()  # closing the session releases the advisory lock
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                self._conn.commit()
+            except Exception:
+                pass
+            try:
+                self._conn.invalidate()
+                self._conn.close()
             except Exception:
                 pass
             self._conn = None
@@ -115,16 +128,18 @@ class OutboxRelay:
         amqp_uri: str,
         batch_size: int = 500,
         idle_interval: float = 0.05,
+        heartbeat: int = 60,
     ):
         self.service, self.engine, self.store = service, engine, store
         self.amqp_uri = amqp_uri
         self.batch_size = batch_size
         self.idle_interval = idle_interval
+        self.heartbeat = heartbeat
         self.lock = RelayLock(engine, service)
         self._stop = threading.Event()
         self._conn: kombu.Connection | None = None
         self._channel = None
-        self._acked_upto = 0
+        self._unconfirmed: set[int] = set()  # delivery tags published, not yet confirmed
         self._nacked = False
         self._published = 0
         self._returned: dict[str, str] = {}
@@ -171,7 +186,7 @@ class OutboxRelay:
 
     def _connect(self) -> None:
         self._close()
-        conn = kombu.Connection(self.amqp_uri, heartbeat=60, connect_timeout=5)
+        conn = kombu.Connection(self.amqp_uri, heartbeat=self.heartbeat, connect_timeout=5)
         conn.connect()
         ch = conn.channel()
         declare_exchange(ch, self.service)
@@ -180,7 +195,8 @@ class OutboxRelay:
         ch.events["basic_nack"].add(self._on_nack)
         ch.events["basic_return"].add(self._on_return)
         self._conn, self._channel = conn, ch
-        self._published = self._acked_upto = 0
+        self._published = 0
+        self._unconfirmed = set()
 
     def _close(self) -> None:
         if self._conn is not None:
@@ -190,12 +206,17 @@ class OutboxRelay:
                 pass
         self._conn = self._channel = None
 
+    # Confirms may arrive out of order (messages routed to queues of different kinds are
+    # confirmed at different times): a later tag's ack says nothing about an earlier tag.
     def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
-        self._acked_upto = max(self._acked_upto, delivery_tag)
+        if multiple:
+            self._unconfirmed = {t for t in self._unconfirmed if t > delivery_tag}
+        else:
+            self._unconfirmed.discard(delivery_tag)
 
     def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
         self._nacked = True
-        self._acked_upto = max(self._acked_upto, delivery_tag)
+        self._on_ack(delivery_tag, multiple)
 
     def _on_return(self, exc, exchange, routing_key, message) -> None:
         self._returned[message.properties.get("message_id", "")] = f"unroutable: {exc}"
@@ -224,8 +245,9 @@ class OutboxRelay:
                 msg, exchange=exchange_name(self.service), routing_key=ev.type, mandatory=True
             )
             self._published += 1
+            self._unconfirmed.add(self._published)
         deadline = time.monotonic() + 30
-        while self._acked_upto < self._published:
+        while self._unconfirmed:
             if time.monotonic() > deadline:
                 raise TimeoutError("publisher confirms did not arrive")
             try:
@@ -255,9 +277,14 @@ class OutboxRelay:
                     self._connect()
                     backoff = 0.5
                 tailer = Tailer(self.store, self.engine, self.load_position())
+                checked = time.monotonic()
                 while not self._stop.is_set():
                     if not self.step(tailer):
-                        self._stop.wait(self.idle_interval)
+                        self._idle()
+                    # Busy or idle: a relay whose lock session died must step down promptly,
+                    # or it publishes alongside the standby that took the lock over.
+                    if time.monotonic() - checked >= LOCK_CHECK_INTERVAL:
+                        checked = time.monotonic()
                         if not self.lock.held():
                             log.warning("relay for %s lost its lock", self.service)
                             self.active = False
@@ -280,6 +307,16 @@ class OutboxRelay:
         self._close()
         self.lock.release()
         self.active = False
+
+    def _idle(self) -> None:
+        """Wait ``idle_interval`` reading the socket, and heartbeat: nothing else touches the
+        connection while the store is quiet, and the broker drops a connection that has missed
+        two heartbeats (the next batch would then fail and be published twice)."""
+        try:
+            self._conn.drain_events(timeout=self.idle_interval)
+        except TimeoutError:
+            pass
+        self._conn.heartbeat_check()
 
     def step(self, tailer: Tailer) -> int:
         """Publish one batch if there is one; returns how many events were published."""

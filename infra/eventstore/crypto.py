@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
@@ -117,9 +118,16 @@ def decrypt_personal(data: Any, conn: Connection, keys: SubjectKeys) -> Any:
             key = keys.key_for_read(conn, data[_MARK])
             if key is None:
                 return ERASED
-            plain = AESGCM(key).decrypt(
-                base64.b64decode(data["nonce"]), base64.b64decode(data["ct"]), data[_MARK].encode()
-            )
+            try:
+                plain = AESGCM(key).decrypt(
+                    base64.b64decode(data["nonce"]),
+                    base64.b64decode(data["ct"]),
+                    data[_MARK].encode(),
+                )
+            except InvalidTag:
+                # Written under a key erased since: the subject came back and got a new one.
+                # (Tampered ciphertext lands here too; ``verify`` reports that.)
+                return ERASED
             return json.loads(plain)
         return {k: decrypt_personal(v, conn, keys) for k, v in data.items()}
     if isinstance(data, list):

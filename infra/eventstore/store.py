@@ -146,9 +146,12 @@ class EventStore:
         if not new_events:
             return []
         tx_id, head_version, prev_hash = self._head(conn, stream_id)
+        # Checked whatever the expected version: a retry that re-read the stream (or appends at
+        # the head) must not reach the insert, whose unique violation would abort the caller's
+        # transaction on PostgreSQL and surface as a conflict.
+        if self._all_stored(conn, [e.event_id for e in new_events]):
+            return []
         if expected_version is not None and head_version != expected_version:
-            if self._all_stored(conn, [e.event_id for e in new_events]):
-                return []
             raise ConcurrencyError(stream_id, expected_version, head_version)
         now = self.clock()
         meta = meta or make_meta()
@@ -298,7 +301,9 @@ class EventStore:
                 stream_id=stream_id,
                 version=version,
                 schema_version=schema_version,
-                state=hashing.canonical(state),
+                # Personal values in a snapshot are encrypted like those in events (so erasure
+                # reaches them); canonical() would otherwise write them out in clear via str().
+                state=hashing.canonical(encrypt_personal(state, conn, self.keys, self.clock())),
                 taken_at=to_db(self.clock()),
             )
         )
@@ -311,7 +316,7 @@ class EventStore:
         version, state = self.upcasters.upcast(
             f"snapshot:{kind}", row.schema_version, json.loads(row.state)
         )
-        return Snapshot(stream_id, row.version, version, state)
+        return Snapshot(stream_id, row.version, version, decrypt_personal(state, conn, self.keys))
 
     # -- integrity and erasure -----------------------------------------------------------
 

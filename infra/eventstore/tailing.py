@@ -3,13 +3,19 @@
 Positions come from a sequence, so on PostgreSQL a transaction can commit *after* another one
 that drew a higher position. A reader that just asks for ``position > last`` would then skip
 the late event forever. The writer records its transaction id, taken before it draws a position
-(see ``EventStore._head``). When the reader meets a gap it notes the snapshot's ``xmax``: every
-transaction that could still fill that gap has an id below it. Once the oldest running
+(see ``EventStore._head``). When the reader meets a gap it takes a fresh transaction id: every
+transaction that could still fill that gap got its id before that one. Once the oldest running
 transaction (``xmin``) has passed that mark, the gap is final (the writer rolled back) and the
 reader steps over it; until then it delivers nothing beyond the gap. Events are therefore
 delivered exactly once, in position order.
 
-SQLite serialises writers and reuses no rowid after a rollback, so its log has no such gaps.
+The mark is not the snapshot's ``xmax``: that is the newest *completed* transaction id + 1, and
+a writer that got its id after that one (but drew a position below a committed event) is at or
+above it, not even listed as running in the snapshot, so ``xmin`` could pass the mark while it
+is still open.
+
+SQLite serialises writers (a write transaction holds the lock from ``BEGIN IMMEDIATE`` to its
+commit), so positions become visible in order and no hole below a delivered one can fill later.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from .store import EventStore, StoredEvent
 @dataclass
 class _Gap:
     start: int  # first missing position
-    xmax: int  # snapshot xmax when the gap was first seen
+    horizon: int  # a transaction id newer than any assigned when the gap was first seen
 
 
 class Tailer:
@@ -50,13 +56,11 @@ class Tailer:
         try:
             with conn.begin():
                 # Same snapshot for both statements (REPEATABLE READ).
-                snap = conn.execute(
-                    text(
-                        "SELECT pg_snapshot_xmin(s)::text AS xmin,"
-                        " pg_snapshot_xmax(s)::text AS xmax FROM pg_current_snapshot() AS s"
-                    )
-                ).one()
-                xmin, xmax = int(snap.xmin), int(snap.xmax)
+                xmin = int(
+                    conn.execute(
+                        text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                    ).scalar_one()
+                )
                 rows = (
                     conn.execute(
                         select(events)
@@ -72,11 +76,16 @@ class Tailer:
                 for r in rows:
                     if r["position"] != expected:
                         gap = self._gap
-                        if gap is not None and gap.start == expected and xmin >= gap.xmax:
+                        if gap is not None and gap.start == expected and xmin >= gap.horizon:
                             self._gap = None  # every writer that could fill it has ended
                         else:
                             if gap is None or gap.start != expected:
-                                self._gap = _Gap(expected, xmax)
+                                # Assigned after this snapshot, so above the id of any writer
+                                # holding a missing position (costs one xid per new gap).
+                                horizon = conn.execute(
+                                    text("SELECT pg_current_xact_id()::text")
+                                ).scalar_one()
+                                self._gap = _Gap(expected, int(horizon))
                             break
                     # personal fields stay encrypted: tailed events leave the service
                     out.append(self.store._to_stored(conn, r, decrypt=False))
