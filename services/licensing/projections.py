@@ -1,8 +1,105 @@
-"""Licensing read models (rebuildable from events)."""
+"""Licensing read models: rows derived from aggregate state, rebuildable from events.
 
-from sqlalchemy import Boolean, Column, Date, Integer, MetaData, String, Table
+Every row is a pure function of one aggregate's state (``*_row``), written by ``save_row``:
+the live path folds the new events into the aggregate it just decided with and saves its row
+in the same transaction; a rebuild (``rebuild``) folds every stream from the store and saves
+the same rows with the same functions, so live and rebuilt models are equal by construction.
+
+No personal data is stored here: the application and licence rows carry credit codes and
+organization names only; views that show a person's data fold the stream (decrypting) on read.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+    update,
+)
+
+from services.licensing.domain import application as da
+from services.licensing.domain import audit as dau
+from services.licensing.domain import delegation as dd
+from services.licensing.domain import equipment as de
+from services.licensing.domain import licence as dl
 
 metadata = MetaData()
+
+delegations = Table(
+    "delegations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("bureau", String(6), nullable=False, index=True),
+    Column("kinds", Text, nullable=False),  # JSON list
+    Column("effective_from", Date, nullable=False),
+    Column("revoked_from", Date),
+    Column("revocation_reason", Text),
+    Column("version", Integer, nullable=False),
+)
+
+applications = Table(
+    "applications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("bureau", String(6), nullable=False),
+    Column("status", String(30), nullable=False),
+    Column("applicant_uscc", String(18), index=True),
+    Column("applicant_name", String(200)),  # organizations only (a person's name is personal)
+    Column("district", String(6), nullable=False),
+    Column("in_ftz", Boolean, nullable=False),
+    Column("received_on", Date, nullable=False),
+    Column("intake_due", Date),
+    Column("decision_due", Date),
+    Column("certificate_due", Date),
+    Column("provisional", Boolean, nullable=False),
+    Column("clock_running", Boolean, nullable=False),
+    # The day after which the application is overdue (None: not running against a deadline).
+    Column("late_after", Date, index=True),
+    Column("licence_no", String(50)),
+    Column("decided_on", Date),
+    Column("version", Integer, nullable=False),
+)
+Index("ix_applications_bureau_status", applications.c.bureau, applications.c.status)
+
+licences = Table(
+    "licences",
+    metadata,
+    Column("licence_no", String(50), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("bureau", String(6), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("holder_type", String(20), nullable=False),
+    Column("holder_uscc", String(18), index=True),  # an operator's employer, if it applied
+    Column("holder_name", String(200)),  # organizations only
+    Column("application_id", String(64), nullable=False),
+    Column("decision_no", String(60), nullable=False),
+    Column("decided_on", Date, nullable=False),
+    Column("valid_from", Date, nullable=False),
+    Column("valid_until", Date),
+    Column("scope", Text, nullable=False),  # JSON list
+    Column("level", String(4)),
+    Column("equipment_code", String(20)),
+    Column("renewal_pending", Boolean, nullable=False),
+    Column("next_check_on", Date, index=True),
+    Column("version", Integer, nullable=False),
+)
+Index("ix_licences_bureau_kind_status", licences.c.bureau, licences.c.kind, licences.c.status)
 
 equipment = Table(
     "equipment",
@@ -13,4 +110,229 @@ equipment = Table(
     Column("status", String(20), nullable=False),
     Column("registered_on", Date),
     Column("version", Integer, nullable=False),
+    Column("maintenance_unit_uscc", String(18), index=True),
+    Column("user_uscc", String(18), index=True),
+    Column("user_name", String(200)),
+    Column("manufacture_year", Integer),
+    Column("rated_speed_mps", Float),
+    Column("rated_load_kg", Float),
+    Column("licence_no", String(50)),
+    Column("legacy_code", String(20), index=True),
 )
+
+audit_plans = Table(
+    "audit_plans",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("bureau", String(6), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("seed", String(24), nullable=False),
+    Column("drawn_on", Date, nullable=False),
+    Column("targets", Integer, nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("next_check_on", Date, index=True),
+    Column("results", Text, nullable=False),  # JSON: the public results (no personal data)
+    Column("version", Integer, nullable=False),
+)
+
+inspectors = Table(
+    "inspectors",
+    metadata,
+    Column("inspector_id", String(64), primary_key=True),
+    Column("bureau", String(6), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("organization_uscc", String(18), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+risk_facts = Table(
+    "risk_facts",
+    metadata,
+    Column("fact_id", String(64), primary_key=True),
+    Column("uscc", String(18), nullable=False, index=True),
+    Column("type", String(30), nullable=False),
+    Column("occurred_on", Date, nullable=False),
+    Column("grade", String(1)),
+)
+
+# Allocation state, not a read model: the last number issued per (kind, bureau, year). Kept
+# by rebuilds (the numbers are in the LicenceIssued events; see ``rebuild``).
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("name", String(60), primary_key=True),
+    Column("value", Integer, nullable=False),
+)
+
+READ_MODELS = (delegations, applications, licences, equipment, audit_plans, inspectors,
+               risk_facts)
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+
+def delegation_row(d: dd.Delegation) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "bureau": d.bureau,
+        "kinds": json.dumps(list(d.kinds)),
+        "effective_from": d.effective_from,
+        "revoked_from": d.revoked_from,
+        "revocation_reason": d.revocation_reason,
+        "version": d.version,
+    }
+
+
+def late_after(app: da.Application) -> date | None:
+    """The last day the bureau is in time for the deadline it is running against."""
+    if app.status == da.Status.RECEIVED and app.intake_due is not None:
+        return app.intake_due.on
+    if app.status != da.Status.ACCEPTED or app.decision_due is None:
+        return None
+    if app.suspended:
+        # A stopped clock is late only if it was already late when it stopped.
+        started = app.suspensions[-1].started_on
+        return app.decision_due.on if started > app.decision_due.on else None
+    return app.decision_due.on
+
+
+def application_row(app: da.Application) -> dict[str, Any]:
+    org = app.applicant_data if app.applicant_data.get("type") == "organization" else {}
+    return {
+        "id": app.id,
+        "kind": app.kind,
+        "bureau": app.bureau,
+        "status": str(app.status),
+        "applicant_uscc": org.get("uscc"),
+        "applicant_name": org.get("name"),
+        "district": app.location.get("district"),
+        "in_ftz": bool(app.location.get("in_ftz")),
+        "received_on": app.received_on,
+        "intake_due": app.intake_due.on if app.intake_due else None,
+        "decision_due": app.decision_due.on if app.decision_due else None,
+        "certificate_due": app.certificate_due.on if app.certificate_due else None,
+        "provisional": app.provisional,
+        "clock_running": app.clock_running,
+        "late_after": late_after(app),
+        "licence_no": app.licence_no,
+        "decided_on": app.decided_on,
+        "version": app.version,
+    }
+
+
+def licence_row(lic: dl.Licence, rules: dl.LicenceRules) -> dict[str, Any]:
+    holder = lic.holder
+    return {
+        "licence_no": lic.licence_no,
+        "kind": lic.kind,
+        "bureau": lic.bureau,
+        "status": lic.status,
+        "holder_type": holder.get("type", "organization"),
+        "holder_uscc": holder.get("uscc") or holder.get("employer_uscc"),
+        "holder_name": holder.get("name") if holder.get("type") != "person" else None,
+        "application_id": lic.application_id,
+        "decision_no": lic.decision_no,
+        "decided_on": lic.decided_on,
+        "valid_from": lic.valid_from,
+        "valid_until": lic.valid_until,
+        "scope": json.dumps(list(lic.scope)),
+        "level": lic.level,
+        "equipment_code": lic.equipment_code,
+        "renewal_pending": lic.renewal is not None,
+        "next_check_on": lic.next_check_on(rules),
+        "version": lic.version,
+    }
+
+
+def equipment_row(eq: de.Equipment) -> dict[str, Any]:
+    r = eq.record
+    user = r.get("user") or {}
+    registered = r.get("registered_on")
+    return {
+        "equipment_code": eq.code,
+        "district": r.get("district"),
+        "in_ftz": bool(r.get("in_ftz")),
+        "status": eq.status,
+        "registered_on": date.fromisoformat(registered) if registered else None,
+        "version": eq.version,
+        "maintenance_unit_uscc": r.get("maintenance_unit_uscc"),
+        "user_uscc": user.get("uscc"),
+        "user_name": user.get("name"),
+        "manufacture_year": r.get("manufacture_year"),
+        "rated_speed_mps": r.get("rated_speed_mps"),
+        "rated_load_kg": r.get("rated_load_kg"),
+        "licence_no": r.get("licence_no"),
+        "legacy_code": r.get("legacy_code"),
+    }
+
+
+def audit_row(plan: dau.AuditPlan) -> dict[str, Any]:
+    return {
+        "id": plan.id,
+        "bureau": plan.bureau,
+        "kind": plan.kind,
+        "seed": str(plan.seed),
+        "drawn_on": plan.drawn_on,
+        "targets": len(plan.targets),
+        "published": plan.published,
+        "next_check_on": plan.next_check_on(),
+        "results": json.dumps(plan.public_results(), sort_keys=True),
+        "version": plan.version,
+    }
+
+
+def inspector_row(ins: dau.Inspector) -> dict[str, Any]:
+    return {
+        "inspector_id": ins.inspector_id,
+        "bureau": ins.bureau,
+        "name": ins.name,
+        "organization_uscc": ins.organization_uscc,
+        "version": ins.version,
+    }
+
+
+ROWS = {
+    dd.Delegation: (delegations, "id", delegation_row),
+    da.Application: (applications, "id", application_row),
+    de.Equipment: (equipment, "equipment_code", equipment_row),
+    dau.AuditPlan: (audit_plans, "id", audit_row),
+    dau.Inspector: (inspectors, "inspector_id", inspector_row),
+}
+
+
+def save_row(conn, aggregate: Any, licence_rules: dl.LicenceRules | None = None) -> None:
+    """Upsert the read-model row of one aggregate."""
+    if isinstance(aggregate, dl.Licence):
+        table, key, row = licences, "licence_no", licence_row(aggregate, licence_rules)
+    elif isinstance(aggregate, dau.RiskFact):
+        table, key, row = risk_facts, "fact_id", aggregate.row()
+    else:
+        table, key, fn = ROWS[type(aggregate)]
+        row = fn(aggregate)
+    where = table.c[key] == row[key]
+    if not conn.execute(update(table).where(where).values(**row)).rowcount:
+        conn.execute(insert(table).values(**row))
+
+
+def clear(conn) -> None:
+    for table in READ_MODELS:
+        conn.execute(delete(table))
+
+
+def sequence_next(conn, name: str) -> int:
+    """The next number of a sequence; concurrent callers queue on the row (never collide)."""
+    moved = conn.execute(
+        update(sequences).where(sequences.c.name == name).values(value=sequences.c.value + 1)
+    ).rowcount
+    if not moved:
+        try:
+            with conn.begin_nested():
+                conn.execute(insert(sequences).values(name=name, value=1))
+            return 1
+        except Exception:  # someone created it meanwhile: take the next one
+            conn.execute(
+                update(sequences)
+                .where(sequences.c.name == name)
+                .values(value=sequences.c.value + 1)
+            )
+    return conn.execute(select(sequences.c.value).where(sequences.c.name == name)).scalar_one()

@@ -1,66 +1,246 @@
 """Licensing service: delegations, applications, licences, equipment register, audits.
 
-Walking skeleton for now: the equipment register's first command, published to the bus.
+Thin wiring: each RPC builds the use case of its area (``applications``, ``licences``,
+``audits``, ``delegations``) on this worker's unit of work and returns its answer; the kernel's
+entrypoints commit before replying. Rules live in ``domain``; read models in ``projections``.
+
+Scope (which bureau or credit code a caller may see) is decided by the gateway; list methods
+take the gateway's forced filters, single reads return what the gateway checks against.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+import logging
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import insert
+import eventlet
+from nameko.extensions import DependencyProvider
+from sqlalchemy import select
 
 from infra.bus.dependencies import ServiceDatabase
-from infra.bus.entrypoints import rpc
-from infra.errors import Conflict, Invalid
-from infra.eventstore import NewEvent
+from infra.bus.entrypoints import rpc, timer
+from infra.keys import master_key
 from infra.service import KernelService
-from services.licensing import projections
+from services.licensing import delegations, projections
+from services.licensing.applications import Applications
+from services.licensing.audits import Audits
+from services.licensing.calendar import WorkingCalendar
+from services.licensing.domain import audit as dau
+from services.licensing.domain import licence as dl
+from services.licensing.licences import Licensing
+from services.licensing.repository import Repository, rebuild
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+SWEEP_SECONDS = 5
+log = logging.getLogger("sesp.licensing")
+
+
+class Rules(DependencyProvider):
+    """The working-day calendar (shipped holidays + ``SESP_HOLIDAYS_DIR``) and rule sets."""
+
+    def setup(self) -> None:
+        self.calendar = WorkingCalendar.from_environment()
+        self.licence = dl.LicenceRules()
+        self.audit = dau.AuditRules()
+        # The key that turns an ID number into a data-subject id (never the number itself).
+        service = self.container.service_name
+        self.subject_key = hashlib.sha256(b"sesp-subject-id:" + master_key(service)).digest()
+
+    def get_dependency(self, worker_ctx) -> Rules:
+        return self
 
 
 class LicensingService(KernelService):
     name = "licensing"
     db = ServiceDatabase(migrations=MIGRATIONS)
+    rules = Rules()
+
+    # --- wiring -----------------------------------------------------------------------
+
+    def _repo(self) -> Repository:
+        return Repository(self.db, self.ctx.meta(), self.rules.subject_key, self.rules.licence)
+
+    def _licensing(self, repo: Repository | None = None) -> Licensing:
+        return Licensing(repo or self._repo(), self.clock.now(), self.rules.licence)
+
+    def _applications(self) -> Applications:
+        repo = self._repo()
+        return Applications(repo, self.clock.now(), self.rules.calendar, self._licensing(repo))
+
+    def _audits(self) -> Audits:
+        return Audits(self._repo(), self.clock.now(), self.rules.audit)
+
+    # --- delegations ------------------------------------------------------------------
+
+    @rpc
+    def create_delegation(self, body: dict) -> dict:
+        return delegations.grant(self._repo(), self.clock.now(), body)
+
+    @rpc
+    def revoke_delegation(self, delegation_id: str, body: dict) -> dict:
+        return delegations.revoke(self._repo(), self.clock.now(), delegation_id, body)
+
+    @rpc
+    def list_delegations(self, bureau: str | None = None, as_of: str | None = None,
+                         limit: int = 50, after: list | None = None) -> list[dict]:
+        return delegations.listing(self.db.conn, self.clock.now(), bureau, as_of, limit, after)
+
+    # --- applications -----------------------------------------------------------------
+
+    @rpc
+    def submit_application(self, body: dict) -> dict:
+        """Receive an application, route it to its bureau; the intake clock starts."""
+        apps = self._applications()
+        return apps.submit(body, check_subject=self._check_subject(apps))
+
+    def _check_subject(self, apps: Applications):
+        def check(data: dict) -> None:
+            if data["kind"] == "construction_notice":
+                apps.on_approved.check_construction(data)
+
+        return check
+
+    @rpc
+    def application_command(self, application_id: str, command: str, body: dict | None = None,
+                            expected_version: int | None = None) -> dict:
+        """One of the API's commands (``accept``, ``approve``, ...) -> the application."""
+        return self._applications().command(application_id, command, body, expected_version)
+
+    @rpc
+    def get_application(self, application_id: str) -> dict:
+        return self._applications().get(application_id)
+
+    @rpc
+    def application_scope(self, application_id: str) -> dict:
+        """Bureau, applicant credit code, status and version: what the gateway checks."""
+        return self._applications().scope(application_id)
+
+    @rpc
+    def list_applications(self, filters: dict | None = None, limit: int = 50,
+                          after: list | None = None) -> list[dict]:
+        return self._applications().list(filters or {}, limit, after)
+
+    # --- licences and equipment -------------------------------------------------------
+
+    @rpc
+    def get_licence(self, licence_no: str) -> dict:
+        return self._licensing().get(licence_no)
+
+    @rpc
+    def licence_scope(self, licence_no: str) -> dict:
+        return self._licensing().scope(licence_no)
+
+    @rpc
+    def list_licences(self, filters: dict | None = None, limit: int = 50,
+                      after: list | None = None) -> list[dict]:
+        return self._licensing().list(filters or {}, limit, after)
+
+    @rpc
+    def licence_command(self, licence_no: str, command: str, body: dict | None = None,
+                        expected_version: int | None = None) -> dict:
+        """``suspend``, ``reinstate``, ``revoke``, ``renewals``, ``renewal-decision``."""
+        return self._licensing().command(licence_no, command, body, expected_version)
+
+    @rpc
+    def public_licences(self, holder: str | None = None, limit: int = 50,
+                        after: list | None = None) -> list[dict]:
+        """Public decision records (no personal data)."""
+        return self._licensing().public(holder, limit, after)
+
+    @rpc
+    def get_equipment(self, equipment_code: str) -> dict:
+        return self._licensing().equipment(equipment_code)
+
+    @rpc
+    def equipment_command(self, equipment_code: str, command: str,
+                          body: dict | None = None) -> dict:
+        """``changes``, ``suspend``, ``resume``, ``cancel`` on a registered unit."""
+        return self._licensing().change_equipment(equipment_code, command, body)
 
     @rpc
     def register_equipment(
-        self, equipment_code: str, district: str, in_ftz: bool = False, event_id: str | None = None
+        self,
+        equipment_code: str,
+        district: str,
+        in_ftz: bool = False,
+        event_id: str | None = None,
+        **details: Any,
     ) -> dict:
-        """Record a use registration of one unit of equipment (skeleton: no application yet)."""
-        if not (
-            isinstance(equipment_code, str)
-            and equipment_code.isdigit()
-            and len(equipment_code) in (18, 20)
-        ):
-            raise Invalid(
-                "invalid equipment code",
-                {"equipment_code": ["18 digits (or a legacy 20-digit code)"]},
-            )
-        stream = f"equipment-{equipment_code}"
-        today = self.clock.today()
-        data = {
-            "equipment_code": equipment_code,
-            "district": district,
-            "in_ftz": bool(in_ftz),
-            "registered_on": today.isoformat(),
-        }
-        extra = {"event_id": event_id} if event_id else {}
-        stored = self.db.append(
-            stream, 0, [NewEvent("EquipmentRegistered", data, **extra)], self.ctx.meta()
+        """Record a use registration of one unit directly (demo data, tests): no application.
+        ``details``: ``maintenance_unit_uscc``, ``user`` {uscc, name}, ``rated_speed_mps``,
+        ``rated_load_kg``, ``licence_no``."""
+        allowed = {"maintenance_unit_uscc", "user", "rated_speed_mps", "rated_load_kg",
+                   "licence_no", "address"}
+        extra = {k: v for k, v in details.items() if k in allowed and v is not None}
+        return self._licensing().register_directly(
+            equipment_code, district, in_ftz, event_id, extra
         )
-        if not stored and not event_id:
-            raise Conflict(f"equipment {equipment_code} is already registered")
-        if stored:
-            self.db.conn.execute(
-                insert(projections.equipment).values(
-                    equipment_code=equipment_code,
-                    district=district,
-                    in_ftz=bool(in_ftz),
-                    status="registered",
-                    registered_on=date.fromisoformat(data["registered_on"]),
-                    version=1,
-                )
-            )
-        return {"equipment_code": equipment_code, "status": "registered", "version": 1}
+
+    # --- audits -----------------------------------------------------------------------
+
+    @rpc
+    def register_inspector(self, body: dict, bureau: str | None = None) -> dict:
+        return self._audits().register_inspector(body, bureau)
+
+    @rpc
+    def record_risk_fact(self, body: dict) -> dict:
+        return self._audits().record_risk_fact(body)
+
+    @rpc
+    def draw_audit_plan(self, bureau: str, body: dict) -> dict:
+        return self._audits().draw(bureau, body)
+
+    @rpc
+    def audit_command(self, plan_id: str, command: str, body: dict | None = None,
+                      bureau: str | None = None) -> dict:
+        """``findings``, ``rectification-orders``, ``verify`` (``bureau``: the caller's)."""
+        return self._audits().command(plan_id, command, body, bureau)
+
+    @rpc
+    def get_audit_plan(self, plan_id: str, bureau: str | None = None) -> dict:
+        return self._audits().get(plan_id, bureau)
+
+    @rpc
+    def public_audits(self, bureau: str | None = None, limit: int = 50,
+                      after: list | None = None) -> list[dict]:
+        return self._audits().public(bureau, limit, after)
+
+    # --- time ---------------------------------------------------------------------------
+
+    @timer(interval=SWEEP_SECONDS)
+    def sweep(self) -> None:
+        done = self.sweep_now()
+        if any(done.values()):
+            log.info("sweep: %s", done)
+
+    @rpc
+    def sweep_now(self) -> dict:
+        """Everything time makes due, by the injectable clock: deemed acceptance, licence
+        reminders/renewals/expiry, overdue rectification orders. Idempotent."""
+        return {
+            "deemed_accepted": self._applications().sweep(),
+            "licences": self._licensing().sweep(),
+            "audits": self._audits().sweep(),
+        }
+
+    # --- rebuild ------------------------------------------------------------------------
+
+    @rpc
+    def replay(self) -> dict:
+        """Rebuild every read model from this service's own events (same row functions as
+        the live path)."""
+        n = rebuild(self.db.conn, self.db.store, self.rules.licence, eventlet.sleep)
+        return {"events": n}
+
+    @rpc
+    def read_model_digest(self) -> dict:
+        """A digest of every read model, to compare a rebuild with the live state."""
+        out = {}
+        for table in projections.READ_MODELS:
+            rows = self.db.conn.execute(
+                select(*table.c).order_by(*table.primary_key.columns)
+            ).all()
+            out[table.name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
+        return out

@@ -208,3 +208,16 @@ def _mapping(value: Any, path: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise Invalid(path, "must be an object")
     return value
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day ``years`` later (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def as_date(value: Any, path: str) -> date:
+    """A date from a ``date`` or ISO text; ``Invalid`` on ``path`` otherwise."""
+    return date.fromisoformat(_iso_date(value, path))

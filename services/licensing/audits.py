@@ -1,0 +1,207 @@
+"""Post-approval audits: inspectors, risk facts, plans drawn at random, findings,
+rectification orders, verification, overdue orders, published results."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import uuid
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+
+from infra.errors import Forbidden, NotFound
+from infra.eventstore import ConcurrencyError
+from services.licensing import schemas
+from services.licensing.domain import application as da
+from services.licensing.domain import audit as dau
+from services.licensing.projections import (
+    audit_plans,
+    inspectors,
+    licences,
+    risk_facts,
+)
+from services.licensing.projections import equipment as equipment_table
+from services.licensing.repository import Repository, actor_name, event_id_for
+
+MAX_SEED = 2**53 - 1  # exact in JSON numbers everywhere
+AUDIT_COMMANDS = {
+    "findings": (schemas.FindingsIn, lambda b, a: dau.RecordFindings(
+        actor=a, licence_no=b["licence_no"], findings=tuple(b["findings"]))),
+    "rectification-orders": (schemas.RectificationOrderIn, lambda b, a: dau.OrderRectification(
+        actor=a, licence_no=b["licence_no"], due_on=date.fromisoformat(b["due_on"]),
+        items=tuple(b["items"]))),
+}
+
+
+class Audits:
+    def __init__(self, repo: Repository, now: datetime, rules: dau.AuditRules):
+        self.repo, self.now, self.rules = repo, now, rules
+        self.today = da.local_date(now)
+
+    @property
+    def conn(self):
+        return self.repo.conn
+
+    def actor(self) -> str:
+        return actor_name(self.repo.meta.get("actor") or {})
+
+    # --- inspectors and risk facts ------------------------------------------------------
+
+    def register_inspector(self, body: dict, bureau: str | None) -> dict:
+        data = schemas.load(schemas.InspectorIn, body, "inspector")
+        bureau = bureau or data.get("bureau")
+        if not bureau:
+            from infra.errors import Invalid
+
+            raise Invalid("which bureau?", {"bureau": ["required for a city-wide token"]})
+        inspector = self.repo.load(dau.Inspector, data["inspector_id"])
+        self.repo.decide_and_save(
+            data["inspector_id"], inspector,
+            dau.RegisterInspector(actor=self.actor(), inspector_id=data["inspector_id"],
+                                  bureau=bureau, name=data["name"],
+                                  organization_uscc=data["organization_uscc"]),
+            self.now,
+        )
+        return {"inspector_id": inspector.inspector_id, "bureau": inspector.bureau,
+                "name": inspector.name, "organization_uscc": inspector.organization_uscc}
+
+    def record_risk_fact(self, body: dict) -> dict:
+        data = schemas.load(schemas.RiskFactIn, body, "risk fact")
+        if data["type"] == "credit_grade" and not data.get("grade"):
+            from infra.errors import Invalid
+
+            raise Invalid("a grade is needed", {"grade": ["required for credit_grade"]})
+        fact = dau.RiskFact(data["fact_id"], data["uscc"], data["type"],
+                            date.fromisoformat(data["occurred_on"]), data.get("grade"))
+        event = dau.RiskFactRecorded(at=self.now, actor=self.actor(), fact_id=fact.fact_id,
+                                     uscc=fact.uscc, fact_type=fact.type,
+                                     occurred_on=fact.occurred_on, grade=fact.grade)
+        stored = self.repo.append_fact(f"risk-{fact.uscc}", event,
+                                       event_id_for("risk", fact.fact_id))
+        if stored:
+            self.conn.execute(insert(risk_facts).values(**fact.row()))
+        return {**fact.row(), "occurred_on": fact.occurred_on.isoformat(), "recorded": stored}
+
+    # --- plans --------------------------------------------------------------------------
+
+    def candidates(self, bureau: str, kind: str) -> list[dict]:
+        rows = self.conn.execute(
+            select(licences.c.licence_no, licences.c.holder_uscc, licences.c.holder_name,
+                   licences.c.holder_type, licences.c.equipment_code)
+            .where(licences.c.bureau == bureau, licences.c.kind == kind,
+                   licences.c.status == "active")
+            .order_by(licences.c.licence_no)
+        ).all()
+        usccs = {r.holder_uscc for r in rows if r.holder_uscc}
+        facts: dict[str, list[dau.RiskFact]] = defaultdict(list)
+        if usccs:
+            for f in self.conn.execute(select(risk_facts).where(risk_facts.c.uscc.in_(usccs))):
+                facts[f.uscc].append(dau.RiskFact(f.fact_id, f.uscc, f.type, f.occurred_on,
+                                                  f.grade))
+        providers: dict[str, set[str]] = defaultdict(set)
+        if usccs:
+            for e in self.conn.execute(
+                select(equipment_table.c.user_uscc, equipment_table.c.maintenance_unit_uscc)
+                .where(equipment_table.c.user_uscc.in_(usccs),
+                       equipment_table.c.maintenance_unit_uscc.is_not(None))
+            ):
+                providers[e.user_uscc].add(e.maintenance_unit_uscc)
+        out = []
+        for r in rows:
+            factors = dau.risk_factors(facts.get(r.holder_uscc, []), self.today)
+            conflicts = sorted({r.holder_uscc, *providers.get(r.holder_uscc, ())} - {None})
+            out.append({
+                "licence_no": r.licence_no,
+                "holder": r.holder_name if r.holder_type != "person" else None,
+                "holder_uscc": r.holder_uscc,
+                "weight": self.rules.weight(factors),
+                "factors": factors,
+                "conflicts": conflicts,
+            })
+        return out
+
+    def draw(self, bureau: str, body: dict) -> dict:
+        data = schemas.load(schemas.AuditPlanIn, body, "audit plan")
+        seed = data.get("seed")
+        if seed is None:
+            seed = secrets.randbelow(MAX_SEED)
+        listed = [
+            {"inspector_id": r.inspector_id, "organization_uscc": r.organization_uscc}
+            for r in self.conn.execute(
+                select(inspectors).where(inspectors.c.bureau == bureau)
+                .order_by(inspectors.c.inspector_id))
+        ]
+        plan_id = str(uuid.uuid4())
+        plan = dau.AuditPlan()
+        command = dau.DrawAuditPlan(
+            actor=self.actor(), plan_id=plan_id, bureau=bureau, kind=data["kind"], seed=seed,
+            size=data.get("size"), rate=data.get("rate"),
+            per_target=data["inspectors_per_target"],
+            candidates=tuple(self.candidates(bureau, data["kind"])), inspectors=tuple(listed))
+        self.repo.decide_and_save(plan_id, plan, command, self.now)
+        return plan.view()
+
+    def command(self, plan_id: str, name: str, body: dict | None, bureau: str | None) -> dict:
+        plan = self._plan(plan_id, bureau)
+        if name == "verify":
+            command: Any = dau.VerifyRectification(actor=self.actor(),
+                                                   licence_no=(body or {})["licence_no"])
+        elif name in AUDIT_COMMANDS:
+            schema, build = AUDIT_COMMANDS[name]
+            command = build(schemas.load(schema, body, name), self.actor())
+        else:
+            raise NotFound(f"no command {name}")
+        self.repo.decide_and_save(plan_id, plan, command, self.now)
+        return plan.view()
+
+    def _plan(self, plan_id: str, bureau: str | None) -> dau.AuditPlan:
+        plan = self.repo.load(dau.AuditPlan, plan_id, must_exist="audit plan")
+        if bureau and bureau not in ("SH", plan.bureau):
+            raise Forbidden("the plan belongs to another bureau")
+        return plan
+
+    def get(self, plan_id: str, bureau: str | None = None) -> dict:
+        plan = self.repo.load(dau.AuditPlan, plan_id, must_exist="audit plan")
+        if bureau and bureau not in ("SH", plan.bureau):
+            raise NotFound(f"audit plan {plan_id} not found")
+        view = plan.view()
+        # Anyone can check the draw: the recorded seed and candidates give the same targets.
+        view["reproduced"] = plan.reproduce() == _drawn_targets(plan)
+        return view
+
+    def public(self, bureau: str | None, limit: int = 50, after: list | None = None) -> list:
+        q = select(audit_plans.c.results, audit_plans.c.drawn_on, audit_plans.c.id)
+        if bureau:
+            q = q.where(audit_plans.c.bureau == bureau)
+        if after:
+            q = q.where(audit_plans.c.id > after[0])
+        rows = self.conn.execute(q.order_by(audit_plans.c.id).limit(limit)).all()
+        return [json.loads(r.results) for r in rows]
+
+    def sweep(self, batch: int = 100) -> int:
+        due = self.conn.execute(
+            select(audit_plans.c.id).where(audit_plans.c.next_check_on <= self.today)
+            .order_by(audit_plans.c.next_check_on).limit(batch)
+        ).scalars().all()
+        done = 0
+        for plan_id in due:
+            try:
+                with self.conn.begin_nested():
+                    plan = self.repo.load(dau.AuditPlan, plan_id)
+                    events = plan.decide(dau.SweepAudit(), self.now)
+                    ids = [event_id_for(plan_id, plan.version + i + 1, e.type)
+                           for i, e in enumerate(events)]
+                    if self.repo.save(plan_id, plan, events, ids):
+                        done += 1
+            except ConcurrencyError:
+                continue
+        return done
+
+
+def _drawn_targets(plan: dau.AuditPlan) -> list[dict]:
+    """The targets as drawn (without the audit's later state)."""
+    return [{k: v for k, v in t.items() if k not in ("findings", "order")}
+            for t in plan.targets.values()]

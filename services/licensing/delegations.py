@@ -1,0 +1,69 @@
+"""Delegations: grant, revoke, list (history included)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from infra.errors import PreconditionFailed
+from services.licensing import schemas
+from services.licensing.domain import delegation as dd
+from services.licensing.domain.common import local_date
+from services.licensing.projections import delegations
+from services.licensing.repository import Repository, actor_name
+
+
+def grant(repo: Repository, now: datetime, body: dict) -> dict:
+    data = schemas.load(schemas.DelegationIn, body, "delegation")
+    delegation_id = str(uuid.uuid4())
+    delegation = dd.Delegation()
+    command = dd.GrantDelegation(
+        actor=actor_name(repo.meta.get("actor") or {}),
+        delegation_id=delegation_id,
+        bureau=data["bureau"],
+        kinds=tuple(data["kinds"]),
+        effective_from=date.fromisoformat(data["effective_from"]),
+    )
+    repo.decide_and_save(delegation_id, delegation, command, now)
+    return delegation.view(local_date(now))
+
+
+def revoke(repo: Repository, now: datetime, delegation_id: str, body: dict,
+           expected_version: int | None = None) -> dict:
+    data = schemas.load(schemas.RevocationIn, body, "revocation")
+    delegation = repo.load(dd.Delegation, delegation_id, must_exist="delegation")
+    if expected_version is not None and expected_version != delegation.version:
+        raise PreconditionFailed(f"the delegation is at version {delegation.version}")
+    command = dd.RevokeDelegation(
+        actor=actor_name(repo.meta.get("actor") or {}),
+        effective_from=date.fromisoformat(data["effective_from"]),
+        reason=data["reason"],
+    )
+    repo.decide_and_save(delegation_id, delegation, command, now)
+    return delegation.view(local_date(now))
+
+
+def listing(conn, now: datetime, bureau: str | None, as_of: str | None, limit: int,
+            after: list | None) -> list[dict[str, Any]]:
+    c = delegations.c
+    q = select(delegations)
+    if bureau:
+        q = q.where(c.bureau == bureau)
+    if as_of:
+        day = date.fromisoformat(as_of)
+        q = q.where(c.effective_from <= day, or_(c.revoked_from.is_(None), c.revoked_from > day))
+    if after:
+        on, last = date.fromisoformat(after[0]), after[1]
+        q = q.where(or_(c.effective_from > on, and_(c.effective_from == on, c.id > last)))
+    today = local_date(now)
+    out = []
+    for r in conn.execute(q.order_by(c.effective_from, c.id).limit(limit)):
+        d = dd.Delegation(id=r.id, bureau=r.bureau, kinds=tuple(json.loads(r.kinds)),
+                          effective_from=r.effective_from, revoked_from=r.revoked_from,
+                          revocation_reason=r.revocation_reason, version=r.version)
+        out.append(d.view(today))
+    return out

@@ -1,0 +1,430 @@
+"""Licences and the equipment register: issue on approval, licence commands, renewal, the
+register's lifecycle, public decision records, and the licence sweep (deemed renewal, expiry,
+operator reviews)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from infra.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from infra.eventstore import ConcurrencyError
+from infra.identifiers import InvalidIdentifier, parse_equipment_code
+from services.licensing import schemas
+from services.licensing.domain import application as da
+from services.licensing.domain import equipment as de
+from services.licensing.domain import licence as dl
+from services.licensing.projections import equipment as equipment_table
+from services.licensing.projections import licences, sequence_next
+from services.licensing.repository import Repository, actor_name, domain_errors, event_id_for
+
+SCOPE_CLASS_OF_DIGIT = {
+    "1": "boiler", "2": "pressure_vessel", "3": "elevator", "4": "crane", "5": "ropeway",
+    "6": "amusement_ride", "7": "pressure_piping", "8": "pressure_piping",
+    "9": "in_plant_vehicle",
+}  # fmt: skip
+ACTIVITY_OF_WORK = {"install": "installation", "modify": "modification", "repair": "repair"}
+AUTHORITIES = {
+    "SH": "Shanghai Municipal Bureau of Quality and Technical Supervision",
+    "FTZ": "Shanghai Free Trade Zone Branch Bureau",
+    "310101": "Huangpu District Bureau", "310104": "Xuhui District Bureau",
+    "310105": "Changning District Bureau", "310106": "Jing'an District Bureau",
+    "310107": "Putuo District Bureau", "310109": "Hongkou District Bureau",
+    "310110": "Yangpu District Bureau", "310112": "Minhang District Bureau",
+    "310113": "Baoshan District Bureau", "310114": "Jiading District Bureau",
+    "310115": "Pudong New Area Bureau", "310116": "Jinshan District Bureau",
+    "310117": "Songjiang District Bureau", "310118": "Qingpu District Bureau",
+    "310120": "Fengxian District Bureau", "310151": "Chongming District Bureau",
+}  # fmt: skip
+# Elevator installation levels by rated speed (m/s): A1 above 6.0, A2 2.5-6.0, B up to 2.5.
+LEVEL_RANK = {"B": 0, "A2": 1, "A1": 2}
+LICENCE_COMMANDS = {
+    "suspend": (schemas.ReasonIn, lambda b, a: dl.SuspendLicence(actor=a, reason=b["reason"])),
+    "reinstate": (schemas.ReasonIn,
+                  lambda b, a: dl.ReinstateLicence(actor=a, reason=b["reason"])),
+    "revoke": (schemas.ReasonIn, lambda b, a: dl.RevokeLicence(actor=a, reason=b["reason"])),
+    "renewals": (schemas.RenewalIn,
+                 lambda b, a: dl.RequestRenewal(actor=a, items=tuple(b.get("items") or ()))),
+    "renewal-decision": (
+        schemas.RenewalDecisionIn,
+        lambda b, a: dl.DecideRenewal(actor=a, outcome=b["outcome"], reason=b["reason"]),
+    ),
+}
+EQUIPMENT_EFFECTS = {
+    dl.LicenceSuspended: lambda e, a: de.SuspendEquipment(actor=a, reason=e.reason),
+    dl.LicenceReinstated: lambda e, a: de.ResumeEquipment(actor=a, reason=e.reason),
+    dl.LicenceRevoked: lambda e, a: de.CancelEquipment(actor=a, reason=e.reason),
+}
+
+
+def required_level(rated_speed_mps: float | None) -> str:
+    """The lowest elevator installation level that covers a rated speed (unknown: B)."""
+    if rated_speed_mps is None or rated_speed_mps <= 2.5:
+        return "B"
+    return "A2" if rated_speed_mps <= 6.0 else "A1"
+
+
+def public_record(row: Any) -> dict[str, Any]:
+    """A licensing decision as published: never a personal ID number or a person's name."""
+    person = row.holder_type == "person"
+    return {
+        "licence_no": row.licence_no,
+        "kind": row.kind,
+        "name": None if person else row.holder_name,
+        "uscc": None if person else row.holder_uscc,
+        "holder_type": row.holder_type,
+        "decision_no": row.decision_no,
+        "decided_on": row.decided_on.isoformat(),
+        "valid_from": row.valid_from.isoformat(),
+        "valid_until": row.valid_until.isoformat() if row.valid_until else None,
+        "authority": row.bureau,
+        "authority_name": AUTHORITIES.get(row.bureau, row.bureau),
+        "status": row.status,
+    }
+
+
+def licence_summary(row: Any) -> dict[str, Any]:
+    return {
+        **public_record(row),
+        "bureau": row.bureau,
+        "holder": {"type": row.holder_type, "uscc": row.holder_uscc, "name": row.holder_name},
+        "scope": json.loads(row.scope),
+        "level": row.level,
+        "equipment_code": row.equipment_code,
+        "application_id": row.application_id,
+        "renewal_pending": row.renewal_pending,
+        "version": row.version,
+    }
+
+
+class Licensing:
+    def __init__(self, repo: Repository, now: datetime, rules: dl.LicenceRules):
+        self.repo, self.now, self.rules = repo, now, rules
+        self.today = da.local_date(now)
+
+    @property
+    def conn(self):
+        return self.repo.conn
+
+    def actor(self) -> str:
+        return actor_name(self.repo.meta.get("actor") or {})
+
+    # --- approval -> licence and register --------------------------------------------
+
+    def check_construction(self, data: dict, *, as_conflict: bool = False) -> None:
+        """The installer must hold an active production licence whose scope (and, for
+        elevators, level) covers the equipment and the work."""
+        subject = data["subject"]
+        code = subject["equipment_code"]
+        cls = SCOPE_CLASS_OF_DIGIT[code[0]]
+        scope_item = f"{cls}:{ACTIVITY_OF_WORK[subject['work']]}"
+        speed = subject.get("rated_speed_mps")
+        if speed is None:
+            speed = self.conn.execute(
+                select(equipment_table.c.rated_speed_mps)
+                .where(equipment_table.c.equipment_code == code)
+            ).scalar()
+        needed = required_level(speed) if cls == "elevator" else None
+        rows = self.conn.execute(
+            select(licences.c.scope, licences.c.level).where(
+                licences.c.holder_uscc == subject["installer_uscc"],
+                licences.c.holder_type == "organization",
+                licences.c.kind.in_(["production_licence", "pressure_piping_licence"]),
+                licences.c.status == "active",
+            )
+        ).all()
+        covering = [r for r in rows if scope_item in json.loads(r.scope)]
+        problem = None
+        if not covering:
+            problem = f"the installer holds no active production licence covering {scope_item}"
+        elif needed and not any(
+            r.level and LEVEL_RANK.get(r.level, -1) >= LEVEL_RANK[needed] for r in covering
+        ):
+            problem = (
+                f"the installer's licence level does not cover a rated speed of {speed} m/s "
+                f"(level {needed} or higher needed)"
+            )
+        if problem:
+            if as_conflict:
+                raise Conflict(problem)
+            raise Invalid("the installer is not licensed for this work",
+                          {"subject.installer_uscc": [problem]})
+
+    def prepare(self, app: da.Application, command: da.Approve) -> str | None:
+        """Check what an approval needs and allocate its licence number (None: a filing)."""
+        if app.kind == "construction_notice":
+            self.check_construction({"subject": app.subject_data}, as_conflict=True)
+            return None
+        if app.kind == "use_registration":
+            code = app.subject_data["equipment_code"]
+            reason = app.subject_data["reason"]
+            eq = self.repo.load(de.Equipment, code)
+            if reason == "first_use":
+                if eq.version:
+                    raise Conflict(f"equipment {code} is already registered ({eq.status})")
+            elif not eq.version or eq.status == de.CANCELLED:
+                raise Conflict(f"equipment {code} is not registered: a {reason} needs it")
+            elif reason == "resume_after_suspension" and eq.status != de.SUSPENDED:
+                raise Conflict(f"equipment {code} is {eq.status}, not suspended")
+            if eq.version and eq.record.get("licence_no"):
+                return eq.record["licence_no"]
+        year = self.today.year
+        seq = sequence_next(self.conn, f"{dl.KIND_CODES[app.kind]}-{app.bureau}-{year}")
+        return dl.licence_number(app.kind, app.bureau, year, seq)
+
+    def issue(self, app: da.Application, approved: da.ApplicationApproved) -> None:
+        """Issue the licence of an approval and update the register for a use registration."""
+        no = approved.licence_no
+        if no is not None:
+            licence = self.repo.load(dl.Licence, no)
+            if not licence.version:
+                self._issue_licence(app, approved, licence)
+        if app.kind == "use_registration":
+            self._register(app, approved)
+
+    def _holder(self, app: da.Application) -> dict:
+        applicant = app.applicant_data
+        if app.kind == "operator_certificate":
+            holder = {"type": "person"}
+            if applicant.get("type") == "organization":
+                holder.update(employer_uscc=applicant["uscc"], employer_name=applicant["name"])
+            return holder
+        if applicant.get("type") == "person":
+            return {"type": "person"}
+        return {"type": "organization", "uscc": applicant["uscc"], "name": applicant["name"]}
+
+    def _issue_licence(self, app, approved, licence: dl.Licence) -> None:
+        subject = app.subject_data
+        command = dl.IssueLicence(
+            actor=approved.actor,
+            licence_no=approved.licence_no,
+            kind=app.kind,
+            bureau=app.bureau,
+            application_id=app.id,
+            decided_on=approved.decided_on,
+            holder=self._holder(app),
+            person=app.person,
+            valid_until=approved.valid_until,
+            scope=tuple(subject.get("scope") or ()),
+            level=subject.get("level"),
+            equipment_code=subject.get("equipment_code") if app.kind == "use_registration"
+            else None,
+            items=tuple(subject.get("items") or ()),
+        )
+        self.repo.decide_and_save(approved.licence_no, licence, command, self.now, self.rules)
+
+    def _register(self, app: da.Application, approved: da.ApplicationApproved) -> None:
+        subject = app.subject_data
+        code, reason = subject["equipment_code"], subject["reason"]
+        equipment = subject.get("equipment") or {}
+        applicant = app.applicant_data
+        user = {"uscc": applicant.get("uscc"), "name": applicant.get("name")}
+        eq = self.repo.load(de.Equipment, code)
+        actor = approved.actor
+        if reason == "first_use":
+            parsed = parse_equipment_code(code, self.today)
+            record = {
+                "equipment_code": code,
+                "district": app.location["district"],
+                "in_ftz": bool(app.location.get("in_ftz")),
+                "address": app.location.get("address"),
+                "registered_on": approved.decided_on,
+                "maintenance_unit_uscc": subject.get("maintenance_unit_uscc"),
+                "user": user,
+                "manufacture_year": parsed.year,
+                "rated_speed_mps": equipment.get("rated_speed_mps"),
+                "rated_load_kg": equipment.get("rated_load_kg"),
+                "licence_no": approved.licence_no,
+                "equipment_class": parsed.equipment_class,
+                "variety": equipment.get("variety"),
+                "product_name": equipment.get("product_name"),
+                "model": equipment.get("model"),
+                "maker": equipment.get("maker"),
+                "legacy_code": subject.get("legacy_code"),
+                "application_id": app.id,
+            }
+            command: Any = de.RegisterEquipment(actor=actor, record=record)
+        elif reason == "resume_after_suspension":
+            command = de.ResumeEquipment(actor=actor, reason=reason,
+                                         licence_no=approved.licence_no)
+        else:
+            changes = {
+                "district": app.location["district"],
+                "in_ftz": bool(app.location.get("in_ftz")),
+                "address": app.location.get("address"),
+                "user": user,
+                "maintenance_unit_uscc": subject.get("maintenance_unit_uscc"),
+                "rated_speed_mps": equipment.get("rated_speed_mps"),
+                "rated_load_kg": equipment.get("rated_load_kg"),
+                "licence_no": approved.licence_no,
+            }
+            command = de.ChangeEquipment(actor=actor, changes=changes, reason=reason)
+        self.repo.decide_and_save(code, eq, command, self.now)
+
+    # --- licence commands -------------------------------------------------------------
+
+    def command(
+        self, licence_no: str, name: str, body: dict | None, expected_version: int | None = None
+    ) -> dict:
+        if name not in LICENCE_COMMANDS:
+            raise NotFound(f"no command {name}")
+        schema, build = LICENCE_COMMANDS[name]
+        data = schemas.load(schema, body, name)
+        licence = self.repo.load(dl.Licence, licence_no, must_exist="licence")
+        if expected_version is not None and expected_version != licence.version:
+            raise PreconditionFailed(
+                f"the licence is at version {licence.version}, not {expected_version}"
+            )
+        events = self.repo.decide_and_save(
+            licence_no, licence, build(data, self.actor()), self.now, self.rules
+        )
+        self._equipment_effects(licence, events)
+        return licence.view()
+
+    def _equipment_effects(self, licence: dl.Licence, events: list) -> None:
+        if licence.kind != "use_registration" or not licence.equipment_code:
+            return
+        for event in events:
+            effect = EQUIPMENT_EFFECTS.get(type(event))
+            if effect is None:
+                continue
+            eq = self.repo.load(de.Equipment, licence.equipment_code)
+            if eq.version:
+                self.repo.decide_and_save(
+                    licence.equipment_code, eq, effect(event, event.actor), self.now
+                )
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get(self, licence_no: str) -> dict:
+        return self.repo.load(dl.Licence, licence_no, must_exist="licence").view()
+
+    def scope(self, licence_no: str) -> dict:
+        row = self.conn.execute(
+            select(licences.c.bureau, licences.c.holder_uscc, licences.c.status,
+                   licences.c.version).where(licences.c.licence_no == licence_no)
+        ).first()
+        if row is None:
+            raise NotFound(f"licence {licence_no} not found")
+        return {"licence_no": licence_no, "bureau": row.bureau, "holder_uscc": row.holder_uscc,
+                "status": row.status, "version": row.version}
+
+    def list(self, filters: dict, limit: int = 50, after: list | None = None) -> list[dict]:
+        c = licences.c
+        q = select(licences)
+        if filters.get("holder"):
+            q = q.where(c.holder_uscc == filters["holder"])
+        for name in ("kind", "status", "bureau"):
+            if filters.get(name):
+                q = q.where(c[name] == filters[name])
+        if after:
+            q = q.where(c.licence_no > after[0])
+        rows = self.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
+        return [licence_summary(r) for r in rows]
+
+    def public(self, holder: str | None, limit: int = 50, after: list | None = None) -> list:
+        c = licences.c
+        q = select(licences)
+        if holder:
+            text = holder.strip()
+            if len(text) == 18 and text.isalnum():
+                q = q.where(c.holder_uscc == text.upper(), c.holder_type == "organization")
+            else:
+                escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                q = q.where(c.holder_name.like(f"%{escaped}%", escape="\\"),
+                            c.holder_type == "organization")
+        if after:
+            q = q.where(c.licence_no > after[0])
+        rows = self.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
+        return [public_record(r) for r in rows]
+
+    # --- equipment --------------------------------------------------------------------
+
+    def equipment(self, code: str) -> dict:
+        eq = self.repo.load(de.Equipment, code)
+        if not eq.version and len(code) == 20:
+            primary = self.conn.execute(
+                select(equipment_table.c.equipment_code)
+                .where(equipment_table.c.legacy_code == code)
+            ).scalar()
+            if primary:
+                eq = self.repo.load(de.Equipment, primary)
+        if not eq.version:
+            raise NotFound(f"equipment {code} is not registered")
+        return eq.view()
+
+    def register_directly(self, equipment_code: str, district: str, in_ftz: bool,
+                          event_id: str | None, details: dict) -> dict:
+        """The walking skeleton's registration without an application (demo, tests)."""
+        try:
+            parsed = parse_equipment_code(equipment_code, self.today)
+        except InvalidIdentifier as exc:
+            raise Invalid("invalid equipment code", {"equipment_code": [str(exc)]}) from None
+        if district not in schemas.DISTRICTS:
+            raise Invalid("invalid district", {"district": ["a Shanghai district code"]})
+        code = parsed.code
+        eq = self.repo.load(de.Equipment, code)
+        if eq.version:
+            if event_id:  # a retried registration: the first one stands
+                return {"equipment_code": code, "status": eq.status, "version": eq.version}
+            raise Conflict(f"equipment {code} is already registered")
+        record = {"equipment_code": code, "district": district, "in_ftz": bool(in_ftz),
+                  "registered_on": self.today, "manufacture_year": parsed.year,
+                  "equipment_class": parsed.equipment_class, **details}
+        with domain_errors():
+            events = eq.decide(de.RegisterEquipment(actor=self.actor(), record=record),
+                               self.now)
+        self.repo.save(code, eq, events, [event_id] if event_id else None)
+        return {"equipment_code": code, "status": eq.status or "registered", "version": 1}
+
+    def change_equipment(self, code: str, name: str, body: dict | None) -> dict:
+        eq = self.repo.load(de.Equipment, code, must_exist="equipment")
+        actor = self.actor()
+        if name == "changes":
+            data = schemas.load(schemas.EquipmentChangeIn, body, "change")
+            reason = data.pop("reason")
+            command: Any = de.ChangeEquipment(actor=actor, changes=data, reason=reason)
+        elif name in ("suspend", "resume", "cancel"):
+            data = schemas.load(schemas.ReasonIn, body, name)
+            command = {"suspend": de.SuspendEquipment, "resume": de.ResumeEquipment,
+                       "cancel": de.CancelEquipment}[name](actor=actor, reason=data["reason"])
+        else:
+            raise NotFound(f"no command {name}")
+        self.repo.decide_and_save(code, eq, command, self.now)
+        return eq.view()
+
+    # --- time ---------------------------------------------------------------------------
+
+    def sweep(self, batch: int = 200) -> int:
+        """Reminders, deemed renewals, lapsed items and expiries that are due. Idempotent:
+        the events' ids derive from the licence and its version."""
+        due = self.conn.execute(
+            select(licences.c.licence_no)
+            .where(licences.c.next_check_on <= self.today,
+                   licences.c.status.in_([dl.ACTIVE, dl.SUSPENDED]))
+            .order_by(licences.c.next_check_on)
+            .limit(batch)
+        ).scalars().all()
+        done = 0
+        for no in due:
+            try:
+                with self.conn.begin_nested():
+                    licence = self.repo.load(dl.Licence, no)
+                    with domain_errors():
+                        events = licence.decide(dl.SweepLicence(), self.now, self.rules)
+                    ids = [event_id_for(no, licence.version + i + 1, e.type)
+                           for i, e in enumerate(events)]
+                    if self.repo.save(no, licence, events, ids):
+                        done += 1
+                    else:
+                        # Nothing to do after all: move the check date so it is not re-read.
+                        from services.licensing.projections import save_row
+
+                        save_row(self.conn, licence, self.rules)
+            except ConcurrencyError:
+                continue
+        return done
+
