@@ -328,7 +328,7 @@ class DelegationQuery(Schema):
     as_of = IsoDate(metadata={"description": "only delegations in force on this date"})
 
 
-class Delegation(Reply):
+class DelegationView(Reply):
     id = fields.String(required=True)
     bureau = fields.String(required=True)
     kinds = fields.List(fields.String(), required=True)
@@ -341,26 +341,26 @@ class Delegation(Reply):
 
 
 class DelegationPage(Reply):
-    items = fields.List(fields.Nested(Delegation), required=True)
+    items = fields.List(fields.Nested(DelegationView), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
 
 
 # --- replies --------------------------------------------------------------------------------
 
 
-class Deadlines(Reply):
+class ApplicationDeadlines(Reply):
     intake_due = fields.String(allow_none=True)
     decision_due = fields.String(allow_none=True)
     certificate_due = fields.String(allow_none=True)
     provisional = fields.Boolean()
 
 
-class ClockView(Reply):
+class ApplicationClock(Reply):
     running = fields.Boolean(required=True)
     working_days_used = fields.Integer(required=True)
 
 
-class TimelineEntry(Reply):
+class LicensingTimelineEntry(Reply):
     type = fields.String(required=True)
     at = fields.String(required=True)
     actor = fields.String(required=True)
@@ -368,7 +368,7 @@ class TimelineEntry(Reply):
     reason = fields.String()
 
 
-class Application(Reply):
+class ApplicationView(Reply):
     id = fields.String(required=True)
     kind = fields.String(required=True)
     status = fields.String(required=True)
@@ -378,10 +378,10 @@ class Application(Reply):
     applicant = fields.Dict()
     location = fields.Dict()
     subject = fields.Dict()
-    deadlines = fields.Nested(Deadlines, required=True)
-    clock = fields.Nested(ClockView)
+    deadlines = fields.Nested(ApplicationDeadlines, required=True)
+    clock = fields.Nested(ApplicationClock)
     overdue = fields.Boolean()
-    timeline = fields.List(fields.Nested(TimelineEntry))
+    timeline = fields.List(fields.Nested(LicensingTimelineEntry))
     licence_no = fields.String(allow_none=True)
 
 
@@ -392,7 +392,7 @@ class ApplicationSummary(Reply):
     bureau = fields.String(required=True)
     received_on = fields.String(required=True)
     overdue = fields.Boolean(required=True)
-    deadlines = fields.Nested(Deadlines, required=True)
+    deadlines = fields.Nested(ApplicationDeadlines, required=True)
     version = fields.Integer(required=True)
 
 
@@ -433,7 +433,7 @@ class PublicLicenceQuery(Schema):
     )
 
 
-class Licence(Reply):
+class LicenceView(Reply):
     licence_no = fields.String(required=True)
     kind = fields.String(required=True)
     bureau = fields.String(required=True)
@@ -447,7 +447,7 @@ class Licence(Reply):
 
 
 class LicencePage(Reply):
-    items = fields.List(fields.Nested(Licence), required=True)
+    items = fields.List(fields.Nested(LicenceView), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
 
 
@@ -469,7 +469,7 @@ class PublicLicencePage(Reply):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
-class Equipment(Reply):
+class EquipmentView(Reply):
     equipment_code = fields.String(required=True)
     status = fields.String(required=True)
     district = fields.String(required=True)
