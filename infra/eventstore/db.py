@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -10,17 +11,27 @@ from sqlalchemy.engine import Engine
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+_SQLITE_LOCKS: dict[str, threading.RLock] = {}
+
+
+def make_engine(url: str, *, pool_size: int = 10, own_lock: bool = False) -> Engine:
     """An engine with the settings this project relies on.
 
     SQLite: WAL, a busy timeout for other processes (the CLI), and ``BEGIN IMMEDIATE`` so a
     writer takes the lock up front instead of failing on upgrade. SQLite never yields to
-    eventlet, so one service process uses one connection at a time (pool of 1): greenlets
-    queue for it instead of blocking the event loop in the driver's busy handler.
+    eventlet: a greenlet that waited for the file lock inside the driver would block the whole
+    process, including the greenlet holding the lock. So every engine of one process on one
+    file shares an in-process lock taken at ``BEGIN`` and released at commit or rollback:
+    greenlets (workers, the relay) queue for it cooperatively, and only other processes ever
+    meet the busy timeout. Each engine keeps one connection (pool of 1). ``own_lock=True``
+    gives an engine a lock of its own, as another process would have (tests that race real
+    OS threads use it; green locks must not be shared with them).
     PostgreSQL: psycopg2 (it yields under eventlet; see docs/operations.md).
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        key = engine.url.database or ":memory:"
+        lock = threading.RLock() if own_lock else _SQLITE_LOCKS.setdefault(key, threading.RLock())
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
@@ -34,8 +45,21 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            lock.acquire()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                lock.release()
+                raise
+            conn.info["sesp_locked"] = True
 
+        def _release(conn):
+            # Runs just before COMMIT/ROLLBACK is sent, with no switch in between.
+            if conn.info.pop("sesp_locked", False):
+                lock.release()
+
+        event.listen(engine, "commit", _release)
+        event.listen(engine, "rollback", _release)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 

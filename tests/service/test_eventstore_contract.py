@@ -691,7 +691,7 @@ def _race_on_sqlite(db_url, store, s, results) -> None:
     barrier = real_threading.Barrier(2)
 
     def writer(name: str) -> None:
-        eng = make_engine(db_url)
+        eng = make_engine(db_url, own_lock=True)
         try:
             with eng.connect() as conn:
                 version = store.stream_version(conn, s)
