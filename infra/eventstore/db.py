@@ -61,7 +61,15 @@ def make_engine(url: str, *, pool_size: int = 10, own_lock: bool = False) -> Eng
         event.listen(engine, "commit", _release)
         event.listen(engine, "rollback", _release)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    # A session left idle inside a transaction holds back the cluster-wide xmin that every
+    # relay's tailer waits on at a gap: end such sessions after five minutes.
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"options": "-c idle_in_transaction_session_timeout=300000"},
+    )
 
 
 def migrate(
