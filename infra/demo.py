@@ -32,6 +32,9 @@ def load_demo(elevators: int = 300) -> bool:
                 rpc.licensing.register_equipment(
                     code, district, in_ftz, event_id=f"00000000-0000-4000-8000-{i:012d}"
                 )
+            from services.licensing.demo import load_licensing_demo
+
+            print(f"demo data: licensing {load_licensing_demo(rpc)}", flush=True)
     except Exception as exc:  # services still starting: try again on the next tick
         print(f"demo data: waiting for services ({type(exc).__name__})", flush=True)
         return False

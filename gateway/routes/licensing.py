@@ -54,6 +54,10 @@ class PublicAuditListQuery(PageQuery, ls.PublicAuditQuery):
     pass
 
 
+class EquipmentListQuery(PageQuery, ls.EquipmentQuery):
+    pass
+
+
 class AuditTarget(Reply):
     licence_no = fields.String(required=True)
     holder = fields.String(allow_none=True)
@@ -354,6 +358,21 @@ class LicensingRoutes(RouteBase):
         except InvalidIdentifier as exc:
             raise Invalid("invalid equipment code", {"equipment_code": [str(exc)]}) from None
         return self.rpc.licensing.get_equipment(code)
+
+    @route("GET", "/v1/equipment", roles=[CITY_ADMIN, BUREAU_OFFICER, MAINTENANCE_UNIT, INSURER],
+           tag="Equipment",
+           summary="The register (maintenance units: the elevators they maintain)",
+           query=EquipmentListQuery, responses={200: ls.EquipmentPage})
+    def list_equipment(self, call: Call):
+        q = call.query
+        filters = {k: q[k] for k in ("district", "status", "in_ftz", "maintenance_unit_uscc",
+                                     "user_uscc") if k in q}
+        if call.principal.role == MAINTENANCE_UNIT:
+            if q.get("maintenance_unit_uscc") not in (None, call.principal.uscc):
+                call.require(uscc=q["maintenance_unit_uscc"])
+            filters["maintenance_unit_uscc"] = call.principal.uscc
+        items = self.rpc.licensing.list_equipment(filters, q["limit"] + 1, _after(call, 1))
+        return _page(items, q["limit"], ("equipment_code",))
 
     # --- audits -------------------------------------------------------------------------
 

@@ -356,6 +356,25 @@ class Licensing:
             raise NotFound(f"equipment {code} is not registered")
         return eq.view()
 
+    def list_equipment(self, filters: dict, limit: int = 50, after: list | None = None) -> list:
+        """Rows of the register (no personal data: users are organizations)."""
+        c = equipment_table.c
+        q = select(equipment_table)
+        for name in ("district", "status", "maintenance_unit_uscc", "user_uscc"):
+            if filters.get(name):
+                q = q.where(c[name] == filters[name])
+        if filters.get("in_ftz") is not None:
+            q = q.where(c.in_ftz == bool(filters["in_ftz"]))
+        if after:
+            q = q.where(c.equipment_code > after[0])
+        rows = self.conn.execute(q.order_by(c.equipment_code).limit(limit)).mappings().all()
+        return [
+            {**{k: v for k, v in r.items() if k not in ("user_uscc", "user_name")},
+             "user": {"uscc": r["user_uscc"], "name": r["user_name"]} if r["user_uscc"] else None,
+             "registered_on": r["registered_on"].isoformat() if r["registered_on"] else None}
+            for r in rows
+        ]
+
     def register_directly(self, equipment_code: str, district: str, in_ftz: bool,
                           event_id: str | None, details: dict) -> dict:
         """The walking skeleton's registration without an application (demo, tests)."""

@@ -480,6 +480,19 @@ class EquipmentView(Reply):
     registered_on = fields.String(allow_none=True)
 
 
+class EquipmentQuery(Schema):
+    district = fields.String(validate=validate.OneOf(DISTRICTS))
+    status = fields.String(validate=validate.OneOf(["registered", "suspended", "cancelled"]))
+    in_ftz = fields.Boolean()
+    maintenance_unit_uscc = Uscc()
+    user_uscc = Uscc()
+
+
+class EquipmentPage(Reply):
+    items = fields.List(fields.Nested(EquipmentView), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
 class EquipmentChangeIn(Strict):
     reason = fields.String(required=True, validate=TEXT)
     maintenance_unit_uscc = Uscc()

@@ -154,6 +154,13 @@ class LicensingService(KernelService):
         return self._licensing().equipment(equipment_code)
 
     @rpc
+    def list_equipment(self, filters: dict | None = None, limit: int = 50,
+                       after: list | None = None) -> list[dict]:
+        """The register: ``district``, ``status``, ``in_ftz``, ``maintenance_unit_uscc``,
+        ``user_uscc`` filters."""
+        return self._licensing().list_equipment(filters or {}, limit, after)
+
+    @rpc
     def equipment_command(self, equipment_code: str, command: str,
                           body: dict | None = None) -> dict:
         """``changes``, ``suspend``, ``resume``, ``cancel`` on a registered unit."""
