@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime
@@ -56,6 +57,16 @@ COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], da.Command]]] = {
     "withdraw": (schemas.WithdrawIn, lambda b, a: da.Withdraw(actor=a, reason=b.get("reason"))),
 }
 APPLICANT_COMMANDS = ("supplement", "withdraw")
+log = logging.getLogger("sesp.licensing")
+
+
+def log_provisional(app: da.Application) -> None:
+    """A deadline computed for a year without an official schedule is said so, never silent."""
+    if app.provisional:
+        log.warning(
+            "application %s: provisional deadline(s) %s (a year without a configured "
+            "holiday schedule; weekends only)", app.id, app.deadlines,
+        )
 
 
 def view(app: da.Application, today: date, calendar: Any) -> dict[str, Any]:
@@ -153,6 +164,7 @@ class Applications:
             materials=tuple(data["materials"]),
         )
         self.repo.decide_and_save(app_id, app, command, self.now, self.calendar)
+        log_provisional(app)
         return view(app, self.today, self.calendar)
 
     # --- commands ---
@@ -186,6 +198,8 @@ class Applications:
         for event in events:
             if isinstance(event, da.ApplicationApproved):
                 self.on_approved.issue(app, event)
+        if events:
+            log_provisional(app)
         return view(app, self.today, self.calendar)
 
     @staticmethod
@@ -254,4 +268,28 @@ class Applications:
                         done += 1
             except ConcurrencyError:
                 continue  # another worker recorded it
+        return done
+
+    def recompute(self, batch: int = 200) -> int:
+        """Recompute provisional open deadlines with the current calendar (a year's schedule
+        was configured since): nothing is recorded while the answer stays the same."""
+        conn = self.repo.conn
+        ids = conn.execute(
+            select(applications.c.id)
+            .where(applications.c.provisional.is_(True),
+                   applications.c.status.in_(["received", "accepted", "approved"]))
+            .order_by(applications.c.id)
+            .limit(batch)
+        ).scalars().all()
+        done = 0
+        for app_id in ids:
+            try:
+                with conn.begin_nested():
+                    app = self.repo.load(da.Application, app_id)
+                    with domain_errors():
+                        events = app.decide(da.RecomputeDeadlines(), self.now, self.calendar)
+                    if self.repo.save(app_id, app, events):
+                        done += 1
+            except ConcurrencyError:
+                continue
         return done

@@ -20,7 +20,9 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import select
 
 from infra.bus.dependencies import ServiceDatabase
-from infra.bus.entrypoints import rpc, timer
+from infra.bus.entrypoints import rpc as kernel_rpc
+from infra.bus.entrypoints import timer
+from infra.errors import DomainError
 from infra.keys import master_key
 from infra.service import KernelService
 from services.licensing import delegations, projections
@@ -33,6 +35,8 @@ from services.licensing.licences import Licensing
 from services.licensing.repository import Repository, rebuild
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Refusals (409, 422, 404...) are answers, not failures: logged as expected.
+rpc = kernel_rpc(expected_exceptions=(DomainError,))
 SWEEP_SECONDS = 5
 log = logging.getLogger("sesp.licensing")
 
@@ -121,6 +125,11 @@ class LicensingService(KernelService):
     def list_applications(self, filters: dict | None = None, limit: int = 50,
                           after: list | None = None) -> list[dict]:
         return self._applications().list(filters or {}, limit, after)
+
+    @rpc
+    def data_subject(self, id_number: str) -> dict:
+        """The data-subject id under which a person's data is encrypted (for ``sesp erase``)."""
+        return {"subject_id": self._repo().subject_id(id_number.strip().upper())}
 
     # --- licences and equipment -------------------------------------------------------
 
@@ -228,6 +237,7 @@ class LicensingService(KernelService):
         reminders/renewals/expiry, overdue rectification orders. Idempotent."""
         return {
             "deemed_accepted": self._applications().sweep(),
+            "deadlines_recomputed": self._applications().recompute(),
             "licences": self._licensing().sweep(),
             "audits": self._audits().sweep(),
         }

@@ -8,6 +8,9 @@ and equipment codes. The injectable clock stands at 2014-09-29 (a Monday before 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import eventlet
 import pytest
@@ -215,6 +218,31 @@ def test_an_operator_certificate_keeps_personal_data_out_of_public_records_and_t
         engine.dispose()
     assert not any(id_number in str(d) or "Li Si" in str(d) for d in stored)
     assert not any(id_number in str(r) for r in rows)
+
+
+def test_erasing_a_person_leaves_the_record_with_the_personal_fields_erased(stack, ftz_officer,
+                                                                             admin):
+    id_number = new_resident_id("19750505")
+    app = ok(ftz_officer.post("/v1/applications",
+                              operator_certificate(id_number, "Sun Ba", "1975-05-05")), 201)
+    base = f"/v1/applications/{app['id']}"
+    ok(ftz_officer.post(f"{base}/accept"))
+    licence_no = ok(ftz_officer.post(f"{base}/approve", {"opinion": "exam passed"}))["licence_no"]
+    with stack.rpc() as rpc:
+        subject = rpc.licensing.data_subject(id_number)["subject_id"]
+    assert id_number not in subject
+    erased = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "erase", subject, "--service", "licensing"],
+        env={**os.environ, "SESP_LICENSING_DATABASE_URL": stack.db_url,
+             "SESP_DATA_DIR": str(stack.data_dir)},
+        capture_output=True, text=True, timeout=60)
+    assert erased.returncode == 0 and "erased" in erased.stdout, erased.stderr
+    after = ok(admin.get(base))
+    assert after["applicant"] == {"id_number": "[erased]", "name": "[erased]"}
+    assert after["subject"]["person"]["id_number"] == "[erased]"
+    assert after["status"] == "approved" and after["licence_no"] == licence_no
+    licence = ok(admin.get(f"/v1/licences/{licence_no}"))
+    assert licence["holder"]["id_number"] == "[erased]" and licence["status"] == "active"
 
 
 # --- races, versions, status ----------------------------------------------------------------
