@@ -50,16 +50,21 @@ def peek(amqp_uri: str, service: str) -> list[dict]:
 
 
 def replay(amqp_uri: str, service: str) -> int:
-    """Move each dead letter back to its original queue (publish confirmed, then ack)."""
+    """Move each dead letter back to its original queue (publish confirmed, then ack).
+
+    Only the letters waiting when it starts: one that fails again at once is back at the tail
+    of the dead-letter queue while we work, and must not be re-driven round and round.
+    """
     n = 0
     with kombu.Connection(amqp_uri) as conn:
         ch = conn.channel()
+        try:
+            _, waiting, _ = ch.queue_declare(dlq_name(service), passive=True)
+        except amqp.exceptions.NotFound:
+            return 0
         ch.confirm_select()
-        while True:
-            try:
-                msg = ch.basic_get(dlq_name(service), no_ack=False)
-            except amqp.exceptions.NotFound:
-                return 0
+        for _ in range(waiting):
+            msg = ch.basic_get(dlq_name(service), no_ack=False)
             if msg is None:
                 break
             origin = _describe(msg)["queue"]

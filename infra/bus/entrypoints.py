@@ -10,7 +10,8 @@ effect and in stream order:
   ``<service>.dlq`` while the consumer goes on (``sesp dlq list|replay``);
 - before a worker is spawned the consumer's last applied version of the source stream is
   checked: an older or equal version is a redelivery (acked, no effect); a newer one beyond the
-  next is a gap (the message waits and comes back; it is never skipped);
+  next is a gap: it waits in the process when its predecessor is being handled there (a burst
+  of one stream), else it goes back to the queue and comes back; it is never skipped;
 - the version bump and the processed event id are written in the handler's own transaction, as
   a compare-and-set, so two racing deliveries cannot both apply.
 """
@@ -26,7 +27,9 @@ from typing import Any
 
 import eventlet
 import kombu
+from eventlet.event import Event
 from nameko.events import EventHandler
+from nameko.exceptions import ContainerBeingKilled
 from nameko.messaging import Consumer
 from nameko.rpc import Rpc
 from nameko.timer import Timer
@@ -142,6 +145,8 @@ class EventSubscriber(EventHandler):
             },
         )
         self._declare_dlq()
+        # (stream key, version) -> set when this process is done with that event's message
+        self._here: dict[tuple[str, int], Event] = {}
         Consumer.setup(self)
 
     def _declare_dlq(self) -> None:
@@ -162,52 +167,86 @@ class EventSubscriber(EventHandler):
             log.error("malformed event message on %s: dead-lettered", self.queue.name)
             message.reject(requeue=False)
             return
+        key = self._key(event)
+        # Each message runs in its own green thread. Events of one stream usually arrive in a
+        # burst (a relay batch): a message whose predecessor is being handled in this process
+        # waits for it here instead of going back to the queue, where every return counts
+        # against the delivery limit (a burst of 10 would dead-letter its tail). Another copy
+        # of the same event being handled here is waited for too (then it is a redelivery).
+        while (key, event.version) in self._here:
+            self._here[key, event.version].wait()
+        done = self._here[key, event.version] = Event()
+        spawned = False
+        try:
+            while True:
+                last = self._last_applied(key)
+                if event.version <= last:
+                    self.queue_consumer.ack_message(message)  # a redelivery: already applied
+                    return
+                if event.version == last + 1:
+                    break
+                before = self._here.get((key, event.version - 1))
+                if before is None:  # not here: the gap fills from the queue, or never
+                    self._retry_later(
+                        message,
+                        OutOfOrder(
+                            f"{event.stream_id} v{event.version} arrived before v{last + 1}"
+                        ),
+                    )
+                    return
+                before.wait()  # then look again: applied, or gone back to the queue
+            self.container.spawn_worker(
+                self,
+                (event,),
+                {},
+                context_data=self.unpack_message_headers(message),
+                handle_result=lambda worker_ctx, result, exc_info: self.handle_result(
+                    message, event, worker_ctx, result, exc_info, done
+                ),
+            )
+            spawned = True
+        except ContainerBeingKilled:
+            self.queue_consumer.requeue_message(message)
+        finally:
+            if not spawned:
+                self._done_here(key, event.version, done)
+
+    def _last_applied(self, key: str) -> int:
         db = service_database(self.container)
         with db.engine.connect() as conn:
-            last = (
-                conn.execute(
-                    select(consumer_streams.c.version).where(
-                        consumer_streams.c.consumer == self.consumer_name,
-                        consumer_streams.c.stream_id == self._key(event),
-                    )
-                ).scalar()
-                or 0
-            )
+            last = conn.execute(
+                select(consumer_streams.c.version).where(
+                    consumer_streams.c.consumer == self.consumer_name,
+                    consumer_streams.c.stream_id == key,
+                )
+            ).scalar()
             conn.rollback()
-        if event.version <= last:
-            self.queue_consumer.ack_message(message)  # a redelivery: already applied
-            return
-        if event.version > last + 1:
-            self._retry_later(
-                message,
-                OutOfOrder(f"{event.stream_id} v{event.version} arrived before v{last + 1}"),
-            )
-            return
-        self.container.spawn_worker(
-            self,
-            (event,),
-            {},
-            context_data=self.unpack_message_headers(message),
-            handle_result=lambda worker_ctx, result, exc_info: self.handle_result(
-                message, event, worker_ctx, result, exc_info
-            ),
-        )
+        return last or 0
+
+    def _done_here(self, key: str, version: int, done: Event) -> None:
+        if self._here.get((key, version)) is done:
+            del self._here[key, version]
+        done.send()
 
     @staticmethod
     def _key(event: IncomingEvent) -> str:
         return f"{event.service}:{event.stream_id}"
 
-    def handle_result(self, message, event, worker_ctx, result, exc_info):
-        if exc_info is None:
-            try:
-                self._record(worker_ctx, event)
-                commit_worker(self.container, worker_ctx)
-            except Exception:
-                exc_info = sys.exc_info()
-        if exc_info is None:
-            self.queue_consumer.ack_message(message)
-        else:
-            self._retry_later(message, exc_info[1])
+    def handle_result(self, message, event, worker_ctx, result, exc_info, done=None):
+        try:
+            if exc_info is None:
+                try:
+                    self._record(worker_ctx, event)
+                    commit_worker(self.container, worker_ctx)
+                except Exception:
+                    exc_info = sys.exc_info()
+            if exc_info is None:
+                self.queue_consumer.ack_message(message)
+            else:
+                self._retry_later(message, exc_info[1])
+        finally:  # after the commit: a successor waiting for this event now sees it applied
+            if done is not None:
+                self._done_here(self._key(event), event.version, done)
         return result, exc_info
 
     def _record(self, worker_ctx, event: IncomingEvent) -> None:
