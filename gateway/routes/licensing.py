@@ -294,6 +294,9 @@ class LicensingRoutes(RouteBase):
         "Approve: the licence is issued (and, for a use registration, the unit registered)")
     refuse_application = _application_command(
         "refuse", ls.RefuseIn, OFFICIALS, "Refuse, with reasons, legal basis and remedies")
+    stop_work = _application_command(
+        "stop-work", ls.ReasonIn, OFFICIALS,
+        "Order the work of a filed construction notice to stop")
     withdraw_application = _application_command(
         "withdraw", ls.WithdrawIn, [APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
         "Withdraw the application before the decision")

@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], da.Command]]] = {
         lambda b, a: da.Refuse(actor=a, reason=b["reason"], legal_basis=b["legal_basis"]),
     ),
     "withdraw": (schemas.WithdrawIn, lambda b, a: da.Withdraw(actor=a, reason=b.get("reason"))),
+    "stop-work": (schemas.ReasonIn, lambda b, a: da.OrderWorkStop(actor=a, reason=b["reason"])),
 }
 APPLICANT_COMMANDS = ("supplement", "withdraw")
 log = logging.getLogger("sesp.licensing")
@@ -91,6 +92,7 @@ def view(app: da.Application, today: date, calendar: Any) -> dict[str, Any]:
         },
         "overdue": app.overdue(today),
         "deemed_accepted": app.deemed_accepted,
+        "work_stopped": app.work_stopped,
         "correction_items": list(app.correction_items),
         "timeline": list(app.timeline),
         "licence_no": app.licence_no,

@@ -178,6 +178,11 @@ def test_a_construction_notice_needs_an_installer_licensed_for_the_speed(stack, 
     done = approve(officer, filing["id"])
     assert done["status"] == "approved" and done["licence_no"] is None
     assert done["deadlines"]["certificate_due"] is None  # a filing, not a licence
+    stopped = ok(officer.post(f"/v1/applications/{filing['id']}/stop-work",
+                              {"reason": "no safety barrier around the shaft"}))
+    assert stopped["work_stopped"] and stopped["timeline"][-1]["type"] == "work_stop_ordered"
+    again = officer.post(f"/v1/applications/{filing['id']}/stop-work", {"reason": "again"})
+    assert again.status_code == 409
 
 
 # --- operator reviews ------------------------------------------------------------------------

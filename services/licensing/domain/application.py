@@ -199,6 +199,13 @@ class Refuse(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class OrderWorkStop(Command):
+    """For a filed construction notice: the bureau orders the work to stop."""
+
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Withdraw(Command):
     reason: str | None = None
 
@@ -373,6 +380,15 @@ class ApplicationRefused(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class WorkStopOrdered(Event):
+    """The bureau ordered the filed construction work to stop (责令停止施工) for ``reason``."""
+
+    reason: str
+    ordered_on: date
+    timeline_type: ClassVar[str] = "work_stop_ordered"
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApplicationWithdrawn(Event):
     """The applicant withdrew the application before a decision."""
 
@@ -408,6 +424,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ApplicationApproved,
         ApplicationRefused,
         ApplicationWithdrawn,
+        WorkStopOrdered,
         DeadlinesRecomputed,
     )
 }
@@ -553,6 +570,7 @@ ALLOWED: dict[type[Command], frozenset[Status]] = {
     Approve: frozenset({Status.ACCEPTED}),
     Refuse: frozenset({Status.ACCEPTED}),
     Withdraw: frozenset({Status.RECEIVED, Status.AWAITING_CORRECTION, Status.ACCEPTED}),
+    OrderWorkStop: frozenset({Status.APPROVED}),
 }
 
 
@@ -587,6 +605,7 @@ class Application:
     suspended_working_days: int = 0
     decided_on: date | None = None
     withdrawn_on: date | None = None
+    work_stopped: bool = False
     licence_no: str | None = None
     valid_until: date | None = None
     intake_due: Deadline | None = None
@@ -784,6 +803,13 @@ class Application:
                         decided_on=today,
                     ),
                 ]
+            case OrderWorkStop():
+                if self.kind != "construction_notice":
+                    raise RuleConflict("only a filed construction notice can be stopped")
+                if self.work_stopped:
+                    raise RuleConflict("the work was already ordered to stop")
+                return [WorkStopOrdered(**stamp, reason=_text(cmd.reason, "reason"),
+                                        ordered_on=today)]
             case Withdraw():
                 reason = _text(cmd.reason, "reason", required=False)
                 return [ApplicationWithdrawn(**stamp, reason=reason, withdrawn_on=today)]
@@ -961,6 +987,8 @@ class Application:
                     self.certificate_due = Deadline(event.certificate_due, event.provisional)
             case ApplicationRefused():
                 self.status, self.decided_on = Status.REFUSED, event.decided_on
+            case WorkStopOrdered():
+                self.work_stopped = True
             case ApplicationWithdrawn():
                 self.status, self.withdrawn_on = Status.WITHDRAWN, event.withdrawn_on
             case DeadlinesRecomputed():
