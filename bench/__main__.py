@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run every row, print the table, write results.json.
 
-``python -m bench --only pg,sqlite,drivers,bus`` runs some sections. Sizes come from the
+``python -m bench --only pg,sqlite,drivers,bus,insurance`` runs some sections. Sizes come from the
 environment (see ``bench/common.py``); ``SESP_BENCH_SCALE=0.3`` is a quick smoke run.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from . import common
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("pg", "sqlite", "drivers", "bus")
+SECTIONS = ("pg", "sqlite", "drivers", "bus", "insurance")
 
 
 def log(msg: str) -> None:
@@ -23,7 +23,7 @@ def log(msg: str) -> None:
 
 
 def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
-    if name in ("pg", "drivers"):
+    if name in ("pg", "drivers", "insurance"):
         problem = common.pg_available()
         if problem:
             raise RuntimeError(problem)
@@ -39,13 +39,20 @@ def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
         from . import bus
 
         return bus.rows(log)
+    if name == "insurance":  # written by the insurance service's engineers
+        from . import insurance
+
+        return insurance.rows(log)
     raise ValueError(name)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--only", default=",".join(SECTIONS),
-                        help=f"comma-separated sections out of {', '.join(SECTIONS)}")
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections out of {', '.join(SECTIONS)}",
+    )
     parser.add_argument("--out", default=str(RESULTS), help="where to write the JSON results")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -53,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
 
-    log(f"sesp benchmarks: scale {common.scale()}, {common.writers()} writers "
-        f"({common.writer_mode()}), batch {common.batch_size()}")
+    log(
+        f"sesp benchmarks: scale {common.scale()}, {common.writers()} writers "
+        f"({common.writer_mode()}), batch {common.batch_size()}"
+    )
     rows: list[common.Row] = []
     targets: dict[str, str] = {}
     failed: list[str] = []

@@ -1,7 +1,7 @@
 """The bus: the outbox relay's publish rate and the consumer's apply rate, next to raw kombu.
 
 - d) ``relay``: ``infra.bus.relay.OutboxRelay.run`` drains a PostgreSQL event store prefilled
-  with ``SESP_BENCH_RELAY_EVENTS`` (5,000 x scale) events to the service's topic exchange,
+  with ``SESP_BENCH_RELAY_EVENTS`` (10,000 x scale) events to the service's topic exchange,
   where one quorum queue is bound (as a subscriber's is). Limit, ``raw-publish``: the same
   number of messages of the same size published with kombu/py-amqp straight to such an
   exchange, ``mandatory``, publisher confirms pipelined over batches of the relay's batch size:
@@ -39,7 +39,7 @@ RELAY_BATCH = 500
 def relay_events() -> int:
     from . import common
 
-    return int(int(os.environ.get("SESP_BENCH_RELAY_EVENTS", "5000")) * common.scale())
+    return int(int(os.environ.get("SESP_BENCH_RELAY_EVENTS", "10000")) * common.scale())
 
 
 def consumer_events() -> int:
@@ -66,8 +66,11 @@ def message_body(service: str, stream: str, version: int, position: int) -> dict
         "type": "QualityFactRecorded",
         "schema_version": 1,
         "data": payload(position % 100, position),
-        "meta": {"actor": {"id": "token-bench", "role": "maintenance_unit"},
-                 "correlation_id": str(uuid.uuid4()), "causation_id": None},
+        "meta": {
+            "actor": {"id": "token-bench", "role": "maintenance_unit"},
+            "correlation_id": str(uuid.uuid4()),
+            "causation_id": None,
+        },
         "occurred_at": now,
         "recorded_at": now,
     }
@@ -112,8 +115,10 @@ class ConfirmPublisher:
                 delivery_mode=2,
                 message_id=b["event_id"],
                 correlation_id=b["meta"]["correlation_id"],
-                application_headers={"sesp.stream_id": b["stream_id"],
-                                     "sesp.version": b["version"]},
+                application_headers={
+                    "sesp.stream_id": b["stream_id"],
+                    "sesp.version": b["version"],
+                },
             )
             self.ch.basic_publish(msg, exchange=exchange, routing_key=b["type"], mandatory=True)
             self.published += 1
@@ -130,8 +135,12 @@ class ConfirmPublisher:
 
     def declare(self, exchange: str, queue: str, **arguments) -> None:  # noqa: ANN003
         self.ch.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-        self.ch.queue_declare(queue, durable=True, auto_delete=False,
-                              arguments={"x-queue-type": "quorum", **arguments})
+        self.ch.queue_declare(
+            queue,
+            durable=True,
+            auto_delete=False,
+            arguments={"x-queue-type": "quorum", **arguments},
+        )
         self.ch.queue_bind(queue, exchange, "#")
 
     def delete(self, exchange: str | None = None, queues: tuple[str, ...] = ()) -> None:
@@ -168,13 +177,18 @@ def relay_child(url: str) -> dict:
     for start in range(0, n, 100):  # prefill: 100-event appends over 50 streams
         k = min(100, n - start)
         with engine.begin() as conn:
-            store.append(conn, f"unit-bench-{start // 100 % 50}", None,
-                         [NewEvent("QualityFactRecorded", payload(1, start + i)) for i in range(k)])
+            store.append(
+                conn,
+                f"unit-bench-{start // 100 % 50}",
+                None,
+                [NewEvent("QualityFactRecorded", payload(1, start + i)) for i in range(k)],
+            )
     pub = ConfirmPublisher(common.amqp_uri())
     queue = f"{service}-bench"
     pub.declare(exchange_name(service), queue)
-    relay = OutboxRelay(service, make_engine(url, pool_size=2), store, common.amqp_uri(),
-                        batch_size=RELAY_BATCH)
+    relay = OutboxRelay(
+        service, make_engine(url, pool_size=2), store, common.amqp_uri(), batch_size=RELAY_BATCH
+    )
     thread = threading.Thread(target=relay.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 300
@@ -207,7 +221,7 @@ def raw_publish_child() -> dict:
     pub.publish_batch(exchange, bodies[:RELAY_BATCH])  # warm-up: not timed
     t0 = time.perf_counter()
     for i in range(RELAY_BATCH, n, RELAY_BATCH):
-        pub.publish_batch(exchange, bodies[i:i + RELAY_BATCH])
+        pub.publish_batch(exchange, bodies[i : i + RELAY_BATCH])
     t1 = time.perf_counter()
     pub.delete(exchange, (queue,))
     pub.close()
@@ -244,8 +258,11 @@ def consumer_child(url: str) -> dict:
         def on_event(self, event):  # noqa: ANN001
             applied.append(time.perf_counter())
 
-    config = {**settings.nameko_config(sink), "AMQP_URI": common.amqp_uri(),
-              "SESP_DATABASE_URL": url}
+    config = {
+        **settings.nameko_config(sink),
+        "AMQP_URI": common.amqp_uri(),
+        "SESP_DATABASE_URL": url,
+    }
     # Start once to declare the queue (and its dead-letter queue), stop, then queue n events.
     container = ServiceContainer(Sink, config)
     container.start()
@@ -254,7 +271,7 @@ def consumer_child(url: str) -> dict:
     pub = ConfirmPublisher(common.amqp_uri())
     bodies = [message_body(source, s, v, i + 1) for i, (s, v) in enumerate(stream_order(n, 100))]
     for i in range(0, n, RELAY_BATCH):
-        pub.publish_batch(f"{source}.events", bodies[i:i + RELAY_BATCH])
+        pub.publish_batch(f"{source}.events", bodies[i : i + RELAY_BATCH])
 
     check = create_engine(url)
     container = ServiceContainer(Sink, config)
@@ -276,8 +293,12 @@ def consumer_child(url: str) -> dict:
         pub.delete(f"{source}.events", (queue, dlq_name(sink)))
         pub.close()
     t0 = applied[0]
-    return {"events": n - 1, "seconds": t1 - t0, "per_s": (n - 1) / (t1 - t0),
-            "max_workers": container.max_workers}
+    return {
+        "events": n - 1,
+        "seconds": t1 - t0,
+        "per_s": (n - 1) / (t1 - t0),
+        "max_workers": container.max_workers,
+    }
 
 
 def raw_consume_child() -> dict:
@@ -288,10 +309,11 @@ def raw_consume_child() -> dict:
     exchange, queue = f"benchrawsrc{tag}.events", f"benchrawsink{tag}"
     pub = ConfirmPublisher(common.amqp_uri())
     pub.declare(exchange, queue)
-    bodies = [message_body("benchrawsrc", s, v, i + 1)
-              for i, (s, v) in enumerate(stream_order(n, 100))]
+    bodies = [
+        message_body("benchrawsrc", s, v, i + 1) for i, (s, v) in enumerate(stream_order(n, 100))
+    ]
     for i in range(0, n, RELAY_BATCH):
-        pub.publish_batch(exchange, bodies[i:i + RELAY_BATCH])
+        pub.publish_batch(exchange, bodies[i : i + RELAY_BATCH])
 
     import kombu
 
@@ -318,8 +340,12 @@ def raw_consume_child() -> dict:
     conn.release()
     pub.delete(exchange, (queue,))
     pub.close()
-    return {"events": n - 1, "seconds": stamps[-1] - stamps[0],
-            "per_s": (n - 1) / (stamps[-1] - stamps[0]), "prefetch": max_workers()}
+    return {
+        "events": n - 1,
+        "seconds": stamps[-1] - stamps[0],
+        "per_s": (n - 1) / (stamps[-1] - stamps[0]),
+        "prefetch": max_workers(),
+    }
 
 
 def child(argv: list[str]) -> None:
@@ -373,12 +399,20 @@ def rows(log=print) -> tuple[list, dict]:  # noqa: ANN001
     out: list[Row] = []
     pairs = [
         # (ours, limit, needs (module, names), label, limit label)
-        ("relay", "raw-publish", ("infra.bus.relay", ("OutboxRelay",)),
-         "outbox relay publish (PostgreSQL -> quorum queue)",
-         f"raw kombu publish, confirms per {RELAY_BATCH} (limit)"),
-        ("consumer", "raw-consume", ("infra.bus.entrypoints", ("subscribe",)),
-         "idempotent consumer apply (PostgreSQL)",
-         f"raw consume + ack, prefetch {max_workers()} (limit)"),
+        (
+            "relay",
+            "raw-publish",
+            ("infra.bus.relay", ("OutboxRelay",)),
+            "outbox relay publish (PostgreSQL -> quorum queue)",
+            f"raw kombu publish, confirms per {RELAY_BATCH} (limit)",
+        ),
+        (
+            "consumer",
+            "raw-consume",
+            ("infra.bus.entrypoints", ("subscribe",)),
+            "idempotent consumer apply (PostgreSQL)",
+            f"raw consume + ack, prefetch {max_workers()} (limit)",
+        ),
     ]
     for ours, limit, (module, names), label, limit_label in pairs:
         missing = _available(module, names)
@@ -387,16 +421,17 @@ def rows(log=print) -> tuple[list, dict]:  # noqa: ANN001
             kinds = [limit] if missing else ([ours, limit] if r % 2 == 0 else [limit, ours])
             for kind in kinds:
                 res = _measure(kind, db=kind in ("relay", "consumer"))
-                log(f"  {kind}, round {r + 1}: {res['per_s']:,.0f} events/s "
-                    f"({res['events']} in {res['seconds']:.2f} s)")
+                log(
+                    f"  {kind}, round {r + 1}: {res['per_s']:,.0f} events/s "
+                    f"({res['events']} in {res['seconds']:.2f} s)"
+                )
                 if res["per_s"] > got.get(kind, {}).get("per_s", -1):
                     got[kind] = res
         if missing:
             # TODO(bench): the row for our side appears once the module offers the API above.
             log(f"  TODO: {ours} row skipped ({missing}); limit measured only")
             continue
-        out.append(Row.of(label, got[ours]["per_s"], "events/s", limit_label,
-                          got[limit]["per_s"]))
+        out.append(Row.of(label, got[ours]["per_s"], "events/s", limit_label, got[limit]["per_s"]))
     return out, {}
 
 

@@ -76,8 +76,8 @@ class Row:
 def _with_driver(url: str, driver: str) -> str:
     from sqlalchemy.engine import make_url
 
-    return make_url(url).set(drivername=f"postgresql+{driver}").render_as_string(
-        hide_password=False
+    return (
+        make_url(url).set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
     )
 
 
@@ -192,9 +192,9 @@ def run_writers(
         t.start()
     start.wait()
     time.sleep(warmup)
-    c0, a0, t0 = sum(counts), sum(appends), time.perf_counter()
+    c0, a0, t0, cpu0 = sum(counts), sum(appends), time.perf_counter(), time.process_time()
     stop.wait(duration)
-    c1, a1, t1 = sum(counts), sum(appends), time.perf_counter()
+    c1, a1, t1, cpu1 = sum(counts), sum(appends), time.perf_counter(), time.process_time()
     stop.set()
     for t in threads:
         t.join(timeout=60)
@@ -207,6 +207,9 @@ def run_writers(
         "seconds": elapsed,
         "events_per_s": (c1 - c0) / elapsed,
         "appends_per_s": (a1 - a0) / elapsed,
+        # the writers' own CPU (this process, all threads): on 2 shared cores it is a cost
+        # the database server cannot use
+        "client_cpu_ms_per_append": 1000 * (cpu1 - cpu0) / max(a1 - a0, 1),
     }
 
 
@@ -242,8 +245,11 @@ def run_writer_processes(
     appends = ctx.Array("q", n, lock=False)
     start, stop, results = ctx.Barrier(n + 1), ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_writer_process,
-                    args=(build, args, i, counts, appends, start, stop, results), daemon=True)
+        ctx.Process(
+            target=_writer_process,
+            args=(build, args, i, counts, appends, start, stop, results),
+            daemon=True,
+        )
         for i in range(n)
     ]
     for p in procs:
@@ -293,8 +299,15 @@ def format_table(rows: list[Row], targets: dict[str, str] | None = None) -> str:
     targets = targets or {}
     head = ["benchmark", "value", "unit", "next to", "its value", "ratio", "target"]
     body = [
-        [r.name, _fmt(r.value), r.unit, r.baseline, _fmt(r.baseline_value),
-         f"{r.ratio:.2f}x" if r.ratio == r.ratio else "-", targets.get(r.name, "")]
+        [
+            r.name,
+            _fmt(r.value),
+            r.unit,
+            r.baseline,
+            _fmt(r.baseline_value),
+            f"{r.ratio:.2f}x" if r.ratio == r.ratio else "-",
+            targets.get(r.name, ""),
+        ]
         for r in rows
     ]
     widths = [max(len(str(x)) for x in col) for col in zip(head, *body, strict=False)]

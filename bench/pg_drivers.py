@@ -131,8 +131,9 @@ def rows(log=print) -> list:  # noqa: ANN001
             continue
         what = f"eventlet {r['greenlets']}x pg_sleep({SLEEP}) wall: {name}"
         out.append(Row.of(what, r["wall_s"], "s", "one query alone (ideal)", r["single_s"]))
-        out.append(Row.of(what, r["wall_s"], "s", f"{r['greenlets']} queries serial",
-                          r["serial_s"]))
+        out.append(
+            Row.of(what, r["wall_s"], "s", f"{r['greenlets']} queries serial", r["serial_s"])
+        )
     return out
 
 
