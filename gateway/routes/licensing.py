@@ -123,8 +123,7 @@ def _bureau_filter(call: Call, requested: str | None) -> str | None:
     return requested
 
 
-def _application_command(command: str, body: type[Schema] | None, roles: list[str],
-                         summary: str):
+def _application_command(command: str, body: type[Schema] | None, roles: list[str], summary: str):
     """A ``POST /v1/applications/{id}/<command>`` route (one per command, for OpenAPI)."""
 
     @route(
@@ -141,16 +140,15 @@ def _application_command(command: str, body: type[Schema] | None, roles: list[st
     def handler(self, call: Call):
         app_id = call.path["application_id"]
         self._application_scope(call, app_id)
-        return self.rpc.licensing.application_command(
-            app_id, command, call.body, call.if_match
-        )
+        return self.rpc.licensing.application_command(app_id, command, call.body, call.if_match)
 
     handler.__name__ = "application_" + command.replace("-", "_")
     return handler
 
 
-def _licence_command(command: str, body: type[Schema], roles: list[str], summary: str,
-                     status: int = 200):
+def _licence_command(
+    command: str, body: type[Schema], roles: list[str], summary: str, status: int = 200
+):
     path = {"renewal-decision": "renewals/decision"}.get(command, command)
 
     @route(
@@ -204,21 +202,39 @@ def _own_bureau(call: Call) -> str | None:
 class LicensingRoutes(RouteBase):
     # --- delegations --------------------------------------------------------------------
 
-    @route("POST", "/v1/delegations", roles=[CITY_ADMIN], tag="Delegations",
-           summary="Delegate licence kinds to a bureau from a date", body=ls.DelegationIn,
-           responses={201: ls.DelegationView})
+    @route(
+        "POST",
+        "/v1/delegations",
+        roles=[CITY_ADMIN],
+        tag="Delegations",
+        summary="Delegate licence kinds to a bureau from a date",
+        body=ls.DelegationIn,
+        responses={201: ls.DelegationView},
+    )
     def create_delegation(self, call: Call):
         return 201, self.rpc.licensing.create_delegation(call.body)
 
-    @route("POST", "/v1/delegations/{delegation_id}/revoke", roles=[CITY_ADMIN],
-           tag="Delegations", summary="Revoke a delegation from a date", body=ls.RevocationIn,
-           responses={200: ls.DelegationView})
+    @route(
+        "POST",
+        "/v1/delegations/{delegation_id}/revoke",
+        roles=[CITY_ADMIN],
+        tag="Delegations",
+        summary="Revoke a delegation from a date",
+        body=ls.RevocationIn,
+        responses={200: ls.DelegationView},
+    )
     def revoke_delegation(self, call: Call):
         return self.rpc.licensing.revoke_delegation(call.path["delegation_id"], call.body)
 
-    @route("GET", "/v1/delegations", roles=ANY_TOKEN, tag="Delegations",
-           summary="Delegations, revoked ones included (as_of: those in force that day)",
-           query=DelegationListQuery, responses={200: ls.DelegationPage})
+    @route(
+        "GET",
+        "/v1/delegations",
+        roles=ANY_TOKEN,
+        tag="Delegations",
+        summary="Delegations, revoked ones included (as_of: those in force that day)",
+        query=DelegationListQuery,
+        responses={200: ls.DelegationPage},
+    )
     def list_delegations(self, call: Call):
         q = call.query
         items = self.rpc.licensing.list_delegations(
@@ -234,30 +250,44 @@ class LicensingRoutes(RouteBase):
         check(bureau=scope["bureau"], uscc=scope["applicant_uscc"])
         return scope
 
-    @route("POST", "/v1/applications", roles=[APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
-           tag="Applications",
-           summary="Submit an application; it is routed to the bureau holding the power",
-           description="Applicants submit for their own credit code; officers take "
-           "applications at the counter.",
-           body=ls.ApplicationIn, responses={201: ls.ApplicationView})
+    @route(
+        "POST",
+        "/v1/applications",
+        roles=[APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
+        tag="Applications",
+        summary="Submit an application; it is routed to the bureau holding the power",
+        description="Applicants submit for their own credit code; officers take "
+        "applications at the counter.",
+        body=ls.ApplicationIn,
+        responses={201: ls.ApplicationView},
+    )
     def submit_application(self, call: Call):
         if call.principal.role == APPLICANT:
             call.require(uscc=call.body["applicant"].get("uscc"))
         return 201, self.rpc.licensing.submit_application(call.body)
 
-    @route("GET", "/v1/applications/{application_id}",
-           roles=[APPLICANT, BUREAU_OFFICER, CITY_ADMIN], tag="Applications",
-           summary="An application with its deadlines, clock and timeline",
-           responses={200: ls.ApplicationView})
+    @route(
+        "GET",
+        "/v1/applications/{application_id}",
+        roles=[APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
+        tag="Applications",
+        summary="An application with its deadlines, clock and timeline",
+        responses={200: ls.ApplicationView},
+    )
     def get_application(self, call: Call):
         app_id = call.path["application_id"]
         self._application_scope(call, app_id, read=True)
         return self.rpc.licensing.get_application(app_id)
 
-    @route("GET", "/v1/applications", roles=[APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
-           tag="Applications",
-           summary="Applications (officers: their bureau; applicants: their own)",
-           query=ApplicationListQuery, responses={200: ls.ApplicationPage})
+    @route(
+        "GET",
+        "/v1/applications",
+        roles=[APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
+        tag="Applications",
+        summary="Applications (officers: their bureau; applicants: their own)",
+        query=ApplicationListQuery,
+        responses={200: ls.ApplicationPage},
+    )
     def list_applications(self, call: Call):
         q = call.query
         filters = {k: q[k] for k in ("bureau", "status", "kind", "overdue", "applicant") if k in q}
@@ -270,51 +300,85 @@ class LicensingRoutes(RouteBase):
         return _page(items, q["limit"], ("received_on", "id"))
 
     accept_application = _application_command(
-        "accept", None, OFFICIALS, "Accept the application (受理); the decision clock starts")
+        "accept", None, OFFICIALS, "Accept the application (受理); the decision clock starts"
+    )
     not_accept_application = _application_command(
-        "not-accept", ls.ReasonIn, OFFICIALS,
-        "Do not accept, with the reason and the applicant's remedies")
+        "not-accept",
+        ls.ReasonIn,
+        OFFICIALS,
+        "Do not accept, with the reason and the applicant's remedies",
+    )
     request_correction = _application_command(
-        "request-correction", ls.CorrectionIn, OFFICIALS,
-        "Ask for every missing item at once (within the intake period)")
+        "request-correction",
+        ls.CorrectionIn,
+        OFFICIALS,
+        "Ask for every missing item at once (within the intake period)",
+    )
     supplement_application = _application_command(
-        "supplement", ls.MaterialsIn, [APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
-        "Supply the requested materials; a new intake period starts")
+        "supplement",
+        ls.MaterialsIn,
+        [APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
+        "Supply the requested materials; a new intake period starts",
+    )
     review_application = _application_command(
-        "review", ls.OpinionIn, OFFICIALS, "Record a review step with its opinion")
+        "review", ls.OpinionIn, OFFICIALS, "Record a review step with its opinion"
+    )
     suspend_clock = _application_command(
-        "suspend-clock", ls.SuspendClockIn, OFFICIALS,
-        "Stop the decision clock (hearing, testing, expert review, on-site evaluation)")
+        "suspend-clock",
+        ls.SuspendClockIn,
+        OFFICIALS,
+        "Stop the decision clock (hearing, testing, expert review, on-site evaluation)",
+    )
     resume_clock = _application_command(
-        "resume-clock", None, OFFICIALS, "Restart the decision clock")
+        "resume-clock", None, OFFICIALS, "Restart the decision clock"
+    )
     extend_application = _application_command(
-        "extend", ls.ReasonIn, OFFICIALS, "Extend the decision period once by 10 working days")
+        "extend", ls.ReasonIn, OFFICIALS, "Extend the decision period once by 10 working days"
+    )
     approve_application = _application_command(
-        "approve", ls.ApproveIn, OFFICIALS,
-        "Approve: the licence is issued (and, for a use registration, the unit registered)")
+        "approve",
+        ls.ApproveIn,
+        OFFICIALS,
+        "Approve: the licence is issued (and, for a use registration, the unit registered)",
+    )
     refuse_application = _application_command(
-        "refuse", ls.RefuseIn, OFFICIALS, "Refuse, with reasons, legal basis and remedies")
+        "refuse", ls.RefuseIn, OFFICIALS, "Refuse, with reasons, legal basis and remedies"
+    )
     stop_work = _application_command(
-        "stop-work", ls.ReasonIn, OFFICIALS,
-        "Order the work of a filed construction notice to stop")
+        "stop-work", ls.ReasonIn, OFFICIALS, "Order the work of a filed construction notice to stop"
+    )
     withdraw_application = _application_command(
-        "withdraw", ls.WithdrawIn, [APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
-        "Withdraw the application before the decision")
+        "withdraw",
+        ls.WithdrawIn,
+        [APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
+        "Withdraw the application before the decision",
+    )
 
     # --- licences -----------------------------------------------------------------------
 
-    @route("GET", "/v1/licences/{licence_no}", roles=ANY_TOKEN, tag="Licences",
-           summary="A licence (its holder, the bureau that issued it, officials)",
-           responses={200: ls.LicenceView})
+    @route(
+        "GET",
+        "/v1/licences/{licence_no}",
+        roles=ANY_TOKEN,
+        tag="Licences",
+        summary="A licence (its holder, the bureau that issued it, officials)",
+        responses={200: ls.LicenceView},
+    )
     def get_licence(self, call: Call):
         no = call.path["licence_no"]
         scope = self.rpc.licensing.licence_scope(no)
         call.visible(bureau=scope["bureau"], uscc=scope["holder_uscc"])
         return self.rpc.licensing.get_licence(no)
 
-    @route("GET", "/v1/licences", roles=ANY_TOKEN, tag="Licences",
-           summary="Licences (officers: their bureau; holders: their own)",
-           query=LicenceListQuery, responses={200: ls.LicencePage})
+    @route(
+        "GET",
+        "/v1/licences",
+        roles=ANY_TOKEN,
+        tag="Licences",
+        summary="Licences (officers: their bureau; holders: their own)",
+        query=LicenceListQuery,
+        responses={200: ls.LicencePage},
+    )
     def list_licences(self, call: Call):
         q = call.query
         filters = {k: q[k] for k in ("holder", "kind", "status", "bureau") if k in q}
@@ -327,33 +391,52 @@ class LicensingRoutes(RouteBase):
         return _page(items, q["limit"], ("licence_no",))
 
     suspend_licence = _licence_command(
-        "suspend", ls.ReasonIn, OFFICIALS, "Suspend a licence (a use registration: the unit too)")
+        "suspend", ls.ReasonIn, OFFICIALS, "Suspend a licence (a use registration: the unit too)"
+    )
     reinstate_licence = _licence_command(
-        "reinstate", ls.ReasonIn, OFFICIALS, "Reinstate a suspended licence")
+        "reinstate", ls.ReasonIn, OFFICIALS, "Reinstate a suspended licence"
+    )
     revoke_licence = _licence_command(
-        "revoke", ls.ReasonIn, OFFICIALS, "Revoke a licence (a use registration: cancels it)")
+        "revoke", ls.ReasonIn, OFFICIALS, "Revoke a licence (a use registration: cancels it)"
+    )
     request_renewal = _licence_command(
-        "renewals", ls.RenewalIn, [APPLICANT, MAINTENANCE_UNIT, BUREAU_OFFICER, CITY_ADMIN],
+        "renewals",
+        ls.RenewalIn,
+        [APPLICANT, MAINTENANCE_UNIT, BUREAU_OFFICER, CITY_ADMIN],
         "Ask for renewal (at least 30 days before expiry) or, for an operator, a review",
-        status=201)
+        status=201,
+    )
     decide_renewal = _licence_command(
-        "renewal-decision", ls.RenewalDecisionIn, OFFICIALS,
-        "Grant or refuse the pending renewal (undecided at expiry: deemed granted)")
+        "renewal-decision",
+        ls.RenewalDecisionIn,
+        OFFICIALS,
+        "Grant or refuse the pending renewal (undecided at expiry: deemed granted)",
+    )
 
-    @route("GET", "/v1/public/licences", roles=PUBLIC, tag="Public",
-           summary="Public licensing decisions (no personal data)",
-           query=PublicLicenceListQuery, responses={200: ls.PublicLicencePage})
+    @route(
+        "GET",
+        "/v1/public/licences",
+        roles=PUBLIC,
+        tag="Public",
+        summary="Public licensing decisions (no personal data)",
+        query=PublicLicenceListQuery,
+        responses={200: ls.PublicLicencePage},
+    )
     def public_licences(self, call: Call):
         q = call.query
-        items = self.rpc.licensing.public_licences(q.get("holder"), q["limit"] + 1,
-                                                   _after(call, 1))
+        items = self.rpc.licensing.public_licences(q.get("holder"), q["limit"] + 1, _after(call, 1))
         return _page(items, q["limit"], ("licence_no",))
 
     # --- equipment ----------------------------------------------------------------------
 
-    @route("GET", "/v1/equipment/{equipment_code}", roles=ANY_TOKEN, tag="Equipment",
-           summary="A registered unit (legacy 20-digit codes are accepted as aliases)",
-           responses={200: ls.EquipmentView})
+    @route(
+        "GET",
+        "/v1/equipment/{equipment_code}",
+        roles=ANY_TOKEN,
+        tag="Equipment",
+        summary="A registered unit (legacy 20-digit codes are accepted as aliases)",
+        responses={200: ls.EquipmentView},
+    )
     def get_equipment(self, call: Call):
         code = call.path["equipment_code"]
         try:
@@ -362,14 +445,22 @@ class LicensingRoutes(RouteBase):
             raise Invalid("invalid equipment code", {"equipment_code": [str(exc)]}) from None
         return self.rpc.licensing.get_equipment(code)
 
-    @route("GET", "/v1/equipment", roles=[CITY_ADMIN, BUREAU_OFFICER, MAINTENANCE_UNIT, INSURER],
-           tag="Equipment",
-           summary="The register (maintenance units: the elevators they maintain)",
-           query=EquipmentListQuery, responses={200: ls.EquipmentPage})
+    @route(
+        "GET",
+        "/v1/equipment",
+        roles=[CITY_ADMIN, BUREAU_OFFICER, MAINTENANCE_UNIT, INSURER],
+        tag="Equipment",
+        summary="The register (maintenance units: the elevators they maintain)",
+        query=EquipmentListQuery,
+        responses={200: ls.EquipmentPage},
+    )
     def list_equipment(self, call: Call):
         q = call.query
-        filters = {k: q[k] for k in ("district", "status", "in_ftz", "maintenance_unit_uscc",
-                                     "user_uscc") if k in q}
+        filters = {
+            k: q[k]
+            for k in ("district", "status", "in_ftz", "maintenance_unit_uscc", "user_uscc")
+            if k in q
+        }
         if call.principal.role == MAINTENANCE_UNIT:
             if q.get("maintenance_unit_uscc") not in (None, call.principal.uscc):
                 call.require(uscc=q["maintenance_unit_uscc"])
@@ -379,54 +470,94 @@ class LicensingRoutes(RouteBase):
 
     # --- audits -------------------------------------------------------------------------
 
-    @route("POST", "/v1/audits/plans", roles=OFFICIALS, tag="Audits",
-           summary="Draw an audit plan: risk-weighted random targets and inspectors",
-           description="The seed and the candidate lists are recorded: the draw is "
-           "reproducible. A city-wide caller names the bureau.",
-           body=ls.AuditPlanIn, responses={201: AuditPlanView})
+    @route(
+        "POST",
+        "/v1/audits/plans",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="Draw an audit plan: risk-weighted random targets and inspectors",
+        description="The seed and the candidate lists are recorded: the draw is "
+        "reproducible. A city-wide caller names the bureau.",
+        body=ls.AuditPlanIn,
+        responses={201: AuditPlanView},
+    )
     def draw_audit_plan(self, call: Call):
-        bureau = _own_bureau(call) or call.body.get("bureau") or (
-            call.principal.bureau if call.principal.role == BUREAU_OFFICER else CITY_BUREAU)
+        bureau = (
+            _own_bureau(call)
+            or call.body.get("bureau")
+            or (call.principal.bureau if call.principal.role == BUREAU_OFFICER else CITY_BUREAU)
+        )
         if call.body.get("bureau") and call.body["bureau"] != bureau:
             call.require(bureau=call.body["bureau"])
         body = {k: v for k, v in call.body.items() if k != "bureau"}
         return 201, self.rpc.licensing.draw_audit_plan(bureau, body)
 
-    @route("GET", "/v1/audits/{plan_id}", roles=OFFICIALS, tag="Audits",
-           summary="An audit plan with its targets, findings and rectifications",
-           responses={200: AuditPlanView})
+    @route(
+        "GET",
+        "/v1/audits/{plan_id}",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="An audit plan with its targets, findings and rectifications",
+        responses={200: AuditPlanView},
+    )
     def get_audit_plan(self, call: Call):
         return self.rpc.licensing.get_audit_plan(call.path["plan_id"], _own_bureau(call))
 
     record_findings = _audit_command(
-        "findings", "findings", ls.FindingsIn, "Record the findings of one target", 201)
+        "findings", "findings", ls.FindingsIn, "Record the findings of one target", 201
+    )
     order_rectification = _audit_command(
-        "rectification-orders", "rectification-orders", ls.RectificationOrderIn,
-        "Order rectification by a date (needs a serious finding)", 201)
+        "rectification-orders",
+        "rectification-orders",
+        ls.RectificationOrderIn,
+        "Order rectification by a date (needs a serious finding)",
+        201,
+    )
     verify_rectification = _audit_command(
-        "verify", "rectifications/{licence_no}/verify", VerifyIn,
-        "Verify a rectification: the order is closed", 200)
+        "verify",
+        "rectifications/{licence_no}/verify",
+        VerifyIn,
+        "Verify a rectification: the order is closed",
+        200,
+    )
 
-    @route("GET", "/v1/public/audits", roles=PUBLIC, tag="Public",
-           summary="Published audit results (no personal data)",
-           query=PublicAuditListQuery, responses={200: PublicAuditPage})
+    @route(
+        "GET",
+        "/v1/public/audits",
+        roles=PUBLIC,
+        tag="Public",
+        summary="Published audit results (no personal data)",
+        query=PublicAuditListQuery,
+        responses={200: PublicAuditPage},
+    )
     def public_audits(self, call: Call):
         q = call.query
-        items = self.rpc.licensing.public_audits(q.get("bureau"), q["limit"] + 1,
-                                                 _after(call, 1))
+        items = self.rpc.licensing.public_audits(q.get("bureau"), q["limit"] + 1, _after(call, 1))
         return _page(items, q["limit"], ("id",))
 
-    @route("POST", "/v1/audits/inspectors", roles=OFFICIALS, tag="Audits",
-           summary="Add an inspector to a bureau's list", body=ls.InspectorIn,
-           responses={201: InspectorView})
+    @route(
+        "POST",
+        "/v1/audits/inspectors",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="Add an inspector to a bureau's list",
+        body=ls.InspectorIn,
+        responses={201: InspectorView},
+    )
     def register_inspector(self, call: Call):
         bureau = _own_bureau(call)
         if bureau and call.body.get("bureau") not in (None, bureau):
             call.require(bureau=call.body["bureau"])
         return 201, self.rpc.licensing.register_inspector(call.body, bureau)
 
-    @route("POST", "/v1/audits/risk-facts", roles=OFFICIALS, tag="Audits",
-           summary="Record a risk fact (accident, credit grade, verified complaint)",
-           body=ls.RiskFactIn, responses={201: None})
+    @route(
+        "POST",
+        "/v1/audits/risk-facts",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="Record a risk fact (accident, credit grade, verified complaint)",
+        body=ls.RiskFactIn,
+        responses={201: None},
+    )
     def record_risk_fact(self, call: Call):
         return 201, self.rpc.licensing.record_risk_fact(call.body)

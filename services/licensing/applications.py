@@ -66,7 +66,9 @@ def log_provisional(app: da.Application) -> None:
     if app.provisional:
         log.warning(
             "application %s: provisional deadline(s) %s (a year without a configured "
-            "holiday schedule; weekends only)", app.id, app.deadlines,
+            "holiday schedule; weekends only)",
+            app.id,
+            app.deadlines,
         )
 
 
@@ -219,14 +221,22 @@ class Applications:
 
     def scope(self, app_id: str) -> dict:
         row = self.repo.conn.execute(
-            select(applications.c.bureau, applications.c.applicant_uscc,
-                   applications.c.status, applications.c.version)
-            .where(applications.c.id == app_id)
+            select(
+                applications.c.bureau,
+                applications.c.applicant_uscc,
+                applications.c.status,
+                applications.c.version,
+            ).where(applications.c.id == app_id)
         ).first()
         if row is None:
             raise NotFound(f"application {app_id} not found")
-        return {"id": app_id, "bureau": row.bureau, "applicant_uscc": row.applicant_uscc,
-                "status": row.status, "version": row.version}
+        return {
+            "id": app_id,
+            "bureau": row.bureau,
+            "applicant_uscc": row.applicant_uscc,
+            "status": row.status,
+            "version": row.version,
+        }
 
     def list(self, filters: dict, limit: int = 50, after: list | None = None) -> list[dict]:
         c = applications.c
@@ -252,12 +262,16 @@ class Applications:
         """Deemed acceptance of every application whose intake period has passed (idempotent:
         a second run, or a second process, records nothing more)."""
         conn = self.repo.conn
-        due = conn.execute(
-            select(applications.c.id)
-            .where(applications.c.status == "received", applications.c.late_after < self.today)
-            .order_by(applications.c.late_after)
-            .limit(batch)
-        ).scalars().all()
+        due = (
+            conn.execute(
+                select(applications.c.id)
+                .where(applications.c.status == "received", applications.c.late_after < self.today)
+                .order_by(applications.c.late_after)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         done = 0
         for app_id in due:
             try:
@@ -276,13 +290,19 @@ class Applications:
         """Recompute provisional open deadlines with the current calendar (a year's schedule
         was configured since): nothing is recorded while the answer stays the same."""
         conn = self.repo.conn
-        ids = conn.execute(
-            select(applications.c.id)
-            .where(applications.c.provisional.is_(True),
-                   applications.c.status.in_(["received", "accepted", "approved"]))
-            .order_by(applications.c.id)
-            .limit(batch)
-        ).scalars().all()
+        ids = (
+            conn.execute(
+                select(applications.c.id)
+                .where(
+                    applications.c.provisional.is_(True),
+                    applications.c.status.in_(["received", "accepted", "approved"]),
+                )
+                .order_by(applications.c.id)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         done = 0
         for app_id in ids:
             try:

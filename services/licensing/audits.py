@@ -28,11 +28,21 @@ from services.licensing.repository import Repository, actor_name, event_id_for
 
 MAX_SEED = 2**53 - 1  # exact in JSON numbers everywhere
 AUDIT_COMMANDS = {
-    "findings": (schemas.FindingsIn, lambda b, a: dau.RecordFindings(
-        actor=a, licence_no=b["licence_no"], findings=tuple(b["findings"]))),
-    "rectification-orders": (schemas.RectificationOrderIn, lambda b, a: dau.OrderRectification(
-        actor=a, licence_no=b["licence_no"], due_on=date.fromisoformat(b["due_on"]),
-        items=tuple(b["items"]))),
+    "findings": (
+        schemas.FindingsIn,
+        lambda b, a: dau.RecordFindings(
+            actor=a, licence_no=b["licence_no"], findings=tuple(b["findings"])
+        ),
+    ),
+    "rectification-orders": (
+        schemas.RectificationOrderIn,
+        lambda b, a: dau.OrderRectification(
+            actor=a,
+            licence_no=b["licence_no"],
+            due_on=date.fromisoformat(b["due_on"]),
+            items=tuple(b["items"]),
+        ),
+    ),
 }
 
 
@@ -59,14 +69,23 @@ class Audits:
             raise Invalid("which bureau?", {"bureau": ["required for a city-wide token"]})
         inspector = self.repo.load(dau.Inspector, data["inspector_id"])
         self.repo.decide_and_save(
-            data["inspector_id"], inspector,
-            dau.RegisterInspector(actor=self.actor(), inspector_id=data["inspector_id"],
-                                  bureau=bureau, name=data["name"],
-                                  organization_uscc=data["organization_uscc"]),
+            data["inspector_id"],
+            inspector,
+            dau.RegisterInspector(
+                actor=self.actor(),
+                inspector_id=data["inspector_id"],
+                bureau=bureau,
+                name=data["name"],
+                organization_uscc=data["organization_uscc"],
+            ),
             self.now,
         )
-        return {"inspector_id": inspector.inspector_id, "bureau": inspector.bureau,
-                "name": inspector.name, "organization_uscc": inspector.organization_uscc}
+        return {
+            "inspector_id": inspector.inspector_id,
+            "bureau": inspector.bureau,
+            "name": inspector.name,
+            "organization_uscc": inspector.organization_uscc,
+        }
 
     def record_risk_fact(self, body: dict) -> dict:
         data = schemas.load(schemas.RiskFactIn, body, "risk fact")
@@ -74,13 +93,25 @@ class Audits:
             from infra.errors import Invalid
 
             raise Invalid("a grade is needed", {"grade": ["required for credit_grade"]})
-        fact = dau.RiskFact(data["fact_id"], data["uscc"], data["type"],
-                            date.fromisoformat(data["occurred_on"]), data.get("grade"))
-        event = dau.RiskFactRecorded(at=self.now, actor=self.actor(), fact_id=fact.fact_id,
-                                     uscc=fact.uscc, fact_type=fact.type,
-                                     occurred_on=fact.occurred_on, grade=fact.grade)
-        stored = self.repo.append_fact(f"risk-{fact.uscc}", event,
-                                       event_id_for("risk", fact.fact_id))
+        fact = dau.RiskFact(
+            data["fact_id"],
+            data["uscc"],
+            data["type"],
+            date.fromisoformat(data["occurred_on"]),
+            data.get("grade"),
+        )
+        event = dau.RiskFactRecorded(
+            at=self.now,
+            actor=self.actor(),
+            fact_id=fact.fact_id,
+            uscc=fact.uscc,
+            fact_type=fact.type,
+            occurred_on=fact.occurred_on,
+            grade=fact.grade,
+        )
+        stored = self.repo.append_fact(
+            f"risk-{fact.uscc}", event, event_id_for("risk", fact.fact_id)
+        )
         if stored:
             self.conn.execute(insert(risk_facts).values(**fact.row()))
         return {**fact.row(), "occurred_on": fact.occurred_on.isoformat(), "recorded": stored}
@@ -89,38 +120,48 @@ class Audits:
 
     def candidates(self, bureau: str, kind: str) -> list[dict]:
         rows = self.conn.execute(
-            select(licences.c.licence_no, licences.c.holder_uscc, licences.c.holder_name,
-                   licences.c.holder_type, licences.c.equipment_code)
-            .where(licences.c.bureau == bureau, licences.c.kind == kind,
-                   licences.c.status == "active")
+            select(
+                licences.c.licence_no,
+                licences.c.holder_uscc,
+                licences.c.holder_name,
+                licences.c.holder_type,
+                licences.c.equipment_code,
+            )
+            .where(
+                licences.c.bureau == bureau, licences.c.kind == kind, licences.c.status == "active"
+            )
             .order_by(licences.c.licence_no)
         ).all()
         usccs = {r.holder_uscc for r in rows if r.holder_uscc}
         facts: dict[str, list[dau.RiskFact]] = defaultdict(list)
         if usccs:
             for f in self.conn.execute(select(risk_facts).where(risk_facts.c.uscc.in_(usccs))):
-                facts[f.uscc].append(dau.RiskFact(f.fact_id, f.uscc, f.type, f.occurred_on,
-                                                  f.grade))
+                facts[f.uscc].append(
+                    dau.RiskFact(f.fact_id, f.uscc, f.type, f.occurred_on, f.grade)
+                )
         providers: dict[str, set[str]] = defaultdict(set)
         if usccs:
             for e in self.conn.execute(
-                select(equipment_table.c.user_uscc, equipment_table.c.maintenance_unit_uscc)
-                .where(equipment_table.c.user_uscc.in_(usccs),
-                       equipment_table.c.maintenance_unit_uscc.is_not(None))
+                select(equipment_table.c.user_uscc, equipment_table.c.maintenance_unit_uscc).where(
+                    equipment_table.c.user_uscc.in_(usccs),
+                    equipment_table.c.maintenance_unit_uscc.is_not(None),
+                )
             ):
                 providers[e.user_uscc].add(e.maintenance_unit_uscc)
         out = []
         for r in rows:
             factors = dau.risk_factors(facts.get(r.holder_uscc, []), self.today)
             conflicts = sorted({r.holder_uscc, *providers.get(r.holder_uscc, ())} - {None})
-            out.append({
-                "licence_no": r.licence_no,
-                "holder": r.holder_name if r.holder_type != "person" else None,
-                "holder_uscc": r.holder_uscc,
-                "weight": self.rules.weight(factors),
-                "factors": factors,
-                "conflicts": conflicts,
-            })
+            out.append(
+                {
+                    "licence_no": r.licence_no,
+                    "holder": r.holder_name if r.holder_type != "person" else None,
+                    "holder_uscc": r.holder_uscc,
+                    "weight": self.rules.weight(factors),
+                    "factors": factors,
+                    "conflicts": conflicts,
+                }
+            )
         return out
 
     def draw(self, bureau: str, body: dict) -> dict:
@@ -131,24 +172,34 @@ class Audits:
         listed = [
             {"inspector_id": r.inspector_id, "organization_uscc": r.organization_uscc}
             for r in self.conn.execute(
-                select(inspectors).where(inspectors.c.bureau == bureau)
-                .order_by(inspectors.c.inspector_id))
+                select(inspectors)
+                .where(inspectors.c.bureau == bureau)
+                .order_by(inspectors.c.inspector_id)
+            )
         ]
         plan_id = str(uuid.uuid4())
         plan = dau.AuditPlan()
         command = dau.DrawAuditPlan(
-            actor=self.actor(), plan_id=plan_id, bureau=bureau, kind=data["kind"], seed=seed,
-            size=data.get("size"), rate=data.get("rate"),
+            actor=self.actor(),
+            plan_id=plan_id,
+            bureau=bureau,
+            kind=data["kind"],
+            seed=seed,
+            size=data.get("size"),
+            rate=data.get("rate"),
             per_target=data["inspectors_per_target"],
-            candidates=tuple(self.candidates(bureau, data["kind"])), inspectors=tuple(listed))
+            candidates=tuple(self.candidates(bureau, data["kind"])),
+            inspectors=tuple(listed),
+        )
         self.repo.decide_and_save(plan_id, plan, command, self.now)
         return plan.view()
 
     def command(self, plan_id: str, name: str, body: dict | None, bureau: str | None) -> dict:
         plan = self._plan(plan_id, bureau)
         if name == "verify":
-            command: Any = dau.VerifyRectification(actor=self.actor(),
-                                                   licence_no=(body or {})["licence_no"])
+            command: Any = dau.VerifyRectification(
+                actor=self.actor(), licence_no=(body or {})["licence_no"]
+            )
         elif name in AUDIT_COMMANDS:
             schema, build = AUDIT_COMMANDS[name]
             command = build(schemas.load(schema, body, name), self.actor())
@@ -182,18 +233,26 @@ class Audits:
         return [json.loads(r.results) for r in rows]
 
     def sweep(self, batch: int = 100) -> int:
-        due = self.conn.execute(
-            select(audit_plans.c.id).where(audit_plans.c.next_check_on <= self.today)
-            .order_by(audit_plans.c.next_check_on).limit(batch)
-        ).scalars().all()
+        due = (
+            self.conn.execute(
+                select(audit_plans.c.id)
+                .where(audit_plans.c.next_check_on <= self.today)
+                .order_by(audit_plans.c.next_check_on)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         done = 0
         for plan_id in due:
             try:
                 with self.conn.begin_nested():
                     plan = self.repo.load(dau.AuditPlan, plan_id)
                     events = plan.decide(dau.SweepAudit(), self.now)
-                    ids = [event_id_for(plan_id, plan.version + i + 1, e.type)
-                           for i, e in enumerate(events)]
+                    ids = [
+                        event_id_for(plan_id, plan.version + i + 1, e.type)
+                        for i, e in enumerate(events)
+                    ]
                     if self.repo.save(plan_id, plan, events, ids):
                         done += 1
             except ConcurrencyError:
@@ -203,5 +262,7 @@ class Audits:
 
 def _drawn_targets(plan: dau.AuditPlan) -> list[dict]:
     """The targets as drawn (without the audit's later state)."""
-    return [{k: v for k, v in t.items() if k not in ("findings", "order")}
-            for t in plan.targets.values()]
+    return [
+        {k: v for k, v in t.items() if k not in ("findings", "order")}
+        for t in plan.targets.values()
+    ]

@@ -32,8 +32,13 @@ def grant(repo: Repository, now: datetime, body: dict) -> dict:
     return delegation.view(local_date(now))
 
 
-def revoke(repo: Repository, now: datetime, delegation_id: str, body: dict,
-           expected_version: int | None = None) -> dict:
+def revoke(
+    repo: Repository,
+    now: datetime,
+    delegation_id: str,
+    body: dict,
+    expected_version: int | None = None,
+) -> dict:
     data = schemas.load(schemas.RevocationIn, body, "revocation")
     delegation = repo.load(dd.Delegation, delegation_id, must_exist="delegation")
     if expected_version is not None and expected_version != delegation.version:
@@ -47,8 +52,9 @@ def revoke(repo: Repository, now: datetime, delegation_id: str, body: dict,
     return delegation.view(local_date(now))
 
 
-def listing(conn, now: datetime, bureau: str | None, as_of: str | None, limit: int,
-            after: list | None) -> list[dict[str, Any]]:
+def listing(
+    conn, now: datetime, bureau: str | None, as_of: str | None, limit: int, after: list | None
+) -> list[dict[str, Any]]:
     c = delegations.c
     q = select(delegations)
     if bureau:
@@ -62,8 +68,14 @@ def listing(conn, now: datetime, bureau: str | None, as_of: str | None, limit: i
     today = local_date(now)
     out = []
     for r in conn.execute(q.order_by(c.effective_from, c.id).limit(limit)):
-        d = dd.Delegation(id=r.id, bureau=r.bureau, kinds=tuple(json.loads(r.kinds)),
-                          effective_from=r.effective_from, revoked_from=r.revoked_from,
-                          revocation_reason=r.revocation_reason, version=r.version)
+        d = dd.Delegation(
+            id=r.id,
+            bureau=r.bureau,
+            kinds=tuple(json.loads(r.kinds)),
+            effective_from=r.effective_from,
+            revoked_from=r.revoked_from,
+            revocation_reason=r.revocation_reason,
+            version=r.version,
+        )
         out.append(d.view(today))
     return out

@@ -20,10 +20,20 @@ from services.licensing.testing import (
     use_registration,
 )
 
-FTZ_POWERS = ["use_registration", "operator_certificate", "construction_notice",
-              "pressure_piping_licence"]
-UNIT_NAMES = ["Shenlong Lift Service", "Huxin Elevator Maintenance", "Pujiang Lift Care",
-              "Donghai Elevator Engineering", "Jinqiao Lift Works", "Xinhua Elevator Service"]
+FTZ_POWERS = [
+    "use_registration",
+    "operator_certificate",
+    "construction_notice",
+    "pressure_piping_licence",
+]
+UNIT_NAMES = [
+    "Shenlong Lift Service",
+    "Huxin Elevator Maintenance",
+    "Pujiang Lift Care",
+    "Donghai Elevator Engineering",
+    "Jinqiao Lift Works",
+    "Xinhua Elevator Service",
+]
 
 
 def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
@@ -33,8 +43,9 @@ def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
         return {"skipped": 1}
     rng = random.Random(seed)
     if not lic.list_delegations("FTZ", None, 1, None):
-        lic.create_delegation({"bureau": "FTZ", "kinds": FTZ_POWERS,
-                               "effective_from": "2014-10-01"})
+        lic.create_delegation(
+            {"bureau": "FTZ", "kinds": FTZ_POWERS, "effective_from": "2014-10-01"}
+        )
 
     def submit(body: dict) -> str:
         return lic.submit_application(body)["id"]
@@ -45,66 +56,118 @@ def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
             view = lic.application_command(app_id, command, body)
         return view
 
-    approve = [("accept", None), ("review", {"opinion": "materials complete; site checked"}),
-               ("approve", {"opinion": "meets the licensing conditions"})]
+    approve = [
+        ("accept", None),
+        ("review", {"opinion": "materials complete; site checked"}),
+        ("approve", {"opinion": "meets the licensing conditions"}),
+    ]
 
     units = []
     for name in UNIT_NAMES:
         uscc = new_uscc(rng)
-        act(submit(production_licence(uscc, scope=("elevator:maintenance",), level=None,
-                                      name=name, in_ftz=False)), *approve)
+        act(
+            submit(
+                production_licence(
+                    uscc, scope=("elevator:maintenance",), level=None, name=name, in_ftz=False
+                )
+            ),
+            *approve,
+        )
         units.append(uscc)
     installer = new_uscc(rng)
-    act(submit(production_licence(installer, scope=("elevator:installation",
-                                                    "elevator:modification"),
-                                  level="A2", name="Shanghai Lift Installation Co.")), *approve)
+    act(
+        submit(
+            production_licence(
+                installer,
+                scope=("elevator:installation", "elevator:modification"),
+                level="A2",
+                name="Shanghai Lift Installation Co.",
+            )
+        ),
+        *approve,
+    )
 
     contracts, after = 0, None
     while page := lic.list_equipment({}, 500, after):
         for eq in page:
             if not eq.get("maintenance_unit_uscc"):
-                lic.equipment_command(eq["equipment_code"], "changes", {
-                    "reason": "maintenance contract",
-                    "maintenance_unit_uscc": units[contracts % len(units)]})
+                lic.equipment_command(
+                    eq["equipment_code"],
+                    "changes",
+                    {
+                        "reason": "maintenance contract",
+                        "maintenance_unit_uscc": units[contracts % len(units)],
+                    },
+                )
                 contracts += 1
         after = [page[-1]["equipment_code"]]
 
     owner = new_uscc(rng)
 
     def lift(**kw) -> dict:
-        return use_registration(owner, new_equipment_code(), maintenance_unit=rng.choice(units),
-                                **kw)
+        return use_registration(
+            owner, new_equipment_code(), maintenance_unit=rng.choice(units), **kw
+        )
 
     submit(lift())  # received, routed to FTZ
-    act(submit(production_licence(new_uscc(rng), in_ftz=False)),
-        ("request-correction", {"items": ["quality manual", "list of qualified staff"]}))
-    act(submit(lift(in_ftz=False)), ("accept", None),
-        ("review", {"opinion": "awaiting the on-site evaluation"}))
-    act(submit(lift()), ("accept", None),
-        ("suspend-clock", {"reason": "expert review of the machine room",
-                           "notice_ref": "FTZ-2014-N-017"}))
+    act(
+        submit(production_licence(new_uscc(rng), in_ftz=False)),
+        ("request-correction", {"items": ["quality manual", "list of qualified staff"]}),
+    )
+    act(
+        submit(lift(in_ftz=False)),
+        ("accept", None),
+        ("review", {"opinion": "awaiting the on-site evaluation"}),
+    )
+    act(
+        submit(lift()),
+        ("accept", None),
+        (
+            "suspend-clock",
+            {"reason": "expert review of the machine room", "notice_ref": "FTZ-2014-N-017"},
+        ),
+    )
     act(submit(lift()), ("accept", None), ("extend", {"reason": "on-site evaluation"}))
-    act(submit(lift(in_ftz=False)),
-        ("not-accept", {"reason": "the site is outside the applicant's premises"}))
+    act(
+        submit(lift(in_ftz=False)),
+        ("not-accept", {"reason": "the site is outside the applicant's premises"}),
+    )
     for _ in range(3):
         act(submit(lift()), *approve)
-    act(submit(production_licence(new_uscc(rng), in_ftz=False)), ("accept", None),
-        ("refuse", {"reason": "no qualified welders", "legal_basis": "TSG 07-2019 3.2"}))
+    act(
+        submit(production_licence(new_uscc(rng), in_ftz=False)),
+        ("accept", None),
+        ("refuse", {"reason": "no qualified welders", "legal_basis": "TSG 07-2019 3.2"}),
+    )
     act(submit(lift()), ("withdraw", {"reason": "the building is sold"}))
     person = new_resident_id("19850612", rng)
-    act(submit(operator_certificate(person, "Chen Jie", "1985-06-12", employer=units[0])),
-        *approve)
-    act(submit({
-        "kind": "construction_notice",
-        "applicant": {"uscc": installer, "name": "Shanghai Lift Installation Co."},
-        "location": {"district": "310115", "in_ftz": True, "address": "1 Jilong Road"},
-        "subject": {"equipment_code": new_equipment_code(), "work": "install",
-                    "installer_uscc": installer, "starts_on": "2014-10-20",
-                    "rated_speed_mps": 4.0},
-        "materials": [],
-    }), ("accept", None), ("approve", {"opinion": "filed"}))
+    act(submit(operator_certificate(person, "Chen Jie", "1985-06-12", employer=units[0])), *approve)
+    act(
+        submit(
+            {
+                "kind": "construction_notice",
+                "applicant": {"uscc": installer, "name": "Shanghai Lift Installation Co."},
+                "location": {"district": "310115", "in_ftz": True, "address": "1 Jilong Road"},
+                "subject": {
+                    "equipment_code": new_equipment_code(),
+                    "work": "install",
+                    "installer_uscc": installer,
+                    "starts_on": "2014-10-20",
+                    "rated_speed_mps": 4.0,
+                },
+                "materials": [],
+            }
+        ),
+        ("accept", None),
+        ("approve", {"opinion": "filed"}),
+    )
     for i, bureau in enumerate(("SH", "SH", "SH", "FTZ", "FTZ")):
-        lic.register_inspector({"inspector_id": f"demo-inspector-{i + 1}",
-                                "name": f"Inspector {i + 1}",
-                                "organization_uscc": new_uscc(rng)}, bureau)
+        lic.register_inspector(
+            {
+                "inspector_id": f"demo-inspector-{i + 1}",
+                "name": f"Inspector {i + 1}",
+                "organization_uscc": new_uscc(rng),
+            },
+            bureau,
+        )
     return {"maintenance_units": len(units), "contracts": contracts, "applications": 16}

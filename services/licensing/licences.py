@@ -43,11 +43,12 @@ AUTHORITIES = {
 LEVEL_RANK = {"B": 0, "A2": 1, "A1": 2}
 LICENCE_COMMANDS = {
     "suspend": (schemas.ReasonIn, lambda b, a: dl.SuspendLicence(actor=a, reason=b["reason"])),
-    "reinstate": (schemas.ReasonIn,
-                  lambda b, a: dl.ReinstateLicence(actor=a, reason=b["reason"])),
+    "reinstate": (schemas.ReasonIn, lambda b, a: dl.ReinstateLicence(actor=a, reason=b["reason"])),
     "revoke": (schemas.ReasonIn, lambda b, a: dl.RevokeLicence(actor=a, reason=b["reason"])),
-    "renewals": (schemas.RenewalIn,
-                 lambda b, a: dl.RequestRenewal(actor=a, items=tuple(b.get("items") or ()))),
+    "renewals": (
+        schemas.RenewalIn,
+        lambda b, a: dl.RequestRenewal(actor=a, items=tuple(b.get("items") or ())),
+    ),
     "renewal-decision": (
         schemas.RenewalDecisionIn,
         lambda b, a: dl.DecideRenewal(actor=a, outcome=b["outcome"], reason=b["reason"]),
@@ -124,8 +125,9 @@ class Licensing:
         speed = subject.get("rated_speed_mps")
         if speed is None:
             speed = self.conn.execute(
-                select(equipment_table.c.rated_speed_mps)
-                .where(equipment_table.c.equipment_code == code)
+                select(equipment_table.c.rated_speed_mps).where(
+                    equipment_table.c.equipment_code == code
+                )
             ).scalar()
         needed = required_level(speed) if cls == "elevator" else None
         rows = self.conn.execute(
@@ -150,8 +152,9 @@ class Licensing:
         if problem:
             if as_conflict:
                 raise Conflict(problem)
-            raise Invalid("the installer is not licensed for this work",
-                          {"subject.installer_uscc": [problem]})
+            raise Invalid(
+                "the installer is not licensed for this work", {"subject.installer_uscc": [problem]}
+            )
 
     def prepare(self, app: da.Application, command: da.Approve) -> str | None:
         """Check what an approval needs and allocate its licence number (None: a filing)."""
@@ -210,7 +213,8 @@ class Licensing:
             valid_until=approved.valid_until,
             scope=tuple(subject.get("scope") or ()),
             level=subject.get("level"),
-            equipment_code=subject.get("equipment_code") if app.kind == "use_registration"
+            equipment_code=subject.get("equipment_code")
+            if app.kind == "use_registration"
             else None,
             items=tuple(subject.get("items") or ()),
         )
@@ -248,8 +252,7 @@ class Licensing:
             }
             command: Any = de.RegisterEquipment(actor=actor, record=record)
         elif reason == "resume_after_suspension":
-            command = de.ResumeEquipment(actor=actor, reason=reason,
-                                         licence_no=approved.licence_no)
+            command = de.ResumeEquipment(actor=actor, reason=reason, licence_no=approved.licence_no)
         else:
             changes = {
                 "district": app.location["district"],
@@ -304,13 +307,19 @@ class Licensing:
 
     def scope(self, licence_no: str) -> dict:
         row = self.conn.execute(
-            select(licences.c.bureau, licences.c.holder_uscc, licences.c.status,
-                   licences.c.version).where(licences.c.licence_no == licence_no)
+            select(
+                licences.c.bureau, licences.c.holder_uscc, licences.c.status, licences.c.version
+            ).where(licences.c.licence_no == licence_no)
         ).first()
         if row is None:
             raise NotFound(f"licence {licence_no} not found")
-        return {"licence_no": licence_no, "bureau": row.bureau, "holder_uscc": row.holder_uscc,
-                "status": row.status, "version": row.version}
+        return {
+            "licence_no": licence_no,
+            "bureau": row.bureau,
+            "holder_uscc": row.holder_uscc,
+            "status": row.status,
+            "version": row.version,
+        }
 
     def list(self, filters: dict, limit: int = 50, after: list | None = None) -> list[dict]:
         c = licences.c
@@ -334,8 +343,9 @@ class Licensing:
                 q = q.where(c.holder_uscc == text.upper(), c.holder_type == "organization")
             else:
                 escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                q = q.where(c.holder_name.like(f"%{escaped}%", escape="\\"),
-                            c.holder_type == "organization")
+                q = q.where(
+                    c.holder_name.like(f"%{escaped}%", escape="\\"), c.holder_type == "organization"
+                )
         if after:
             q = q.where(c.licence_no > after[0])
         rows = self.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
@@ -347,8 +357,9 @@ class Licensing:
         eq = self.repo.load(de.Equipment, code)
         if not eq.version and len(code) == 20:
             primary = self.conn.execute(
-                select(equipment_table.c.equipment_code)
-                .where(equipment_table.c.legacy_code == code)
+                select(equipment_table.c.equipment_code).where(
+                    equipment_table.c.legacy_code == code
+                )
             ).scalar()
             if primary:
                 eq = self.repo.load(de.Equipment, primary)
@@ -369,14 +380,19 @@ class Licensing:
             q = q.where(c.equipment_code > after[0])
         rows = self.conn.execute(q.order_by(c.equipment_code).limit(limit)).mappings().all()
         return [
-            {**{k: v for k, v in r.items() if k not in ("user_uscc", "user_name")},
-             "user": {"uscc": r["user_uscc"], "name": r["user_name"]} if r["user_uscc"] else None,
-             "registered_on": r["registered_on"].isoformat() if r["registered_on"] else None}
+            {
+                **{k: v for k, v in r.items() if k not in ("user_uscc", "user_name")},
+                "user": {"uscc": r["user_uscc"], "name": r["user_name"]}
+                if r["user_uscc"]
+                else None,
+                "registered_on": r["registered_on"].isoformat() if r["registered_on"] else None,
+            }
             for r in rows
         ]
 
-    def register_directly(self, equipment_code: str, district: str, in_ftz: bool,
-                          event_id: str | None, details: dict) -> dict:
+    def register_directly(
+        self, equipment_code: str, district: str, in_ftz: bool, event_id: str | None, details: dict
+    ) -> dict:
         """The walking skeleton's registration without an application (demo, tests)."""
         try:
             parsed = parse_equipment_code(equipment_code, self.today)
@@ -390,12 +406,17 @@ class Licensing:
             if event_id:  # a retried registration: the first one stands
                 return {"equipment_code": code, "status": eq.status, "version": eq.version}
             raise Conflict(f"equipment {code} is already registered")
-        record = {"equipment_code": code, "district": district, "in_ftz": bool(in_ftz),
-                  "registered_on": self.today, "manufacture_year": parsed.year,
-                  "equipment_class": parsed.equipment_class, **details}
+        record = {
+            "equipment_code": code,
+            "district": district,
+            "in_ftz": bool(in_ftz),
+            "registered_on": self.today,
+            "manufacture_year": parsed.year,
+            "equipment_class": parsed.equipment_class,
+            **details,
+        }
         with domain_errors():
-            events = eq.decide(de.RegisterEquipment(actor=self.actor(), record=record),
-                               self.now)
+            events = eq.decide(de.RegisterEquipment(actor=self.actor(), record=record), self.now)
         self.repo.save(code, eq, events, [event_id] if event_id else None)
         return {"equipment_code": code, "status": eq.status or "registered", "version": 1}
 
@@ -408,8 +429,11 @@ class Licensing:
             command: Any = de.ChangeEquipment(actor=actor, changes=data, reason=reason)
         elif name in ("suspend", "resume", "cancel"):
             data = schemas.load(schemas.ReasonIn, body, name)
-            command = {"suspend": de.SuspendEquipment, "resume": de.ResumeEquipment,
-                       "cancel": de.CancelEquipment}[name](actor=actor, reason=data["reason"])
+            command = {
+                "suspend": de.SuspendEquipment,
+                "resume": de.ResumeEquipment,
+                "cancel": de.CancelEquipment,
+            }[name](actor=actor, reason=data["reason"])
         else:
             raise NotFound(f"no command {name}")
         self.repo.decide_and_save(code, eq, command, self.now)
@@ -420,13 +444,19 @@ class Licensing:
     def sweep(self, batch: int = 200) -> int:
         """Reminders, deemed renewals, lapsed items and expiries that are due. Idempotent:
         the events' ids derive from the licence and its version."""
-        due = self.conn.execute(
-            select(licences.c.licence_no)
-            .where(licences.c.next_check_on <= self.today,
-                   licences.c.status.in_([dl.ACTIVE, dl.SUSPENDED]))
-            .order_by(licences.c.next_check_on)
-            .limit(batch)
-        ).scalars().all()
+        due = (
+            self.conn.execute(
+                select(licences.c.licence_no)
+                .where(
+                    licences.c.next_check_on <= self.today,
+                    licences.c.status.in_([dl.ACTIVE, dl.SUSPENDED]),
+                )
+                .order_by(licences.c.next_check_on)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         done = 0
         for no in due:
             try:
@@ -434,8 +464,10 @@ class Licensing:
                     licence = self.repo.load(dl.Licence, no)
                     with domain_errors():
                         events = licence.decide(dl.SweepLicence(), self.now, self.rules)
-                    ids = [event_id_for(no, licence.version + i + 1, e.type)
-                           for i, e in enumerate(events)]
+                    ids = [
+                        event_id_for(no, licence.version + i + 1, e.type)
+                        for i, e in enumerate(events)
+                    ]
                     if self.repo.save(no, licence, events, ids):
                         done += 1
                     else:
@@ -446,4 +478,3 @@ class Licensing:
             except ConcurrencyError:
                 continue
         return done
-

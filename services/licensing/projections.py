@@ -164,8 +164,7 @@ sequences = Table(
     Column("value", Integer, nullable=False),
 )
 
-READ_MODELS = (delegations, applications, licences, equipment, audit_plans, inspectors,
-               risk_facts)
+READ_MODELS = (delegations, applications, licences, equipment, audit_plans, inspectors, risk_facts)
 
 
 # --- rows -----------------------------------------------------------------------------------

@@ -146,8 +146,11 @@ class Repository:
             return []
         kind = KINDS[type(aggregate)]
         new = [
-            NewEvent(e.type, self.wrap_personal(e.to_data()),
-                     **({"event_id": event_ids[i]} if event_ids and event_ids[i] else {}))
+            NewEvent(
+                e.type,
+                self.wrap_personal(e.to_data()),
+                **({"event_id": event_ids[i]} if event_ids and event_ids[i] else {}),
+            )
             for i, e in enumerate(events)
         ]
         stored = self.uow.append(kind.prefix + key, aggregate.version, new, self.meta)
@@ -159,7 +162,12 @@ class Repository:
         return stored
 
     def decide_and_save(
-        self, key: str, aggregate: Any, command: dc.Command, now: datetime, *args: Any,
+        self,
+        key: str,
+        aggregate: Any,
+        command: dc.Command,
+        now: datetime,
+        *args: Any,
         event_ids: list[str] | None = None,
     ) -> list[dc.Event]:
         with domain_errors():
@@ -171,7 +179,9 @@ class Repository:
         """Append a standalone fact (no aggregate rules) at the stream's head."""
         extra = {"event_id": event_id} if event_id else {}
         stored = self.uow.append(
-            stream, None, [NewEvent(event.type, self.wrap_personal(event.to_data()), **extra)],
+            stream,
+            None,
+            [NewEvent(event.type, self.wrap_personal(event.to_data()), **extra)],
             self.meta,
         )
         return bool(stored)
@@ -190,10 +200,15 @@ def rebuild(conn, store, licence_rules: dl.LicenceRules, pause=None) -> int:
             pause()
         if ev.type == "RiskFactRecorded":
             d = ev.data
-            conn.execute(insert(projections.risk_facts).values(
-                fact_id=d["fact_id"], uscc=d["uscc"], type=d["fact_type"],
-                occurred_on=date.fromisoformat(d["occurred_on"]),
-                grade=d.get("grade")))
+            conn.execute(
+                insert(projections.risk_facts).values(
+                    fact_id=d["fact_id"],
+                    uscc=d["uscc"],
+                    type=d["fact_type"],
+                    occurred_on=date.fromisoformat(d["occurred_on"]),
+                    grade=d.get("grade"),
+                )
+            )
             continue
         kind = kind_of_stream(ev.stream_id)
         if kind is None or ev.type not in kind.types:

@@ -231,8 +231,9 @@ class ApplicationIn(Strict):
     applicant = fields.Nested(ApplicantIn, required=True)
     location = fields.Nested(LocationIn, required=True)
     subject = SubjectField(required=True)
-    materials = fields.List(fields.Nested(MaterialIn), load_default=list,
-                            validate=validate.Length(max=200))
+    materials = fields.List(
+        fields.Nested(MaterialIn), load_default=list, validate=validate.Length(max=200)
+    )
 
     @validates_schema(skip_on_field_errors=False)
     def _subject_by_kind(self, data, **kwargs):
@@ -251,18 +252,27 @@ class ApplicationIn(Strict):
                 field_name="applicant",
             )
         if kind in ("pressure_piping_licence", "production_licence") and "id_number" in applicant:
-            raise ValidationError("a licence for an organization: give its uscc",
-                                  field_name="applicant")
+            raise ValidationError(
+                "a licence for an organization: give its uscc", field_name="applicant"
+            )
         if kind == "pressure_piping_licence":
             for i, item in enumerate(data["subject"]["scope"]):
                 if not item.startswith("pressure_piping:"):
-                    raise ValidationError({"subject": {"scope": {i: [
-                        "a pressure-piping licence covers pressure_piping only"]}}})
+                    raise ValidationError(
+                        {
+                            "subject": {
+                                "scope": {
+                                    i: ["a pressure-piping licence covers pressure_piping only"]
+                                }
+                            }
+                        }
+                    )
 
 
 class MaterialsIn(Strict):
-    materials = fields.List(fields.Nested(MaterialIn), required=True,
-                            validate=validate.Length(min=1, max=200))
+    materials = fields.List(
+        fields.Nested(MaterialIn), required=True, validate=validate.Length(min=1, max=200)
+    )
 
 
 class ReasonIn(Strict):
@@ -270,8 +280,9 @@ class ReasonIn(Strict):
 
 
 class CorrectionIn(Strict):
-    items = fields.List(fields.String(validate=TEXT), required=True,
-                        validate=validate.Length(min=1, max=100))
+    items = fields.List(
+        fields.String(validate=TEXT), required=True, validate=validate.Length(min=1, max=100)
+    )
 
 
 class OpinionIn(Strict):
@@ -299,9 +310,19 @@ class WithdrawIn(Strict):
 
 class ApplicationQuery(Schema):
     bureau = fields.String(validate=validate.OneOf(BUREAUS))
-    status = fields.String(validate=validate.OneOf(
-        ["received", "awaiting_correction", "accepted", "not_accepted", "approved", "refused",
-         "withdrawn"]))
+    status = fields.String(
+        validate=validate.OneOf(
+            [
+                "received",
+                "awaiting_correction",
+                "accepted",
+                "not_accepted",
+                "approved",
+                "refused",
+                "withdrawn",
+            ]
+        )
+    )
     kind = fields.String(validate=validate.OneOf(KINDS))
     overdue = fields.Boolean()
     applicant = Uscc(metadata={"description": "the applicant's credit code"})
@@ -311,10 +332,17 @@ class ApplicationQuery(Schema):
 
 
 class DelegationIn(Strict):
-    bureau = fields.String(required=True, validate=validate.OneOf(
-        [b for b in BUREAUS if b != "SH"], error="the FTZ branch or a district bureau"))
-    kinds = fields.List(fields.String(validate=validate.OneOf(KINDS)), required=True,
-                        validate=validate.Length(min=1, max=len(KINDS)))
+    bureau = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            [b for b in BUREAUS if b != "SH"], error="the FTZ branch or a district bureau"
+        ),
+    )
+    kinds = fields.List(
+        fields.String(validate=validate.OneOf(KINDS)),
+        required=True,
+        validate=validate.Length(min=1, max=len(KINDS)),
+    )
     effective_from = IsoDate(required=True)
 
 
@@ -410,8 +438,11 @@ class RenewalItemIn(Strict):
 
 
 class RenewalIn(Strict):
-    items = fields.List(fields.Nested(RenewalItemIn), validate=validate.Length(max=20),
-                        metadata={"description": "operator certificates: the items to review"})
+    items = fields.List(
+        fields.Nested(RenewalItemIn),
+        validate=validate.Length(max=20),
+        metadata={"description": "operator certificates: the items to review"},
+    )
 
 
 class RenewalDecisionIn(Strict):
@@ -507,10 +538,13 @@ class AuditPlanIn(Strict):
     size = fields.Integer(strict=True, validate=validate.Range(min=1, max=10000))
     rate = fields.Float(validate=validate.Range(min=0, max=1, min_inclusive=False))
     seed = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1))
-    inspectors_per_target = fields.Integer(strict=True, load_default=2,
-                                           validate=validate.Range(min=1, max=5))
-    bureau = fields.String(validate=validate.OneOf(BUREAUS),
-                           metadata={"description": "city_admin only: the bureau to audit"})
+    inspectors_per_target = fields.Integer(
+        strict=True, load_default=2, validate=validate.Range(min=1, max=5)
+    )
+    bureau = fields.String(
+        validate=validate.OneOf(BUREAUS),
+        metadata={"description": "city_admin only: the bureau to audit"},
+    )
 
     @validates_schema
     def _size_or_rate(self, data, **kwargs):
@@ -525,15 +559,17 @@ class FindingIn(Strict):
 
 class FindingsIn(Strict):
     licence_no = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    findings = fields.List(fields.Nested(FindingIn), required=True,
-                           validate=validate.Length(min=0, max=100))
+    findings = fields.List(
+        fields.Nested(FindingIn), required=True, validate=validate.Length(min=0, max=100)
+    )
 
 
 class RectificationOrderIn(Strict):
     licence_no = fields.String(required=True, validate=validate.Length(min=1, max=50))
     due_on = IsoDate(required=True)
-    items = fields.List(fields.String(validate=TEXT), required=True,
-                        validate=validate.Length(min=1, max=100))
+    items = fields.List(
+        fields.String(validate=TEXT), required=True, validate=validate.Length(min=1, max=100)
+    )
 
 
 class InspectorIn(Strict):
@@ -546,8 +582,9 @@ class InspectorIn(Strict):
 class RiskFactIn(Strict):
     fact_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     uscc = Uscc(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(
-        ["accident", "credit_grade", "complaint_verified"]))
+    type = fields.String(
+        required=True, validate=validate.OneOf(["accident", "credit_grade", "complaint_verified"])
+    )
     occurred_on = IsoDate(required=True)
     grade = fields.String(validate=validate.OneOf(["A", "B", "C", "D"]))
 
@@ -619,8 +656,11 @@ class ApplicationReceivedV1(_Event):
     applicant = fields.Dict(required=True)
     location = fields.Dict(required=True)
     subject = fields.Dict(required=True)
-    person = fields.Dict(allow_none=True, required=True,
-                         metadata={"description": "encrypted per person (personal data)"})
+    person = fields.Dict(
+        allow_none=True,
+        required=True,
+        metadata={"description": "encrypted per person (personal data)"},
+    )
     received_on = fields.String(required=True)
     intake_due = fields.String(required=True)
 

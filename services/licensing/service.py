@@ -87,8 +87,13 @@ class LicensingService(KernelService):
         return delegations.revoke(self._repo(), self.clock.now(), delegation_id, body)
 
     @rpc
-    def list_delegations(self, bureau: str | None = None, as_of: str | None = None,
-                         limit: int = 50, after: list | None = None) -> list[dict]:
+    def list_delegations(
+        self,
+        bureau: str | None = None,
+        as_of: str | None = None,
+        limit: int = 50,
+        after: list | None = None,
+    ) -> list[dict]:
         return delegations.listing(self.db.conn, self.clock.now(), bureau, as_of, limit, after)
 
     # --- applications -----------------------------------------------------------------
@@ -107,8 +112,13 @@ class LicensingService(KernelService):
         return check
 
     @rpc
-    def application_command(self, application_id: str, command: str, body: dict | None = None,
-                            expected_version: int | None = None) -> dict:
+    def application_command(
+        self,
+        application_id: str,
+        command: str,
+        body: dict | None = None,
+        expected_version: int | None = None,
+    ) -> dict:
         """One of the API's commands (``accept``, ``approve``, ...) -> the application."""
         return self._applications().command(application_id, command, body, expected_version)
 
@@ -122,8 +132,9 @@ class LicensingService(KernelService):
         return self._applications().scope(application_id)
 
     @rpc
-    def list_applications(self, filters: dict | None = None, limit: int = 50,
-                          after: list | None = None) -> list[dict]:
+    def list_applications(
+        self, filters: dict | None = None, limit: int = 50, after: list | None = None
+    ) -> list[dict]:
         return self._applications().list(filters or {}, limit, after)
 
     @rpc
@@ -142,19 +153,26 @@ class LicensingService(KernelService):
         return self._licensing().scope(licence_no)
 
     @rpc
-    def list_licences(self, filters: dict | None = None, limit: int = 50,
-                      after: list | None = None) -> list[dict]:
+    def list_licences(
+        self, filters: dict | None = None, limit: int = 50, after: list | None = None
+    ) -> list[dict]:
         return self._licensing().list(filters or {}, limit, after)
 
     @rpc
-    def licence_command(self, licence_no: str, command: str, body: dict | None = None,
-                        expected_version: int | None = None) -> dict:
+    def licence_command(
+        self,
+        licence_no: str,
+        command: str,
+        body: dict | None = None,
+        expected_version: int | None = None,
+    ) -> dict:
         """``suspend``, ``reinstate``, ``revoke``, ``renewals``, ``renewal-decision``."""
         return self._licensing().command(licence_no, command, body, expected_version)
 
     @rpc
-    def public_licences(self, holder: str | None = None, limit: int = 50,
-                        after: list | None = None) -> list[dict]:
+    def public_licences(
+        self, holder: str | None = None, limit: int = 50, after: list | None = None
+    ) -> list[dict]:
         """Public decision records (no personal data)."""
         return self._licensing().public(holder, limit, after)
 
@@ -163,15 +181,17 @@ class LicensingService(KernelService):
         return self._licensing().equipment(equipment_code)
 
     @rpc
-    def list_equipment(self, filters: dict | None = None, limit: int = 50,
-                       after: list | None = None) -> list[dict]:
+    def list_equipment(
+        self, filters: dict | None = None, limit: int = 50, after: list | None = None
+    ) -> list[dict]:
         """The register: ``district``, ``status``, ``in_ftz``, ``maintenance_unit_uscc``,
         ``user_uscc`` filters."""
         return self._licensing().list_equipment(filters or {}, limit, after)
 
     @rpc
-    def equipment_command(self, equipment_code: str, command: str,
-                          body: dict | None = None) -> dict:
+    def equipment_command(
+        self, equipment_code: str, command: str, body: dict | None = None
+    ) -> dict:
         """``changes``, ``suspend``, ``resume``, ``cancel`` on a registered unit."""
         return self._licensing().change_equipment(equipment_code, command, body)
 
@@ -187,8 +207,14 @@ class LicensingService(KernelService):
         """Record a use registration of one unit directly (demo data, tests): no application.
         ``details``: ``maintenance_unit_uscc``, ``user`` {uscc, name}, ``rated_speed_mps``,
         ``rated_load_kg``, ``licence_no``."""
-        allowed = {"maintenance_unit_uscc", "user", "rated_speed_mps", "rated_load_kg",
-                   "licence_no", "address"}
+        allowed = {
+            "maintenance_unit_uscc",
+            "user",
+            "rated_speed_mps",
+            "rated_load_kg",
+            "licence_no",
+            "address",
+        }
         extra = {k: v for k, v in details.items() if k in allowed and v is not None}
         return self._licensing().register_directly(
             equipment_code, district, in_ftz, event_id, extra
@@ -209,8 +235,9 @@ class LicensingService(KernelService):
         return self._audits().draw(bureau, body)
 
     @rpc
-    def audit_command(self, plan_id: str, command: str, body: dict | None = None,
-                      bureau: str | None = None) -> dict:
+    def audit_command(
+        self, plan_id: str, command: str, body: dict | None = None, bureau: str | None = None
+    ) -> dict:
         """``findings``, ``rectification-orders``, ``verify`` (``bureau``: the caller's)."""
         return self._audits().command(plan_id, command, body, bureau)
 
@@ -219,8 +246,9 @@ class LicensingService(KernelService):
         return self._audits().get(plan_id, bureau)
 
     @rpc
-    def public_audits(self, bureau: str | None = None, limit: int = 50,
-                      after: list | None = None) -> list[dict]:
+    def public_audits(
+        self, bureau: str | None = None, limit: int = 50, after: list | None = None
+    ) -> list[dict]:
         return self._audits().public(bureau, limit, after)
 
     # --- time ---------------------------------------------------------------------------
@@ -256,8 +284,6 @@ class LicensingService(KernelService):
         """A digest of every read model, to compare a rebuild with the live state."""
         out = {}
         for table in projections.READ_MODELS:
-            rows = self.db.conn.execute(
-                select(*table.c).order_by(*table.primary_key.columns)
-            ).all()
+            rows = self.db.conn.execute(select(*table.c).order_by(*table.primary_key.columns)).all()
             out[table.name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
         return out

@@ -122,15 +122,28 @@ def licensing_stack(
 # --- request bodies ---------------------------------------------------------------------------
 
 
-def use_registration(uscc: str, code: str, *, in_ftz: bool = True, district: str = "310115",
-                     reason: str = "first_use", speed: float = 1.75,
-                     maintenance_unit: str | None = None) -> dict:
+def use_registration(
+    uscc: str,
+    code: str,
+    *,
+    in_ftz: bool = True,
+    district: str = "310115",
+    reason: str = "first_use",
+    speed: float = 1.75,
+    maintenance_unit: str | None = None,
+) -> dict:
     subject: dict[str, Any] = {
         "equipment_code": code,
         "reason": reason,
-        "equipment": {"variety": code[:4], "product_name": "traction elevator",
-                      "model": "GeN2", "maker": "Otis", "manufactured_on": "2014-03-01",
-                      "rated_speed_mps": speed, "rated_load_kg": 1000},
+        "equipment": {
+            "variety": code[:4],
+            "product_name": "traction elevator",
+            "model": "GeN2",
+            "maker": "Otis",
+            "manufactured_on": "2014-03-01",
+            "rated_speed_mps": speed,
+            "rated_load_kg": 1000,
+        },
     }
     if maintenance_unit:
         subject["maintenance_unit_uscc"] = maintenance_unit
@@ -143,9 +156,16 @@ def use_registration(uscc: str, code: str, *, in_ftz: bool = True, district: str
     }
 
 
-def production_licence(uscc: str, *, scope=("elevator:installation",), level: str | None = "B",
-                       in_ftz: bool = False, district: str = "310115",
-                       kind: str = "production_licence", name: str | None = None) -> dict:
+def production_licence(
+    uscc: str,
+    *,
+    scope=("elevator:installation",),
+    level: str | None = "B",
+    in_ftz: bool = False,
+    district: str = "310115",
+    kind: str = "production_licence",
+    name: str | None = None,
+) -> dict:
     subject: dict[str, Any] = {"scope": list(scope)}
     if level:
         subject["level"] = level
@@ -158,15 +178,28 @@ def production_licence(uscc: str, *, scope=("elevator:installation",), level: st
     }
 
 
-def operator_certificate(id_number: str, name: str, born_on: str, *, employer: str | None = None,
-                         items=("T",), in_ftz: bool = True) -> dict:
-    applicant = ({"uscc": employer, "name": "Employer Co."} if employer
-                 else {"id_number": id_number, "name": name})
+def operator_certificate(
+    id_number: str,
+    name: str,
+    born_on: str,
+    *,
+    employer: str | None = None,
+    items=("T",),
+    in_ftz: bool = True,
+) -> dict:
+    applicant = (
+        {"uscc": employer, "name": "Employer Co."}
+        if employer
+        else {"id_number": id_number, "name": name}
+    )
     return {
         "kind": "operator_certificate",
         "applicant": applicant,
         "location": {"district": "310115", "in_ftz": in_ftz, "address": "2 Yanggao Road"},
-        "subject": {"person": {"id_number": id_number, "name": name, "born_on": born_on},
-                    "items": list(items), "exam_passed_on": "2014-09-01"},
+        "subject": {
+            "person": {"id_number": id_number, "name": name, "born_on": born_on},
+            "items": list(items),
+            "exam_passed_on": "2014-09-01",
+        },
         "materials": [{"name": "exam certificate", "sha256": SHA}],
     }

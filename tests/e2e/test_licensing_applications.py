@@ -27,8 +27,12 @@ from services.licensing.testing import (
     use_registration,
 )
 
-FTZ_POWERS = ["use_registration", "operator_certificate", "construction_notice",
-              "pressure_piping_licence"]
+FTZ_POWERS = [
+    "use_registration",
+    "operator_certificate",
+    "construction_notice",
+    "pressure_piping_licence",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +42,10 @@ def stack(broker, postgres, tmp_path_factory):
         with licensing_stack(broker, tmp_path_factory.mktemp("licensing"), db_url) as s:
             s.db_url = db_url
             admin = s.client(s.token("city_admin"))
-            r = admin.post("/v1/delegations", {"bureau": "FTZ", "kinds": FTZ_POWERS,
-                                               "effective_from": "2014-09-01"})
+            r = admin.post(
+                "/v1/delegations",
+                {"bureau": "FTZ", "kinds": FTZ_POWERS, "effective_from": "2014-09-01"},
+            )
             assert r.status_code == 201, r.text
             s.ftz_delegation = r.json()
             yield s
@@ -82,13 +88,23 @@ def ok(response, status=200):
 def test_delegation_is_listed_with_its_history(stack, admin, ftz_officer):
     assert stack.ftz_delegation["status"] == "active"
     assert stack.ftz_delegation["kinds"] == FTZ_POWERS
-    r = ok(admin.post("/v1/delegations", {"bureau": "310104", "kinds": ["production_licence"],
-                                          "effective_from": "2014-01-01"}), 201)
-    revoked = ok(admin.post(f"/v1/delegations/{r['id']}/revoke",
-                            {"effective_from": "2014-06-01", "reason": "reorganised"}))
+    r = ok(
+        admin.post(
+            "/v1/delegations",
+            {"bureau": "310104", "kinds": ["production_licence"], "effective_from": "2014-01-01"},
+        ),
+        201,
+    )
+    revoked = ok(
+        admin.post(
+            f"/v1/delegations/{r['id']}/revoke",
+            {"effective_from": "2014-06-01", "reason": "reorganised"},
+        )
+    )
     assert (revoked["status"], revoked["revoked_from"]) == ("revoked", "2014-06-01")
-    again = admin.post(f"/v1/delegations/{r['id']}/revoke",
-                       {"effective_from": "2014-07-01", "reason": "twice"})
+    again = admin.post(
+        f"/v1/delegations/{r['id']}/revoke", {"effective_from": "2014-07-01", "reason": "twice"}
+    )
     assert again.status_code == 409 and "revoked" in again.json()["detail"]
     listed = ok(ftz_officer.get("/v1/delegations", bureau="310104"))["items"]
     assert [d["id"] for d in listed] == [r["id"]]
@@ -98,8 +114,10 @@ def test_delegation_is_listed_with_its_history(stack, admin, ftz_officer):
 
 
 def test_only_city_admin_delegates(stack, ftz_officer):
-    r = ftz_officer.post("/v1/delegations", {"bureau": "FTZ", "kinds": ["use_registration"],
-                                             "effective_from": "2014-09-01"})
+    r = ftz_officer.post(
+        "/v1/delegations",
+        {"bureau": "FTZ", "kinds": ["use_registration"], "effective_from": "2014-09-01"},
+    )
     assert r.status_code == 403
 
 
@@ -107,15 +125,22 @@ def test_routing_follows_the_delegations(stack, admin):
     uscc = new_uscc()
     me = applicant(stack, uscc)
     in_ftz = ok(me.post("/v1/applications", use_registration(uscc, new_equipment_code())), 201)
-    pudong = ok(me.post("/v1/applications",
-                        use_registration(uscc, new_equipment_code(), in_ftz=False)), 201)
+    pudong = ok(
+        me.post("/v1/applications", use_registration(uscc, new_equipment_code(), in_ftz=False)), 201
+    )
     not_delegated = ok(me.post("/v1/applications", production_licence(uscc, in_ftz=True)), 201)
     assert (in_ftz["bureau"], pudong["bureau"], not_delegated["bureau"]) == ("FTZ", "SH", "SH")
     # Delegating to Pudong routes the next one there; the earlier one keeps its bureau.
-    ok(admin.post("/v1/delegations", {"bureau": "310115", "kinds": ["use_registration"],
-                                      "effective_from": "2014-09-29"}), 201)
-    later = ok(me.post("/v1/applications",
-                       use_registration(uscc, new_equipment_code(), in_ftz=False)), 201)
+    ok(
+        admin.post(
+            "/v1/delegations",
+            {"bureau": "310115", "kinds": ["use_registration"], "effective_from": "2014-09-29"},
+        ),
+        201,
+    )
+    later = ok(
+        me.post("/v1/applications", use_registration(uscc, new_equipment_code(), in_ftz=False)), 201
+    )
     assert later["bureau"] == "310115"
     assert ok(admin.get(f"/v1/applications/{pudong['id']}"))["bureau"] == "SH"
     # FTZ still wins inside the zone.
@@ -129,10 +154,10 @@ def test_routing_follows_the_delegations(stack, admin):
 def test_ftz_story_from_submission_to_the_register(stack, ftz_officer, pudong_officer, admin):
     uscc, maintainer, code = new_uscc(), new_uscc(), new_equipment_code()
     me = applicant(stack, uscc)
-    app = ok(me.post("/v1/applications",
-                     use_registration(uscc, code, maintenance_unit=maintainer)), 201)
-    assert (app["status"], app["bureau"], app["received_on"]) == ("received", "FTZ",
-                                                                 "2014-09-29")
+    app = ok(
+        me.post("/v1/applications", use_registration(uscc, code, maintenance_unit=maintainer)), 201
+    )
+    assert (app["status"], app["bureau"], app["received_on"]) == ("received", "FTZ", "2014-09-29")
     # 5 working days across National Day: 30 Sep, 8, 9, 10 Oct and Saturday 11 Oct (worked).
     assert app["deadlines"]["intake_due"] == "2014-10-11"
     app_id = app["id"]
@@ -145,12 +170,24 @@ def test_ftz_story_from_submission_to_the_register(stack, ftz_officer, pudong_of
     assert ok(ftz_officer.get("/v1/applications", status="received"))["items"]
 
     base = f"/v1/applications/{app_id}"
-    corrected = ok(ftz_officer.post(f"{base}/request-correction",
-                                    {"items": ["inspection report", "maintenance contract"]}))
+    corrected = ok(
+        ftz_officer.post(
+            f"{base}/request-correction", {"items": ["inspection report", "maintenance contract"]}
+        )
+    )
     assert corrected["status"] == "awaiting_correction"
     assert corrected["correction_items"] == ["inspection report", "maintenance contract"]
-    supplied = ok(me.post(f"{base}/supplement", {"materials": [
-        {"name": "inspection report", "sha256": SHA}, {"name": "contract", "sha256": SHA}]}))
+    supplied = ok(
+        me.post(
+            f"{base}/supplement",
+            {
+                "materials": [
+                    {"name": "inspection report", "sha256": SHA},
+                    {"name": "contract", "sha256": SHA},
+                ]
+            },
+        )
+    )
     assert supplied["status"] == "received"
     accepted = ok(ftz_officer.post(f"{base}/accept"))
     assert accepted["status"] == "accepted"
@@ -168,8 +205,15 @@ def test_ftz_story_from_submission_to_the_register(stack, ftz_officer, pudong_of
     assert approved["version"] == reviewed["version"] + 2
 
     types = [e["type"] for e in approved["timeline"]]
-    assert types == ["received", "correction_requested", "supplemented", "accepted",
-                     "reviewed", "extended", "approved"]
+    assert types == [
+        "received",
+        "correction_requested",
+        "supplemented",
+        "accepted",
+        "reviewed",
+        "extended",
+        "approved",
+    ]
     review = approved["timeline"][4]
     assert review["opinion"] == "site plan matches the unit"
     assert review["actor"].startswith("bureau_officer:") and review["at"].startswith("2014-")
@@ -220,11 +264,16 @@ def test_an_operator_certificate_keeps_personal_data_out_of_public_records_and_t
     assert not any(id_number in str(r) for r in rows)
 
 
-def test_erasing_a_person_leaves_the_record_with_the_personal_fields_erased(stack, ftz_officer,
-                                                                             admin):
+def test_erasing_a_person_leaves_the_record_with_the_personal_fields_erased(
+    stack, ftz_officer, admin
+):
     id_number = new_resident_id("19750505")
-    app = ok(ftz_officer.post("/v1/applications",
-                              operator_certificate(id_number, "Sun Ba", "1975-05-05")), 201)
+    app = ok(
+        ftz_officer.post(
+            "/v1/applications", operator_certificate(id_number, "Sun Ba", "1975-05-05")
+        ),
+        201,
+    )
     base = f"/v1/applications/{app['id']}"
     ok(ftz_officer.post(f"{base}/accept"))
     licence_no = ok(ftz_officer.post(f"{base}/approve", {"opinion": "exam passed"}))["licence_no"]
@@ -233,9 +282,15 @@ def test_erasing_a_person_leaves_the_record_with_the_personal_fields_erased(stac
     assert id_number not in subject
     erased = subprocess.run(
         [sys.executable, "-m", "infra.cli", "erase", subject, "--service", "licensing"],
-        env={**os.environ, "SESP_LICENSING_DATABASE_URL": stack.db_url,
-             "SESP_DATA_DIR": str(stack.data_dir)},
-        capture_output=True, text=True, timeout=60)
+        env={
+            **os.environ,
+            "SESP_LICENSING_DATABASE_URL": stack.db_url,
+            "SESP_DATA_DIR": str(stack.data_dir),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert erased.returncode == 0 and "erased" in erased.stdout, erased.stderr
     after = ok(admin.get(base))
     assert after["applicant"] == {"id_number": "[erased]", "name": "[erased]"}
@@ -255,8 +310,10 @@ def test_two_officers_approving_at_the_same_moment(stack, city_officer, admin):
     ok(city_officer.post(f"{base}/accept"))
     second_officer = stack.client(stack.token("bureau_officer", bureau="SH"))
     pool = eventlet.GreenPool()
-    runs = [pool.spawn(o.post, f"{base}/approve", {"opinion": f"approve {i}"})
-            for i, o in enumerate((city_officer, second_officer))]
+    runs = [
+        pool.spawn(o.post, f"{base}/approve", {"opinion": f"approve {i}"})
+        for i, o in enumerate((city_officer, second_officer))
+    ]
     statuses = sorted(r.wait().status_code for r in runs)
     assert statuses == [200, 409]
     final = ok(admin.get(base))
@@ -271,8 +328,7 @@ def test_if_match_names_the_version(stack, city_officer):
     base = f"/v1/applications/{app['id']}"
     stale = city_officer.post(f"{base}/accept", None, **{"If-Match": '"7"'})
     assert stale.status_code == 412
-    accepted = ok(city_officer.post(f"{base}/accept", None,
-                                    **{"If-Match": f'"{app["version"]}"'}))
+    accepted = ok(city_officer.post(f"{base}/accept", None, **{"If-Match": f'"{app["version"]}"'}))
     assert accepted["version"] == app["version"] + 1
 
 
@@ -303,8 +359,7 @@ def test_applicants_act_only_on_their_own(stack, city_officer):
 def test_lists_filter_and_paginate(stack, city_officer):
     uscc = new_uscc()
     me = applicant(stack, uscc)
-    ids = [ok(me.post("/v1/applications", production_licence(uscc)), 201)["id"]
-           for _ in range(3)]
+    ids = [ok(me.post("/v1/applications", production_licence(uscc)), 201)["id"] for _ in range(3)]
     ok(city_officer.post(f"/v1/applications/{ids[0]}/accept"))
     page = ok(me.get("/v1/applications", limit=2))
     assert len(page["items"]) == 2 and page["next_cursor"]
@@ -324,8 +379,10 @@ BAD = [
     ("subject.equipment_code", lambda b: b["subject"].update(equipment_code="31101234520140001")),
     ("subject.equipment_code", lambda b: b["subject"].update(equipment_code="311012345201500001")),
     ("subject.equipment_code", lambda b: b["subject"].update(equipment_code="011012345201400001")),
-    ("subject.maintenance_unit_uscc",
-     lambda b: b["subject"].update(maintenance_unit_uscc="913502000728319540")),
+    (
+        "subject.maintenance_unit_uscc",
+        lambda b: b["subject"].update(maintenance_unit_uscc="913502000728319540"),
+    ),
     ("location.district", lambda b: b["location"].update(district="310199")),
     ("location.in_ftz", lambda b: b["location"].update(district="310101")),
     ("materials.0.sha256", lambda b: b["materials"][0].update(sha256="xyz")),
@@ -344,14 +401,16 @@ def test_invalid_identifiers_are_rejected_with_the_field_path(stack, city_office
 def test_invalid_resident_id_numbers_are_rejected_with_the_field_path(stack, city_officer):
     good = new_resident_id("19800101")
     bad_check = good[:17] + ("0" if good[17] != "0" else "1")
-    r = city_officer.post("/v1/applications",
-                          operator_certificate(bad_check, "Wang Wu", "1980-01-01"))
+    r = city_officer.post(
+        "/v1/applications", operator_certificate(bad_check, "Wang Wu", "1980-01-01")
+    )
     assert r.status_code == 422
     errors = r.json()["errors"]
     assert "applicant.id_number" in errors and "subject.person.id_number" in errors
     assert bad_check not in r.text  # personal data never echoed
-    mismatch = city_officer.post("/v1/applications",
-                                 operator_certificate(good, "Wang Wu", "1981-01-01"))
+    mismatch = city_officer.post(
+        "/v1/applications", operator_certificate(good, "Wang Wu", "1981-01-01")
+    )
     assert "subject.person.born_on" in mismatch.json()["errors"]
 
 

@@ -48,15 +48,23 @@ def world(stack, officer):
     def approved(valid_until):
         app = submit()
         ok(officer.post(f"/v1/applications/{app['id']}/accept"))
-        done = ok(officer.post(f"/v1/applications/{app['id']}/approve",
-                               {"opinion": "conditions met", "valid_until": valid_until}))
+        done = ok(
+            officer.post(
+                f"/v1/applications/{app['id']}/approve",
+                {"opinion": "conditions met", "valid_until": valid_until},
+            )
+        )
         return done["licence_no"]
 
     w = {"uscc": uscc, "holder": me}
     w["silent"] = submit()["id"]
     w["correcting"] = submit()["id"]
-    ok(officer.post(f"/v1/applications/{w['correcting']}/request-correction",
-                    {"items": ["organisation chart"]}))
+    ok(
+        officer.post(
+            f"/v1/applications/{w['correcting']}/request-correction",
+            {"items": ["organisation chart"]},
+        )
+    )
     w["accepted"] = submit()["id"]
     ok(officer.post(f"/v1/applications/{w['accepted']}/accept"))
     w["renewing"] = approved("2014-12-31")
@@ -64,12 +72,16 @@ def world(stack, officer):
     w["edge_ok"] = approved("2014-10-29")  # last day to ask: 2014-09-29, today
     w["edge_late"] = approved("2014-10-28")  # last day to ask: 2014-09-28, yesterday
     person = new_resident_id("19800101")
-    op = ok(officer.post("/v1/applications",
-                         operator_certificate(person, "Zhao Liu", "1980-01-01", in_ftz=False)),
-            201)
+    op = ok(
+        officer.post(
+            "/v1/applications", operator_certificate(person, "Zhao Liu", "1980-01-01", in_ftz=False)
+        ),
+        201,
+    )
     ok(officer.post(f"/v1/applications/{op['id']}/accept"))
-    w["operator"] = ok(officer.post(f"/v1/applications/{op['id']}/approve",
-                                    {"opinion": "exam passed"}))["licence_no"]
+    w["operator"] = ok(
+        officer.post(f"/v1/applications/{op['id']}/approve", {"opinion": "exam passed"})
+    )["licence_no"]
     return w
 
 
@@ -100,7 +112,8 @@ def test_deemed_acceptance_when_the_intake_period_passed(stack, world, officer):
     stack.set_clock("2014-10-13T09:00:00+08:00")
     app = wait_until(
         lambda: (a := status_of(officer, world["silent"]))["status"] == "accepted" and a,
-        timeout=30, what="the timer sweep to record deemed acceptance",
+        timeout=30,
+        what="the timer sweep to record deemed acceptance",
     )
     deemed = [e for e in app["timeline"] if e["type"] == "deemed_accepted"]
     assert len(deemed) == 1 and deemed[0]["actor"] == "system"
@@ -110,7 +123,8 @@ def test_deemed_acceptance_when_the_intake_period_passed(stack, world, officer):
     with stack.rpc() as rpc:  # idempotent: a second sweep records nothing more
         assert rpc.licensing.sweep_now()["deemed_accepted"] == 0
     assert [e["type"] for e in status_of(officer, world["silent"])["timeline"]].count(
-        "deemed_accepted") == 1
+        "deemed_accepted"
+    ) == 1
     # A request for correction stops the intake clock: no deemed acceptance.
     assert status_of(officer, world["correcting"])["status"] == "awaiting_correction"
     assert overdue["items"] == []
@@ -121,8 +135,12 @@ def test_overdue_lists_the_missed_decisions(stack, world, officer):
     listed = ok(officer.get("/v1/applications", overdue="true", applicant=world["uscc"]))
     assert {a["id"] for a in listed["items"]} == {world["silent"], world["accepted"]}
     assert all(a["overdue"] for a in listed["items"])
-    ok(officer.post(f"/v1/applications/{world['accepted']}/refuse",
-                    {"reason": "no qualified staff", "legal_basis": "TSG 07-2019 3.2"}))
+    ok(
+        officer.post(
+            f"/v1/applications/{world['accepted']}/refuse",
+            {"reason": "no qualified staff", "legal_basis": "TSG 07-2019 3.2"},
+        )
+    )
     listed = ok(officer.get("/v1/applications", overdue="true", applicant=world["uscc"]))
     assert [a["id"] for a in listed["items"]] == [world["silent"]]
     assert status_of(officer, world["silent"])["overdue"] is True
@@ -131,8 +149,10 @@ def test_overdue_lists_the_missed_decisions(stack, world, officer):
 def test_a_renewal_undecided_at_expiry_is_deemed_granted(stack, world, officer):
     # 2014-10-29 has passed: the edge licence's pending renewal is deemed granted.
     licence = wait_until(
-        lambda: (x := ok(officer.get(f"/v1/licences/{world['edge_ok']}")))["renewal"] is None
-        and x, timeout=30, what="deemed renewal of the edge licence")
+        lambda: (x := ok(officer.get(f"/v1/licences/{world['edge_ok']}")))["renewal"] is None and x,
+        timeout=30,
+        what="deemed renewal of the edge licence",
+    )
     assert licence["valid_until"] == "2018-10-29" and licence["status"] == "active"
     renewed = [e for e in licence["timeline"] if e["type"] == "renewed"]
     assert renewed and renewed[0]["deemed"] is True
@@ -141,8 +161,12 @@ def test_a_renewal_undecided_at_expiry_is_deemed_granted(stack, world, officer):
 
     stack.set_clock("2015-01-02T09:00:00+08:00")
     renewing = wait_until(
-        lambda: (x := ok(officer.get(f"/v1/licences/{world['renewing']}")))["renewal"] is None
-        and x, timeout=30, what="deemed renewal")
+        lambda: (
+            (x := ok(officer.get(f"/v1/licences/{world['renewing']}")))["renewal"] is None and x
+        ),
+        timeout=30,
+        what="deemed renewal",
+    )
     assert (renewing["status"], renewing["valid_until"]) == ("active", "2018-12-31")
     lapsing = ok(officer.get(f"/v1/licences/{world['lapsing']}"))
     assert lapsing["status"] == "expired"
@@ -157,13 +181,20 @@ def test_operator_items_remind_then_lapse_when_the_review_is_missed(stack, world
     # The review must be asked by 2018-08-28; the reminder comes 30 days before that.
     stack.set_clock("2018-07-29T09:00:00+08:00")
     reminded = wait_until(
-        lambda: [e for e in ok(officer.get(f"/v1/licences/{no}"))["timeline"]
-                 if e["type"] == "review_reminder"],
-        timeout=30, what="the review reminder")
+        lambda: [
+            e
+            for e in ok(officer.get(f"/v1/licences/{no}"))["timeline"]
+            if e["type"] == "review_reminder"
+        ],
+        timeout=30,
+        what="the review reminder",
+    )
     assert reminded[0]["review_by"] == "2018-08-28"
     stack.set_clock("2018-09-29T09:00:00+08:00")
     lapsed = wait_until(
         lambda: (x := ok(officer.get(f"/v1/licences/{no}")))["status"] == "expired" and x,
-        timeout=30, what="the missed review to invalidate the item")
+        timeout=30,
+        what="the missed review to invalidate the item",
+    )
     assert lapsed["items"][0]["status"] == "invalid"
     assert lapsed["items"][0]["reason"] == "review missed"

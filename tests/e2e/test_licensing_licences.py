@@ -35,8 +35,13 @@ def ok(response, status=200):
 def stack(broker, tmp_path_factory):
     with licensing_stack(broker, tmp_path_factory.mktemp("licences")) as s:
         admin = s.client(s.token("city_admin"))
-        ok(admin.post("/v1/delegations", {"bureau": XUHUI, "kinds": ["production_licence"],
-                                          "effective_from": "2014-01-01"}), 201)
+        ok(
+            admin.post(
+                "/v1/delegations",
+                {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"},
+            ),
+            201,
+        )
         yield s
 
 
@@ -52,8 +57,9 @@ def xuhui(stack):
 
 def approve(officer, app_id, **extra):
     ok(officer.post(f"/v1/applications/{app_id}/accept"))
-    return ok(officer.post(f"/v1/applications/{app_id}/approve",
-                           {"opinion": "conditions met", **extra}))
+    return ok(
+        officer.post(f"/v1/applications/{app_id}/approve", {"opinion": "conditions met", **extra})
+    )
 
 
 def licensed(stack, officer, uscc, **kw):
@@ -84,13 +90,18 @@ def test_suspend_reinstate_revoke_move_the_register_along(stack, officer):
     assert again.status_code == 409 and "suspended" in again.json()["detail"]
     ok(officer.post(f"/v1/licences/{no}/reinstate", {"reason": "repair inspected"}))
     assert ok(holder.get(f"/v1/equipment/{code}"))["status"] == "registered"
-    revoked = ok(officer.post(f"/v1/licences/{no}/revoke", {"reason": "scrapped"},
-                              **{"If-Match": '"3"'}))
+    revoked = ok(
+        officer.post(f"/v1/licences/{no}/revoke", {"reason": "scrapped"}, **{"If-Match": '"3"'})
+    )
     assert (revoked["status"], revoked["version"]) == ("revoked", 4)
     unit = ok(holder.get(f"/v1/equipment/{code}"))
     assert unit["status"] == "cancelled"
-    assert [e["type"] for e in unit["timeline"]] == ["registered", "suspended", "resumed",
-                                                     "cancelled"]
+    assert [e["type"] for e in unit["timeline"]] == [
+        "registered",
+        "suspended",
+        "resumed",
+        "cancelled",
+    ]
     public = ok(stack.client().get("/v1/public/licences", holder=uscc))["items"]
     assert public[0]["status"] == "revoked"
 
@@ -113,8 +124,9 @@ def test_a_change_of_registration_updates_the_unit(stack, officer):
     uscc, code, new_maintainer = new_uscc(), new_equipment_code(), new_uscc()
     no = registered(stack, officer, uscc, code, maintenance_unit=new_uscc())
     me = stack.client(stack.token("applicant", uscc=uscc))
-    body = use_registration(uscc, code, in_ftz=False, reason="address_change",
-                            maintenance_unit=new_maintainer)
+    body = use_registration(
+        uscc, code, in_ftz=False, reason="address_change", maintenance_unit=new_maintainer
+    )
     body["location"]["address"] = "99 Zhangjiang Road"
     app = ok(me.post("/v1/applications", body), 201)
     done = approve(officer, app["id"])
@@ -123,11 +135,13 @@ def test_a_change_of_registration_updates_the_unit(stack, officer):
     assert unit["maintenance_unit_uscc"] == new_maintainer
     assert unit["address"] == "99 Zhangjiang Road"
     assert [e["type"] for e in unit["timeline"]] == ["registered", "changed"]
-    first_use_again = ok(me.post("/v1/applications", use_registration(uscc, code, in_ftz=False)),
-                         201)
+    first_use_again = ok(
+        me.post("/v1/applications", use_registration(uscc, code, in_ftz=False)), 201
+    )
     ok(officer.post(f"/v1/applications/{first_use_again['id']}/accept"))
-    refused = officer.post(f"/v1/applications/{first_use_again['id']}/approve",
-                           {"opinion": "duplicate"})
+    refused = officer.post(
+        f"/v1/applications/{first_use_again['id']}/approve", {"opinion": "duplicate"}
+    )
     assert refused.status_code == 409 and "already registered" in refused.json()["detail"]
 
 
@@ -150,9 +164,13 @@ def construction(installer, speed, work="install"):
         "kind": "construction_notice",
         "applicant": {"uscc": installer, "name": "Installer Co."},
         "location": {"district": "310101", "in_ftz": False, "address": "5 Bund"},
-        "subject": {"equipment_code": new_equipment_code(), "work": work,
-                    "installer_uscc": installer, "starts_on": "2014-10-20",
-                    "rated_speed_mps": speed},
+        "subject": {
+            "equipment_code": new_equipment_code(),
+            "work": work,
+            "installer_uscc": installer,
+            "starts_on": "2014-10-20",
+            "rated_speed_mps": speed,
+        },
         "materials": [],
     }
 
@@ -178,8 +196,12 @@ def test_a_construction_notice_needs_an_installer_licensed_for_the_speed(stack, 
     done = approve(officer, filing["id"])
     assert done["status"] == "approved" and done["licence_no"] is None
     assert done["deadlines"]["certificate_due"] is None  # a filing, not a licence
-    stopped = ok(officer.post(f"/v1/applications/{filing['id']}/stop-work",
-                              {"reason": "no safety barrier around the shaft"}))
+    stopped = ok(
+        officer.post(
+            f"/v1/applications/{filing['id']}/stop-work",
+            {"reason": "no safety barrier around the shaft"},
+        )
+    )
     assert stopped["work_stopped"] and stopped["timeline"][-1]["type"] == "work_stop_ordered"
     again = officer.post(f"/v1/applications/{filing['id']}/stop-work", {"reason": "again"})
     assert again.status_code == 409
@@ -191,18 +213,25 @@ def test_a_construction_notice_needs_an_installer_licensed_for_the_speed(stack, 
 def operator(stack, officer, born="19800101", born_on="1980-01-01"):
     employer = new_uscc()
     person = new_resident_id(born)
-    body = operator_certificate(person, "Qian Qi", born_on, employer=employer, items=("T", "R1"),
-                                in_ftz=False)
-    app = ok(stack.client(stack.token("applicant", uscc=employer)).post("/v1/applications",
-                                                                       body), 201)
+    body = operator_certificate(
+        person, "Qian Qi", born_on, employer=employer, items=("T", "R1"), in_ftz=False
+    )
+    app = ok(
+        stack.client(stack.token("applicant", uscc=employer)).post("/v1/applications", body), 201
+    )
     no = approve(officer, app["id"])["licence_no"]
     return no, stack.client(stack.token("applicant", uscc=employer))
 
 
 def test_operator_review_refused_over_65(stack, officer):
     no, employer = operator(stack, officer, "19480101", "1948-01-01")
-    result = ok(employer.post(f"/v1/licences/{no}/renewals", {"items": [
-        {"item": "T", "last_worked_on": "2014-09-01"}]}), 201)
+    result = ok(
+        employer.post(
+            f"/v1/licences/{no}/renewals",
+            {"items": [{"item": "T", "last_worked_on": "2014-09-01"}]},
+        ),
+        201,
+    )
     items = {i["item"]: i for i in result["items"]}
     assert items["T"]["status"] == "invalid" and "over 65" in items["T"]["reason"]
     assert items["R1"]["status"] == "valid" and result["status"] == "active"
@@ -212,14 +241,27 @@ def test_operator_review_refused_over_65(stack, officer):
 
 def test_operator_review_after_a_gap_of_more_than_a_year_is_refused(stack, officer):
     no, employer = operator(stack, officer)
-    gap = ok(employer.post(f"/v1/licences/{no}/renewals", {"items": [
-        {"item": "T", "last_worked_on": "2013-09-28"},
-        {"item": "R1", "last_worked_on": "2013-09-29"}]}), 201)
+    gap = ok(
+        employer.post(
+            f"/v1/licences/{no}/renewals",
+            {
+                "items": [
+                    {"item": "T", "last_worked_on": "2013-09-28"},
+                    {"item": "R1", "last_worked_on": "2013-09-29"},
+                ]
+            },
+        ),
+        201,
+    )
     items = {i["item"]: i for i in gap["items"]}
     assert items["T"]["status"] == "invalid" and "gap" in items["T"]["reason"]
     assert gap["renewal"]["items"] == [{"item": "R1", "last_worked_on": "2013-09-29"}]
-    granted = ok(officer.post(f"/v1/licences/{no}/renewals/decision",
-                              {"outcome": "granted", "reason": "review passed"}))
+    granted = ok(
+        officer.post(
+            f"/v1/licences/{no}/renewals/decision",
+            {"outcome": "granted", "reason": "review passed"},
+        )
+    )
     assert {i["item"]: i["valid_until"] for i in granted["items"]}["R1"] == "2022-09-28"
 
 
@@ -234,21 +276,44 @@ def audited(stack, officer, xuhui):
     nos = {h: licensed(stack, xuhui, h, district=XUHUI) for h in holders}
     maintainer = new_uscc()
     registered(stack, officer, holders[1], new_equipment_code(), maintenance_unit=maintainer)
-    inspectors = [("insp-a", holders[0]), ("insp-b", maintainer), ("insp-c", new_uscc()),
-                  ("insp-d", new_uscc())]
+    inspectors = [
+        ("insp-a", holders[0]),
+        ("insp-b", maintainer),
+        ("insp-c", new_uscc()),
+        ("insp-d", new_uscc()),
+    ]
     for ident, org in inspectors:
-        ok(xuhui.post("/v1/audits/inspectors", {"inspector_id": f"{ident}-{holders[0][-6:]}",
-                                                "name": f"Inspector {ident}",
-                                                "organization_uscc": org}), 201)
-    ok(xuhui.post("/v1/audits/risk-facts", {"fact_id": f"acc-{holders[2]}", "uscc": holders[2],
-                                            "type": "accident", "occurred_on": "2013-05-01"}),
-       201)
+        ok(
+            xuhui.post(
+                "/v1/audits/inspectors",
+                {
+                    "inspector_id": f"{ident}-{holders[0][-6:]}",
+                    "name": f"Inspector {ident}",
+                    "organization_uscc": org,
+                },
+            ),
+            201,
+        )
+    ok(
+        xuhui.post(
+            "/v1/audits/risk-facts",
+            {
+                "fact_id": f"acc-{holders[2]}",
+                "uscc": holders[2],
+                "type": "accident",
+                "occurred_on": "2013-05-01",
+            },
+        ),
+        201,
+    )
     return {"holders": holders, "licences": nos, "maintainer": maintainer}
 
 
 def test_a_plan_draws_weighted_targets_and_conflict_free_inspectors(stack, xuhui, audited):
-    plan = ok(xuhui.post("/v1/audits/plans", {"kind": "production_licence", "size": 4,
-                                              "seed": 20141001}), 201)
+    plan = ok(
+        xuhui.post("/v1/audits/plans", {"kind": "production_licence", "size": 4, "seed": 20141001}),
+        201,
+    )
     assert plan["bureau"] == XUHUI and plan["seed"] == 20141001
     assert len(plan["targets"]) == 4 and plan["candidates"] == 4
     by_holder = {t["holder_uscc"]: t for t in plan["targets"]}
@@ -258,34 +323,58 @@ def test_a_plan_draws_weighted_targets_and_conflict_free_inspectors(stack, xuhui
     assert all(len(t["inspectors"]) == 2 for t in plan["targets"])
     assert not any(i.startswith("insp-a") for i in by_holder[holders[0]]["inspectors"])
     assert not any(i.startswith("insp-b") for i in by_holder[holders[1]]["inspectors"])
-    same = ok(xuhui.post("/v1/audits/plans", {"kind": "production_licence", "size": 4,
-                                              "seed": 20141001}), 201)
-    assert [t["licence_no"] for t in same["targets"]] == [t["licence_no"]
-                                                          for t in plan["targets"]]
+    same = ok(
+        xuhui.post("/v1/audits/plans", {"kind": "production_licence", "size": 4, "seed": 20141001}),
+        201,
+    )
+    assert [t["licence_no"] for t in same["targets"]] == [t["licence_no"] for t in plan["targets"]]
     assert ok(xuhui.get(f"/v1/audits/{plan['id']}"))["reproduced"] is True
-    by_rate = ok(xuhui.post("/v1/audits/plans", {"kind": "production_licence", "rate": 0.05}),
-                 201)
+    by_rate = ok(xuhui.post("/v1/audits/plans", {"kind": "production_licence", "rate": 0.05}), 201)
     assert len(by_rate["targets"]) == 1 and isinstance(by_rate["seed"], int)
     other = stack.client(stack.token("bureau_officer", bureau="310101"))
     assert other.get(f"/v1/audits/{plan['id']}").status_code == 404
 
 
 def test_findings_rectification_verification_and_overdue_orders(stack, xuhui, audited):
-    plan = ok(xuhui.post("/v1/audits/plans", {"kind": "production_licence", "size": 3,
-                                              "seed": 7}), 201)
+    plan = ok(
+        xuhui.post("/v1/audits/plans", {"kind": "production_licence", "size": 3, "seed": 7}), 201
+    )
     first, second, third = [t["licence_no"] for t in plan["targets"]]
     base = f"/v1/audits/{plan['id']}"
-    ok(xuhui.post(f"{base}/findings", {"licence_no": first, "findings": [
-        {"item": "welding records missing", "severity": "serious"}]}), 201)
-    ok(xuhui.post(f"{base}/findings", {"licence_no": second, "findings": [
-        {"item": "brake test overdue", "severity": "serious"}]}), 201)
+    ok(
+        xuhui.post(
+            f"{base}/findings",
+            {
+                "licence_no": first,
+                "findings": [{"item": "welding records missing", "severity": "serious"}],
+            },
+        ),
+        201,
+    )
+    ok(
+        xuhui.post(
+            f"{base}/findings",
+            {
+                "licence_no": second,
+                "findings": [{"item": "brake test overdue", "severity": "serious"}],
+            },
+        ),
+        201,
+    )
     ok(xuhui.post(f"{base}/findings", {"licence_no": third, "findings": []}), 201)
-    minor_only = xuhui.post(f"{base}/rectification-orders",
-                            {"licence_no": third, "due_on": "2014-10-20", "items": ["x"]})
+    minor_only = xuhui.post(
+        f"{base}/rectification-orders",
+        {"licence_no": third, "due_on": "2014-10-20", "items": ["x"]},
+    )
     assert minor_only.status_code == 409
     for no in (first, second):
-        ok(xuhui.post(f"{base}/rectification-orders", {
-            "licence_no": no, "due_on": "2014-10-20", "items": ["provide the records"]}), 201)
+        ok(
+            xuhui.post(
+                f"{base}/rectification-orders",
+                {"licence_no": no, "due_on": "2014-10-20", "items": ["provide the records"]},
+            ),
+            201,
+        )
     verified = ok(xuhui.post(f"{base}/rectifications/{first}/verify"))
     outcomes = {t["licence_no"]: t["outcome"] for t in verified["targets"]}
     assert outcomes == {first: "rectified", second: "rectification_ordered", third: "clean"}
@@ -294,11 +383,16 @@ def test_findings_rectification_verification_and_overdue_orders(stack, xuhui, au
 
     stack.set_clock("2014-10-21T09:00:00+08:00")
     overdue = wait_until(
-        lambda: {t["licence_no"]: t["outcome"]
-                 for t in ok(xuhui.get(base))["targets"]}[second] == "proceedings_opened",
-        timeout=30, what="the sweep to open proceedings on the overdue order")
+        lambda: (
+            {t["licence_no"]: t["outcome"] for t in ok(xuhui.get(base))["targets"]}[second]
+            == "proceedings_opened"
+        ),
+        timeout=30,
+        what="the sweep to open proceedings on the overdue order",
+    )
     assert overdue
     public = ok(stack.client().get("/v1/public/audits", bureau=XUHUI))["items"]
     published = {p["id"]: p for p in public}[plan["id"]]
-    assert {t["licence_no"]: t["outcome"] for t in published["targets"]}[second] == \
-        "proceedings_opened"
+    assert {t["licence_no"]: t["outcome"] for t in published["targets"]}[
+        second
+    ] == "proceedings_opened"

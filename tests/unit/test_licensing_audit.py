@@ -14,9 +14,17 @@ RULES = dau.AuditRules()
 
 
 def candidates(n=10, heavy=()):
-    return [{"licence_no": f"PL-SH-2014-{i:05d}", "holder": f"Unit {i}",
-             "holder_uscc": f"U{i:017d}", "weight": 5.0 if i in heavy else 1.0,
-             "factors": {}, "conflicts": [f"U{i:017d}"]} for i in range(n)]
+    return [
+        {
+            "licence_no": f"PL-SH-2014-{i:05d}",
+            "holder": f"Unit {i}",
+            "holder_uscc": f"U{i:017d}",
+            "weight": 5.0 if i in heavy else 1.0,
+            "factors": {},
+            "conflicts": [f"U{i:017d}"],
+        }
+        for i in range(n)
+    ]
 
 
 INSPECTORS = [{"inspector_id": f"i{k}", "organization_uscc": f"U{k:017d}"} for k in range(4)]
@@ -24,20 +32,33 @@ INSPECTORS = [{"inspector_id": f"i{k}", "organization_uscc": f"U{k:017d}"} for k
 
 def plan(n=10, size=3, seed=42, per_target=2, inspectors=INSPECTORS, rate=None):
     p = dau.AuditPlan()
-    for e in p.decide(dau.DrawAuditPlan(
-            actor="officer", plan_id="p1", bureau="SH", kind="production_licence", seed=seed,
-            size=None if rate else size, rate=rate, per_target=per_target,
-            candidates=tuple(candidates(n)), inspectors=tuple(inspectors)), NOW):
+    for e in p.decide(
+        dau.DrawAuditPlan(
+            actor="officer",
+            plan_id="p1",
+            bureau="SH",
+            kind="production_licence",
+            seed=seed,
+            size=None if rate else size,
+            rate=rate,
+            per_target=per_target,
+            candidates=tuple(candidates(n)),
+            inspectors=tuple(inspectors),
+        ),
+        NOW,
+    ):
         p.apply(e)
     return p
 
 
 def test_the_same_seed_and_candidates_draw_the_same_targets():
     a, b = plan(seed=7), plan(seed=7)
-    assert [t["licence_no"] for t in a.targets.values()] == \
-        [t["licence_no"] for t in b.targets.values()]
-    assert a.reproduce() == [{k: v for k, v in t.items() if k not in ("findings", "order")}
-                             for t in a.targets.values()]
+    assert [t["licence_no"] for t in a.targets.values()] == [
+        t["licence_no"] for t in b.targets.values()
+    ]
+    assert a.reproduce() == [
+        {k: v for k, v in t.items() if k not in ("findings", "order")} for t in a.targets.values()
+    ]
 
 
 def test_another_seed_draws_differently():
@@ -68,8 +89,10 @@ def test_fewer_eligible_inspectors_than_asked_assigns_those_there_are():
     assert t["inspectors"] == ["i1"]
 
 
-@pytest.mark.parametrize(("n", "size", "rate", "expected"), [
-    (100, None, 0.05, 5), (101, None, 0.05, 6), (3, None, 0.05, 1), (3, 10, None, 3)])
+@pytest.mark.parametrize(
+    ("n", "size", "rate", "expected"),
+    [(100, None, 0.05, 5), (101, None, 0.05, 6), (3, None, 0.05, 1), (3, 10, None, 3)],
+)
 def test_plan_size_from_size_or_rate(n, size, rate, expected):
     assert dau.plan_size(n, size, rate) == expected
 
@@ -87,8 +110,10 @@ def test_risk_factors_look_back_two_years_and_at_the_latest_grade():
     on = date(2014, 9, 29)
     assert dau.risk_factors([fact("accident", date(2012, 9, 30))], on)["accident"]
     assert not dau.risk_factors([fact("accident", date(2012, 9, 29))], on)["accident"]
-    grades = [fact("credit_grade", date(2013, 1, 1), "D"), fact("credit_grade",
-                                                                 date(2014, 1, 1), "B")]
+    grades = [
+        fact("credit_grade", date(2013, 1, 1), "D"),
+        fact("credit_grade", date(2014, 1, 1), "B"),
+    ]
     assert not dau.risk_factors(grades, on)["credit_c_or_d"]
     assert dau.risk_factors(grades[:1], on)["credit_c_or_d"]
     assert dau.risk_factors([fact("complaint_verified", date(2014, 9, 1))], on)["complaint"]
@@ -96,9 +121,21 @@ def test_risk_factors_look_back_two_years_and_at_the_latest_grade():
 
 def test_an_empty_candidate_list_is_refused():
     with pytest.raises(dc.RuleConflict, match="no active"):
-        dau.AuditPlan().decide(dau.DrawAuditPlan(
-            actor="o", plan_id="p", bureau="SH", kind="production_licence", seed=1, size=1,
-            rate=None, per_target=1, candidates=(), inspectors=()), NOW)
+        dau.AuditPlan().decide(
+            dau.DrawAuditPlan(
+                actor="o",
+                plan_id="p",
+                bureau="SH",
+                kind="production_licence",
+                seed=1,
+                size=1,
+                rate=None,
+                per_target=1,
+                candidates=(),
+                inspectors=(),
+            ),
+            NOW,
+        )
 
 
 def first_target(p):
@@ -115,12 +152,20 @@ def run(p, command, when=NOW):
 def test_findings_order_verify():
     p = plan()
     no = first_target(p)
-    run(p, dau.RecordFindings(actor="o", licence_no=no, findings=(
-        {"item": "brake", "severity": "serious"},)))
+    run(
+        p,
+        dau.RecordFindings(
+            actor="o", licence_no=no, findings=({"item": "brake", "severity": "serious"},)
+        ),
+    )
     with pytest.raises(dc.RuleConflict, match="recorded already"):
         p.decide(dau.RecordFindings(actor="o", licence_no=no, findings=()), NOW)
-    run(p, dau.OrderRectification(actor="o", licence_no=no, due_on=date(2014, 10, 20),
-                                  items=("fix the brake",)))
+    run(
+        p,
+        dau.OrderRectification(
+            actor="o", licence_no=no, due_on=date(2014, 10, 20), items=("fix the brake",)
+        ),
+    )
     assert dau.outcome_of(p.targets[no]) == "rectification_ordered"
     assert p.next_check_on() == date(2014, 10, 21)
     run(p, dau.VerifyRectification(actor="o", licence_no=no))
@@ -131,22 +176,40 @@ def test_an_order_needs_a_serious_finding_and_a_future_deadline():
     p = plan()
     no = first_target(p)
     with pytest.raises(dc.RuleConflict, match="no findings"):
-        p.decide(dau.OrderRectification(actor="o", licence_no=no, due_on=date(2014, 10, 1),
-                                        items=("x",)), NOW)
-    run(p, dau.RecordFindings(actor="o", licence_no=no, findings=(
-        {"item": "label", "severity": "minor"},)))
+        p.decide(
+            dau.OrderRectification(
+                actor="o", licence_no=no, due_on=date(2014, 10, 1), items=("x",)
+            ),
+            NOW,
+        )
+    run(
+        p,
+        dau.RecordFindings(
+            actor="o", licence_no=no, findings=({"item": "label", "severity": "minor"},)
+        ),
+    )
     with pytest.raises(dc.RuleConflict, match="serious"):
-        p.decide(dau.OrderRectification(actor="o", licence_no=no, due_on=date(2014, 10, 1),
-                                        items=("x",)), NOW)
+        p.decide(
+            dau.OrderRectification(
+                actor="o", licence_no=no, due_on=date(2014, 10, 1), items=("x",)
+            ),
+            NOW,
+        )
 
 
 def test_an_unrectified_order_past_its_deadline_opens_proceedings_once():
     p = plan()
     no = first_target(p)
-    run(p, dau.RecordFindings(actor="o", licence_no=no, findings=(
-        {"item": "brake", "severity": "serious"},)))
-    run(p, dau.OrderRectification(actor="o", licence_no=no, due_on=date(2014, 10, 20),
-                                  items=("fix",)))
+    run(
+        p,
+        dau.RecordFindings(
+            actor="o", licence_no=no, findings=({"item": "brake", "severity": "serious"},)
+        ),
+    )
+    run(
+        p,
+        dau.OrderRectification(actor="o", licence_no=no, due_on=date(2014, 10, 20), items=("fix",)),
+    )
     assert p.decide(dau.SweepAudit(), datetime(2014, 10, 20, 2, tzinfo=UTC)) == []
     [event] = run(p, dau.SweepAudit(), datetime(2014, 10, 21, 2, tzinfo=UTC))
     assert event.proceedings == "suspension"
@@ -164,15 +227,29 @@ def test_public_results_have_no_inspectors_or_weights():
     p = plan()
     results = p.public_results()
     assert results["seed"] == 42 and len(results["targets"]) == 3
-    assert all(set(t) == {"licence_no", "holder", "holder_uscc", "outcome", "findings",
-                          "rectification_due_on"} for t in results["targets"])
+    assert all(
+        set(t)
+        == {"licence_no", "holder", "holder_uscc", "outcome", "findings", "rectification_due_on"}
+        for t in results["targets"]
+    )
 
 
 def test_plan_events_replay_from_their_data():
     p = dau.AuditPlan()
-    [event] = p.decide(dau.DrawAuditPlan(
-        actor="o", plan_id="p", bureau="SH", kind="production_licence", seed=3, size=2,
-        rate=None, per_target=1, candidates=tuple(candidates(4)),
-        inspectors=tuple(INSPECTORS)), NOW)
+    [event] = p.decide(
+        dau.DrawAuditPlan(
+            actor="o",
+            plan_id="p",
+            bureau="SH",
+            kind="production_licence",
+            seed=3,
+            size=2,
+            rate=None,
+            per_target=1,
+            candidates=tuple(candidates(4)),
+            inspectors=tuple(INSPECTORS),
+        ),
+        NOW,
+    )
     again = dau.AuditPlanDrawn.from_data(event.to_data())
     assert again == event

@@ -8,14 +8,22 @@ from services.licensing.domain import common as dc
 from services.licensing.domain import delegation as dd
 
 NOW = datetime(2014, 9, 29, 1, tzinfo=UTC)
-FTZ_POWERS = ("use_registration", "operator_certificate", "construction_notice",
-              "pressure_piping_licence")
+FTZ_POWERS = (
+    "use_registration",
+    "operator_certificate",
+    "construction_notice",
+    "pressure_piping_licence",
+)
 
 
 def granted(bureau="FTZ", kinds=FTZ_POWERS, effective=date(2014, 10, 1)):
     d = dd.Delegation()
-    for e in d.decide(dd.GrantDelegation(actor="admin", delegation_id="d1", bureau=bureau,
-                                         kinds=kinds, effective_from=effective), NOW):
+    for e in d.decide(
+        dd.GrantDelegation(
+            actor="admin", delegation_id="d1", bureau=bureau, kinds=kinds, effective_from=effective
+        ),
+        NOW,
+    ):
         d.apply(e)
     return d
 
@@ -42,8 +50,9 @@ def test_before_the_effective_date_the_city_bureau_decides():
 def test_a_kind_not_delegated_to_ftz_goes_to_the_district_then_the_city():
     day = date(2015, 1, 1)
     assert dd.route_application("production_licence", IN_FTZ, day, [FTZ, PUDONG]).bureau == "SH"
-    assert dd.route_application("use_registration", IN_PUDONG, day, [FTZ, PUDONG]).bureau == \
-        "310115"
+    assert (
+        dd.route_application("use_registration", IN_PUDONG, day, [FTZ, PUDONG]).bureau == "310115"
+    )
 
 
 def test_ftz_wins_over_the_district_inside_the_zone():
@@ -59,24 +68,33 @@ def test_a_district_delegation_serves_ftz_locations_when_ftz_lacks_the_kind():
 
 def test_another_districts_delegation_does_not_apply():
     xuhui = grant("310104", ("use_registration",), date(2014, 1, 1))
-    assert dd.route_application("use_registration", IN_PUDONG, date(2015, 1, 1), [xuhui]).bureau \
+    assert (
+        dd.route_application("use_registration", IN_PUDONG, date(2015, 1, 1), [xuhui]).bureau
         == "SH"
+    )
 
 
 def test_a_revocation_ends_the_delegation_on_its_effective_date():
     revoked = grant("FTZ", FTZ_POWERS, date(2014, 10, 1), date(2015, 3, 1))
-    assert dd.route_application("use_registration", IN_FTZ, date(2015, 2, 28),
-                                [revoked]).bureau == "FTZ"
-    assert dd.route_application("use_registration", IN_FTZ, date(2015, 3, 1),
-                                [revoked]).bureau == "SH"
+    assert (
+        dd.route_application("use_registration", IN_FTZ, date(2015, 2, 28), [revoked]).bureau
+        == "FTZ"
+    )
+    assert (
+        dd.route_application("use_registration", IN_FTZ, date(2015, 3, 1), [revoked]).bureau == "SH"
+    )
 
 
 def test_grant_then_revoke_records_history():
     d = granted()
     assert (d.status, d.in_force_on(date(2014, 10, 1)), d.in_force_on(date(2014, 9, 30))) == (
-        "active", True, False)
-    [event] = d.decide(dd.RevokeDelegation(actor="admin", effective_from=date(2015, 3, 1),
-                                           reason="moved"), NOW)
+        "active",
+        True,
+        False,
+    )
+    [event] = d.decide(
+        dd.RevokeDelegation(actor="admin", effective_from=date(2015, 3, 1), reason="moved"), NOW
+    )
     d.apply(event)
     assert d.status == "revoked" and d.in_force_on(date(2015, 2, 28))
     assert not d.in_force_on(date(2015, 3, 1))
@@ -86,25 +104,32 @@ def test_grant_then_revoke_records_history():
 
 def test_a_second_revocation_is_refused():
     d = granted()
-    d.apply(d.decide(dd.RevokeDelegation(actor="a", effective_from=date(2015, 1, 1),
-                                         reason="x"), NOW)[0])
+    d.apply(
+        d.decide(dd.RevokeDelegation(actor="a", effective_from=date(2015, 1, 1), reason="x"), NOW)[
+            0
+        ]
+    )
     with pytest.raises(dc.RuleConflict, match="revoked"):
         d.decide(dd.RevokeDelegation(actor="a", effective_from=date(2015, 2, 1), reason="y"), NOW)
 
 
 def test_a_revocation_before_the_grant_is_invalid():
     with pytest.raises(dc.Invalid) as err:
-        granted().decide(dd.RevokeDelegation(actor="a", effective_from=date(2014, 9, 30),
-                                             reason="x"), NOW)
+        granted().decide(
+            dd.RevokeDelegation(actor="a", effective_from=date(2014, 9, 30), reason="x"), NOW
+        )
     assert "effective_from" in err.value.errors
 
 
-@pytest.mark.parametrize(("bureau", "kinds", "field"), [
-    ("SH", ("use_registration",), "bureau"),
-    ("XX", ("use_registration",), "bureau"),
-    ("FTZ", (), "kinds"),
-    ("FTZ", ("use_registration", "lift"), "kinds.1"),
-])
+@pytest.mark.parametrize(
+    ("bureau", "kinds", "field"),
+    [
+        ("SH", ("use_registration",), "bureau"),
+        ("XX", ("use_registration",), "bureau"),
+        ("FTZ", (), "kinds"),
+        ("FTZ", ("use_registration", "lift"), "kinds.1"),
+    ],
+)
 def test_invalid_grants_name_the_field(bureau, kinds, field):
     with pytest.raises(dc.Invalid) as err:
         granted(bureau=bureau, kinds=kinds)
@@ -113,8 +138,15 @@ def test_invalid_grants_name_the_field(bureau, kinds, field):
 
 def test_events_round_trip_through_their_data():
     d = granted()
-    [event] = dd.Delegation().decide(dd.GrantDelegation(
-        actor="a", delegation_id="d2", bureau="310104", kinds=("production_licence",),
-        effective_from=date(2014, 1, 1)), NOW)
+    [event] = dd.Delegation().decide(
+        dd.GrantDelegation(
+            actor="a",
+            delegation_id="d2",
+            bureau="310104",
+            kinds=("production_licence",),
+            effective_from=date(2014, 1, 1),
+        ),
+        NOW,
+    )
     assert dd.DelegationGranted.from_data(event.to_data()) == event
     assert d.kinds == FTZ_POWERS

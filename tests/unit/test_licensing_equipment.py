@@ -10,10 +10,16 @@ from services.licensing.schemas import validate_event
 
 NOW = datetime(2014, 9, 29, 2, tzinfo=UTC)
 CODE = "311012345201400001"
-RECORD = {"equipment_code": CODE, "district": "310115", "in_ftz": True,
-          "maintenance_unit_uscc": "913502000728319549",
-          "user": {"uscc": "91350200776049653A", "name": "Lift Co."},
-          "rated_speed_mps": 1.75, "rated_load_kg": 1000.0, "licence_no": "UR-FTZ-2014-00001"}
+RECORD = {
+    "equipment_code": CODE,
+    "district": "310115",
+    "in_ftz": True,
+    "maintenance_unit_uscc": "913502000728319549",
+    "user": {"uscc": "91350200776049653A", "name": "Lift Co."},
+    "rated_speed_mps": 1.75,
+    "rated_load_kg": 1000.0,
+    "licence_no": "UR-FTZ-2014-00001",
+}
 
 
 def registered():
@@ -34,8 +40,15 @@ def test_registration_carries_the_record_other_services_need():
     [event] = de.Equipment().decide(de.RegisterEquipment(actor="o", record=RECORD), NOW)
     data = event.to_data()
     assert data["registered_on"] == "2014-09-29" and data["manufacture_year"] == 2014
-    for key in ("district", "in_ftz", "maintenance_unit_uscc", "user", "rated_speed_mps",
-                "rated_load_kg", "licence_no"):
+    for key in (
+        "district",
+        "in_ftz",
+        "maintenance_unit_uscc",
+        "user",
+        "rated_speed_mps",
+        "rated_load_kg",
+        "licence_no",
+    ):
         assert data[key] == RECORD[key]
     assert validate_event("EquipmentRegistered", data) == {}
 
@@ -47,8 +60,14 @@ def test_manufacture_year_of_legacy_codes():
 
 def test_a_change_carries_only_the_changed_fields():
     eq = registered()
-    [event] = run(eq, de.ChangeEquipment(actor="o", reason="new contract", changes={
-        "maintenance_unit_uscc": "9135021359498494XQ", "district": "310115"}))
+    [event] = run(
+        eq,
+        de.ChangeEquipment(
+            actor="o",
+            reason="new contract",
+            changes={"maintenance_unit_uscc": "9135021359498494XQ", "district": "310115"},
+        ),
+    )
     data = event.to_data()
     assert data["maintenance_unit_uscc"] == "9135021359498494XQ" and "district" not in data
     assert "in_ftz" not in data and validate_event("EquipmentChanged", data) == {}
@@ -56,8 +75,12 @@ def test_a_change_carries_only_the_changed_fields():
 
 
 def test_no_change_records_nothing():
-    assert registered().decide(de.ChangeEquipment(actor="o", reason="x", changes={
-        "district": "310115"}), NOW) == []
+    assert (
+        registered().decide(
+            de.ChangeEquipment(actor="o", reason="x", changes={"district": "310115"}), NOW
+        )
+        == []
+    )
 
 
 def test_lifecycle_suspend_resume_cancel():
@@ -70,8 +93,7 @@ def test_lifecycle_suspend_resume_cancel():
     assert eq.status == "cancelled"
     with pytest.raises(dc.RuleConflict, match="cancelled"):
         eq.decide(de.ResumeEquipment(actor="o"), NOW)
-    assert [t["type"] for t in eq.timeline] == ["registered", "suspended", "resumed",
-                                                "cancelled"]
+    assert [t["type"] for t in eq.timeline] == ["registered", "suspended", "resumed", "cancelled"]
 
 
 def test_registering_twice_is_refused():
@@ -84,6 +106,6 @@ def test_events_replay_from_their_data():
     events = eq.decide(de.CancelEquipment(actor="o", reason="scrapped"), NOW)
     for e in events:
         assert de.EVENT_TYPES[e.type].from_data(e.to_data()) == e
-    assert de.EquipmentRegistered.from_data({**RECORD, "at": NOW.isoformat(), "actor": "o",
-                                             "registered_on": "2014-09-29"}).registered_on == \
-        date(2014, 9, 29)
+    assert de.EquipmentRegistered.from_data(
+        {**RECORD, "at": NOW.isoformat(), "actor": "o", "registered_on": "2014-09-29"}
+    ).registered_on == date(2014, 9, 29)

@@ -25,20 +25,43 @@ def run(licence, command, when, rules=RULES):
     return events
 
 
-def issued(kind="production_licence", on=at(2014, 9, 29), valid_until=None, items=(),
-           person=None, holder=ORG):
+def issued(
+    kind="production_licence",
+    on=at(2014, 9, 29),
+    valid_until=None,
+    items=(),
+    person=None,
+    holder=ORG,
+):
     licence = dl.Licence()
-    run(licence, dl.IssueLicence(
-        actor="officer", licence_no="PL-SH-2014-00001", kind=kind, bureau="SH",
-        application_id="a1", decided_on=on.date(), holder=holder, person=person,
-        valid_until=valid_until, scope=("elevator:installation",), level="B", items=items), on)
+    run(
+        licence,
+        dl.IssueLicence(
+            actor="officer",
+            licence_no="PL-SH-2014-00001",
+            kind=kind,
+            bureau="SH",
+            application_id="a1",
+            decided_on=on.date(),
+            holder=holder,
+            person=person,
+            valid_until=valid_until,
+            scope=("elevator:installation",),
+            level="B",
+            items=items,
+        ),
+        on,
+    )
     return licence
 
 
 def operator(born_on="1980-01-01", items=("T", "R1")):
-    return issued("operator_certificate", items=items, holder={"type": "person"},
-                  person={"id_number": "110105198001010011", "name": "Zhang San",
-                          "born_on": born_on})
+    return issued(
+        "operator_certificate",
+        items=items,
+        holder={"type": "person"},
+        person={"id_number": "110105198001010011", "name": "Zhang San", "born_on": born_on},
+    )
 
 
 def test_a_production_licence_is_valid_four_years():
@@ -49,8 +72,9 @@ def test_a_production_licence_is_valid_four_years():
 
 def test_validity_is_configurable():
     rules = dl.LicenceRules(validity_years=5)
-    assert dl.default_valid_until("production_licence", date(2014, 9, 29), rules) == \
-        date(2019, 9, 28)
+    assert dl.default_valid_until("production_licence", date(2014, 9, 29), rules) == date(
+        2019, 9, 28
+    )
 
 
 def test_a_use_registration_has_no_expiry():
@@ -116,8 +140,9 @@ def test_deciding_after_expiry_is_refused_because_it_is_deemed():
     licence = issued(valid_until=date(2014, 12, 31))
     run(licence, dl.RequestRenewal(actor="holder"), at(2014, 11, 1))
     with pytest.raises(dc.RuleConflict, match="deemed"):
-        licence.decide(dl.DecideRenewal(actor="o", outcome="refused", reason="late"),
-                       at(2015, 1, 1), RULES)
+        licence.decide(
+            dl.DecideRenewal(actor="o", outcome="refused", reason="late"), at(2015, 1, 1), RULES
+        )
 
 
 def test_an_unrenewed_licence_expires_the_day_after():
@@ -143,8 +168,7 @@ def test_suspend_reinstate_revoke():
     assert licence.status == "revoked"
     with pytest.raises(dc.RuleConflict, match="revoked"):
         licence.decide(dl.ReinstateLicence(actor="o", reason="x"), at(2014, 11, 2), RULES)
-    assert [e["type"] for e in licence.timeline] == ["issued", "suspended", "reinstated",
-                                                     "revoked"]
+    assert [e["type"] for e in licence.timeline] == ["issued", "suspended", "reinstated", "revoked"]
 
 
 def test_a_suspended_licence_still_expires():
@@ -160,7 +184,9 @@ def test_a_suspended_licence_still_expires():
 def test_each_operator_item_has_its_own_expiry():
     licence = operator()
     assert {k: v["valid_until"] for k, v in licence.items.items()} == {
-        "T": date(2018, 9, 28), "R1": date(2018, 9, 28)}
+        "T": date(2018, 9, 28),
+        "R1": date(2018, 9, 28),
+    }
 
 
 @pytest.mark.parametrize(("lead", "by"), [(1, date(2018, 8, 28)), (3, date(2018, 6, 28))])
@@ -182,8 +208,11 @@ def test_a_review_on_the_last_day_is_accepted_and_the_day_after_refused():
     review(licence, at(2018, 8, 28), T="2018-08-01")
     assert licence.renewal["items"] == [{"item": "T", "last_worked_on": "2018-08-01"}]
     with pytest.raises(dc.RuleConflict, match="by 2018-08-28"):
-        operator().decide(dl.RequestRenewal(actor="e", items=(
-            {"item": "T", "last_worked_on": "2018-08-01"},)), at(2018, 8, 29), RULES)
+        operator().decide(
+            dl.RequestRenewal(actor="e", items=({"item": "T", "last_worked_on": "2018-08-01"},)),
+            at(2018, 8, 29),
+            RULES,
+        )
 
 
 def test_review_on_the_65th_birthday_is_allowed_the_day_after_refused():
@@ -213,16 +242,18 @@ def test_failing_every_item_expires_the_certificate():
 def test_a_refused_review_invalidates_the_items():
     licence = operator()
     review(licence, at(2018, 8, 1), T="2018-07-01")
-    run(licence, dl.DecideRenewal(actor="o", outcome="refused", reason="failed exam"),
-        at(2018, 8, 10))
+    run(
+        licence,
+        dl.DecideRenewal(actor="o", outcome="refused", reason="failed exam"),
+        at(2018, 8, 10),
+    )
     assert not licence.items["T"]["valid"] and licence.items["R1"]["valid"]
 
 
 def test_a_granted_review_renews_that_item_only():
     licence = operator()
     review(licence, at(2018, 8, 1), T="2018-07-01")
-    run(licence, dl.DecideRenewal(actor="o", outcome="granted", reason="passed"),
-        at(2018, 8, 10))
+    run(licence, dl.DecideRenewal(actor="o", outcome="granted", reason="passed"), at(2018, 8, 10))
     assert licence.items["T"]["valid_until"] == date(2022, 9, 28)
     assert licence.items["R1"]["valid_until"] == date(2018, 9, 28)
 
@@ -256,8 +287,9 @@ def test_a_pending_review_at_item_expiry_is_deemed_granted():
 def test_licence_events_replay_from_their_data():
     licence = operator()
     review(licence, at(2018, 8, 1), T="2018-07-01")
-    events = licence.decide(dl.DecideRenewal(actor="o", outcome="granted", reason="ok"),
-                            at(2018, 8, 2), RULES)
+    events = licence.decide(
+        dl.DecideRenewal(actor="o", outcome="granted", reason="ok"), at(2018, 8, 2), RULES
+    )
     for e in events:
         assert dl.EVENT_TYPES[e.type].from_data(e.to_data()) == e
 
@@ -265,7 +297,9 @@ def test_licence_events_replay_from_their_data():
 # --- elevator installation levels ---
 
 
-@pytest.mark.parametrize(("speed", "level"), [
-    (None, "B"), (1.0, "B"), (2.5, "B"), (2.51, "A2"), (6.0, "A2"), (6.01, "A1"), (10, "A1")])
+@pytest.mark.parametrize(
+    ("speed", "level"),
+    [(None, "B"), (1.0, "B"), (2.5, "B"), (2.51, "A2"), (6.0, "A2"), (6.01, "A1"), (10, "A1")],
+)
 def test_installation_level_by_rated_speed(speed, level):
     assert required_level(speed) == level

@@ -60,9 +60,12 @@ def test_use_registration_needs_the_user_units_credit_code():
 
 
 def test_pressure_piping_licences_cover_piping_only():
-    body = production_licence(USCC, kind="pressure_piping_licence",
-                              scope=("pressure_piping:installation", "elevator:installation"),
-                              level=None)
+    body = production_licence(
+        USCC,
+        kind="pressure_piping_licence",
+        scope=("pressure_piping:installation", "elevator:installation"),
+        level=None,
+    )
     assert "subject.scope.1" in errors_of(body)
 
 
@@ -77,9 +80,24 @@ def test_every_integration_event_has_a_schema():
 
     published = set().union(*(k.types for k in KINDS.values()))
     documented = set(schemas.INTEGRATION_EVENTS)
-    assert {"EquipmentRegistered", "EquipmentChanged", "EquipmentSuspended",
-            "EquipmentResumed", "EquipmentCancelled", "LicenceIssued", "LicenceRenewed",
-            "LicenceSuspended", "LicenceReinstated", "LicenceRevoked", "LicenceExpired",
-            "DelegationGranted", "DelegationRevoked", "ApplicationReceived",
-            "ApplicationAccepted", "ApplicationApproved", "ApplicationRefused",
-            "FindingsRecorded", "RectificationVerified"} <= documented & published
+    assert {
+        "EquipmentRegistered",
+        "EquipmentChanged",
+        "EquipmentSuspended",
+        "EquipmentResumed",
+        "EquipmentCancelled",
+        "LicenceIssued",
+        "LicenceRenewed",
+        "LicenceSuspended",
+        "LicenceReinstated",
+        "LicenceRevoked",
+        "LicenceExpired",
+        "DelegationGranted",
+        "DelegationRevoked",
+        "ApplicationReceived",
+        "ApplicationAccepted",
+        "ApplicationApproved",
+        "ApplicationRefused",
+        "FindingsRecorded",
+        "RectificationVerified",
+    } <= documented & published

@@ -88,7 +88,6 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-
 class CommandNotAllowed(ApplicationConflict):
     def __init__(self, command: str, status: str | None):
         self.command, self.status = command, status
@@ -222,8 +221,6 @@ class RecomputeDeadlines(Command):
     """Recompute open deadlines with the current calendar (e.g. a year's schedule arrived)."""
 
     actor: str = SYSTEM_ACTOR
-
-
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -433,7 +430,6 @@ EVENT_TYPES: dict[str, type[Event]] = {
 def load_event(type_name: str, data: Mapping[str, Any]) -> Event:
     """Rebuild an event from its stored type name and data."""
     return EVENT_TYPES[type_name].from_data(data)
-
 
 
 # --- validation of ReceiveApplication -------------------------------------------------------
@@ -808,8 +804,9 @@ class Application:
                     raise RuleConflict("only a filed construction notice can be stopped")
                 if self.work_stopped:
                     raise RuleConflict("the work was already ordered to stop")
-                return [WorkStopOrdered(**stamp, reason=_text(cmd.reason, "reason"),
-                                        ordered_on=today)]
+                return [
+                    WorkStopOrdered(**stamp, reason=_text(cmd.reason, "reason"), ordered_on=today)
+                ]
             case Withdraw():
                 reason = _text(cmd.reason, "reason", required=False)
                 return [ApplicationWithdrawn(**stamp, reason=reason, withdrawn_on=today)]

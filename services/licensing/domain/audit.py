@@ -69,11 +69,11 @@ def draw(
     for i in chosen:
         c = candidates[i]
         conflicts = set(c.get("conflicts", ()))
-        eligible = [x["inspector_id"] for x in inspectors
-                    if x["organization_uscc"] not in conflicts]
+        eligible = [
+            x["inspector_id"] for x in inspectors if x["organization_uscc"] not in conflicts
+        ]
         picked = rng.sample(eligible, min(per_target, len(eligible)))
-        targets.append({**{k: v for k, v in c.items() if k != "conflicts"},
-                        "inspectors": picked})
+        targets.append({**{k: v for k, v in c.items() if k != "conflicts"}, "inspectors": picked})
     return targets
 
 
@@ -264,19 +264,36 @@ class AuditPlan:
             size = plan_size(len(command.candidates), command.size, command.rate)
             if size < 1:
                 raise Invalid("rate", "draws no target")
-            targets = draw(command.candidates, command.inspectors, command.seed, size,
-                           command.per_target)
-            return [AuditPlanDrawn(
-                **stamp, plan_id=command.plan_id, bureau=command.bureau, kind=command.kind,
-                seed=command.seed, size=size, rate=command.rate, per_target=command.per_target,
-                drawn_on=today, candidates=tuple(command.candidates),
-                inspectors=tuple(command.inspectors), targets=tuple(targets))]
+            targets = draw(
+                command.candidates, command.inspectors, command.seed, size, command.per_target
+            )
+            return [
+                AuditPlanDrawn(
+                    **stamp,
+                    plan_id=command.plan_id,
+                    bureau=command.bureau,
+                    kind=command.kind,
+                    seed=command.seed,
+                    size=size,
+                    rate=command.rate,
+                    per_target=command.per_target,
+                    drawn_on=today,
+                    candidates=tuple(command.candidates),
+                    inspectors=tuple(command.inspectors),
+                    targets=tuple(targets),
+                )
+            ]
         if not self.version:
             raise RuleConflict("no such audit plan")
         if isinstance(command, SweepAudit):
             return [
-                RectificationOverdue(**stamp, plan_id=self.id, licence_no=no,
-                                     due_on=t["order"]["due_on"], proceedings="suspension")
+                RectificationOverdue(
+                    **stamp,
+                    plan_id=self.id,
+                    licence_no=no,
+                    due_on=t["order"]["due_on"],
+                    proceedings="suspension",
+                )
                 for no, t in sorted(self.targets.items())
                 if t["order"] and t["order"]["status"] == "open" and today > t["order"]["due_on"]
             ]
@@ -291,10 +308,18 @@ class AuditPlan:
             for i, f in enumerate(command.findings):
                 if f.get("severity") not in ("minor", "serious"):
                     raise Invalid(f"findings.{i}.severity", "must be minor or serious")
-                findings.append({"item": _text(f.get("item"), f"findings.{i}.item"),
-                                 "severity": f["severity"]})
-            return [FindingsRecorded(**stamp, plan_id=self.id, licence_no=no,
-                                     findings=tuple(findings), recorded_on=today)]
+                findings.append(
+                    {"item": _text(f.get("item"), f"findings.{i}.item"), "severity": f["severity"]}
+                )
+            return [
+                FindingsRecorded(
+                    **stamp,
+                    plan_id=self.id,
+                    licence_no=no,
+                    findings=tuple(findings),
+                    recorded_on=today,
+                )
+            ]
         if isinstance(command, OrderRectification):
             if target["findings"] is None:
                 raise RuleConflict(f"no findings are recorded for {no} yet")
@@ -302,22 +327,32 @@ class AuditPlan:
                 raise RuleConflict(f"a rectification order needs a serious finding ({no})")
             if target["order"] is not None:
                 raise RuleConflict(
-                    f"a rectification order for {no} exists ({target['order']['status']})")
+                    f"a rectification order for {no} exists ({target['order']['status']})"
+                )
             due = as_date(command.due_on, "due_on")
             if due <= today:
                 raise Invalid("due_on", "must be after today")
             items = tuple(_text(x, f"items.{i}") for i, x in enumerate(command.items))
             if not items:
                 raise Invalid("items", "list what must be rectified")
-            return [RectificationOrdered(**stamp, plan_id=self.id, licence_no=no, due_on=due,
-                                         items=items, ordered_on=today)]
+            return [
+                RectificationOrdered(
+                    **stamp,
+                    plan_id=self.id,
+                    licence_no=no,
+                    due_on=due,
+                    items=items,
+                    ordered_on=today,
+                )
+            ]
         if isinstance(command, VerifyRectification):
             order = target["order"]
             if order is None or order["status"] != "open":
                 status = order["status"] if order else "not ordered"
                 raise RuleConflict(f"verify is not allowed: the rectification is {status}")
-            return [RectificationVerified(**stamp, plan_id=self.id, licence_no=no,
-                                          verified_on=today)]
+            return [
+                RectificationVerified(**stamp, plan_id=self.id, licence_no=no, verified_on=today)
+            ]
         raise RuleConflict(f"{type(command).__name__} does not apply to an audit plan")
 
     def apply(self, event: Event) -> None:
@@ -329,21 +364,25 @@ class AuditPlan:
                 self.candidates = [dict(c) for c in event.candidates]
                 self.inspectors = [dict(i) for i in event.inspectors]
                 self.targets = {
-                    t["licence_no"]: {**t, "findings": None, "order": None}
-                    for t in event.targets
+                    t["licence_no"]: {**t, "findings": None, "order": None} for t in event.targets
                 }
             case FindingsRecorded():
                 self.targets[event.licence_no]["findings"] = [dict(f) for f in event.findings]
             case RectificationOrdered():
                 self.targets[event.licence_no]["order"] = {
-                    "due_on": event.due_on, "items": list(event.items), "status": "open",
-                    "ordered_on": event.ordered_on}
+                    "due_on": event.due_on,
+                    "items": list(event.items),
+                    "status": "open",
+                    "ordered_on": event.ordered_on,
+                }
             case RectificationVerified():
                 self.targets[event.licence_no]["order"].update(
-                    status="verified", verified_on=event.verified_on)
+                    status="verified", verified_on=event.verified_on
+                )
             case RectificationOverdue():
                 self.targets[event.licence_no]["order"].update(
-                    status="overdue", proceedings=event.proceedings)
+                    status="overdue", proceedings=event.proceedings
+                )
         entry = event.timeline_entry()
         if entry is not None:
             self.timeline.append(entry)
@@ -357,8 +396,11 @@ class AuditPlan:
         return plan
 
     def next_check_on(self) -> date | None:
-        dues = [t["order"]["due_on"] for t in self.targets.values()
-                if t["order"] and t["order"]["status"] == "open"]
+        dues = [
+            t["order"]["due_on"]
+            for t in self.targets.values()
+            if t["order"] and t["order"]["status"] == "open"
+        ]
         return min(dues) + timedelta(days=1) if dues else None
 
     def target_view(self, t: dict) -> dict[str, Any]:
@@ -404,12 +446,18 @@ class AuditPlan:
             "seed": self.seed,
             "candidates": len(self.candidates),
             "targets": [
-                {"licence_no": t["licence_no"], "holder": t.get("holder"),
-                 "holder_uscc": t.get("holder_uscc"), "outcome": outcome_of(t),
-                 "findings": [f["item"] for f in t["findings"] or []
-                              if f["severity"] == "serious"],
-                 "rectification_due_on": (t["order"]["due_on"].isoformat()
-                                          if t["order"] else None)}
+                {
+                    "licence_no": t["licence_no"],
+                    "holder": t.get("holder"),
+                    "holder_uscc": t.get("holder_uscc"),
+                    "outcome": outcome_of(t),
+                    "findings": [
+                        f["item"] for f in t["findings"] or [] if f["severity"] == "serious"
+                    ],
+                    "rectification_due_on": (
+                        t["order"]["due_on"].isoformat() if t["order"] else None
+                    ),
+                }
                 for t in self.targets.values()
             ],
         }
@@ -425,8 +473,11 @@ def outcome_of(target: dict) -> str:
     """pending, clean, minor_findings, rectification_ordered, rectified, proceedings_opened."""
     order = target["order"]
     if order is not None:
-        return {"open": "rectification_ordered", "verified": "rectified",
-                "overdue": "proceedings_opened"}[order["status"]]
+        return {
+            "open": "rectification_ordered",
+            "verified": "rectified",
+            "overdue": "proceedings_opened",
+        }[order["status"]]
     findings = target["findings"]
     if findings is None:
         return "pending"
@@ -450,10 +501,16 @@ class Inspector:
             raise RuleConflict(f"{type(command).__name__} does not apply to an inspector")
         if self.version:
             raise RuleConflict(f"inspector {self.inspector_id} is registered already")
-        return [InspectorRegistered(
-            at=now, actor=command.actor, inspector_id=_text(command.inspector_id, "inspector_id"),
-            bureau=command.bureau, name=_text(command.name, "name"),
-            organization_uscc=command.organization_uscc)]
+        return [
+            InspectorRegistered(
+                at=now,
+                actor=command.actor,
+                inspector_id=_text(command.inspector_id, "inspector_id"),
+                bureau=command.bureau,
+                name=_text(command.name, "name"),
+                organization_uscc=command.organization_uscc,
+            )
+        ]
 
     def apply(self, event: Event) -> None:
         if isinstance(event, InspectorRegistered):
@@ -473,20 +530,30 @@ class RiskFact:
     grade: str | None = None
 
     def row(self) -> dict[str, Any]:
-        return {"fact_id": self.fact_id, "uscc": self.uscc, "type": self.type,
-                "occurred_on": self.occurred_on, "grade": self.grade}
+        return {
+            "fact_id": self.fact_id,
+            "uscc": self.uscc,
+            "type": self.type,
+            "occurred_on": self.occurred_on,
+            "grade": self.grade,
+        }
 
 
 def risk_factors(facts: Sequence[RiskFact], on: date) -> dict[str, bool]:
     """Which risk factors hold for one licensee on ``on``: an accident in the last 2 years, a
     latest credit grade of C or D, a verified complaint in the last 2 years."""
-    since = on.replace(year=on.year - 2) if not (on.month == 2 and on.day == 29) else \
-        on.replace(year=on.year - 2, day=28)
-    grades = sorted((f.occurred_on, f.grade) for f in facts
-                    if f.type == "credit_grade" and f.occurred_on <= on)
+    since = (
+        on.replace(year=on.year - 2)
+        if not (on.month == 2 and on.day == 29)
+        else on.replace(year=on.year - 2, day=28)
+    )
+    grades = sorted(
+        (f.occurred_on, f.grade) for f in facts if f.type == "credit_grade" and f.occurred_on <= on
+    )
     return {
         "accident": any(f.type == "accident" and since < f.occurred_on <= on for f in facts),
         "credit_c_or_d": bool(grades) and grades[-1][1] in ("C", "D"),
-        "complaint": any(f.type == "complaint_verified" and since < f.occurred_on <= on
-                         for f in facts),
+        "complaint": any(
+            f.type == "complaint_verified" and since < f.occurred_on <= on for f in facts
+        ),
     }

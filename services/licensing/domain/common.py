@@ -74,7 +74,6 @@ class Deadline:
     provisional: bool = False
 
 
-
 # --- errors ---------------------------------------------------------------------------------
 
 
@@ -109,7 +108,6 @@ class Invalid(LicensingError):
 @dataclass(frozen=True, kw_only=True)
 class Command:
     actor: str
-
 
 
 def _encode(value: Any) -> Any:

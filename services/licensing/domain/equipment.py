@@ -182,27 +182,52 @@ class Equipment:
         if isinstance(command, ChangeEquipment):
             self._require(name, REGISTERED, SUSPENDED)
             changes = {
-                k: v for k, v in command.changes.items()
+                k: v
+                for k, v in command.changes.items()
                 if k in CHANGEABLE and v is not None and self.record.get(k) != v
             }
             if not changes:
                 return []
-            return [EquipmentChanged(**stamp, equipment_code=self.code, changed_on=today,
-                                     reason=_text(command.reason, "reason"), **changes)]
+            return [
+                EquipmentChanged(
+                    **stamp,
+                    equipment_code=self.code,
+                    changed_on=today,
+                    reason=_text(command.reason, "reason"),
+                    **changes,
+                )
+            ]
         if isinstance(command, SuspendEquipment):
             self._require(name, REGISTERED)
-            return [EquipmentSuspended(**stamp, equipment_code=self.code,
-                                       reason=_text(command.reason, "reason"),
-                                       suspended_on=today)]
+            return [
+                EquipmentSuspended(
+                    **stamp,
+                    equipment_code=self.code,
+                    reason=_text(command.reason, "reason"),
+                    suspended_on=today,
+                )
+            ]
         if isinstance(command, ResumeEquipment):
             self._require(name, SUSPENDED)
-            return [EquipmentResumed(**stamp, equipment_code=self.code, resumed_on=today,
-                                     reason=command.reason, licence_no=command.licence_no)]
+            return [
+                EquipmentResumed(
+                    **stamp,
+                    equipment_code=self.code,
+                    resumed_on=today,
+                    reason=command.reason,
+                    licence_no=command.licence_no,
+                )
+            ]
         if isinstance(command, CancelEquipment):
             self._require(name, REGISTERED, SUSPENDED)
-            return [EquipmentCancelled(**stamp, equipment_code=self.code,
-                                       reason=_text(command.reason, "reason"),
-                                       cancelled_on=today)]
+            return [
+                EquipmentCancelled(
+                    **stamp,
+                    equipment_code=self.code,
+                    reason=_text(command.reason, "reason"),
+                    cancelled_on=today,
+                )
+            ]
         raise RuleConflict(f"{name} does not apply to equipment")
 
     def _require(self, command: str, *statuses: str) -> None:

@@ -349,16 +349,23 @@ class Licence:
             return self._sweep(today, now, rules)
         if isinstance(command, SuspendLicence):
             self._require(name, ACTIVE)
-            return [LicenceSuspended(**stamp, reason=_text(command.reason, "reason"),
-                                     suspended_on=today)]
+            return [
+                LicenceSuspended(
+                    **stamp, reason=_text(command.reason, "reason"), suspended_on=today
+                )
+            ]
         if isinstance(command, ReinstateLicence):
             self._require(name, SUSPENDED)
-            return [LicenceReinstated(**stamp, reason=_text(command.reason, "reason"),
-                                      reinstated_on=today)]
+            return [
+                LicenceReinstated(
+                    **stamp, reason=_text(command.reason, "reason"), reinstated_on=today
+                )
+            ]
         if isinstance(command, RevokeLicence):
             self._require(name, ACTIVE, SUSPENDED)
-            return [LicenceRevoked(**stamp, reason=_text(command.reason, "reason"),
-                                   revoked_on=today)]
+            return [
+                LicenceRevoked(**stamp, reason=_text(command.reason, "reason"), revoked_on=today)
+            ]
         if isinstance(command, RequestRenewal):
             return self._request_renewal(command, today, stamp, rules)
         if isinstance(command, DecideRenewal):
@@ -440,10 +447,14 @@ class Licence:
                 asked.append({"item": name, "last_worked_on": last_worked.isoformat()})
         events: list[Event] = []
         for name, reason in failed:
-            events.append(RenewalRefused(**stamp, refused_on=today, reason=reason,
-                                         items=(name,), automatic=True))
-            events.append(OperatorItemInvalidated(**stamp, item=name, reason=reason,
-                                                  invalidated_on=today))
+            events.append(
+                RenewalRefused(
+                    **stamp, refused_on=today, reason=reason, items=(name,), automatic=True
+                )
+            )
+            events.append(
+                OperatorItemInvalidated(**stamp, item=name, reason=reason, invalidated_on=today)
+            )
         if asked:
             events.append(RenewalRequested(**stamp, requested_on=today, items=tuple(asked)))
         elif self._valid_items_after(events) == 0:
@@ -487,11 +498,15 @@ class Licence:
                 "undecided"
             )
         if cmd.outcome == "refused":
-            events: list[Event] = [RenewalRefused(**stamp, refused_on=today, reason=reason,
-                                                  items=tuple(pending), automatic=False)]
+            events: list[Event] = [
+                RenewalRefused(
+                    **stamp, refused_on=today, reason=reason, items=tuple(pending), automatic=False
+                )
+            ]
             for name in pending:
-                events.append(OperatorItemInvalidated(**stamp, item=name, reason=reason,
-                                                      invalidated_on=today))
+                events.append(
+                    OperatorItemInvalidated(**stamp, item=name, reason=reason, invalidated_on=today)
+                )
             if self.is_operator and self._valid_items_after(events) == 0:
                 events.append(LicenceExpired(**stamp, expired_on=today))
             return events
@@ -502,15 +517,21 @@ class Licence:
     ) -> Event:
         if not self.is_operator:
             new_until = add_years(self.valid_until, rules.validity_years)
-            return LicenceRenewed(**stamp, renewed_on=today, valid_until=new_until, items=(),
-                                  deemed=deemed)
+            return LicenceRenewed(
+                **stamp, renewed_on=today, valid_until=new_until, items=(), deemed=deemed
+            )
         renewed = tuple(
-            {"item": name, "valid_until": add_years(self.items[name]["valid_until"],
-                                                    rules.operator_item_years).isoformat()}
+            {
+                "item": name,
+                "valid_until": add_years(
+                    self.items[name]["valid_until"], rules.operator_item_years
+                ).isoformat(),
+            }
             for name in items
         )
-        return LicenceRenewed(**stamp, renewed_on=today, valid_until=None, items=renewed,
-                              deemed=deemed)
+        return LicenceRenewed(
+            **stamp, renewed_on=today, valid_until=None, items=renewed, deemed=deemed
+        )
 
     def _sweep(self, today: date, now: Any, rules: LicenceRules) -> list[Event]:
         if self.status not in (ACTIVE, SUSPENDED):
@@ -532,17 +553,27 @@ class Licence:
                 if name in pending:
                     expired_pending.append(name)
                 else:
-                    events.append(OperatorItemInvalidated(
-                        **stamp, item=name, reason="review missed",
-                        invalidated_on=item["valid_until"] + timedelta(days=1)))
+                    events.append(
+                        OperatorItemInvalidated(
+                            **stamp,
+                            item=name,
+                            reason="review missed",
+                            invalidated_on=item["valid_until"] + timedelta(days=1),
+                        )
+                    )
                 continue
             review_by = rules.review_by(item["valid_until"])
             remind_on = review_by - timedelta(days=rules.review_reminder_days)
-            if (name not in pending and item["reminded_for"] != item["valid_until"]
-                    and today >= remind_on):
-                events.append(OperatorItemReviewDue(**stamp, item=name,
-                                                    valid_until=item["valid_until"],
-                                                    review_by=review_by))
+            if (
+                name not in pending
+                and item["reminded_for"] != item["valid_until"]
+                and today >= remind_on
+            ):
+                events.append(
+                    OperatorItemReviewDue(
+                        **stamp, item=name, valid_until=item["valid_until"], review_by=review_by
+                    )
+                )
         if expired_pending:
             events.append(self._renewed(stamp, today, expired_pending, rules, deemed=True))
         if events and self._valid_items_after(events) == 0:
@@ -564,8 +595,12 @@ class Licence:
                 self.scope, self.level = tuple(event.scope), event.level
                 self.equipment_code = event.equipment_code
                 self.items = {
-                    i["item"]: {"valid_until": date.fromisoformat(i["valid_until"]),
-                                "valid": True, "reminded_for": None, "reason": None}
+                    i["item"]: {
+                        "valid_until": date.fromisoformat(i["valid_until"]),
+                        "valid": True,
+                        "reminded_for": None,
+                        "reason": None,
+                    }
                     for i in event.items
                 }
             case RenewalRequested():
@@ -576,7 +611,8 @@ class Licence:
                     self.valid_until = event.valid_until
                 for i in event.items:
                     self.items[i["item"]].update(
-                        valid_until=date.fromisoformat(i["valid_until"]), reminded_for=None)
+                        valid_until=date.fromisoformat(i["valid_until"]), reminded_for=None
+                    )
             case RenewalRefused():
                 if not event.automatic:
                     self.renewal = None
@@ -627,18 +663,24 @@ class Licence:
             "level": self.level,
             "equipment_code": self.equipment_code,
             "renewal": (
-                {"requested_on": _iso(self.renewal["requested_on"]),
-                 "items": list(self.renewal["items"])}
-                if self.renewal else None
+                {
+                    "requested_on": _iso(self.renewal["requested_on"]),
+                    "items": list(self.renewal["items"]),
+                }
+                if self.renewal
+                else None
             ),
             "timeline": list(self.timeline),
             "version": self.version,
         }
         if self.is_operator:
             out["items"] = [
-                {"item": k, "valid_until": _iso(v["valid_until"]),
-                 "status": "valid" if v["valid"] else "invalid",
-                 **({"reason": v["reason"]} if v["reason"] else {})}
+                {
+                    "item": k,
+                    "valid_until": _iso(v["valid_until"]),
+                    "status": "valid" if v["valid"] else "invalid",
+                    **({"reason": v["reason"]} if v["reason"] else {}),
+                }
                 for k, v in sorted(self.items.items())
             ]
         return out
@@ -646,8 +688,11 @@ class Licence:
     def holder_view(self) -> dict[str, Any]:
         if self.holder.get("type") == "person":
             person = self.person or {}
-            return {"type": "person", "name": person.get("name"),
-                    "id_number": person.get("id_number")}
+            return {
+                "type": "person",
+                "name": person.get("name"),
+                "id_number": person.get("id_number"),
+            }
         return dict(self.holder)
 
 

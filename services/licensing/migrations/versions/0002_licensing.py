@@ -67,9 +67,7 @@ def upgrade():
         sa.Column("next_check_on", sa.Date, index=True),
         sa.Column("version", sa.Integer, nullable=False),
     )
-    op.create_index(
-        "ix_licences_bureau_kind_status", "licences", ["bureau", "kind", "status"]
-    )
+    op.create_index("ix_licences_bureau_kind_status", "licences", ["bureau", "kind", "status"])
     with op.batch_alter_table("equipment") as batch:
         batch.add_column(sa.Column("maintenance_unit_uscc", sa.String(18)))
         batch.add_column(sa.Column("user_uscc", sa.String(18)))
@@ -119,13 +117,28 @@ def upgrade():
 
 
 def downgrade():
-    for table in ("sequences", "risk_facts", "inspectors", "audit_plans", "licences",
-                  "applications", "delegations"):
+    for table in (
+        "sequences",
+        "risk_facts",
+        "inspectors",
+        "audit_plans",
+        "licences",
+        "applications",
+        "delegations",
+    ):
         op.drop_table(table)
     op.drop_index("ix_equipment_legacy_code", "equipment")
     op.drop_index("ix_equipment_user_uscc", "equipment")
     op.drop_index("ix_equipment_maintenance_unit_uscc", "equipment")
     with op.batch_alter_table("equipment") as batch:
-        for column in ("legacy_code", "licence_no", "rated_load_kg", "rated_speed_mps",
-                       "manufacture_year", "user_name", "user_uscc", "maintenance_unit_uscc"):
+        for column in (
+            "legacy_code",
+            "licence_no",
+            "rated_load_kg",
+            "rated_speed_mps",
+            "manufacture_year",
+            "user_name",
+            "user_uscc",
+            "maintenance_unit_uscc",
+        ):
             batch.drop_column(column)
