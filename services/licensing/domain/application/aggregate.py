@@ -1,554 +1,74 @@
-"""Applications for administrative licences (行政许可申请): commands, events, the aggregate.
-
-Pure: standard library only, no I/O. Time (``now``), ids and the working-day calendar are
-arguments. ``Application.decide`` checks the rules and returns events; ``Application.apply``
-folds one event into state and never checks, so a replay runs only ``apply``.
-
-The statutory clock (Administrative Licensing Law, DOMAIN.md), in working days, counted from the
-day after the event:
-- intake: an outcome (accept, not accept, request correction) within 5 days of receipt, else the
-  application is *deemed accepted* from the day it was received;
-- decision: 20 days after acceptance, once extended by 10; days while the clock is suspended
-  (hearing, testing, expert review, on-site evaluation) do not count;
-- certificate: 10 days after an approval.
-Deadlines are computed when the fact that sets them is decided and recorded in that event, with
-a ``provisional`` flag when the calendar had to guess a year; ``RecomputeDeadlines`` records new
-values once the year's schedule is configured. While the clock is suspended, ``decision_due``
-keeps its last value and ``clock_running`` is false; resuming records the moved date.
-
-Dates are local dates in China Standard Time: an aware ``now`` is converted, a naive one is taken
-as local time.
-
-Personal data: event data keeps every personal field (resident ID number, person name, birth
-date) under one top-level ``person`` key, and nowhere else, so the service layer can wrap each
-value in ``infra.eventstore.crypto.Personal`` before appending. ``apply`` copies ``person`` as
-it is, so an erased value (``"[erased]"``) replays without error.
-"""
+"""The ``Application`` aggregate: ``decide`` checks and returns events, ``apply`` folds."""
 
 from __future__ import annotations
 
 import copy
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any
 
-from .common import (
-    BUREAUS,
-    CONSTRUCTION_WORK,
-    DISTRICTS,
-    ELEVATOR_LEVELS,
-    KINDS,
-    PUDONG,
-    SCOPE_ACTIVITIES,
-    SCOPE_CLASSES,
+from ..common import (
     SYSTEM_ACTOR,
-    USE_REGISTRATION_REASONS,
     Calendar,
     Command,
     Deadline,
     Event,
     Invalid,
-    LicensingError,
     RuleConflict,
-    _encode,
     _iso_date,
-    _mapping,
     _text,
     local_date,
 )
-
-# The application's errors keep their names; they are the shared licensing errors.
-ApplicationError = LicensingError
-ApplicationConflict = RuleConflict
-
-INTAKE_WORKING_DAYS = 5
-DECISION_WORKING_DAYS = 20
-EXTENSION_WORKING_DAYS = 10
-CERTIFICATE_WORKING_DAYS = 10
-
-DEFAULT_REMEDIES = (
-    "The applicant may apply for administrative reconsideration within 60 days of receiving "
-    "this decision, or bring an administrative lawsuit within 6 months."
+from .commands import (
+    Accept,
+    Approve,
+    DeemAcceptance,
+    Extend,
+    NotAccept,
+    OrderWorkStop,
+    ReceiveApplication,
+    RecomputeDeadlines,
+    Refuse,
+    RequestCorrection,
+    ResumeClock,
+    Review,
+    Supplement,
+    SuspendClock,
+    Withdraw,
 )
-
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-class Status(StrEnum):
-    RECEIVED = "received"
-    AWAITING_CORRECTION = "awaiting_correction"
-    ACCEPTED = "accepted"
-    NOT_ACCEPTED = "not_accepted"
-    APPROVED = "approved"
-    REFUSED = "refused"
-    WITHDRAWN = "withdrawn"
-
-
-class CommandNotAllowed(ApplicationConflict):
-    def __init__(self, command: str, status: str | None):
-        self.command, self.status = command, status
-        where = f"the application is {status}" if status else "no application exists yet"
-        super().__init__(f"{command} is not allowed: {where}")
-
-
-class SecondExtensionRefused(ApplicationConflict):
-    def __init__(self) -> None:
-        super().__init__("the decision period has already been extended once")
-
-
-class ExtensionTooLate(ApplicationConflict):
-    def __init__(self, decision_due: date):
-        self.decision_due = decision_due
-        super().__init__(f"an extension must be decided by the decision due date {decision_due}")
-
-
-class IntakeWindowClosed(ApplicationConflict):
-    def __init__(self, command: str, intake_due: date):
-        self.command, self.intake_due = command, intake_due
-        super().__init__(
-            f"{command} is not allowed: the intake period ended on {intake_due} and the "
-            "application counts as accepted"
-        )
-
-
-class CorrectionAlreadyRequested(ApplicationConflict):
-    def __init__(self) -> None:
-        super().__init__("a correction was already requested: every item must be listed at once")
-
-
-class ClockAlreadySuspended(ApplicationConflict):
-    def __init__(self) -> None:
-        super().__init__("the clock is already suspended")
-
-
-class ClockNotSuspended(ApplicationConflict):
-    def __init__(self) -> None:
-        super().__init__("the clock is not suspended")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReceiveApplication(Command):
-    application_id: str
-    kind: str
-    bureau: str
-    applicant: Mapping[str, Any]
-    location: Mapping[str, Any]
-    subject: Mapping[str, Any]
-    materials: tuple[Mapping[str, Any], ...] = ()
-
-
-@dataclass(frozen=True, kw_only=True)
-class Accept(Command):
-    pass
-
-
-@dataclass(frozen=True, kw_only=True)
-class NotAccept(Command):
-    reason: str
-    remedies: str = DEFAULT_REMEDIES
-
-
-@dataclass(frozen=True, kw_only=True)
-class RequestCorrection(Command):
-    items: tuple[str, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Supplement(Command):
-    materials: tuple[Mapping[str, Any], ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Review(Command):
-    opinion: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class SuspendClock(Command):
-    reason: str
-    notice_ref: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class ResumeClock(Command):
-    pass
-
-
-@dataclass(frozen=True, kw_only=True)
-class Extend(Command):
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class Approve(Command):
-    opinion: str
-    licence_no: str | None = None
-    valid_until: date | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Refuse(Command):
-    reason: str
-    legal_basis: str
-    remedies: str = DEFAULT_REMEDIES
-
-
-@dataclass(frozen=True, kw_only=True)
-class OrderWorkStop(Command):
-    """For a filed construction notice: the bureau orders the work to stop."""
-
-    reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class Withdraw(Command):
-    reason: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeemAcceptance(Command):
-    """Sent by the timer sweep; records deemed acceptance if it is due, else nothing."""
-
-    actor: str = SYSTEM_ACTOR
-
-
-@dataclass(frozen=True, kw_only=True)
-class RecomputeDeadlines(Command):
-    """Recompute open deadlines with the current calendar (e.g. a year's schedule arrived)."""
-
-    actor: str = SYSTEM_ACTOR
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApplicationReceived(Event):
-    """An application was received (收到申请) and routed to ``bureau``; the intake clock starts.
-
-    ``person`` holds all personal data (see module docstring); ``applicant`` and ``subject``
-    hold none. ``intake_due`` is the last day for an intake outcome.
-    """
-
-    application_id: str
-    kind: str
-    bureau: str
-    applicant: dict
-    location: dict
-    subject: dict
-    materials: tuple[dict, ...]
-    person: dict | None
-    received_on: date
-    intake_due: date
-    provisional: bool
-    timeline_type: ClassVar[str] = "received"
-    timeline_details: ClassVar[tuple[str, ...]] = ("intake_due",)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApplicationAccepted(Event):
-    """The bureau accepted the application (受理) on ``accepted_on``; the decision clock starts."""
-
-    accepted_on: date
-    decision_due: date
-    provisional: bool
-    timeline_type: ClassVar[str] = "accepted"
-    timeline_details: ClassVar[tuple[str, ...]] = ("decision_due",)
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeemedAccepted(Event):
-    """No intake outcome by ``intake_due``: by law the application counts as accepted from the
-    day it was (completely) received, ``accepted_on``."""
-
-    accepted_on: date
-    intake_due: date
-    decision_due: date
-    provisional: bool
-    timeline_type: ClassVar[str] = "deemed_accepted"
-    timeline_details: ClassVar[tuple[str, ...]] = ("accepted_on", "decision_due")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApplicationNotAccepted(Event):
-    """The bureau decided not to accept (不予受理), with the reason and the applicant's remedies."""
-
-    reason: str
-    remedies: str
-    decided_on: date
-    timeline_type: ClassVar[str] = "not_accepted"
-    timeline_details: ClassVar[tuple[str, ...]] = ("remedies",)
-
-
-@dataclass(frozen=True, kw_only=True)
-class CorrectionRequested(Event):
-    """The bureau told the applicant, at once, every item to correct or supply (一次性告知)."""
-
-    items: tuple[str, ...]
-    timeline_type: ClassVar[str] = "correction_requested"
-    timeline_details: ClassVar[tuple[str, ...]] = ("items",)
-
-
-@dataclass(frozen=True, kw_only=True)
-class MaterialsSupplemented(Event):
-    """The applicant supplied the requested materials; a new intake period runs from
-    ``supplemented_on`` to ``intake_due``."""
-
-    materials: tuple[dict, ...]
-    supplemented_on: date
-    intake_due: date
-    provisional: bool
-    timeline_type: ClassVar[str] = "supplemented"
-    timeline_details: ClassVar[tuple[str, ...]] = ("materials", "intake_due")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ReviewRecorded(Event):
-    """A review step: who (``actor``), which opinion (text) and when (``at``)."""
-
-    opinion: str
-    timeline_type: ClassVar[str] = "reviewed"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClockSuspended(Event):
-    """The decision clock stopped from ``suspended_on`` for a hearing, testing, expert review or
-    on-site evaluation, notified in writing under ``notice_ref``."""
-
-    reason: str
-    notice_ref: str
-    suspended_on: date
-    timeline_type: ClassVar[str] = "clock_suspended"
-    timeline_details: ClassVar[tuple[str, ...]] = ("notice_ref",)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ClockResumed(Event):
-    """The decision clock runs again; ``suspended_working_days`` (those after the suspension
-    day up to and including ``resumed_on``) moved the decision due date to ``decision_due``."""
-
-    resumed_on: date
-    suspended_working_days: int
-    decision_due: date
-    provisional: bool
-    timeline_type: ClassVar[str] = "clock_resumed"
-    timeline_details: ClassVar[tuple[str, ...]] = ("suspended_working_days", "decision_due")
-
-
-@dataclass(frozen=True, kw_only=True)
-class DecisionExtended(Event):
-    """The bureau head extended the decision period (once, by ``extension_days``) and the
-    applicant is told ``reason``."""
-
-    reason: str
-    extension_days: int
-    decision_due: date
-    provisional: bool
-    timeline_type: ClassVar[str] = "extended"
-    timeline_details: ClassVar[tuple[str, ...]] = ("decision_due",)
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApplicationApproved(Event):
-    """The licence was granted (准予许可) on ``decided_on``; the certificate is due by
-    ``certificate_due`` (none for a construction notice, which is a filing)."""
-
-    opinion: str
-    licence_no: str | None
-    valid_until: date | None
-    decided_on: date
-    certificate_due: date | None
-    provisional: bool
-    timeline_type: ClassVar[str] = "approved"
-    timeline_details: ClassVar[tuple[str, ...]] = ("licence_no", "valid_until", "certificate_due")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApplicationRefused(Event):
-    """The licence was refused (不予许可) with reasons, legal basis and the applicant's remedies."""
-
-    reason: str
-    legal_basis: str
-    remedies: str
-    decided_on: date
-    timeline_type: ClassVar[str] = "refused"
-    timeline_details: ClassVar[tuple[str, ...]] = ("legal_basis", "remedies")
-
-
-@dataclass(frozen=True, kw_only=True)
-class WorkStopOrdered(Event):
-    """The bureau ordered the filed construction work to stop (责令停止施工) for ``reason``."""
-
-    reason: str
-    ordered_on: date
-    timeline_type: ClassVar[str] = "work_stop_ordered"
-
-
-@dataclass(frozen=True, kw_only=True)
-class ApplicationWithdrawn(Event):
-    """The applicant withdrew the application before a decision."""
-
-    reason: str | None
-    withdrawn_on: date
-    timeline_type: ClassVar[str] = "withdrawn"
-
-
-@dataclass(frozen=True, kw_only=True)
-class DeadlinesRecomputed(Event):
-    """Open deadlines were recomputed with a newer working-day calendar (not a procedural step:
-    no timeline entry). A missing value means that deadline was not open."""
-
-    intake_due: date | None
-    decision_due: date | None
-    certificate_due: date | None
-    provisional: bool
-
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__name__: cls
-    for cls in (
-        ApplicationReceived,
-        ApplicationAccepted,
-        DeemedAccepted,
-        ApplicationNotAccepted,
-        CorrectionRequested,
-        MaterialsSupplemented,
-        ReviewRecorded,
-        ClockSuspended,
-        ClockResumed,
-        DecisionExtended,
-        ApplicationApproved,
-        ApplicationRefused,
-        ApplicationWithdrawn,
-        WorkStopOrdered,
-        DeadlinesRecomputed,
-    )
-}
-
-
-def load_event(type_name: str, data: Mapping[str, Any]) -> Event:
-    """Rebuild an event from its stored type name and data."""
-    return EVENT_TYPES[type_name].from_data(data)
-
-
-# --- validation of ReceiveApplication -------------------------------------------------------
-
-
-def _materials(values: Iterable[Any], path: str) -> tuple[dict, ...]:
-    result = []
-    for i, item in enumerate(values):
-        item = _mapping(item, f"{path}.{i}")
-        sha = item.get("sha256")
-        if not isinstance(sha, str) or not _SHA256.fullmatch(sha.lower()):
-            raise Invalid(f"{path}.{i}.sha256", "must be 64 hexadecimal characters")
-        result.append(
-            {
-                **_encode(item),
-                "name": _text(item.get("name"), f"{path}.{i}.name"),
-                "sha256": sha.lower(),
-            }
-        )
-    return tuple(result)
-
-
-def _split_person(kind: str, applicant: Mapping, subject: dict) -> tuple[dict, dict | None]:
-    """The applicant without personal data, and the one natural person of the application."""
-    name = _text(applicant.get("name"), "applicant.name")
-    uscc, id_number = applicant.get("uscc"), applicant.get("id_number")
-    if (uscc is None) == (id_number is None):
-        raise Invalid("applicant", "give either uscc (an organization) or id_number (a person)")
-    person = None
-    if id_number is not None:
-        person = {"id_number": _text(id_number, "applicant.id_number").upper(), "name": name}
-    if kind == "operator_certificate":
-        named = _mapping(subject.pop("person", None), "subject.person")
-        operator = {
-            "id_number": _text(named.get("id_number"), "subject.person.id_number").upper(),
-            "name": _text(named.get("name"), "subject.person.name"),
-            "born_on": _iso_date(named.get("born_on"), "subject.person.born_on"),
-        }
-        # One data subject per application: a person applies only for their own certificate
-        # (an employer applies with its uscc).
-        if person is not None and person["id_number"] != operator["id_number"]:
-            raise Invalid("applicant.id_number", "a person may apply only for themselves")
-        person = operator
-    elif "person" in subject:
-        raise Invalid("subject.person", "only an operator certificate names a person")
-    if id_number is not None:
-        return {"type": "person"}, person
-    organization = {"type": "organization", "uscc": _text(uscc, "applicant.uscc").upper()}
-    return {**organization, "name": name}, person
-
-
-def _check_subject(kind: str, subject: dict) -> None:
-    def need(key: str) -> Any:
-        if subject.get(key) in (None, "", [], {}):
-            raise Invalid(f"subject.{key}", "is required")
-        return subject[key]
-
-    if kind == "use_registration":
-        _text(need("equipment_code"), "subject.equipment_code")
-        if need("reason") not in USE_REGISTRATION_REASONS:
-            raise Invalid("subject.reason", f"must be one of {', '.join(USE_REGISTRATION_REASONS)}")
-        equipment = _mapping(need("equipment"), "subject.equipment")
-        for key in ("variety", "product_name", "model", "maker"):
-            _text(equipment.get(key), f"subject.equipment.{key}")
-        equipment["manufactured_on"] = _iso_date(
-            equipment.get("manufactured_on"), "subject.equipment.manufactured_on"
-        )
-    elif kind == "operator_certificate":
-        items = need("items")
-        if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
-            raise Invalid("subject.items", "must be a list of work item codes")
-        subject["exam_passed_on"] = _iso_date(need("exam_passed_on"), "subject.exam_passed_on")
-    elif kind == "construction_notice":
-        _text(need("equipment_code"), "subject.equipment_code")
-        if need("work") not in CONSTRUCTION_WORK:
-            raise Invalid("subject.work", f"must be one of {', '.join(CONSTRUCTION_WORK)}")
-        _text(need("installer_uscc"), "subject.installer_uscc")
-        subject["starts_on"] = _iso_date(need("starts_on"), "subject.starts_on")
-    else:
-        scope = need("scope")
-        if not isinstance(scope, list):
-            raise Invalid("subject.scope", "must be a list of <class>:<activity>")
-        for i, item in enumerate(scope):
-            cls, _, activity = str(item).partition(":")
-            if cls not in SCOPE_CLASSES or activity not in SCOPE_ACTIVITIES:
-                raise Invalid(f"subject.scope.{i}", "must be <class>:<activity> from the lists")
-            if kind == "pressure_piping_licence" and cls != "pressure_piping":
-                raise Invalid(f"subject.scope.{i}", "a pressure-piping licence covers piping only")
-        if subject.get("level") is not None and subject["level"] not in ELEVATOR_LEVELS:
-            raise Invalid("subject.level", "must be A1, A2 or B")
-
-
-def _check_receive(cmd: ReceiveApplication) -> dict[str, Any]:
-    """Validated, JSON-able payload of ApplicationReceived (without dates and deadlines)."""
-    if cmd.kind not in KINDS:
-        raise Invalid("kind", f"must be one of {', '.join(KINDS)}")
-    if cmd.bureau not in BUREAUS:
-        raise Invalid("bureau", "unknown bureau")
-    _text(cmd.application_id, "id")
-    location = _encode(_mapping(cmd.location, "location"))
-    if location.get("district") not in DISTRICTS:
-        raise Invalid("location.district", "must be a Shanghai district code (GB/T 2260)")
-    location["in_ftz"] = bool(location.get("in_ftz", False))
-    if location["in_ftz"] and location["district"] != PUDONG:
-        raise Invalid("location.in_ftz", "the Free Trade Zone lies inside Pudong (310115)")
-    subject = _encode(_mapping(cmd.subject, "subject"))
-    applicant, person = _split_person(cmd.kind, _mapping(cmd.applicant, "applicant"), subject)
-    _check_subject(cmd.kind, subject)
-    return {
-        "application_id": cmd.application_id,
-        "kind": cmd.kind,
-        "bureau": cmd.bureau,
-        "applicant": applicant,
-        "location": location,
-        "subject": subject,
-        "materials": _materials(cmd.materials, "materials"),
-        "person": person,
-    }
-
+from .events import (
+    ApplicationAccepted,
+    ApplicationApproved,
+    ApplicationNotAccepted,
+    ApplicationReceived,
+    ApplicationRefused,
+    ApplicationWithdrawn,
+    ClockResumed,
+    ClockSuspended,
+    CorrectionRequested,
+    DeadlinesRecomputed,
+    DecisionExtended,
+    DeemedAccepted,
+    MaterialsSupplemented,
+    ReviewRecorded,
+    WorkStopOrdered,
+)
+from .intake import _check_receive, _materials
+from .rules import (
+    CERTIFICATE_WORKING_DAYS,
+    DECISION_WORKING_DAYS,
+    EXTENSION_WORKING_DAYS,
+    INTAKE_WORKING_DAYS,
+    ClockAlreadySuspended,
+    ClockNotSuspended,
+    CommandNotAllowed,
+    CorrectionAlreadyRequested,
+    ExtensionTooLate,
+    IntakeWindowClosed,
+    SecondExtensionRefused,
+    Status,
+)
 
 # --- the aggregate --------------------------------------------------------------------------
 

@@ -1,0 +1,145 @@
+"""Applications for administrative licences (行政许可申请): commands, events, the aggregate.
+
+Pure: standard library only, no I/O. Time (``now``), ids and the working-day calendar are
+arguments. ``Application.decide`` checks the rules and returns events; ``Application.apply``
+folds one event into state and never checks, so a replay runs only ``apply``.
+
+The statutory clock (Administrative Licensing Law, DOMAIN.md), in working days, counted from the
+day after the event:
+- intake: an outcome (accept, not accept, request correction) within 5 days of receipt, else the
+  application is *deemed accepted* from the day it was received;
+- decision: 20 days after acceptance, once extended by 10; days while the clock is suspended
+  (hearing, testing, expert review, on-site evaluation) do not count;
+- certificate: 10 days after an approval.
+Deadlines are computed when the fact that sets them is decided and recorded in that event, with
+a ``provisional`` flag when the calendar had to guess a year; ``RecomputeDeadlines`` records new
+values once the year's schedule is configured. While the clock is suspended, ``decision_due``
+keeps its last value and ``clock_running`` is false; resuming records the moved date.
+
+Dates are local dates in China Standard Time: an aware ``now`` is converted, a naive one is taken
+as local time.
+
+Personal data: event data keeps every personal field (resident ID number, person name, birth
+date) under one top-level ``person`` key, and nowhere else, so the service layer can wrap each
+value in ``infra.eventstore.crypto.Personal`` before appending. ``apply`` copies ``person`` as
+it is, so an erased value (``"[erased]"``) replays without error.
+
+The package: ``rules`` (numbers, statuses, refusals), ``commands``, ``events``, ``intake``
+(validation of a new application), ``aggregate`` (``Application``).
+"""
+
+from __future__ import annotations
+
+from ..common import local_date
+from .aggregate import (
+    ALLOWED,
+    Application,
+    Suspension,
+)
+from .commands import (
+    Accept,
+    Approve,
+    DeemAcceptance,
+    Extend,
+    NotAccept,
+    OrderWorkStop,
+    ReceiveApplication,
+    RecomputeDeadlines,
+    Refuse,
+    RequestCorrection,
+    ResumeClock,
+    Review,
+    Supplement,
+    SuspendClock,
+    Withdraw,
+)
+from .events import (
+    EVENT_TYPES,
+    ApplicationAccepted,
+    ApplicationApproved,
+    ApplicationNotAccepted,
+    ApplicationReceived,
+    ApplicationRefused,
+    ApplicationWithdrawn,
+    ClockResumed,
+    ClockSuspended,
+    CorrectionRequested,
+    DeadlinesRecomputed,
+    DecisionExtended,
+    DeemedAccepted,
+    MaterialsSupplemented,
+    ReviewRecorded,
+    WorkStopOrdered,
+    load_event,
+)
+from .rules import (
+    CERTIFICATE_WORKING_DAYS,
+    DECISION_WORKING_DAYS,
+    DEFAULT_REMEDIES,
+    EXTENSION_WORKING_DAYS,
+    INTAKE_WORKING_DAYS,
+    ApplicationConflict,
+    ApplicationError,
+    ClockAlreadySuspended,
+    ClockNotSuspended,
+    CommandNotAllowed,
+    CorrectionAlreadyRequested,
+    ExtensionTooLate,
+    IntakeWindowClosed,
+    SecondExtensionRefused,
+    Status,
+)
+
+__all__ = [
+    "ALLOWED",
+    "Accept",
+    "Application",
+    "ApplicationAccepted",
+    "ApplicationApproved",
+    "ApplicationConflict",
+    "ApplicationError",
+    "ApplicationNotAccepted",
+    "ApplicationReceived",
+    "ApplicationRefused",
+    "ApplicationWithdrawn",
+    "Approve",
+    "CERTIFICATE_WORKING_DAYS",
+    "ClockAlreadySuspended",
+    "ClockNotSuspended",
+    "ClockResumed",
+    "ClockSuspended",
+    "CommandNotAllowed",
+    "CorrectionAlreadyRequested",
+    "CorrectionRequested",
+    "DECISION_WORKING_DAYS",
+    "DEFAULT_REMEDIES",
+    "DeadlinesRecomputed",
+    "DecisionExtended",
+    "DeemAcceptance",
+    "DeemedAccepted",
+    "EVENT_TYPES",
+    "EXTENSION_WORKING_DAYS",
+    "Extend",
+    "ExtensionTooLate",
+    "INTAKE_WORKING_DAYS",
+    "IntakeWindowClosed",
+    "MaterialsSupplemented",
+    "NotAccept",
+    "OrderWorkStop",
+    "ReceiveApplication",
+    "RecomputeDeadlines",
+    "Refuse",
+    "RequestCorrection",
+    "ResumeClock",
+    "Review",
+    "ReviewRecorded",
+    "SecondExtensionRefused",
+    "Status",
+    "Supplement",
+    "SuspendClock",
+    "Suspension",
+    "Withdraw",
+    "WorkStopOrdered",
+    "load_event",
+    "local_date",
+]

@@ -1,0 +1,81 @@
+"""The application's numbers, statuses and refusals."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import StrEnum
+
+from ..common import (
+    LicensingError,
+    RuleConflict,
+)
+
+# The application's errors keep their names; they are the shared licensing errors.
+ApplicationError = LicensingError
+ApplicationConflict = RuleConflict
+
+INTAKE_WORKING_DAYS = 5
+DECISION_WORKING_DAYS = 20
+EXTENSION_WORKING_DAYS = 10
+CERTIFICATE_WORKING_DAYS = 10
+
+DEFAULT_REMEDIES = (
+    "The applicant may apply for administrative reconsideration within 60 days of receiving "
+    "this decision, or bring an administrative lawsuit within 6 months."
+)
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class Status(StrEnum):
+    RECEIVED = "received"
+    AWAITING_CORRECTION = "awaiting_correction"
+    ACCEPTED = "accepted"
+    NOT_ACCEPTED = "not_accepted"
+    APPROVED = "approved"
+    REFUSED = "refused"
+    WITHDRAWN = "withdrawn"
+
+
+class CommandNotAllowed(ApplicationConflict):
+    def __init__(self, command: str, status: str | None):
+        self.command, self.status = command, status
+        where = f"the application is {status}" if status else "no application exists yet"
+        super().__init__(f"{command} is not allowed: {where}")
+
+
+class SecondExtensionRefused(ApplicationConflict):
+    def __init__(self) -> None:
+        super().__init__("the decision period has already been extended once")
+
+
+class ExtensionTooLate(ApplicationConflict):
+    def __init__(self, decision_due: date):
+        self.decision_due = decision_due
+        super().__init__(f"an extension must be decided by the decision due date {decision_due}")
+
+
+class IntakeWindowClosed(ApplicationConflict):
+    def __init__(self, command: str, intake_due: date):
+        self.command, self.intake_due = command, intake_due
+        super().__init__(
+            f"{command} is not allowed: the intake period ended on {intake_due} and the "
+            "application counts as accepted"
+        )
+
+
+class CorrectionAlreadyRequested(ApplicationConflict):
+    def __init__(self) -> None:
+        super().__init__("a correction was already requested: every item must be listed at once")
+
+
+class ClockAlreadySuspended(ApplicationConflict):
+    def __init__(self) -> None:
+        super().__init__("the clock is already suspended")
+
+
+class ClockNotSuspended(ApplicationConflict):
+    def __init__(self) -> None:
+        super().__init__("the clock is not suspended")
