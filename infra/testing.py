@@ -83,7 +83,12 @@ class Broker:
         try:
             r = self._api("PUT", f"/vhosts/{quote(name, safe='')}")
             r.raise_for_status()
-            self._api("PUT", f"/permissions/{quote(name, safe='')}/{self.user}").raise_for_status()
+            httpx.put(
+                f"{self.mgmt}/api/permissions/{quote(name, safe='')}/{self.user}",
+                json={"configure": ".*", "write": ".*", "read": ".*"},
+                auth=(self.user, self.password),
+                timeout=30,
+            ).raise_for_status()
         except httpx.HTTPError:
             # No management plugin: fall back to the CLI on this host.
             subprocess.run(["rabbitmqctl", "add_vhost", name], check=True, capture_output=True)

@@ -163,11 +163,15 @@ class ServiceDatabase(DependencyProvider):
             self.relay.stop()
             if self._relay_gt is not None:
                 self._relay_gt.wait()
+            self.relay.engine.dispose()
         self.engine.dispose()
 
     def kill(self) -> None:
         if self._relay_gt is not None:
             self._relay_gt.kill()
+        if self.relay is not None:
+            self.relay.lock.release()
+            self.relay.engine.dispose()
 
     def get_dependency(self, worker_ctx) -> UnitOfWork:
         uow = UnitOfWork(self.engine, self.store)

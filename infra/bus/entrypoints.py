@@ -142,6 +142,9 @@ class EventSubscriber(EventHandler):
                 "x-delivery-limit": self.max_attempts - 1,
                 "x-dead-letter-exchange": DLX,
                 "x-dead-letter-routing-key": dlq_name(service),
+                # one consumer at a time per handler: replicas stand by, so the events of a
+                # stream are applied by one process, in order (no retries burnt on gaps)
+                "x-single-active-consumer": True,
             },
         )
         self._declare_dlq()

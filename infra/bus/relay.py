@@ -158,12 +158,15 @@ class OutboxRelay:
     def _save(self, position: int, returned: list[tuple[StoredEvent, str]]) -> None:
         now = to_db(utcnow())
         with self.engine.begin() as conn:
+            # Only forwards: a relay that lost its lock must not move a newer one's mark back.
             done = conn.execute(
                 update(relay_state)
-                .where(relay_state.c.name == RELAY_NAME)
+                .where(relay_state.c.name == RELAY_NAME, relay_state.c.position < position)
                 .values(position=position, updated_at=now)
             ).rowcount
-            if not done:
+            if not done and conn.execute(
+                select(relay_state.c.position).where(relay_state.c.name == RELAY_NAME)
+            ).first() is None:
                 conn.execute(
                     insert(relay_state).values(name=RELAY_NAME, position=position, updated_at=now)
                 )
