@@ -1,0 +1,86 @@
+"""Audit inputs and queries."""
+
+from __future__ import annotations
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
+
+from services.licensing.domain.common import (
+    KINDS,
+)
+
+from .base import (
+    BUREAUS,
+    NAME,
+    TEXT,
+    IsoDate,
+    Strict,
+    Uscc,
+)
+
+# --- audits ---------------------------------------------------------------------------------
+
+
+class AuditPlanIn(Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    size = fields.Integer(strict=True, validate=validate.Range(min=1, max=10000))
+    rate = fields.Float(validate=validate.Range(min=0, max=1, min_inclusive=False))
+    seed = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1))
+    inspectors_per_target = fields.Integer(
+        strict=True, load_default=2, validate=validate.Range(min=1, max=5)
+    )
+    bureau = fields.String(
+        validate=validate.OneOf(BUREAUS),
+        metadata={"description": "city_admin only: the bureau to audit"},
+    )
+
+    @validates_schema
+    def _size_or_rate(self, data, **kwargs):
+        if ("size" in data) == ("rate" in data):
+            raise ValidationError("give either size or rate")
+
+
+class FindingIn(Strict):
+    item = fields.String(required=True, validate=TEXT)
+    severity = fields.String(required=True, validate=validate.OneOf(["minor", "serious"]))
+
+
+class FindingsIn(Strict):
+    licence_no = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    findings = fields.List(
+        fields.Nested(FindingIn), required=True, validate=validate.Length(min=0, max=100)
+    )
+
+
+class RectificationOrderIn(Strict):
+    licence_no = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    due_on = IsoDate(required=True)
+    items = fields.List(
+        fields.String(validate=TEXT), required=True, validate=validate.Length(min=1, max=100)
+    )
+
+
+class InspectorIn(Strict):
+    inspector_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=NAME)
+    organization_uscc = Uscc(required=True)
+    bureau = fields.String(validate=validate.OneOf(BUREAUS))
+
+
+class RiskFactIn(Strict):
+    fact_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    uscc = Uscc(required=True)
+    type = fields.String(
+        required=True, validate=validate.OneOf(["accident", "credit_grade", "complaint_verified"])
+    )
+    occurred_on = IsoDate(required=True)
+    grade = fields.String(validate=validate.OneOf(["A", "B", "C", "D"]))
+
+
+class PublicAuditQuery(Schema):
+    bureau = fields.String(validate=validate.OneOf(BUREAUS))
