@@ -189,7 +189,10 @@ class EventSubscriber(EventHandler):
                 if event.version == last + 1:
                     break
                 before = self._here.get((key, event.version - 1))
-                if before is None:  # not here: the gap fills from the queue, or never
+                if before is None and self._attempt(message) > 1 and \
+                        self._backfill(event, last):
+                    continue  # the missing versions were fetched and applied: look again
+                if before is None:  # not here: the gap fills from the queue, or by backfill
                     self._retry_later(
                         message,
                         OutOfOrder(
@@ -213,6 +216,51 @@ class EventSubscriber(EventHandler):
         finally:
             if not spawned:
                 self._done_here(key, event.version, done)
+
+    @staticmethod
+    def _attempt(message) -> int:
+        return int((message.headers or {}).get("x-delivery-count") or 0) + 1
+
+    def _backfill(self, event: IncomingEvent, last: int) -> bool:
+        """Fetch the versions between ``last`` and ``event`` from the source and apply them.
+
+        A gap that the queue did not fill on the first wait is history this consumer never
+        received: it started after the source, or the messages were unroutable then. The source
+        serves its stream over RPC (``read_stream``); each missing event is applied like a
+        delivered one (same worker, same bookkeeping). True when the gap is closed.
+        """
+        from nameko.standalone.rpc import ClusterRpcProxy
+
+        try:
+            with ClusterRpcProxy(self.container.config, timeout=30) as rpc:
+                history = getattr(rpc, event.service).read_stream(event.stream_id, last)
+        except Exception as exc:  # the source is down: wait and try again later
+            log.warning("%s: backfill of %s from %s failed: %s", self.queue.name,
+                        event.stream_id, event.service, exc)
+            return False
+        missing = [IncomingEvent.from_message(m) for m in history
+                   if last < int(m["version"]) < event.version]
+        if [m.version for m in missing] != list(range(last + 1, event.version)):
+            return False
+        log.info("%s: backfilling %s v%d-v%d from %s", self.queue.name, event.stream_id,
+                 last + 1, event.version - 1, event.service)
+        for missing_event in missing:
+            finished = Event()
+
+            def result(worker_ctx, res, exc_info, ev=missing_event, finished=finished):
+                if exc_info is None:
+                    try:
+                        self._record(worker_ctx, ev)
+                        commit_worker(self.container, worker_ctx)
+                    except Exception:
+                        exc_info = sys.exc_info()
+                finished.send(exc_info is None)
+                return res, exc_info
+
+            self.container.spawn_worker(self, (missing_event,), {}, handle_result=result)
+            if not finished.wait():
+                return False
+        return True
 
     def _last_applied(self, key: str) -> int:
         db = service_database(self.container)
