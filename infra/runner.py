@@ -20,7 +20,7 @@ SERVICES = {
 
 
 def run_service(target: str) -> None:
-    import infra  # noqa: F401  (quiets eventlet's import-time warning)
+    import infra  # noqa: F401, I001  (first: it quiets eventlet's import-time warning)
     import eventlet
 
     eventlet.monkey_patch()
