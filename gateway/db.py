@@ -1,0 +1,61 @@
+"""The gateway's own database: API tokens and idempotency records (nothing else).
+
+SQLite file by default, PostgreSQL via ``SESP_GATEWAY_DATABASE_URL``; tables come from the
+gateway's Alembic chain (version table ``gateway_version``). Times are naive UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from infra import settings
+from infra.eventstore.db import make_engine, migrate
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "gateway_version"
+
+metadata = sa.MetaData()
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(40), nullable=False),
+    sa.Column("bureau", sa.String(20)),
+    sa.Column("uscc", sa.String(18)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+)
+
+idempotency_records = sa.Table(
+    "idempotency_records",
+    metadata,
+    sa.Column("caller", sa.String(200), primary_key=True),
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),
+    sa.Column("locked_until", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("headers", sa.Text),
+    sa.Column("body", sa.LargeBinary),
+)
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC value both backends store."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def open_database(url: str | None = None) -> Engine:
+    """An engine on the gateway database, migrated to head."""
+    engine = make_engine(url or settings.database_url("gateway"))
+    migrate(engine, [(VERSION_TABLE, MIGRATIONS)], kernel=False)
+    return engine

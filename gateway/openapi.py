@@ -1,0 +1,179 @@
+"""The OpenAPI 3.1 document, generated with apispec from the routes and their marshmallow
+schemas. Every route's declared responses are listed, plus the errors the framework itself may
+answer for it (401/403 for protected routes, 400/413/415/422 where a body is read, 429 on the
+public API, 502/503/504 where a service is called), all as ``application/problem+json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from gateway.problems import PROBLEM_JSON, PROBLEM_TYPES
+from gateway.schemas import ProblemSchema
+
+API_VERSION = "1.0.0"
+DESCRIPTIONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No content",
+    304: "Not modified",
+    400: "Malformed request or JSON",
+    401: "Missing, unknown or revoked token",
+    403: "Role or scope does not allow this",
+    404: "Not found",
+    409: "Conflict with the object's state, a lost race, or a request still in progress",
+    412: "If-Match names another version",
+    413: "Body over the limit",
+    415: "Body is not application/json",
+    422: "Schema or rule violation; errors by field path",
+    429: "Rate limit; see Retry-After",
+    502: "A service failed",
+    503: "A service is not running",
+    504: "A service did not answer in time",
+}
+
+
+def _schema_name(schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__
+    name = name[: -len("Schema")] if name.endswith("Schema") and name != "Schema" else name
+    partial = getattr(schema, "partial", None) if not isinstance(schema, type) else None
+    return name + ("Partial" if partial else "")
+
+
+def error_statuses(route) -> set[int]:
+    codes = set(route.errors)
+    if not route.public:
+        codes |= {401, 403}
+    if route.http_method in ("POST", "PUT", "PATCH"):
+        codes |= {400, 413, 415, 422}
+    if route.http_method == "POST":
+        codes |= {409, 422}  # Idempotency-Key in progress / reused
+    if route.query_schema is not None:
+        codes.add(422)
+    if route.param_names:
+        codes.add(404)
+    if route.if_match_header:
+        codes |= {412, 400}
+    if route.path.startswith("/v1/public/"):
+        codes.add(429)
+    if route.calls_services:
+        codes |= {502, 503, 504}
+    return codes - set(route.responses)
+
+
+def _parameters(route) -> list[dict[str, Any]]:
+    params: list[dict[str, Any]] = []
+    for name in route.param_names:
+        schema = route.path_params.get(name, {"type": "string", "minLength": 1})
+        params.append({"in": "path", "name": name, "required": True, "schema": schema})
+    if route.query_schema is not None:
+        params.append({"in": "query", "schema": route.query_schema})
+    if route.http_method == "POST":
+        params.append(
+            {
+                "in": "header",
+                "name": "Idempotency-Key",
+                "required": False,
+                "description": "Retry-safe POST: the first response is replayed for 24 h.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 64,
+                           "pattern": "^[!-~]+$"},
+            }
+        )  # fmt: skip
+    if route.if_match_header:
+        params.append(
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": False,
+                "description": 'The version the command expects, as "<version>".',
+                "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+            }
+        )
+    return params
+
+
+def _response(route, status: int, declared: Any) -> dict[str, Any]:
+    """A declared response: a schema (class or instance), None (no body), or options
+    ``{"schema", "description", "content_type"}`` (e.g. HTML or CSV)."""
+    if isinstance(declared, dict):
+        description = declared.get("description") or DESCRIPTIONS.get(status, "")
+        schema = declared.get("schema")
+        content_type = declared.get("content_type", route.content_type)
+    else:
+        description, schema = DESCRIPTIONS.get(status, ""), declared
+        content_type = route.content_type
+    out: dict[str, Any] = {"description": description}
+    if status in (204, 304) or (schema is None and content_type == "application/json"):
+        return out
+    schema = schema if schema is not None else {"type": "string"}
+    out["content"] = {content_type: {"schema": schema}}
+    return out
+
+
+def operation(route) -> dict[str, Any]:
+    roles = "public" if route.public else ", ".join(route.roles)
+    description = route.description or route.summary
+    op: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "tags": [route.tag],
+        "summary": route.summary,
+        "description": f"{description}\n\nRoles: {roles}.",
+        "x-roles": list(route.roles) if not route.public else ["public"],
+        "security": [] if route.public else [{"bearer": []}],
+        "parameters": _parameters(route),
+        "responses": {},
+    }
+    if route.scope:
+        op["x-scope"] = route.scope
+        op["x-out-of-scope-status"] = route.out_of_scope
+    if route.body_schema is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": route.body_schema}},
+        }
+    for status, declared in sorted(route.responses.items()):
+        op["responses"][str(status)] = _response(route, status, declared)
+    for status in sorted(error_statuses(route)):
+        op["responses"][str(status)] = {
+            "description": DESCRIPTIONS.get(status, ""),
+            "content": {PROBLEM_JSON: {"schema": "Problem"}},
+        }
+    return op
+
+
+def build_spec(routes: Iterable) -> dict[str, Any]:
+    spec = APISpec(
+        title="SESP: Special Equipment Safety Platform",
+        version=API_VERSION,
+        openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        info={
+            "description": (
+                "The regulator's platform for special-equipment licensing, maintenance "
+                "credit, the public blacklist and elevator insurance. Errors are "
+                "application/problem+json (RFC 9457); problem types: "
+                + ", ".join(sorted(PROBLEM_TYPES))
+                + "."
+            )
+        },
+    )
+    spec.components.schema("Problem", schema=ProblemSchema)
+    spec.components.security_scheme(
+        "bearer", {"type": "http", "scheme": "bearer", "description": "An API token"}
+    )
+    by_path: dict[str, dict[str, Any]] = {}
+    tags: dict[str, None] = {}
+    for route in routes:
+        by_path.setdefault(route.path, {})[route.http_method.lower()] = operation(route)
+        tags[route.tag] = None
+    for path in sorted(by_path):
+        spec.path(path=path, operations=by_path[path])
+    out = spec.to_dict()
+    out["tags"] = [{"name": t} for t in tags]
+    return out

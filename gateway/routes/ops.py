@@ -1,0 +1,140 @@
+"""Operations endpoints and pages: health, readiness, metrics, the API description, /."""
+
+from __future__ import annotations
+
+import eventlet
+import kombu
+import sqlalchemy as sa
+from nameko.exceptions import UnknownService
+from werkzeug.wrappers import Response
+
+from gateway.pages import docs_page, home_page, html_response
+from gateway.problems import PROBLEM_JSON, Problem, RpcTimeout
+from gateway.routes.base import RouteBase
+from gateway.routing import PUBLIC, Call, json_response, route
+from gateway.schemas import Health, Readiness
+from infra.settings import SERVICES
+
+TAG = "Operations"
+HTML = {"content_type": "text/html", "schema": {"type": "string"}}
+
+
+class OpsRoutes(RouteBase):
+    @route(
+        "GET",
+        "/healthz",
+        roles=PUBLIC,
+        tag=TAG,
+        summary="The gateway process is up",
+        responses={200: Health},
+        calls_services=False,
+    )
+    def healthz(self, call: Call):
+        return {"status": "ok"}
+
+    @route(
+        "GET",
+        "/readyz",
+        roles=PUBLIC,
+        tag=TAG,
+        summary="Broker, gateway database and every service reachable",
+        description="Each service must answer an RPC ping within SESP_READY_TIMEOUT seconds; "
+        "a 503 names the failing parts in `checks`.",
+        responses={
+            200: Readiness,
+            503: {
+                "description": "Not ready; `checks` names what failed",
+                "schema": "Problem",
+                "content_type": PROBLEM_JSON,
+            },
+        },
+        calls_services=False,
+    )
+    def readyz(self, call: Call):
+        core = self.gateway
+        timeout = core.ready_timeout
+        checks: dict[str, str] = {}
+
+        def probe(name, check):
+            try:
+                with eventlet.Timeout(timeout + 0.5, RpcTimeout(f"no answer in {timeout:g} s")):
+                    check()
+                checks[name] = "ok"
+            except UnknownService:
+                checks[name] = "not running"
+            except RpcTimeout:
+                checks[name] = f"no answer within {timeout:g} s"
+            except Exception as exc:  # a probe reports, it does not fail the request
+                checks[name] = f"unreachable ({type(exc).__name__})"
+
+        def broker():
+            with kombu.Connection(core.amqp_uri, connect_timeout=timeout) as conn:
+                conn.ensure_connection(max_retries=1)
+
+        def database():
+            with core.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        rpc = self.rpc.with_timeout(timeout)
+        pool = eventlet.GreenPool()
+        pool.spawn_n(probe, "broker", broker)
+        pool.spawn_n(probe, "database", database)
+        for service in SERVICES:
+            pool.spawn_n(probe, service, getattr(rpc, service).ping)
+        pool.waitall()
+        checks = {k: checks[k] for k in ["broker", "database", *SERVICES]}
+        failing = [f"{k} ({v})" for k, v in checks.items() if v != "ok"]
+        if failing:
+            raise Problem(
+                "service-unavailable", "not ready: " + ", ".join(failing), extra={"checks": checks}
+            )
+        return {"status": "ready", "checks": checks}
+
+    @route(
+        "GET",
+        "/metrics",
+        roles=PUBLIC,
+        tag=TAG,
+        summary="Prometheus metrics",
+        responses={200: {"content_type": "text/plain", "schema": {"type": "string"}}},
+        calls_services=False,
+    )
+    def metrics(self, call: Call):
+        metrics = self.gateway.metrics
+        return Response(metrics.render(), status=200, content_type=metrics.content_type)
+
+    @route(
+        "GET",
+        "/openapi.json",
+        roles=PUBLIC,
+        tag=TAG,
+        summary="This API as OpenAPI 3.1",
+        responses={200: {"schema": {"type": "object"}}},
+        calls_services=False,
+    )
+    def openapi(self, call: Call):
+        return json_response(self.gateway.openapi(), headers={"Cache-Control": "no-cache"})
+
+    @route(
+        "GET",
+        "/docs",
+        roles=PUBLIC,
+        tag=TAG,
+        summary="This API as a page to read",
+        responses={200: HTML},
+        calls_services=False,
+    )
+    def docs(self, call: Call):
+        return html_response(docs_page(self.gateway.openapi()))
+
+    @route(
+        "GET",
+        "/",
+        roles=PUBLIC,
+        tag="Public",
+        summary="The public page: search the blacklist and credit grades",
+        responses={200: HTML},
+        calls_services=False,
+    )
+    def home(self, call: Call):
+        return html_response(home_page())

@@ -1,0 +1,405 @@
+"""Routes: one nameko entrypoint per endpoint, declaring who may call it and what it takes.
+
+A route is a method of the gateway service decorated with ``route``::
+
+    @route("POST", "/v1/delegations", roles=[CITY_ADMIN], tag="Delegations",
+           summary="Delegate licence kinds to a bureau", body=DelegationIn,
+           responses={201: Delegation})
+    def create_delegation(self, call: Call):
+        return 201, self.rpc.licensing.create_delegation(call.body)
+
+Before the method runs, the entrypoint has: authenticated the caller (401) and checked the role
+against ``roles`` (403; there is no default: a route names its roles, or ``roles=PUBLIC``),
+enforced the body limit (413), the media type (415), parsed JSON (400) and loaded ``body`` and
+``query`` with their marshmallow schemas (422, errors by field path). On POST it applies
+``Idempotency-Key``. The method gets a ``Call`` and returns a body (200), ``(status, body)``,
+``(status, body, headers)``, ``None`` (204) or a werkzeug ``Response``; whatever it raises is
+mapped by ``gateway.problems``. Scope checks against the object are the method's job, with
+``call.require(...)`` (403) and ``call.visible(...)`` (404 for single-object reads).
+
+Routes are found on the service class (``routes_of``): a route module is a mixin class, and the
+service inherits it. That list drives the OpenAPI document, the /docs page and the
+authorization matrix test.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import partial
+from typing import Any
+
+from eventlet.event import Event
+from marshmallow import EXCLUDE, Schema, ValidationError
+from marshmallow import fields as mf
+from nameko.web.handlers import HttpRequestHandler
+from werkzeug.wrappers import Request, Response
+
+from gateway.auth import Principal
+from gateway.core import GatewayCore
+from gateway.idempotency import StoredResponse, request_hash
+from gateway.problems import Problem, flatten_errors, problem_response, to_problem
+from gateway.web import GatewayWebServer
+from infra.bus.context import context_data
+from infra.errors import DomainError, Forbidden, NotFound, PreconditionFailed
+
+PUBLIC = "public"
+KIB = 1024
+MIB = 1024 * KIB
+BODY_LIMIT = 1 * MIB
+BATCH_BODY_LIMIT = 5 * MIB
+BODY_METHODS = ("POST", "PUT", "PATCH")
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
+ANONYMOUS = {"id": "anonymous", "role": "public"}
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None):
+    return Response(
+        json.dumps(body, ensure_ascii=False, default=_json_default),
+        status=status,
+        headers=dict(headers or {}),
+        content_type="application/json",
+    )
+
+
+@dataclass
+class Call:
+    """One authorised, validated request, as a route method sees it."""
+
+    request: Request
+    principal: Principal | None
+    request_id: str
+    path: dict[str, str] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+
+    @property
+    def actor(self) -> dict[str, Any]:
+        return self.principal.actor() if self.principal else dict(ANONYMOUS)
+
+    def require(self, *, bureau: str | None = None, uscc: str | Iterable[str] | None = None):
+        """403 unless the object (its bureau and/or USCCs) is in the caller's scope."""
+        if self.principal is None or not self.principal.covers(bureau=bureau, uscc=uscc):
+            raise Forbidden("outside the scope of this token")
+
+    def visible(self, *, bureau: str | None = None, uscc: str | Iterable[str] | None = None):
+        """404 unless in scope: single-object reads do not reveal what exists elsewhere."""
+        if self.principal is None or not self.principal.covers(bureau=bureau, uscc=uscc):
+            raise NotFound("no such object")
+
+    @property
+    def if_match(self) -> int | None:
+        """The version named by ``If-Match: "<version>"`` (None without the header).
+
+        A value that is not a version can match nothing: it answers 412 at once.
+        """
+        raw = self.request.headers.get("If-Match")
+        if raw is None:
+            return None
+        tag = raw.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        tag = tag.strip('"')
+        if not tag.isdigit():
+            raise PreconditionFailed(f"If-Match {raw!r} names no version")
+        return int(tag)
+
+    def check_version(self, current: int) -> None:
+        """412 when ``If-Match`` was sent and names another version than ``current``.
+
+        Prefer passing ``call.if_match`` to the service as the expected version, so that the
+        check and the change happen in one transaction; this helper is for reads-then-acts.
+        """
+        expected = self.if_match
+        if expected is not None and expected != current:
+            raise PreconditionFailed(f"the current version is {current}, not {expected}")
+
+
+class ApiRoute(HttpRequestHandler):
+    """The entrypoint behind ``route``; its attributes are the route's declaration."""
+
+    server = GatewayWebServer()
+    core = GatewayCore()
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        *,
+        roles: Iterable[str] | str,
+        tag: str,
+        summary: str,
+        description: str = "",
+        body: type[Schema] | Schema | None = None,
+        query: type[Schema] | Schema | None = None,
+        responses: Mapping[int, Any] | None = None,
+        errors: Iterable[int] = (),
+        scope: str | None = None,
+        out_of_scope: int | None = None,
+        if_match: bool = False,
+        max_body: int | None = None,
+        content_type: str = "application/json",
+        path_params: Mapping[str, dict] | None = None,
+        calls_services: bool = True,
+        **kwargs,
+    ):
+        if roles != PUBLIC and (isinstance(roles, str) or not list(roles)):
+            raise ValueError(f"{method} {path}: declare roles=[...] or roles=PUBLIC")
+        self.http_method = method.upper()
+        self.path = path
+        self.public = roles == PUBLIC
+        self.roles = () if self.public else tuple(roles)
+        self.tag, self.summary, self.description = tag, summary, description
+        self.body_schema = body() if isinstance(body, type) else body
+        self.query_schema = query() if isinstance(query, type) else query
+        self.responses = dict(responses or {200: None})
+        self.errors = tuple(errors)
+        self.scope = scope
+        self.single_read = self.http_method == "GET" and bool(_PARAM.search(path))
+        self.out_of_scope = out_of_scope or (404 if self.single_read else 403)
+        self.if_match_header = if_match
+        self.max_body = max_body or (BATCH_BODY_LIMIT if path.endswith(":batch") else BODY_LIMIT)
+        self.content_type = content_type
+        self.path_params = dict(path_params or {})
+        self.calls_services = calls_services
+        kwargs.setdefault("expected_exceptions", (DomainError, Problem))
+        super().__init__(self.http_method, _PARAM.sub(r"<\1>", path), **kwargs)
+
+    @property
+    def operation_id(self) -> str:
+        return self.method_name
+
+    @property
+    def param_names(self) -> list[str]:
+        return _PARAM.findall(self.path)
+
+    def setup(self) -> None:
+        super().setup()
+        self.core.register_route(self)
+
+    # --- the request pipeline ----------------------------------------------------------
+
+    def handle_request(self, request: Request) -> Response:
+        request.shallow = False
+        environ = request.environ
+        request_id = environ.get("sesp.request_id") or uuid.uuid4().hex
+        try:
+            principal = self._authenticate(request)
+            environ["sesp.actor"] = principal.id if principal else ANONYMOUS["id"]
+            raw = self._read_body(request) if self.http_method in BODY_METHODS else b""
+            payload = self._parse(request, raw)
+            call = Call(
+                request=request,
+                principal=principal,
+                request_id=request_id,
+                path=dict(getattr(request, "path_values", {}) or {}),
+                query=self._load_query(request),
+                body=self._load_body(payload),
+            )
+            key = request.headers.get("Idempotency-Key")
+            if self.http_method == "POST" and key is not None:
+                return self._idempotent(call, key, payload)
+            return self._run(call)
+        except Exception as exc:  # every failure answers problem+json
+            return problem_response(to_problem(exc, request_id), request_id)
+
+    def _authenticate(self, request: Request) -> Principal | None:
+        if self.public:
+            return None
+        challenge = {"WWW-Authenticate": 'Bearer realm="sesp"'}
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Problem("unauthorized", "send Authorization: Bearer <token>", headers=challenge)
+        principal = self.core.tokens.authenticate(token.strip())
+        if principal is None:
+            challenge["WWW-Authenticate"] += ', error="invalid_token"'
+            raise Problem("unauthorized", "unknown or revoked token", headers=challenge)
+        if principal.role not in self.roles:
+            raise Problem(
+                "forbidden",
+                f"role {principal.role} may not call {self.http_method} {self.path}",
+            )
+        return principal
+
+    def _read_body(self, request: Request) -> bytes:
+        """The body, refused (413) as soon as it is known to be over the limit: from
+        Content-Length before reading, or while streaming a chunked body."""
+        limit = self.max_body
+        too_large = Problem("payload-too-large", f"the limit for this endpoint is {limit} bytes")
+        length = request.content_length
+        if length is not None and length > limit:
+            raise too_large
+        stream = request.environ["wsgi.input"]
+        chunks, size = [], 0
+        while True:
+            chunk = stream.read(min(64 * KIB, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            if length is not None and size >= length:
+                break
+        return b"".join(chunks)
+
+    def _parse(self, request: Request, raw: bytes) -> Any:
+        mimetype = request.mimetype  # lower-case, without parameters
+        if not raw:
+            if mimetype and not _is_json(mimetype) and self.body_schema is not None:
+                raise Problem("unsupported-media-type", f"{mimetype} is not application/json")
+            return None
+        if not _is_json(mimetype):
+            raise Problem(
+                "unsupported-media-type",
+                f"send Content-Type: application/json, not {mimetype or 'nothing'}",
+            )
+        charset = request.mimetype_params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            raise Problem("unsupported-media-type", "JSON bodies are UTF-8")
+        try:
+            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            raise Problem("malformed-json", f"the body is not valid JSON: {exc}") from None
+
+    def _load_body(self, payload: Any) -> Any:
+        if self.body_schema is None:
+            if payload in (None, {}):
+                return None
+            if isinstance(payload, dict):
+                raise Problem("validation", errors={k: ["Unknown field."] for k in payload})
+            raise Problem("validation", errors={"_schema": ["This endpoint takes no body."]})
+        try:
+            return self.body_schema.load({} if payload is None else payload)
+        except ValidationError as exc:
+            raise Problem("validation", errors=flatten_errors(exc.messages)) from None
+
+    def _load_query(self, request: Request) -> dict[str, Any]:
+        if self.query_schema is None:
+            return {}
+        args = request.args
+        data = {
+            name: args.getlist(name) if isinstance(f, mf.List) else args.get(name)
+            for name, f in self.query_schema.fields.items()
+            if name in args
+        }
+        try:
+            return self.query_schema.load(data, unknown=EXCLUDE)
+        except ValidationError as exc:
+            raise Problem("validation", errors=flatten_errors(exc.messages)) from None
+
+    def _run(self, call: Call) -> Response:
+        """Run the route method in a nameko worker; its result or error as a response."""
+        actor = call.principal.actor() if call.principal else ANONYMOUS
+        event = Event()
+        self.container.spawn_worker(
+            self,
+            (call,),
+            {},
+            context_data=context_data(actor, call.request_id),
+            handle_result=partial(self.handle_result, event),
+        )
+        try:
+            return self.response_from_result(event.wait())
+        except Exception as exc:
+            return problem_response(to_problem(exc, call.request_id), call.request_id)
+
+    def response_from_result(self, result: Any) -> Response:
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status=204)
+        headers: Mapping[str, str] = {}
+        status = 200
+        if isinstance(result, tuple):
+            if len(result) == 3:
+                status, result, headers = result
+            else:
+                status, result = result
+            if result is None:
+                return Response(status=status, headers=dict(headers))
+        return json_response(result, status, headers)
+
+    def _idempotent(self, call: Call, key: str, payload: Any) -> Response:
+        if not IDEMPOTENCY_KEY.match(key):
+            raise Problem(
+                "validation",
+                errors={"Idempotency-Key": ["1 to 64 visible ASCII characters"]},
+            )
+        caller = call.principal.id if call.principal else "anon:" + _client(call.request)
+        path = call.request.full_path.rstrip("?")
+        digest = request_hash(self.http_method, path, caller, payload)
+        store = self.core.idempotency
+        claim = store.wait(caller, key, digest, self.core.idempotency_wait)
+        if claim.outcome == "mismatch":
+            raise Problem(
+                "idempotency-key-reused",
+                "this Idempotency-Key was used with another request",
+                errors={"Idempotency-Key": ["already used with another request"]},
+            )
+        if claim.outcome == "busy":
+            raise Problem("in-progress", headers={"Retry-After": "1"})
+        if claim.outcome == "replay":
+            stored = claim.stored
+            self.core.metrics.idempotent_replays.inc()
+            response = Response(stored.body, status=stored.status, headers=stored.headers)
+            response.headers["Idempotent-Replayed"] = "true"
+            return response
+        try:
+            response = self._run(call)
+        except BaseException:
+            store.release(caller, key)
+            raise
+        if response.status_code >= 500:
+            store.release(caller, key)
+        else:
+            headers = [(k, v) for k, v in response.headers.items()]
+            store.complete(
+                caller, key, StoredResponse(response.status_code, headers, response.get_data())
+            )
+        return response
+
+
+route = ApiRoute.decorator
+
+
+def routes_of(service_cls: type) -> list[ApiRoute]:
+    """Every route a gateway service class declares (its own and its mixins'), by path."""
+    found = []
+    for name, member in inspect.getmembers(service_cls, inspect.isfunction):
+        for entrypoint in getattr(member, "nameko_entrypoints", ()):
+            if isinstance(entrypoint, ApiRoute):
+                entrypoint.method_name = name
+                found.append(entrypoint)
+    return sorted(found, key=lambda r: (r.path, r.http_method))
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _client(request: Request) -> str:
+    return request.environ.get("REMOTE_ADDR") or "unknown"

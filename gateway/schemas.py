@@ -1,0 +1,125 @@
+"""marshmallow schemas of the gateway's own endpoints, and the shapes every route shares.
+
+Command bodies (``Command``) refuse unknown fields (422); replies (``Reply``) allow more fields
+than they name, so that adding a field to a response never breaks a client's schema check.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from gateway.auth import BUREAUS, ROLES, claim_errors
+from infra.errors import Invalid
+
+
+class Command(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class Reply(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+
+class ProblemSchema(Reply):
+    type = fields.String(required=True, metadata={"description": "URI reference of the type"})
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": 'Validation messages by field path ("location.district")'},
+    )
+    request_id = fields.String()
+
+
+class PageQuery(Schema):
+    """``?limit=`` (default 50, max 500) and an opaque ``?cursor=``."""
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = fields.String(validate=validate.Length(max=500))
+
+
+def encode_cursor(position: Any) -> str:
+    raw = json.dumps(position, separators=(",", ":"), default=str).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> Any:
+    """The position a cursor encodes; a cursor that is not ours is a 422 on ``cursor``."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError):
+        raise Invalid("invalid cursor", {"cursor": ["not a cursor from this API"]}) from None
+
+
+def page_of(items: list, limit: int, position_of) -> dict[str, Any]:
+    """``{"items", "next_cursor"}`` from ``limit + 1`` fetched items."""
+    more = len(items) > limit
+    items = items[:limit]
+    return {
+        "items": items,
+        "next_cursor": encode_cursor(position_of(items[-1])) if more and items else None,
+    }
+
+
+class Health(Reply):
+    status = fields.String(required=True)
+
+
+class Readiness(Reply):
+    status = fields.String(required=True)
+    checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+
+
+class TokenCreate(Command):
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    bureau = fields.String(
+        allow_none=True,
+        validate=validate.OneOf(BUREAUS),
+        metadata={"description": "bureau_officer only: the bureau code (SH, FTZ or a district)"},
+    )
+    uscc = fields.String(
+        allow_none=True,
+        validate=validate.Length(equal=18),
+        metadata={"description": "applicant, maintenance_unit, insurer: the unit's USCC"},
+    )
+
+    @validates_schema
+    def _claims(self, data: dict, **kwargs) -> None:
+        errors = claim_errors(data.get("role", ""), data.get("bureau"), data.get("uscc"))
+        if errors:
+            raise ValidationError(errors)
+
+
+class TokenCreated(Reply):
+    id = fields.String(required=True)
+    token = fields.String(required=True, metadata={"description": "shown once; store it"})
+    role = fields.String(required=True)
+    name = fields.String(required=True)
+    bureau = fields.String(allow_none=True)
+    uscc = fields.String(allow_none=True)
+
+
+class Token(Reply):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+    bureau = fields.String(allow_none=True, required=True)
+    uscc = fields.String(allow_none=True, required=True)
+    created_at = fields.String(required=True)
+    created_by = fields.String(required=True)
+    revoked_at = fields.String(allow_none=True, required=True)
+
+
+class TokenPage(Reply):
+    items = fields.List(fields.Nested(Token), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)

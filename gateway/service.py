@@ -1,0 +1,33 @@
+"""The gateway: the one HTTP entry to the platform (nameko service ``gateway``).
+
+Its routes live in ``gateway.routes`` as mixin classes; adding an area means writing a module
+there and adding its class to the bases below. Everything a route needs from the edge
+(authentication, roles, body limits, validation, idempotency, problem+json, metrics, logs)
+is done by ``gateway.routing`` and ``gateway.web`` before the route method runs.
+
+Run it with ``python -m infra.runner service gateway`` (``make run`` starts it with the rest).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from nameko.timer import timer
+
+from gateway.routes.admin import AdminRoutes
+from gateway.routes.insurance import InsuranceRoutes
+from gateway.routes.licensing import LicensingRoutes
+from gateway.routes.ops import OpsRoutes
+
+log = logging.getLogger("sesp.gateway")
+
+
+class GatewayService(OpsRoutes, AdminRoutes, LicensingRoutes, InsuranceRoutes):
+    name = "gateway"
+
+    @timer(interval=3600)
+    def purge_idempotency_records(self) -> None:
+        """Forget stored responses older than 24 hours."""
+        purged = self.gateway.idempotency.purge_expired()
+        if purged:
+            log.info("purged %d expired idempotency records", purged)

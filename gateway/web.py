@@ -1,0 +1,132 @@
+"""The gateway's WSGI layer, around every request whatever its route.
+
+- ``X-Request-ID``: accepted when it is at most 128 of ``[A-Za-z0-9._-]``, else a new one;
+  returned on every response and handed to the route (and so to every RPC).
+- Unknown paths (404) and wrong methods (405, with ``Allow``) answer problem+json.
+- ``/v1/public/`` is rate-limited per client address (429 with ``Retry-After``).
+- Security headers: ``nosniff`` everywhere, a strict CSP (``frame-ancestors 'none'``) and a
+  referrer policy on HTML; ``Cache-Control: no-store`` unless the route set its own.
+- One JSON log line per request (request id, route template, status, duration) and the
+  Prometheus request metrics by route template.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from nameko.web.server import WebServer
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
+from werkzeug.wrappers import Request, Response
+
+from gateway.core import GatewayCore
+from gateway.problems import Problem, problem_response, to_problem
+
+access_log = logging.getLogger("sesp.gateway.access")
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+PUBLIC_PREFIX = "/v1/public/"
+UNMATCHED = "<unmatched>"
+# Pages that need more (an inline style by its hash) set their own, as strict.
+HTML_CSP = "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+def request_id_from(value: str | None) -> str:
+    if value and REQUEST_ID.match(value):
+        return value
+    return uuid.uuid4().hex
+
+
+def security_headers(response: Response) -> None:
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    if (response.mimetype or "") == "text/html":
+        headers.setdefault("Content-Security-Policy", HTML_CSP)
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Cache-Control", "no-store")
+
+
+class GatewayWebServer(WebServer):
+    core = GatewayCore()
+
+    def get_wsgi_app(self):
+        return GatewayWsgiApp(self)
+
+
+class GatewayWsgiApp:
+    def __init__(self, server: GatewayWebServer):
+        self.server = server
+        self.core = server.core
+        self.url_map = server.make_url_map()
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        environ["sesp.request_id"] = request_id
+        request = Request(environ, shallow=True)
+        route, provider, routing_error = UNMATCHED, None, None
+        try:
+            provider, values = self.url_map.bind_to_environ(environ).match()
+            route = provider.path
+            request.path_values = values
+        except HTTPException as exc:
+            routing_error = exc
+        try:
+            self._rate_limit(request)
+            if routing_error is not None:
+                raise routing_error
+            response = provider.handle_request(request)
+        except NotFound:
+            response = problem_response(
+                Problem("no-route", f"no endpoint at {request.path}"), request_id
+            )
+        except MethodNotAllowed as exc:
+            allowed = ", ".join(sorted(exc.valid_methods or ()))
+            response = problem_response(
+                Problem(
+                    "method-not-allowed",
+                    f"{request.method} is not allowed here; use {allowed}",
+                    headers={"Allow": allowed},
+                ),
+                request_id,
+            )
+        except HTTPException as exc:  # e.g. a redirect
+            response = exc.get_response(environ)
+        except Exception as exc:
+            response = problem_response(to_problem(exc, request_id), request_id)
+        response.headers["X-Request-ID"] = request_id
+        security_headers(response)
+        self._record(request, route, response.status_code, started)
+        return response(environ, start_response)
+
+    def _rate_limit(self, request: Request) -> None:
+        if request.path.startswith(PUBLIC_PREFIX):
+            wait = self.core.limiter.allow(request.remote_addr or "unknown")
+            if wait:
+                self.core.metrics.rate_limited.inc()
+                raise Problem(
+                    "rate-limited",
+                    f"too many requests from this address; retry in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+
+    def _record(self, request: Request, route: str, status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        self.core.metrics.observe_request(request.method, route, status, seconds)
+        access_log.info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "request_id": request.environ["sesp.request_id"],
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+                "method": request.method,
+                "actor": request.environ.get("sesp.actor"),
+            },
+        )
