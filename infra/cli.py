@@ -64,6 +64,27 @@ def erase(subject: str, service: str | None) -> None:
         click.echo(f"no personal data of {subject} is held")
 
 
+@main.command()
+@click.argument("service", type=click.Choice(["licensing", "insurance"]))
+def replay(service: str) -> None:
+    """Rebuild a running service's read models from its events (then compare with live)."""
+    import eventlet
+
+    eventlet.monkey_patch()
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    with ClusterRpcProxy(settings.nameko_config(), timeout=3600) as rpc:
+        target = getattr(rpc, service)
+        before = target.read_model_digest()
+        click.echo(f"{service}: rebuilding read models from events ...")
+        result = target.replay()
+        after = target.read_model_digest()
+    click.echo(f"{service}: {result}")
+    same = before == after
+    click.echo(f"{service}: rebuilt read models {'equal' if same else 'DIFFER FROM'} the live ones")
+    sys.exit(0 if same else 1)
+
+
 @main.group()
 def dlq() -> None:
     """Dead letters: events a consumer failed on too often."""

@@ -5,6 +5,7 @@ import copy
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from infra.errors import NotFound, register_remote_errors
 from infra.testing import wait_until
 from tests.e2e.helpers import rpc_config, running
 
@@ -12,6 +13,8 @@ INSURER = "91350200776049653A"
 OTHER_INSURER = "913502000728319549"
 ELEVATOR = "311012345201400001"
 LATE_ELEVATOR = "311012345201400002"
+
+register_remote_errors()  # remote NotFound arrives as infra.errors.NotFound
 
 POLICY = {
     "policy_no": "PA-2014-0001",
@@ -86,14 +89,14 @@ def test_batch_mixing_valid_invalid_and_stale_policies(stack):
     assert [r["status"] for r in results] == [201, 422, 409, 422, 201]
     assert set(results[1]["errors"]) == {"policyholders", "ends_on"}
     assert "equipment_codes.0" in results[3]["errors"]
-    with pytest.raises(Exception, match="NotFound"):
+    with pytest.raises(NotFound):
         rpc.insurance.get_policy("P-BAD", INSURER)
 
 
 def test_an_insurer_cannot_read_another_insurers_policy(stack):
     rpc, _ = stack
     rpc.insurance.sync_policies(INSURER, [policy()])
-    with pytest.raises(Exception, match="NotFound"):
+    with pytest.raises(NotFound):
         rpc.insurance.get_policy("PA-2014-0001", OTHER_INSURER)
 
 
@@ -178,3 +181,17 @@ def _registered(rpc, code):
         return rpc.insurance.equipment(code)
     except Exception:
         return None
+
+
+def test_sesp_replay_rebuilds_a_running_service(stack, amqp_uri):
+    import os
+    import subprocess
+    import sys
+
+    rpc, _ = stack
+    rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-9", revision=3)])
+    out = subprocess.run([sys.executable, "-m", "infra.cli", "replay", "insurance"],
+                         capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "SESP_AMQP_URI": amqp_uri})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "rebuilt read models equal the live ones" in out.stdout
