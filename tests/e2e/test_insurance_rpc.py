@@ -1,11 +1,17 @@
 """Insurance through real service processes over RPC (HTTP tests go through the gateway)."""
 
+import contextlib
 import copy
+import os
+import random
+import subprocess
+import sys
 
 import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from infra.errors import NotFound, register_remote_errors
+from infra.identifiers import uscc_check_character
 from infra.testing import wait_until
 from tests.e2e.helpers import rpc_config, running
 
@@ -13,6 +19,7 @@ INSURER = "91350200776049653A"
 OTHER_INSURER = "913502000728319549"
 ELEVATOR = "311012345201400001"
 LATE_ELEVATOR = "311012345201400002"
+DISTRICT = "310151"
 
 register_remote_errors()  # remote NotFound arrives as infra.errors.NotFound
 
@@ -36,19 +43,61 @@ POLICY = {
 
 def policy(**changes):
     p = copy.deepcopy(POLICY)
+    p["equipment_codes"] = [ELEVATOR, LATE_ELEVATOR]
     p.update(changes)
     return p
 
 
-@pytest.fixture
-def stack(amqp_uri, tmp_path):
-    clock = tmp_path / "clock"
+@contextlib.contextmanager
+def _stack(amqp_uri, data_dir):
+    clock = data_dir / "clock"
     clock.write_text("2014-12-01T09:00:00+08:00")
-    env = {"SESP_AMQP_URI": amqp_uri, "SESP_DATA_DIR": str(tmp_path),
+    env = {"SESP_AMQP_URI": amqp_uri, "SESP_DATA_DIR": str(data_dir),
            "SESP_CLOCK_FILE": str(clock)}
-    with running({"licensing": env, "insurance": env}, tmp_path, amqp_uri):
+    with running({"licensing": env, "insurance": env}, data_dir, amqp_uri):
         with ClusterRpcProxy(rpc_config(amqp_uri)) as rpc:
             yield rpc, clock
+
+
+@pytest.fixture(scope="module")
+def shared_stack(broker, tmp_path_factory):
+    """One pair of service processes for the module (tests keep apart by unique ids)."""
+    vhost = broker.create_vhost()
+    try:
+        with _stack(broker.uri_for(vhost), tmp_path_factory.mktemp("insurance-rpc")) as s:
+            yield s
+    finally:
+        broker.delete_vhost(vhost)
+
+
+@pytest.fixture
+def stack(shared_stack):
+    return shared_stack
+
+
+@pytest.fixture
+def own_stack(amqp_uri, tmp_path):
+    """Processes of this test alone: for tests that move the clock."""
+    with _stack(amqp_uri, tmp_path) as s:
+        yield s
+
+
+def _fresh_uscc(rng: random.Random) -> str:
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    first17 = "91310000" + "".join(rng.choice(alphabet) for _ in range(9))
+    return first17 + uscc_check_character(first17)
+
+
+@pytest.fixture(autouse=True)
+def unique_ids(monkeypatch):
+    """A fresh insurer and fresh elevators for every test (the processes are shared)."""
+    rng = random.Random()
+    module = sys.modules[__name__]
+    monkeypatch.setattr(module, "INSURER", _fresh_uscc(rng))
+    monkeypatch.setattr(module, "OTHER_INSURER", _fresh_uscc(rng))
+    maker = rng.randrange(100000)
+    monkeypatch.setattr(module, "ELEVATOR", f"3110{maker:05d}201400001")
+    monkeypatch.setattr(module, "LATE_ELEVATOR", f"3110{maker:05d}201400002")
 
 
 def test_policy_sync_create_replay_stale_supersede_cancel(stack):
@@ -128,16 +177,21 @@ def test_coverage_before_inside_and_after_the_period(stack):
 
 def test_district_coverage_ratio(stack):
     rpc, _ = stack
-    for code in (ELEVATOR, LATE_ELEVATOR, "311012345201400003", "311012345201400004"):
-        rpc.licensing.register_equipment(code, "310104")
-    wait_until(lambda: rpc.insurance.register_stats()["elevators"] == 4, what="4 elevators")
+    before = rpc.insurance.district_coverage(DISTRICT, "2014-12-01")
+    codes = [ELEVATOR, LATE_ELEVATOR, ELEVATOR[:-1] + "3", ELEVATOR[:-1] + "4"]
+    for code in codes:
+        rpc.licensing.register_equipment(code, DISTRICT)
+    wait_until(lambda: all(_registered(rpc, c) for c in codes), what="4 elevators")
     rpc.insurance.sync_policies(INSURER, [policy()])
-    cov = rpc.insurance.district_coverage("310104", "2014-12-01")
-    assert (cov["elevators"], cov["covered"], cov["ratio"]) == (4, 2, 0.5)
+    cov = rpc.insurance.district_coverage(DISTRICT, "2014-12-01")
+    # other tests share the processes: compare with the district before this test
+    assert cov["elevators"] - before["elevators"] == 4
+    assert cov["covered"] - before["covered"] == 2
+    assert cov["ratio"] == round(cov["covered"] / cov["elevators"], 4)
 
 
-def test_reminder_three_days_before_the_end_then_lapse(stack):
-    rpc, clock = stack
+def test_reminder_three_days_before_the_end_then_lapse(own_stack):
+    rpc, clock = own_stack
     rpc.insurance.sync_policies(INSURER, [policy()])
     clock.write_text("2015-06-26T09:00:00+08:00")  # four days before the end: nothing yet
     assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 0}
@@ -163,8 +217,8 @@ def test_premium_factors_are_null_until_credit_events_exist(stack):
     assert factors["credit_grade"] is None and factors["faults_12m"] is None
 
 
-def test_replay_rebuilds_the_same_read_models(stack):
-    rpc, clock = stack
+def test_replay_rebuilds_the_same_read_models(own_stack):
+    rpc, clock = own_stack
     rpc.licensing.register_equipment(ELEVATOR, "310104")
     wait_until(lambda: _registered(rpc, ELEVATOR), what="registration")
     rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-2", revision=2)])
@@ -183,12 +237,8 @@ def _registered(rpc, code):
         return None
 
 
-def test_sesp_replay_rebuilds_a_running_service(stack, amqp_uri):
-    import os
-    import subprocess
-    import sys
-
-    rpc, _ = stack
+def test_sesp_replay_rebuilds_a_running_service(own_stack, amqp_uri):
+    rpc, _ = own_stack
     rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-9", revision=3)])
     out = subprocess.run([sys.executable, "-m", "infra.cli", "replay", "insurance"],
                          capture_output=True, text=True, timeout=120,
