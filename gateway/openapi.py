@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document, generated with apispec from the routes and their marshmallow
 schemas. Every route's declared responses are listed, plus the errors the framework itself may
 answer for it (401/403 for protected routes, 400/413/415/422 where a body is read, 429 on the
-public API, 502/503/504 where a service is called), all as ``application/problem+json``.
+public API; where a service is called, the statuses of the domain errors (404, 409, 422) and
+502/503/504), all as ``application/problem+json``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def error_statuses(route) -> set[int]:
     if route.path.startswith("/v1/public/"):
         codes.add(429)
     if route.calls_services:
-        codes |= {502, 503, 504}
+        # Any domain error a service raises is mapped here, whatever the route.
+        codes |= {404, 409, 422, 502, 503, 504}
     return codes - set(route.responses)
 
 
@@ -169,7 +171,7 @@ def build_spec(routes: Iterable) -> dict[str, Any]:
     )
     by_path: dict[str, dict[str, Any]] = {}
     tags: dict[str, None] = {}
-    for route in routes:
+    for route in sorted(routes, key=lambda r: (r.path, r.http_method)):
         by_path.setdefault(route.path, {})[route.http_method.lower()] = operation(route)
         tags[route.tag] = None
     for path in sorted(by_path):

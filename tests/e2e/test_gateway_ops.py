@@ -151,4 +151,3 @@ def test_each_request_logs_one_json_line_with_its_request_id(gw):
     assert line["status"] == 401
     assert line["duration_ms"] >= 0
     assert line["msg"] == "GET /v1/admin/tokens 401"
-
