@@ -171,6 +171,11 @@ def test_wrong_content_type_is_415(gw, admin):
     assert_problem(response, 415)
 
 
+def test_an_empty_body_is_an_empty_object_whatever_its_type(gw, admin):
+    problem = assert_problem(gw.client.post("/v1/test/probe", headers=admin), 422)
+    assert set(problem["errors"]) == {"location", "materials"}
+
+
 def test_body_over_1_mib_is_413_from_content_length(gw, admin):
     big = json.dumps({"pad": "x" * (1024 * 1024)}).encode()
     response = gw.client.post(
