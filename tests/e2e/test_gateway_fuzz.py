@@ -1,7 +1,7 @@
 """Property-based fuzzing of the whole HTTP API from its own OpenAPI document (schemathesis).
 
 The gateway runs in this process and the four services as real processes on one test vhost.
-Every operation gets ``SESP_FUZZ_EXAMPLES`` generated requests (default 15, derandomized so a
+Every operation gets ``SESP_FUZZ_EXAMPLES`` generated requests (default 10, derandomized so a
 run is reproducible) that fit its schema and as many that break it, sent with a token of a
 role the operation allows. No response may be a 5xx, and each one's status, content type and
 body must match what the document declares.
@@ -34,7 +34,7 @@ from tests.e2e.helpers import wait_for_ping
 
 pytest_plugins = ["gateway.testing"]
 
-EXAMPLES = int(os.environ.get("SESP_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("SESP_FUZZ_EXAMPLES", "10"))
 SPEC = build_spec(routes_of(GatewayService))
 SCHEMA = schemathesis.openapi.from_dict(SPEC)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
