@@ -10,7 +10,6 @@ import sys
 
 import pytest
 
-from gateway.routes.insurance import InsuranceRoutes
 from gateway.service import GatewayService
 from infra.testing import ServiceProcess, wait_until
 from tests.e2e.helpers import wait_for_ping
@@ -21,10 +20,6 @@ INSURER_A = "91350200776049653A"
 INSURER_B = "913502000728319549"
 OWNER = "9135021359498494XQ"
 CARE = "91440101MA5CJQ4N59"
-
-
-class Gateway(InsuranceRoutes, GatewayService):
-    """The gateway with the insurance routes (also mounted in GatewayService itself)."""
 
 
 def policy(n: int, *, revision: int = 1, codes=None, **changes):
@@ -54,7 +49,7 @@ def stack(module_amqp_uri, gateways, tmp_path_factory):
     try:
         for n in ("insurance", "licensing"):
             wait_for_ping(module_amqp_uri, n)
-        gw = gateways(service_cls=Gateway)
+        gw = gateways(service_cls=GatewayService)
         tokens = {
             "a": gw.token("insurer", uscc=INSURER_A),
             "b": gw.token("insurer", uscc=INSURER_B),
