@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): run every row, print the table, write results.json.
 
-``python -m bench --only pg,sqlite,drivers,bus,insurance`` runs some sections. Sizes come from the
-environment (see ``bench/common.py``); ``SESP_BENCH_SCALE=0.3`` is a quick smoke run.
+``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance`` runs some sections.
+Sizes come from the environment (see ``bench/common.py``); ``SESP_BENCH_SCALE=0.3`` is a
+quick smoke run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from . import common
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("pg", "sqlite", "drivers", "bus", "insurance")
+SECTIONS = ("pg", "sqlite", "drivers", "bus", "gateway", "insurance")
 
 
 def log(msg: str) -> None:
@@ -23,7 +24,7 @@ def log(msg: str) -> None:
 
 
 def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
-    if name in ("pg", "drivers", "insurance"):
+    if name in ("pg", "drivers", "gateway", "insurance"):
         problem = common.pg_available()
         if problem:
             raise RuntimeError(problem)
@@ -39,6 +40,10 @@ def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
         from . import bus
 
         return bus.rows(log)
+    if name == "gateway":  # written by the gateway's engineers
+        from . import gateway_bench
+
+        return gateway_bench.rows(log)
     if name == "insurance":  # written by the insurance service's engineers
         from . import insurance
 
