@@ -72,14 +72,20 @@ def run_all() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    admin_token = os.environ.get("SESP_ADMIN_TOKEN")
+    if not admin_token:
+        # A city_admin token for this run only, so a newcomer can call the API at once.
+        import secrets
+
+        admin_token = os.environ["SESP_ADMIN_TOKEN"] = "sesp_dev_" + secrets.token_urlsafe(24)
     for name in SERVICES:
         start(name)
     url = f"http://127.0.0.1:{settings.gateway_port()}"
     print(
         f"SESP is starting: gateway at {url} (API docs at {url}/docs). Ctrl-C stops it.", flush=True
     )
-    if os.environ.get("SESP_ADMIN_TOKEN"):
-        print("city_admin token: $SESP_ADMIN_TOKEN", flush=True)
+    print(f"city_admin token for this run (SESP_ADMIN_TOKEN): {admin_token}", flush=True)
+    print(f"  try: curl -H 'Authorization: Bearer {admin_token}' {url}/v1/delegations", flush=True)
     if fresh:
         subprocess.Popen([sys.executable, "-m", "infra.demo"])
     restarts: dict[str, list[float]] = {}

@@ -327,8 +327,11 @@ class OutboxRelay:
         batch = tailer.poll(self.batch_size)
         if not batch:
             return 0
+        # Events a service recorded from another service's stream (meta ``observed_from``)
+        # were published by their source already; the relay only steps over them.
+        own = [ev for ev in batch if not ev.meta.get("observed_from")]
         try:
-            returned = self.publish_batch(batch)
+            returned = self.publish_batch(own) if own else []
         except BaseException:
             tailer.position = start  # republish this batch after reconnecting
             raise

@@ -51,7 +51,7 @@ class InsuranceService(KernelService):
             f"licensing:{event.stream_id}", None,
             [NewEvent(f"licensing.{event.type}", event.data, event_id=event.event_id,
                       occurred_at=event.occurred_at)],
-            {**event.meta, "causation_id": event.event_id},
+            {**event.meta, "causation_id": event.event_id, "observed_from": event.service},
         )
         for ev in stored:
             project(self.db.conn, ev)
