@@ -97,7 +97,14 @@ class SubjectKeys:
 
 
 def encrypt_personal(data: Any, conn: Connection, keys: SubjectKeys, now: datetime) -> Any:
-    """Replace every ``Personal`` inside ``data`` by its ciphertext envelope."""
+    """Replace every ``Personal`` inside ``data`` by its ciphertext envelope (``data`` itself
+    when it holds none: the common case costs one walk and no copies)."""
+    if not has_personal(data):
+        return data
+    return _encrypt(data, conn, keys, now)
+
+
+def _encrypt(data: Any, conn: Connection, keys: SubjectKeys, now: datetime) -> Any:
     if isinstance(data, Personal):
         key = keys.key_for_write(conn, data.subject_id, now)
         nonce = os.urandom(12)
@@ -105,9 +112,9 @@ def encrypt_personal(data: Any, conn: Connection, keys: SubjectKeys, now: dateti
         ct = AESGCM(key).encrypt(nonce, plain, data.subject_id.encode())
         return {_MARK: data.subject_id, "nonce": _b64(nonce), "ct": _b64(ct)}
     if isinstance(data, dict):
-        return {k: encrypt_personal(v, conn, keys, now) for k, v in data.items()}
+        return {k: _encrypt(v, conn, keys, now) for k, v in data.items()}
     if isinstance(data, (list, tuple)):
-        return [encrypt_personal(v, conn, keys, now) for v in data]
+        return [_encrypt(v, conn, keys, now) for v in data]
     return data
 
 
@@ -143,3 +150,14 @@ def has_personal(data: Any) -> bool:
     if isinstance(data, (list, tuple)):
         return any(has_personal(v) for v in data)
     return False
+
+
+def unwrap_personal(data: Any) -> Any:
+    """``data`` with every ``Personal`` replaced by its plain value (the writer's own view)."""
+    if isinstance(data, Personal):
+        return data.value
+    if isinstance(data, dict):
+        return {k: unwrap_personal(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [unwrap_personal(v) for v in data]
+    return data

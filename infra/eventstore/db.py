@@ -67,7 +67,10 @@ def make_engine(url: str, *, pool_size: int = 10, own_lock: bool = False) -> Eng
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per checkout. A connection broken by a database
+        # restart fails its first statement; SQLAlchemy then invalidates the whole pool, and
+        # the command fails cleanly (and is retried by its caller) instead of hanging.
+        pool_recycle=3600,
         connect_args={"options": "-c idle_in_transaction_session_timeout=300000"},
     )
 

@@ -13,16 +13,37 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.engine import Connection
 
 from . import hashing
-from .crypto import SubjectKeys, decrypt_personal, encrypt_personal
+from .crypto import (
+    SubjectKeys,
+    decrypt_personal,
+    encrypt_personal,
+    has_personal,
+    unwrap_personal,
+)
 from .errors import ConcurrencyError
 from .schema import events, snapshots
 from .upcasting import Upcasters
 
 Clock = Callable[[], datetime]
+
+_PG_HEAD = text(
+    "SELECT pg_current_xact_id()::text AS xid, e.version, e.hash,"
+    " (SELECT count(*) FROM events WHERE event_id IN :ids) AS stored"
+    " FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
+    " SELECT version, hash FROM events WHERE stream_id = :s"
+    " ORDER BY version DESC LIMIT 1) AS e ON true"
+).bindparams(bindparam("ids", expanding=True))
+_SQLITE_HEAD = text(
+    "SELECT e.version, e.hash,"
+    " (SELECT count(*) FROM events WHERE event_id IN :ids) AS stored"
+    " FROM (SELECT 1) AS one LEFT JOIN ("
+    " SELECT version, hash FROM events WHERE stream_id = :s"
+    " ORDER BY version DESC LIMIT 1) AS e ON 1"
+).bindparams(bindparam("ids", expanding=True))
 
 
 def utcnow() -> datetime:
@@ -145,15 +166,17 @@ class EventStore:
         """
         if not new_events:
             return []
-        tx_id, head_version, prev_hash = self._head(conn, stream_id)
+        ids = [e.event_id for e in new_events]
+        tx_id, head_version, prev_hash, stored = self._head(conn, stream_id, ids)
         # Checked whatever the expected version: a retry that re-read the stream (or appends at
         # the head) must not reach the insert, whose unique violation would abort the caller's
         # transaction on PostgreSQL and surface as a conflict.
-        if self._all_stored(conn, [e.event_id for e in new_events]):
+        if stored == len(ids):
             return []
         if expected_version is not None and head_version != expected_version:
             raise ConcurrencyError(stream_id, expected_version, head_version)
         now = self.clock()
+        now_db = to_db(now)
         meta = meta or make_meta()
         meta_text = hashing.canonical(meta)
         rows = []
@@ -166,8 +189,8 @@ class EventStore:
                 "schema_version": ev.schema_version,
                 "data": hashing.canonical(encrypt_personal(ev.data, conn, self.keys, now)),
                 "meta": meta_text,
-                "occurred_at": to_db(ev.occurred_at or now),
-                "recorded_at": to_db(now),
+                "occurred_at": to_db(ev.occurred_at) if ev.occurred_at else now_db,
+                "recorded_at": now_db,
                 "tx_id": tx_id,
             }
             row["hash"] = prev_hash = hashing.event_hash(prev_hash, row)
@@ -179,35 +202,35 @@ class EventStore:
                 raise ConcurrencyError(stream_id, head_version, None) from exc
             raise
         # Positions are assigned by the database; read back only when a caller needs them.
-        return [self._to_stored(conn, r, position=0) for r in rows]
+        # The caller's own data (personal values unwrapped) needs no decrypting round trip.
+        recorded_at = from_db(now_db)
+        return [
+            StoredEvent(
+                position=0,
+                event_id=r["event_id"],
+                stream_id=stream_id,
+                version=r["version"],
+                type=r["type"],
+                schema_version=r["schema_version"],
+                data=unwrap_personal(ev.data) if has_personal(ev.data) else ev.data,
+                meta=meta,
+                occurred_at=from_db(r["occurred_at"]) if ev.occurred_at else recorded_at,
+                recorded_at=recorded_at,
+            )
+            for r, ev in zip(rows, new_events, strict=True)
+        ]
 
-    def _head(self, conn: Connection, stream_id: str) -> tuple[int, int, str]:
+    def _head(
+        self, conn: Connection, stream_id: str, event_ids: list[str]
+    ) -> tuple[int, int, str, int]:
+        """One round trip: (transaction id, head version, head hash, how many ids are stored)."""
         if self.dialect == "postgresql":
             # Take the transaction id *before* the position is drawn from the sequence, so a
             # tailing reader can tell when every writer that may hold a lower position is done.
-            row = conn.execute(
-                text(
-                    "SELECT pg_current_xact_id()::text AS xid, e.version, e.hash "
-                    "FROM (SELECT 1) AS one LEFT JOIN LATERAL ("
-                    " SELECT version, hash FROM events WHERE stream_id = :s"
-                    " ORDER BY version DESC LIMIT 1) AS e ON true"
-                ),
-                {"s": stream_id},
-            ).one()
-            return int(row.xid), row.version or 0, row.hash or hashing.GENESIS
-        row = conn.execute(
-            select(events.c.version, events.c.hash)
-            .where(events.c.stream_id == stream_id)
-            .order_by(events.c.version.desc())
-            .limit(1)
-        ).first()
-        return 0, (row.version if row else 0), (row.hash if row else hashing.GENESIS)
-
-    def _all_stored(self, conn: Connection, event_ids: list[str]) -> bool:
-        found = conn.execute(
-            select(events.c.event_id).where(events.c.event_id.in_(event_ids))
-        ).all()
-        return len(found) == len(event_ids)
+            row = conn.execute(_PG_HEAD, {"s": stream_id, "ids": event_ids}).one()
+            return int(row.xid), row.version or 0, row.hash or hashing.GENESIS, row.stored
+        row = conn.execute(_SQLITE_HEAD, {"s": stream_id, "ids": event_ids}).one()
+        return 0, row.version or 0, row.hash or hashing.GENESIS, row.stored
 
     # -- reading -------------------------------------------------------------------------
 
