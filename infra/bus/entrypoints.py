@@ -150,6 +150,10 @@ class EventSubscriber(EventHandler):
         self._declare_dlq()
         # (stream key, version) -> set when this process is done with that event's message
         self._here: dict[tuple[str, int], Event] = {}
+        # Last applied version per source stream, as committed by this process. The queue has
+        # a single active consumer, so this is usually the truth; the compare-and-set in
+        # ``_record`` stays the authority (a stale entry fails it, and is dropped).
+        self._applied: dict[str, int] = {}
         Consumer.setup(self)
 
     def _declare_dlq(self) -> None:
@@ -254,6 +258,10 @@ class EventSubscriber(EventHandler):
                         commit_worker(self.container, worker_ctx)
                     except Exception:
                         exc_info = sys.exc_info()
+                if exc_info is None:
+                    self._applied[self._key(ev)] = ev.version
+                else:
+                    self._applied.pop(self._key(ev), None)
                 finished.send(exc_info is None)
                 return res, exc_info
 
@@ -263,6 +271,8 @@ class EventSubscriber(EventHandler):
         return True
 
     def _last_applied(self, key: str) -> int:
+        if key in self._applied:
+            return self._applied[key]
         db = service_database(self.container)
         with db.engine.connect() as conn:
             last = conn.execute(
@@ -272,6 +282,7 @@ class EventSubscriber(EventHandler):
                 )
             ).scalar()
             conn.rollback()
+        self._applied[key] = last or 0
         return last or 0
 
     def _done_here(self, key: str, version: int, done: Event) -> None:
@@ -292,8 +303,10 @@ class EventSubscriber(EventHandler):
                 except Exception:
                     exc_info = sys.exc_info()
             if exc_info is None:
+                self._applied[self._key(event)] = event.version
                 self.queue_consumer.ack_message(message)
             else:
+                self._applied.pop(self._key(event), None)
                 self._retry_later(message, exc_info[1])
         finally:  # after the commit: a successor waiting for this event now sees it applied
             if done is not None:

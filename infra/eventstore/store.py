@@ -176,8 +176,29 @@ class EventStore:
         if expected_version is not None and head_version != expected_version:
             raise ConcurrencyError(stream_id, expected_version, head_version)
         now = self.clock()
-        now_db = to_db(now)
         meta = meta or make_meta()
+        rows = self._rows(conn, stream_id, head_version, prev_hash, new_events, meta, now, tx_id)
+        try:
+            conn.execute(insert(events), rows)
+        except Exception as exc:  # unique (stream, version) or event id: someone got there first
+            if _is_integrity_error(exc):
+                raise ConcurrencyError(stream_id, head_version, None) from exc
+            raise
+        return self._written(rows, new_events, meta)
+
+    def _rows(
+        self,
+        conn: Connection,
+        stream_id: str,
+        head_version: int,
+        prev_hash: str,
+        new_events: Sequence[NewEvent],
+        meta: dict[str, Any],
+        now: datetime,
+        tx_id: int,
+    ) -> list[dict]:
+        """The rows to insert, hash-chained onto the stream's head."""
+        now_db = to_db(now)
         meta_text = hashing.canonical(meta)
         rows = []
         for i, ev in enumerate(new_events, start=1):
@@ -195,20 +216,22 @@ class EventStore:
             }
             row["hash"] = prev_hash = hashing.event_hash(prev_hash, row)
             rows.append(row)
-        try:
-            conn.execute(insert(events), rows)
-        except Exception as exc:  # unique (stream, version) or event id: someone got there first
-            if _is_integrity_error(exc):
-                raise ConcurrencyError(stream_id, head_version, None) from exc
-            raise
+        return rows
+
+    @staticmethod
+    def _written(
+        rows: list[dict], new_events: Sequence[NewEvent], meta: dict[str, Any]
+    ) -> list[StoredEvent]:
         # Positions are assigned by the database; read back only when a caller needs them.
         # The caller's own data (personal values unwrapped) needs no decrypting round trip.
-        recorded_at = from_db(now_db)
+        if not rows:
+            return []
+        recorded_at = from_db(rows[0]["recorded_at"])
         return [
             StoredEvent(
                 position=0,
                 event_id=r["event_id"],
-                stream_id=stream_id,
+                stream_id=r["stream_id"],
                 version=r["version"],
                 type=r["type"],
                 schema_version=r["schema_version"],
@@ -219,6 +242,85 @@ class EventStore:
             )
             for r, ev in zip(rows, new_events, strict=True)
         ]
+
+    def append_many(
+        self,
+        conn: Connection,
+        appends: Sequence[tuple[str, int | None, Sequence[NewEvent]]],
+        meta: dict[str, Any] | None = None,
+    ) -> list[list[StoredEvent] | ConcurrencyError]:
+        """Append to many streams in a few round trips (bulk imports: an insurer's batch).
+
+        Each ``(stream_id, expected_version, events)`` succeeds or fails on its own: the result
+        at its index is its stored events (``[]`` when all its ids were stored already) or the
+        ``ConcurrencyError`` it met. Streams must be distinct. One query reads every head and
+        every already-stored id, one ``INSERT`` writes all events (under a savepoint: if a
+        concurrent writer wins a race there, the appends are retried one by one).
+        """
+        streams = [a[0] for a in appends]
+        if len(set(streams)) != len(streams):
+            raise ValueError("append_many takes each stream once")
+        ids = [e.event_id for _, _, evs in appends for e in evs]
+        if not ids:
+            return [[] for _ in appends]
+        tx_id, heads, stored_ids = self._heads(conn, streams, ids)
+        meta = meta or make_meta()
+        now = self.clock()
+        results: list[list[StoredEvent] | ConcurrencyError] = []
+        rows: list[dict] = []
+        pending: list[tuple[int, list[dict], Sequence[NewEvent]]] = []
+        for index, (stream_id, expected, evs) in enumerate(appends):
+            head_version, prev_hash = heads.get(stream_id, (0, hashing.GENESIS))
+            if evs and all(e.event_id in stored_ids for e in evs):
+                results.append([])
+                continue
+            if expected is not None and head_version != expected:
+                results.append(ConcurrencyError(stream_id, expected, head_version))
+                continue
+            mine = self._rows(conn, stream_id, head_version, prev_hash, evs, meta, now, tx_id)
+            rows.extend(mine)
+            pending.append((index, mine, evs))
+            results.append([])
+        if rows:
+            try:
+                with conn.begin_nested():
+                    conn.execute(insert(events), rows)
+            except Exception as exc:
+                if not _is_integrity_error(exc):
+                    raise
+                for index, _, evs in pending:  # lost a race somewhere: one by one
+                    stream_id, expected, _ = appends[index]
+                    try:
+                        with conn.begin_nested():
+                            results[index] = self.append(conn, stream_id, expected, evs, meta)
+                    except ConcurrencyError as err:
+                        results[index] = err
+                return results
+            for index, mine, evs in pending:
+                results[index] = self._written(mine, evs, meta)
+        return results
+
+    def _heads(
+        self, conn: Connection, streams: list[str], event_ids: list[str]
+    ) -> tuple[int, dict[str, tuple[int, str]], set[str]]:
+        tx_id = 0
+        if self.dialect == "postgresql":
+            tx_id = int(conn.execute(text("SELECT pg_current_xact_id()::text")).scalar_one())
+            q = text(
+                "SELECT DISTINCT ON (stream_id) stream_id, version, hash FROM events"
+                " WHERE stream_id IN :s ORDER BY stream_id, version DESC"
+            ).bindparams(bindparam("s", expanding=True))
+        else:  # SQLite returns the row of max(version) for the bare columns
+            q = text(
+                "SELECT stream_id, max(version) AS version, hash FROM events"
+                " WHERE stream_id IN :s GROUP BY stream_id"
+            ).bindparams(bindparam("s", expanding=True))
+        heads = {r.stream_id: (r.version, r.hash) for r in conn.execute(q, {"s": streams})}
+        stored = {
+            r.event_id
+            for r in conn.execute(select(events.c.event_id).where(events.c.event_id.in_(event_ids)))
+        }
+        return tx_id, heads, stored
 
     def _head(
         self, conn: Connection, stream_id: str, event_ids: list[str]

@@ -26,6 +26,7 @@ from services.insurance.projections import (
     policies,
     policy_equipment,
     project,
+    project_many,
 )
 from services.insurance.schemas import flatten_errors, load_policy
 
@@ -76,44 +77,68 @@ class InsuranceService(KernelService):
             )
         }
         meta = self.ctx.meta()
-        results = []
+        results: list[dict | None] = [None] * len(items)
+        decided: list[tuple[int, str, int, domain.Terms, str, domain.Policy, list]] = []
         for index, item in enumerate(items):
             policy_no = item.get("policy_no") if isinstance(item, dict) else None
             try:
                 data = load_policy(item, with_policy_no=True)
             except ValidationError as exc:
-                results.append({"index": index, "policy_no": policy_no, "status": 422,
-                                "errors": flatten_errors(exc.messages)})
+                results[index] = {"index": index, "policy_no": policy_no, "status": 422,
+                                  "errors": flatten_errors(exc.messages)}
                 continue
             policy_no = data.pop("policy_no")
             revision = data.pop("revision")
-            terms = domain.Terms.from_dict(data)
+            decided.append((index, policy_no, revision, domain.Terms.from_dict(data)))
+        # A batch may name one policy twice (two revisions): each round holds a policy once,
+        # and a later round decides on what the earlier one wrote.
+        while decided:
+            seen: set[str] = set()
+            this_round, decided_next = [], []
+            for entry in decided:
+                (this_round if entry[1] not in seen else decided_next).append(entry)
+                seen.add(entry[1])
+            self._sync_round(insurer, this_round, current, meta, results)
+            decided = decided_next
+        return results
+
+    def _sync_round(self, insurer, entries, current, meta, results) -> None:
+        """Decide on each policy, then write every change in a few statements."""
+        conn = self.db.conn
+        appends, changes = [], []
+        for index, policy_no, revision, terms in entries:
             policy = _state(insurer, policy_no, current.get(policy_no))
             try:
                 outcome, events = policy.sync(revision, terms)
             except domain.StaleRevision as exc:
-                results.append({"index": index, "policy_no": policy_no, "status": 409,
-                                "detail": str(exc), "version": policy.version})
+                results[index] = {"index": index, "policy_no": policy_no, "status": 409,
+                                  "detail": str(exc), "version": policy.version}
                 continue
-            if events:
-                try:
-                    with conn.begin_nested():
-                        stored = self.db.append(
-                            domain.stream_id(insurer, policy_no), policy.version,
-                            [NewEvent(e.type, e.to_data()) for e in events], meta)
-                        for ev in stored:
-                            project(conn, ev)
-                except ConcurrencyError:
-                    results.append({"index": index, "policy_no": policy_no, "status": 409,
-                                    "detail": "the policy was changed concurrently"})
-                    continue
-                policy.version += len(events)
-                current[policy_no] = _Row(revision, terms.digest(), policy.version,
-                                          json.dumps(terms.to_dict()))
-            results.append({"index": index, "policy_no": policy_no,
-                            "status": 201 if outcome == "created" else 200,
-                            "outcome": outcome, "version": policy.version})
-        return results
+            if not events:
+                results[index] = {"index": index, "policy_no": policy_no, "status": 200,
+                                  "outcome": outcome, "version": policy.version}
+                continue
+            appends.append((domain.stream_id(insurer, policy_no), policy.version,
+                            [NewEvent(e.type, e.to_data()) for e in events]))
+            changes.append((index, policy_no, revision, terms, outcome, policy, events))
+        if not appends:
+            return
+        written = self.db.store.append_many(conn, appends, meta)
+        stored = []
+        for (index, policy_no, revision, terms, outcome, policy, events), got in zip(
+                changes, written, strict=True):
+            if isinstance(got, ConcurrencyError) or not got:
+                results[index] = {"index": index, "policy_no": policy_no, "status": 409,
+                                  "detail": "the policy was changed concurrently"}
+                continue
+            stored.extend(got)
+            policy.version += len(events)
+            current[policy_no] = _Row(revision, terms.digest(), policy.version,
+                                      json.dumps(terms.to_dict()))
+            results[index] = {"index": index, "policy_no": policy_no,
+                              "status": 201 if outcome == "created" else 200,
+                              "outcome": outcome, "version": policy.version}
+        project_many(conn, stored)
 
     # -- reads ---------------------------------------------------------------------------
 
