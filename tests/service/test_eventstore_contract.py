@@ -711,3 +711,43 @@ def _race_on_sqlite(db_url, store, s, results) -> None:
         t.start()
     for t in threads:
         t.join(60)
+
+
+# -- append_many: bulk appends to many streams, each on its own ------------------------------
+
+
+def test_append_many_writes_each_stream_on_its_own(engine, store):
+    with engine.begin() as conn:
+        store.append(conn, "bulk-old", 0, [ev(n=1)])
+        retried = ev(n=9)
+        store.append(conn, "bulk-retried", 0, [retried])
+    with engine.begin() as conn:
+        results = store.append_many(conn, [
+            ("bulk-a", 0, [ev(n=1), ev(n=2)]),
+            ("bulk-old", 0, [ev(n=2)]),          # stale: the stream is at 1
+            ("bulk-b", None, [ev(n=1)]),
+            ("bulk-retried", 0, [retried]),      # all ids stored: a no-op
+            ("bulk-old-next", 0, [ev(n=1)]),
+        ])
+    assert [len(r) if isinstance(r, list) else type(r).__name__ for r in results] == \
+        [2, "ConcurrencyError", 1, 0, 1]
+    with engine.connect() as conn:
+        assert [e.version for e in store.read_stream(conn, "bulk-a")] == [1, 2]
+        assert [e.data["n"] for e in store.read_stream(conn, "bulk-old")] == [1]
+        assert len(store.read_stream(conn, "bulk-retried")) == 1
+        assert store.verify(conn) == []
+
+
+def test_append_many_refuses_a_stream_named_twice(engine, store):
+    with engine.begin() as conn, pytest.raises(ValueError):
+        store.append_many(conn, [("twice", 0, [ev()]), ("twice", 1, [ev()])])
+
+
+def test_append_many_chains_onto_existing_heads(engine, store):
+    with engine.begin() as conn:
+        store.append(conn, "chained", 0, [ev(n=1), ev(n=2)])
+    with engine.begin() as conn:
+        [written] = store.append_many(conn, [("chained", 2, [ev(n=3)])])
+    assert [e.version for e in written] == [3]
+    with engine.connect() as conn:
+        assert store.verify(conn, ["chained"]) == []
