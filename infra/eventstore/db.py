@@ -94,3 +94,25 @@ def migrate(
             cfg.attributes["connection"] = conn
             cfg.attributes["version_table"] = version_table
             command.upgrade(cfg, "head")
+
+
+def bulk_insert(conn, table, rows: list[dict]) -> None:
+    """Insert many rows in one statement. On PostgreSQL straight through psycopg2's
+    ``execute_values`` (SQLAlchemy's per-row parameter processing costs more than the server's
+    work for a bulk of a few thousand rows); elsewhere through SQLAlchemy."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        from sqlalchemy import insert
+
+        conn.execute(insert(table), rows)
+        return
+    from psycopg2.extras import execute_values
+
+    cols = list(rows[0])
+    sql = f'INSERT INTO {table.name} ({", ".join(cols)}) VALUES %s'
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        execute_values(cur, sql, [tuple(r[c] for c in cols) for r in rows], page_size=1000)
+    finally:
+        cur.close()

@@ -21,9 +21,9 @@ from .crypto import (
     SubjectKeys,
     decrypt_personal,
     encrypt_personal,
-    has_personal,
     unwrap_personal,
 )
+from .db import bulk_insert
 from .errors import ConcurrencyError
 from .schema import events, snapshots
 from .upcasting import Upcasters
@@ -208,7 +208,8 @@ class EventStore:
                 "version": head_version + i,
                 "type": ev.type,
                 "schema_version": ev.schema_version,
-                "data": hashing.canonical(encrypt_personal(ev.data, conn, self.keys, now)),
+                "data": hashing.plain_canonical(ev.data)
+                or hashing.canonical(encrypt_personal(ev.data, conn, self.keys, now)),
                 "meta": meta_text,
                 "occurred_at": to_db(ev.occurred_at) if ev.occurred_at else now_db,
                 "recorded_at": now_db,
@@ -235,7 +236,7 @@ class EventStore:
                 version=r["version"],
                 type=r["type"],
                 schema_version=r["schema_version"],
-                data=unwrap_personal(ev.data) if has_personal(ev.data) else ev.data,
+                data=unwrap_personal(ev.data) if "$personal" in r["data"] else ev.data,
                 meta=meta,
                 occurred_at=from_db(r["occurred_at"]) if ev.occurred_at else recorded_at,
                 recorded_at=recorded_at,
@@ -284,7 +285,7 @@ class EventStore:
         if rows:
             try:
                 with conn.begin_nested():
-                    conn.execute(insert(events), rows)
+                    bulk_insert(conn, events, rows)
             except Exception as exc:
                 if not _is_integrity_error(exc):
                     raise
@@ -486,4 +487,11 @@ class EventStore:
 def _is_integrity_error(exc: Exception) -> bool:
     from sqlalchemy.exc import IntegrityError
 
-    return isinstance(exc, IntegrityError)
+    if isinstance(exc, IntegrityError):
+        return True
+    try:  # raised straight by the driver from ``bulk_insert``
+        import psycopg2
+
+        return isinstance(exc, psycopg2.IntegrityError)
+    except ImportError:
+        return False

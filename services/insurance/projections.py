@@ -118,8 +118,7 @@ def project_many(conn, stored) -> None:
     import json
     from datetime import date
 
-    from sqlalchemy import insert
-
+    from infra.eventstore.db import bulk_insert
     from infra.eventstore.store import to_db
 
     policy_rows, equipment_rows = [], []
@@ -139,10 +138,8 @@ def project_many(conn, stored) -> None:
         })
         equipment_rows += [{"insurer": insurer, "policy_no": policy_no, "equipment_code": c}
                            for c in terms["equipment_codes"]]
-    if policy_rows:
-        conn.execute(insert(policies), policy_rows)
-    if equipment_rows:
-        conn.execute(insert(policy_equipment), equipment_rows)
+    bulk_insert(conn, policies, policy_rows)
+    bulk_insert(conn, policy_equipment, equipment_rows)
 
 
 def _policy_key(stream_id: str) -> tuple[str, str, str]:

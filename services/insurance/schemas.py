@@ -107,9 +107,15 @@ def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
+# Built once: a schema instance is reusable, and building one (with its nested schemas) costs
+# more than loading a policy with it.
+_POLICY = PolicySchema()
+_BATCH_ITEM = BatchItemSchema()
+
+
 def load_policy(payload: dict, with_policy_no: bool = False) -> dict:
     """Validate and normalise one policy; raises ``ValidationError`` (use ``flatten_errors``)."""
-    schema = BatchItemSchema() if with_policy_no else PolicySchema()
+    schema = _BATCH_ITEM if with_policy_no else _POLICY
     data = schema.load(payload)
     data["starts_on"] = data["starts_on"].isoformat()
     data["ends_on"] = data["ends_on"].isoformat()

@@ -7,7 +7,7 @@ The file has one row per policy and elevator (``docs/insurer-sync.md`` documents
 sent in batches to ``POST /v1/insurance/policies:batch`` with an ``Idempotency-Key`` derived
 from the batch content, retried with back-off, and every rejected row is reported with why.
 
-Resuming: finished batches are recorded in ``FILE.csv.sync-state.json``; a rerun skips them.
+Resuming: finished batches are logged in ``FILE.csv.sync-state.json``; a rerun skips them.
 Even without that file a rerun duplicates nothing: the same batch carries the same key (the
 gateway answers from its record), and a policy sent again at the same revision is "unchanged".
 """
@@ -186,17 +186,44 @@ class SyncClient:
         raise AssertionError("unreachable")
 
 
-def sync_file(path: Path, url: str, token: str, *, batch_size: int = 500,
+def _load_state(state_path: Path, file_digest: str) -> dict[str, list]:
+    """Finished batches of an earlier run of the same file: ``{batch key: results}``.
+
+    The state file is a log, one JSON line per finished batch after a header naming the file's
+    digest; a line cut short by a kill is ignored (that batch is simply sent again).
+    """
+    done: dict[str, list] = {}
+    if not state_path.exists():
+        return done
+    lines = state_path.read_text().splitlines()
+    try:
+        if not lines or json.loads(lines[0]).get("file") != file_digest:
+            return done
+    except ValueError:
+        return done
+    for line in lines[1:]:
+        try:
+            entry = json.loads(line)
+            done[entry["key"]] = entry["results"]
+        except (ValueError, KeyError, TypeError):
+            continue
+    return done
+
+
+def sync_file(path: Path, url: str, token: str, *, batch_size: int = 500, parallel: int = 2,
               progress: bool = True, client: SyncClient | None = None) -> Summary:
+    """Send the file's policies; ``parallel`` batches are in flight at once (each policy is in
+    exactly one batch, so they never race each other)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     policies, local_errors, rows = read_policies(path)
     summary = Summary(policies=len(policies), rows=rows, rejected=list(local_errors))
     state_path = path.with_name(path.name + ".sync-state.json")
     file_digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    state = {"file": file_digest, "done": {}}
-    if state_path.exists():
-        saved = json.loads(state_path.read_text())
-        if saved.get("file") == file_digest:
-            state = saved
+    done = _load_state(state_path, file_digest)
+    if not done:
+        state_path.write_text(json.dumps({"file": file_digest}) + "\n")
     client = client or SyncClient(url, token)
     todo = batches(policies, batch_size)
     bar = None
@@ -204,17 +231,9 @@ def sync_file(path: Path, url: str, token: str, *, batch_size: int = 500,
         from tqdm import tqdm
 
         bar = tqdm(total=len(policies), unit="policy", file=sys.stderr, desc="sync")
-    for batch in todo:
-        key = batch_key(batch)
-        if key in state["done"]:
-            results = state["done"][key]
-            summary.skipped_batches += 1
-        else:
-            results = client.send(batch)
-            state["done"][key] = results
-            tmp = state_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(state))
-            tmp.replace(state_path)  # atomic: a kill never leaves half a state file
+    lock = threading.Lock()
+
+    def tally(batch: list[ParsedPolicy], results: list[dict]) -> None:
         by_no = {p.policy_no: p for p in batch}
         for r in results:
             p = by_no.get(r.get("policy_no"))
@@ -234,6 +253,24 @@ def sync_file(path: Path, url: str, token: str, *, batch_size: int = 500,
                 })
         if bar:
             bar.update(len(batch))
+
+    pending = []
+    for batch in todo:
+        key = batch_key(batch)
+        if key in done:
+            summary.skipped_batches += 1
+            tally(batch, done[key])
+        else:
+            pending.append((key, batch))
+    with state_path.open("a") as log, ThreadPoolExecutor(max(1, parallel)) as pool:
+        futures = {pool.submit(client.send, batch): (key, batch) for key, batch in pending}
+        for future in as_completed(futures):
+            key, batch = futures[future]
+            results = future.result()
+            with lock:
+                log.write(json.dumps({"key": key, "results": results}) + "\n")
+                log.flush()  # a kill after this line keeps the batch done
+                tally(batch, results)
     if bar:
         bar.close()
     return summary
