@@ -1,7 +1,8 @@
 """Shared fixtures. eventlet must be patched before anything imports socket or threading."""
 
-import infra  # noqa: F401  (quiets eventlet's import-time warning)
 import eventlet
+
+import infra  # noqa: F401  (quiets eventlet's import-time warning)
 
 eventlet.monkey_patch()
 

@@ -78,8 +78,7 @@ class PremiumFactors(Reply):
     )
     age_years = fields.Integer(allow_none=True)
     faults_12m = fields.Integer(allow_none=True, metadata={"description": "null until known"})
-    entrapments_12m = fields.Integer(allow_none=True,
-                                     metadata={"description": "null until known"})
+    entrapments_12m = fields.Integer(allow_none=True, metadata={"description": "null until known"})
 
 
 class DistrictCoverage(Reply):
@@ -116,8 +115,11 @@ class DistrictQuery(Schema):
 
 
 class EndingQuery(Schema):
-    ending_within = fields.Integer(required=True, validate=validate.Range(min=0, max=366),
-                                   metadata={"description": "days from today"})
+    ending_within = fields.Integer(
+        required=True,
+        validate=validate.Range(min=0, max=366),
+        metadata={"description": "days from today"},
+    )
 
 
 EQUIPMENT_CODE = {"description": "18-digit equipment code (or legacy 20-digit alias)"}
@@ -134,13 +136,20 @@ def _sync_one(results: list[dict]):
 
 
 class InsuranceRoutes(RouteBase):
-    @route("PUT", "/v1/insurance/policies/{policy_no}", roles=[INSURER], tag=TAG,
-           summary="Create or supersede a policy (idempotent per revision)",
-           description="201 created; 200 superseded by a newer revision, or an identical "
-                       "replay (unchanged, same body); 409 when the revision is older than "
-                       "the stored one; 422 when invalid.",
-           body=PolicySchema, responses={201: PolicyView, 200: PolicyView},
-           errors=(409, 422), path_params={"policy_no": POLICY_PARAM})
+    @route(
+        "PUT",
+        "/v1/insurance/policies/{policy_no}",
+        roles=[INSURER],
+        tag=TAG,
+        summary="Create or supersede a policy (idempotent per revision)",
+        description="201 created; 200 superseded by a newer revision, or an identical "
+        "replay (unchanged, same body); 409 when the revision is older than "
+        "the stored one; 422 when invalid.",
+        body=PolicySchema,
+        responses={201: PolicyView, 200: PolicyView},
+        errors=(409, 422),
+        path_params={"policy_no": POLICY_PARAM},
+    )
     def put_policy(self, call: Call):
         policy_no = call.path["policy_no"]
         try:
@@ -152,51 +161,89 @@ class InsuranceRoutes(RouteBase):
         view = self.rpc.insurance.get_policy(policy_no, call.principal.uscc)
         return result["status"], view
 
-    @route("POST", "/v1/insurance/policies:batch", roles=[INSURER], tag=TAG,
-           summary=f"Push up to {MAX_BATCH} policies; each gets its own result",
-           description="One bad or stale policy never blocks the others. Each result has the "
-                       "status a single PUT would have had.",
-           body=BatchEnvelopeSchema, responses={200: BatchResults})
+    @route(
+        "POST",
+        "/v1/insurance/policies:batch",
+        roles=[INSURER],
+        tag=TAG,
+        summary=f"Push up to {MAX_BATCH} policies; each gets its own result",
+        description="One bad or stale policy never blocks the others. Each result has the "
+        "status a single PUT would have had.",
+        body=BatchEnvelopeSchema,
+        responses={200: BatchResults},
+    )
     def push_batch(self, call: Call):
         items = call.body["policies"]
         results = self.rpc.insurance.sync_policies(call.principal.uscc, items)
         return 200, {"results": results}
 
-    @route("GET", "/v1/insurance/policies/{policy_no}", roles=[INSURER, *OFFICIALS], tag=TAG,
-           summary="A policy with its elevators and how each matched the register",
-           query=PolicyQuery, responses={200: PolicyView}, path_params={"policy_no": POLICY_PARAM})
+    @route(
+        "GET",
+        "/v1/insurance/policies/{policy_no}",
+        roles=[INSURER, *OFFICIALS],
+        tag=TAG,
+        summary="A policy with its elevators and how each matched the register",
+        query=PolicyQuery,
+        responses={200: PolicyView},
+        path_params={"policy_no": POLICY_PARAM},
+    )
     def get_policy(self, call: Call):
-        insurer = call.principal.uscc if call.principal.role == INSURER else \
-            call.query.get("insurer")
+        insurer = (
+            call.principal.uscc if call.principal.role == INSURER else call.query.get("insurer")
+        )
         return self.rpc.insurance.get_policy(call.path["policy_no"], insurer)
 
-    @route("GET", "/v1/insurance/policies", roles=[INSURER, *OFFICIALS], tag=TAG,
-           summary="Active policies ending within N days (an insurer sees its own)",
-           query=EndingQuery, responses={200: EndingPolicies})
+    @route(
+        "GET",
+        "/v1/insurance/policies",
+        roles=[INSURER, *OFFICIALS],
+        tag=TAG,
+        summary="Active policies ending within N days (an insurer sees its own)",
+        query=EndingQuery,
+        responses={200: EndingPolicies},
+    )
     def policies_ending(self, call: Call):
         insurer = call.principal.uscc if call.principal.role == INSURER else None
         items = self.rpc.insurance.policies_ending(call.query["ending_within"], insurer)
         return {"items": items, "next_cursor": None}
 
-    @route("GET", "/v1/insurance/equipment/{equipment_code}/coverage",
-           roles=[INSURER, *OFFICIALS], tag=TAG,
-           summary="Whether an elevator was covered on a date, and by which policies",
-           query=OnQuery, responses={200: Coverage}, path_params={"equipment_code": EQUIPMENT_CODE})
+    @route(
+        "GET",
+        "/v1/insurance/equipment/{equipment_code}/coverage",
+        roles=[INSURER, *OFFICIALS],
+        tag=TAG,
+        summary="Whether an elevator was covered on a date, and by which policies",
+        query=OnQuery,
+        responses={200: Coverage},
+        path_params={"equipment_code": EQUIPMENT_CODE},
+    )
     def coverage(self, call: Call):
         on = call.query.get("on")
         return self.rpc.insurance.coverage(call.path["equipment_code"], on and on.isoformat())
 
-    @route("GET", "/v1/insurance/equipment/{equipment_code}/premium-factors", roles=[INSURER],
-           tag=TAG, summary="Premium factors of an elevator",
-           description="credit_grade, faults_12m and entrapments_12m come from the "
-                       "maintenance-credit service and are null until it publishes them.",
-           responses={200: PremiumFactors}, path_params={"equipment_code": EQUIPMENT_CODE})
+    @route(
+        "GET",
+        "/v1/insurance/equipment/{equipment_code}/premium-factors",
+        roles=[INSURER],
+        tag=TAG,
+        summary="Premium factors of an elevator",
+        description="credit_grade, faults_12m and entrapments_12m come from the "
+        "maintenance-credit service and are null until it publishes them.",
+        responses={200: PremiumFactors},
+        path_params={"equipment_code": EQUIPMENT_CODE},
+    )
     def premium_factors(self, call: Call):
         return self.rpc.insurance.premium_factors(call.path["equipment_code"])
 
-    @route("GET", "/v1/public/insurance/coverage", roles=PUBLIC, tag=TAG,
-           summary="Liability insurance coverage of a district's elevators",
-           query=DistrictQuery, responses={200: DistrictCoverage})
+    @route(
+        "GET",
+        "/v1/public/insurance/coverage",
+        roles=PUBLIC,
+        tag=TAG,
+        summary="Liability insurance coverage of a district's elevators",
+        query=DistrictQuery,
+        responses={200: DistrictCoverage},
+    )
     def public_coverage(self, call: Call):
         on = call.query.get("on")
         return self.rpc.insurance.district_coverage(call.query["district"], on and on.isoformat())

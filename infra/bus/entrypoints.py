@@ -193,8 +193,7 @@ class EventSubscriber(EventHandler):
                 if event.version == last + 1:
                     break
                 before = self._here.get((key, event.version - 1))
-                if before is None and self._attempt(message) > 1 and \
-                        self._backfill(event, last):
+                if before is None and self._attempt(message) > 1 and self._backfill(event, last):
                     continue  # the missing versions were fetched and applied: look again
                 if before is None:  # not here: the gap fills from the queue, or by backfill
                     self._retry_later(
@@ -239,15 +238,29 @@ class EventSubscriber(EventHandler):
             with ClusterRpcProxy(self.container.config, timeout=30) as rpc:
                 history = getattr(rpc, event.service).read_stream(event.stream_id, last)
         except Exception as exc:  # the source is down: wait and try again later
-            log.warning("%s: backfill of %s from %s failed: %s", self.queue.name,
-                        event.stream_id, event.service, exc)
+            log.warning(
+                "%s: backfill of %s from %s failed: %s",
+                self.queue.name,
+                event.stream_id,
+                event.service,
+                exc,
+            )
             return False
-        missing = [IncomingEvent.from_message(m) for m in history
-                   if last < int(m["version"]) < event.version]
+        missing = [
+            IncomingEvent.from_message(m)
+            for m in history
+            if last < int(m["version"]) < event.version
+        ]
         if [m.version for m in missing] != list(range(last + 1, event.version)):
             return False
-        log.info("%s: backfilling %s v%d-v%d from %s", self.queue.name, event.stream_id,
-                 last + 1, event.version - 1, event.service)
+        log.info(
+            "%s: backfilling %s v%d-v%d from %s",
+            self.queue.name,
+            event.stream_id,
+            last + 1,
+            event.version - 1,
+            event.service,
+        )
         for missing_event in missing:
             finished = Event()
 

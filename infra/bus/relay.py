@@ -164,9 +164,13 @@ class OutboxRelay:
                 .where(relay_state.c.name == RELAY_NAME, relay_state.c.position < position)
                 .values(position=position, updated_at=now)
             ).rowcount
-            if not done and conn.execute(
-                select(relay_state.c.position).where(relay_state.c.name == RELAY_NAME)
-            ).first() is None:
+            if (
+                not done
+                and conn.execute(
+                    select(relay_state.c.position).where(relay_state.c.name == RELAY_NAME)
+                ).first()
+                is None
+            ):
                 conn.execute(
                     insert(relay_state).values(name=RELAY_NAME, position=position, updated_at=now)
                 )

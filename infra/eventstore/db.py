@@ -110,7 +110,7 @@ def bulk_insert(conn, table, rows: list[dict]) -> None:
     from psycopg2.extras import execute_values
 
     cols = list(rows[0])
-    sql = f'INSERT INTO {table.name} ({", ".join(cols)}) VALUES %s'
+    sql = f"INSERT INTO {table.name} ({', '.join(cols)}) VALUES %s"
     cur = conn.connection.dbapi_connection.cursor()
     try:
         execute_values(cur, sql, [tuple(r[c] for c in cols) for r in rows], page_size=1000)

@@ -26,8 +26,9 @@ def plain_canonical(obj: Any) -> str | None:
     """``canonical(obj)`` at the C encoder's speed, or None when ``obj`` holds anything that is
     not plain JSON (a ``Personal`` value, a date): the caller then takes the slow path."""
     try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          default=_refuse)
+        return json.dumps(
+            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_refuse
+        )
     except _NotPlainJSON:
         return None
 

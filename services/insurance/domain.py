@@ -90,8 +90,12 @@ class PolicyEnrolled(Event):
     terms: Terms
 
     def to_data(self):
-        return {"insurer": self.insurer, "policy_no": self.policy_no, "revision": self.revision,
-                "terms": self.terms.to_dict()}
+        return {
+            "insurer": self.insurer,
+            "policy_no": self.policy_no,
+            "revision": self.revision,
+            "terms": self.terms.to_dict(),
+        }
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,12 @@ class PolicyRevised(Event):
     removed: tuple[str, ...] = ()
 
     def to_data(self):
-        return {"revision": self.revision, "terms": self.terms.to_dict(),
-                "added": list(self.added), "removed": list(self.removed)}
+        return {
+            "revision": self.revision,
+            "terms": self.terms.to_dict(),
+            "added": list(self.added),
+            "removed": list(self.removed),
+        }
 
 
 @dataclass(frozen=True)
@@ -143,11 +151,16 @@ class PolicyLapsed(Event):
 
 def event_from_data(type_: str, data: dict[str, Any]) -> Event:
     if type_ == "PolicyEnrolled":
-        return PolicyEnrolled(data["insurer"], data["policy_no"], data["revision"],
-                              Terms.from_dict(data["terms"]))
+        return PolicyEnrolled(
+            data["insurer"], data["policy_no"], data["revision"], Terms.from_dict(data["terms"])
+        )
     if type_ == "PolicyRevised":
-        return PolicyRevised(data["revision"], Terms.from_dict(data["terms"]),
-                             tuple(data.get("added", ())), tuple(data.get("removed", ())))
+        return PolicyRevised(
+            data["revision"],
+            Terms.from_dict(data["terms"]),
+            tuple(data.get("added", ())),
+            tuple(data.get("removed", ())),
+        )
     if type_ == "PolicyCancelled":
         return PolicyCancelled(data["revision"], Terms.from_dict(data["terms"]))
     if type_ == "PolicyEndingSoon":
@@ -208,8 +221,10 @@ class Policy:
         if not self.terms or self.terms.status != "active" or self.lapsed:
             return []
         ends = date.fromisoformat(self.terms.ends_on)
-        if today <= ends <= today + timedelta(days=REMINDER_DAYS) and \
-                self.reminded_for != self.terms.ends_on:
+        if (
+            today <= ends <= today + timedelta(days=REMINDER_DAYS)
+            and self.reminded_for != self.terms.ends_on
+        ):
             return [PolicyEndingSoon(self.terms.ends_on, today.isoformat())]
         return []
 

@@ -98,16 +98,24 @@ def project(conn, ev) -> None:
             conn.execute(update(policies).where(key).values(**row))
             added, removed = handler_data.get("added", []), handler_data.get("removed", [])
         if removed:
-            conn.execute(delete(policy_equipment).where(
-                policy_equipment.c.insurer == insurer,
-                policy_equipment.c.policy_no == policy_no,
-                policy_equipment.c.equipment_code.in_(removed)))
+            conn.execute(
+                delete(policy_equipment).where(
+                    policy_equipment.c.insurer == insurer,
+                    policy_equipment.c.policy_no == policy_no,
+                    policy_equipment.c.equipment_code.in_(removed),
+                )
+            )
         if added:
-            conn.execute(insert(policy_equipment), [
-                {"insurer": insurer, "policy_no": policy_no, "equipment_code": c} for c in added])
+            conn.execute(
+                insert(policy_equipment),
+                [{"insurer": insurer, "policy_no": policy_no, "equipment_code": c} for c in added],
+            )
     elif ev.type == "PolicyEndingSoon":
-        conn.execute(update(policies).where(key).values(
-            reminded_for=date.fromisoformat(handler_data["ends_on"]), version=ev.version))
+        conn.execute(
+            update(policies)
+            .where(key)
+            .values(reminded_for=date.fromisoformat(handler_data["ends_on"]), version=ev.version)
+        )
     elif ev.type == "PolicyLapsed":
         conn.execute(update(policies).where(key).values(status="lapsed", version=ev.version))
 
@@ -128,16 +136,27 @@ def project_many(conn, stored) -> None:
             continue
         insurer, _, policy_no = _policy_key(ev.stream_id)
         terms = ev.data["terms"]
-        policy_rows.append({
-            "insurer": insurer, "policy_no": policy_no, "revision": ev.data["revision"],
-            "digest": _digest(terms), "status": terms["status"], "cover": terms["cover"],
-            "premium": terms["premium"], "starts_on": date.fromisoformat(terms["starts_on"]),
-            "ends_on": date.fromisoformat(terms["ends_on"]),
-            "terms": json.dumps(terms, sort_keys=True), "version": ev.version,
-            "updated_at": to_db(ev.recorded_at), "reminded_for": None,
-        })
-        equipment_rows += [{"insurer": insurer, "policy_no": policy_no, "equipment_code": c}
-                           for c in terms["equipment_codes"]]
+        policy_rows.append(
+            {
+                "insurer": insurer,
+                "policy_no": policy_no,
+                "revision": ev.data["revision"],
+                "digest": _digest(terms),
+                "status": terms["status"],
+                "cover": terms["cover"],
+                "premium": terms["premium"],
+                "starts_on": date.fromisoformat(terms["starts_on"]),
+                "ends_on": date.fromisoformat(terms["ends_on"]),
+                "terms": json.dumps(terms, sort_keys=True),
+                "version": ev.version,
+                "updated_at": to_db(ev.recorded_at),
+                "reminded_for": None,
+            }
+        )
+        equipment_rows += [
+            {"insurer": insurer, "policy_no": policy_no, "equipment_code": c}
+            for c in terms["equipment_codes"]
+        ]
     bulk_insert(conn, policies, policy_rows)
     bulk_insert(conn, policy_equipment, equipment_rows)
 
@@ -168,13 +187,17 @@ def _project_equipment(conn, type_: str, d: dict) -> None:
             "district": d["district"],
             "in_ftz": bool(d.get("in_ftz")),
             "status": "registered",
-            "registered_on": date.fromisoformat(d["registered_on"]) if d.get("registered_on")
+            "registered_on": date.fromisoformat(d["registered_on"])
+            if d.get("registered_on")
             else None,
             "maintenance_unit_uscc": d.get("maintenance_unit_uscc"),
             "manufacture_year": _year_of(code),
         }
-        moved = conn.execute(update(equipment_register).where(where).values(
-            applied=equipment_register.c.applied + 1, **row)).rowcount
+        moved = conn.execute(
+            update(equipment_register)
+            .where(where)
+            .values(applied=equipment_register.c.applied + 1, **row)
+        ).rowcount
         if not moved:
             conn.execute(insert(equipment_register).values(equipment_code=code, applied=1, **row))
     elif type_ == "EquipmentChanged":
@@ -182,8 +205,11 @@ def _project_equipment(conn, type_: str, d: dict) -> None:
         if changes:
             conn.execute(update(equipment_register).where(where).values(**changes))
     elif type_ in ("EquipmentSuspended", "EquipmentResumed", "EquipmentCancelled"):
-        status = {"EquipmentSuspended": "suspended", "EquipmentResumed": "registered",
-                  "EquipmentCancelled": "cancelled"}[type_]
+        status = {
+            "EquipmentSuspended": "suspended",
+            "EquipmentResumed": "registered",
+            "EquipmentCancelled": "cancelled",
+        }[type_]
         conn.execute(update(equipment_register).where(where).values(status=status))
 
 

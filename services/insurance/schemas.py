@@ -10,10 +10,12 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 from infra.identifiers import EquipmentCodeField, USCCField
 
 MONEY = validate.Regexp(r"^\d{1,13}\.\d{2}$", error="money in yuan with two decimals, e.g. 93.00")
-SHARE = validate.Regexp(r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$",
-                        error="a share between 0 and 1, e.g. 0.30")
-POLICY_NO = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
-                            error="1-64 letters, digits, -, _ or .")
+SHARE = validate.Regexp(
+    r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$", error="a share between 0 and 1, e.g. 0.30"
+)
+POLICY_NO = validate.Regexp(
+    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="1-64 letters, digits, -, _ or ."
+)
 MAX_EQUIPMENT_PER_POLICY = 5000
 MAX_BATCH = 1000
 
@@ -24,8 +26,9 @@ class PolicyholderSchema(Schema):
 
     uscc = USCCField(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 200))
-    role = fields.String(required=True,
-                         validate=validate.OneOf(["owner", "user", "maintenance", "inspection"]))
+    role = fields.String(
+        required=True, validate=validate.OneOf(["owner", "user", "maintenance", "inspection"])
+    )
     share = fields.String(required=True, validate=SHARE)
 
 
@@ -44,10 +47,14 @@ class PolicySchema(Schema):
         unknown = RAISE
 
     revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    policyholders = fields.List(fields.Nested(PolicyholderSchema), required=True,
-                                validate=validate.Length(min=1, max=20))
-    equipment_codes = fields.List(EquipmentCodeField(), required=True,
-                                  validate=validate.Length(min=1, max=MAX_EQUIPMENT_PER_POLICY))
+    policyholders = fields.List(
+        fields.Nested(PolicyholderSchema), required=True, validate=validate.Length(min=1, max=20)
+    )
+    equipment_codes = fields.List(
+        EquipmentCodeField(),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_EQUIPMENT_PER_POLICY),
+    )
     cover = fields.String(required=True, validate=validate.OneOf(["liability", "comprehensive"]))
     limits = fields.Nested(LimitsSchema, required=True)
     premium = fields.String(required=True, validate=MONEY)
@@ -82,8 +89,9 @@ class BatchEnvelopeSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    policies = fields.List(fields.Raw(), required=True,
-                           validate=validate.Length(min=1, max=MAX_BATCH))
+    policies = fields.List(
+        fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH)
+    )
 
 
 def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
@@ -127,7 +135,7 @@ def load_policy(payload: dict, with_policy_no: bool = False) -> dict:
 
 INTEGRATION_EVENTS = {
     "PolicyEnrolled": "insurer, policy_no, revision, terms{policyholders, equipment_codes, cover,"
-                      " limits, premium, starts_on, ends_on, status}",
+    " limits, premium, starts_on, ends_on, status}",
     "PolicyRevised": "revision, terms, added[equipment_code], removed[equipment_code]",
     "PolicyCancelled": "revision, terms",
     "PolicyEndingSoon": "ends_on, reminded_on",

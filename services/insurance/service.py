@@ -32,7 +32,10 @@ from services.insurance.schemas import flatten_errors, load_policy
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 EQUIPMENT_EVENTS = {
-    "EquipmentRegistered", "EquipmentChanged", "EquipmentSuspended", "EquipmentResumed",
+    "EquipmentRegistered",
+    "EquipmentChanged",
+    "EquipmentSuspended",
+    "EquipmentResumed",
     "EquipmentCancelled",
 }
 SWEEP_BATCH = 500
@@ -49,9 +52,16 @@ class InsuranceService(KernelService):
         if event.type not in EQUIPMENT_EVENTS:
             return
         stored = self.db.append(
-            f"licensing:{event.stream_id}", None,
-            [NewEvent(f"licensing.{event.type}", event.data, event_id=event.event_id,
-                      occurred_at=event.occurred_at)],
+            f"licensing:{event.stream_id}",
+            None,
+            [
+                NewEvent(
+                    f"licensing.{event.type}",
+                    event.data,
+                    event_id=event.event_id,
+                    occurred_at=event.occurred_at,
+                )
+            ],
             {**event.meta, "causation_id": event.event_id, "observed_from": event.service},
         )
         for ev in stored:
@@ -71,9 +81,13 @@ class InsuranceService(KernelService):
         current = {
             r.policy_no: r
             for r in conn.execute(
-                select(policies.c.policy_no, policies.c.revision, policies.c.digest,
-                       policies.c.version, policies.c.terms)
-                .where(policies.c.insurer == insurer, policies.c.policy_no.in_(nos))
+                select(
+                    policies.c.policy_no,
+                    policies.c.revision,
+                    policies.c.digest,
+                    policies.c.version,
+                    policies.c.terms,
+                ).where(policies.c.insurer == insurer, policies.c.policy_no.in_(nos))
             )
         }
         meta = self.ctx.meta()
@@ -84,8 +98,12 @@ class InsuranceService(KernelService):
             try:
                 data = load_policy(item, with_policy_no=True)
             except ValidationError as exc:
-                results[index] = {"index": index, "policy_no": policy_no, "status": 422,
-                                  "errors": flatten_errors(exc.messages)}
+                results[index] = {
+                    "index": index,
+                    "policy_no": policy_no,
+                    "status": 422,
+                    "errors": flatten_errors(exc.messages),
+                }
                 continue
             policy_no = data.pop("policy_no")
             revision = data.pop("revision")
@@ -111,33 +129,58 @@ class InsuranceService(KernelService):
             try:
                 outcome, events = policy.sync(revision, terms)
             except domain.StaleRevision as exc:
-                results[index] = {"index": index, "policy_no": policy_no, "status": 409,
-                                  "detail": str(exc), "version": policy.version}
+                results[index] = {
+                    "index": index,
+                    "policy_no": policy_no,
+                    "status": 409,
+                    "detail": str(exc),
+                    "version": policy.version,
+                }
                 continue
             if not events:
-                results[index] = {"index": index, "policy_no": policy_no, "status": 200,
-                                  "outcome": outcome, "version": policy.version}
+                results[index] = {
+                    "index": index,
+                    "policy_no": policy_no,
+                    "status": 200,
+                    "outcome": outcome,
+                    "version": policy.version,
+                }
                 continue
-            appends.append((domain.stream_id(insurer, policy_no), policy.version,
-                            [NewEvent(e.type, e.to_data()) for e in events]))
+            appends.append(
+                (
+                    domain.stream_id(insurer, policy_no),
+                    policy.version,
+                    [NewEvent(e.type, e.to_data()) for e in events],
+                )
+            )
             changes.append((index, policy_no, revision, terms, outcome, policy, events))
         if not appends:
             return
         written = self.db.store.append_many(conn, appends, meta)
         stored = []
         for (index, policy_no, revision, terms, outcome, policy, events), got in zip(
-                changes, written, strict=True):
+            changes, written, strict=True
+        ):
             if isinstance(got, ConcurrencyError) or not got:
-                results[index] = {"index": index, "policy_no": policy_no, "status": 409,
-                                  "detail": "the policy was changed concurrently"}
+                results[index] = {
+                    "index": index,
+                    "policy_no": policy_no,
+                    "status": 409,
+                    "detail": "the policy was changed concurrently",
+                }
                 continue
             stored.extend(got)
             policy.version += len(events)
-            current[policy_no] = _Row(revision, terms.digest(), policy.version,
-                                      json.dumps(terms.to_dict()))
-            results[index] = {"index": index, "policy_no": policy_no,
-                              "status": 201 if outcome == "created" else 200,
-                              "outcome": outcome, "version": policy.version}
+            current[policy_no] = _Row(
+                revision, terms.digest(), policy.version, json.dumps(terms.to_dict())
+            )
+            results[index] = {
+                "index": index,
+                "policy_no": policy_no,
+                "status": 201 if outcome == "created" else 200,
+                "outcome": outcome,
+                "version": policy.version,
+            }
         project_many(conn, stored)
 
     # -- reads ---------------------------------------------------------------------------
@@ -156,8 +199,10 @@ class InsuranceService(KernelService):
         if not rows:
             raise NotFound(f"policy {policy_no} not found")
         if len(rows) > 1:
-            raise Invalid("several insurers use this policy number",
-                          {"insurer": ["give the insurer's credit code"]})
+            raise Invalid(
+                "several insurers use this policy number",
+                {"insurer": ["give the insurer's credit code"]},
+            )
         return self._policy_view(rows[0])
 
     def _policy_view(self, row) -> dict:
@@ -165,8 +210,9 @@ class InsuranceService(KernelService):
         reg = {
             r.equipment_code: r.status
             for r in self.db.conn.execute(
-                select(equipment_register.c.equipment_code, equipment_register.c.status)
-                .where(equipment_register.c.equipment_code.in_(terms["equipment_codes"]))
+                select(equipment_register.c.equipment_code, equipment_register.c.status).where(
+                    equipment_register.c.equipment_code.in_(terms["equipment_codes"])
+                )
             )
         }
         equipment = []
@@ -189,22 +235,35 @@ class InsuranceService(KernelService):
     def coverage(self, equipment_code: str, on: str | None = None) -> dict:
         """Whether an elevator was covered on a date, with the policies that cover it."""
         day = date.fromisoformat(on) if on else self.clock.today()
-        rows = self.db.conn.execute(
-            select(policies)
-            .join(policy_equipment, and_(policy_equipment.c.insurer == policies.c.insurer,
-                                         policy_equipment.c.policy_no == policies.c.policy_no))
-            .where(policy_equipment.c.equipment_code == equipment_code,
-                   _covers(day))
-            .order_by(policies.c.starts_on)
-        ).mappings().all()
+        rows = (
+            self.db.conn.execute(
+                select(policies)
+                .join(
+                    policy_equipment,
+                    and_(
+                        policy_equipment.c.insurer == policies.c.insurer,
+                        policy_equipment.c.policy_no == policies.c.policy_no,
+                    ),
+                )
+                .where(policy_equipment.c.equipment_code == equipment_code, _covers(day))
+                .order_by(policies.c.starts_on)
+            )
+            .mappings()
+            .all()
+        )
         return {
             "equipment_code": equipment_code,
             "on": day.isoformat(),
             "covered": bool(rows),
             "policies": [
-                {"insurer": r["insurer"], "policy_no": r["policy_no"], "cover": r["cover"],
-                 "starts_on": r["starts_on"].isoformat(), "ends_on": r["ends_on"].isoformat(),
-                 "status": r["status"]}
+                {
+                    "insurer": r["insurer"],
+                    "policy_no": r["policy_no"],
+                    "cover": r["cover"],
+                    "starts_on": r["starts_on"].isoformat(),
+                    "ends_on": r["ends_on"].isoformat(),
+                    "status": r["status"],
+                }
                 for r in rows
             ],
         }
@@ -215,34 +274,59 @@ class InsuranceService(KernelService):
         day = date.fromisoformat(on) if on else self.clock.today()
         elevators = equipment_register.alias("e")
         is_covered = exists(
-            select(1).select_from(
-                policy_equipment.join(policies, and_(
-                    policy_equipment.c.insurer == policies.c.insurer,
-                    policy_equipment.c.policy_no == policies.c.policy_no)))
-            .where(policy_equipment.c.equipment_code == elevators.c.equipment_code,
-                   _covers(day)))
-        base = select(func.count()).select_from(elevators).where(
-            elevators.c.district == district, elevators.c.status != "cancelled",
-            elevators.c.equipment_code.like("3%"))
+            select(1)
+            .select_from(
+                policy_equipment.join(
+                    policies,
+                    and_(
+                        policy_equipment.c.insurer == policies.c.insurer,
+                        policy_equipment.c.policy_no == policies.c.policy_no,
+                    ),
+                )
+            )
+            .where(policy_equipment.c.equipment_code == elevators.c.equipment_code, _covers(day))
+        )
+        base = (
+            select(func.count())
+            .select_from(elevators)
+            .where(
+                elevators.c.district == district,
+                elevators.c.status != "cancelled",
+                elevators.c.equipment_code.like("3%"),
+            )
+        )
         total = self.db.conn.execute(base).scalar() or 0
         covered = self.db.conn.execute(base.where(is_covered)).scalar() or 0
-        return {"district": district, "on": day.isoformat(), "elevators": total,
-                "covered": covered, "ratio": round(covered / total, 4) if total else None}
+        return {
+            "district": district,
+            "on": day.isoformat(),
+            "elevators": total,
+            "covered": covered,
+            "ratio": round(covered / total, 4) if total else None,
+        }
 
     @rpc
     def policies_ending(self, within_days: int, insurer: str | None = None) -> list[dict]:
         """Active policies whose period ends within N days from today (officers' list)."""
         today = self.clock.today()
-        q = select(policies).where(
-            policies.c.status == "active",
-            policies.c.ends_on >= today,
-            policies.c.ends_on <= today + timedelta(days=within_days),
-        ).order_by(policies.c.ends_on, policies.c.insurer, policies.c.policy_no)
+        q = (
+            select(policies)
+            .where(
+                policies.c.status == "active",
+                policies.c.ends_on >= today,
+                policies.c.ends_on <= today + timedelta(days=within_days),
+            )
+            .order_by(policies.c.ends_on, policies.c.insurer, policies.c.policy_no)
+        )
         if insurer:
             q = q.where(policies.c.insurer == insurer)
         return [
-            {"insurer": r["insurer"], "policy_no": r["policy_no"],
-             "ends_on": r["ends_on"].isoformat(), "revision": r["revision"]}
+            {
+                "insurer": r["insurer"],
+                "policy_no": r["policy_no"],
+                "ends_on": r["ends_on"].isoformat(),
+                "revision": r["revision"],
+            }
             for r in self.db.conn.execute(q.limit(5000)).mappings()
         ]
 
@@ -250,9 +334,15 @@ class InsuranceService(KernelService):
     def premium_factors(self, equipment_code: str) -> dict:
         """Factors an insurer may price on. The credit grade, faults and entrapments come from
         the maintenance-credit service, which publishes nothing yet: they are null until then."""
-        row = self.db.conn.execute(
-            select(equipment_register).where(equipment_register.c.equipment_code == equipment_code)
-        ).mappings().first()
+        row = (
+            self.db.conn.execute(
+                select(equipment_register).where(
+                    equipment_register.c.equipment_code == equipment_code
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound(f"equipment {equipment_code} is not in the register")
         year = row["manufacture_year"]
@@ -267,8 +357,15 @@ class InsuranceService(KernelService):
 
     @rpc
     def equipment(self, equipment_code: str) -> dict:
-        row = self.db.conn.execute(select(equipment_register).where(
-            equipment_register.c.equipment_code == equipment_code)).mappings().first()
+        row = (
+            self.db.conn.execute(
+                select(equipment_register).where(
+                    equipment_register.c.equipment_code == equipment_code
+                )
+            )
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFound(f"equipment {equipment_code} is not known to insurance")
         return {**row, "registered_on": row["registered_on"] and row["registered_on"].isoformat()}
@@ -276,8 +373,9 @@ class InsuranceService(KernelService):
     @rpc
     def register_stats(self) -> dict:
         """How many elevators the register holds, and how many registration effects applied."""
-        n, applied = self.db.conn.execute(select(
-            func.count(), func.coalesce(func.sum(equipment_register.c.applied), 0))).one()
+        n, applied = self.db.conn.execute(
+            select(func.count(), func.coalesce(func.sum(equipment_register.c.applied), 0))
+        ).one()
         return {"elevators": n, "applied": int(applied)}
 
     # -- time-driven rules ---------------------------------------------------------------
@@ -291,12 +389,19 @@ class InsuranceService(KernelService):
         """Reminders 3 days before a policy ends, and lapse after it ends. Idempotent."""
         today = self.clock.today()
         conn = self.db.conn
-        due = conn.execute(
-            select(policies).where(
-                policies.c.status == "active",
-                policies.c.ends_on <= today + timedelta(days=domain.REMINDER_DAYS),
-            ).order_by(policies.c.ends_on).limit(SWEEP_BATCH)
-        ).mappings().all()
+        due = (
+            conn.execute(
+                select(policies)
+                .where(
+                    policies.c.status == "active",
+                    policies.c.ends_on <= today + timedelta(days=domain.REMINDER_DAYS),
+                )
+                .order_by(policies.c.ends_on)
+                .limit(SWEEP_BATCH)
+            )
+            .mappings()
+            .all()
+        )
         meta = self.ctx.meta()
         reminded = lapsed = 0
         for row in due:
@@ -306,9 +411,12 @@ class InsuranceService(KernelService):
             if not events:
                 continue
             with conn.begin_nested():
-                for ev in self.db.append(domain.stream_id(policy.insurer, policy.policy_no),
-                                         policy.version,
-                                         [NewEvent(e.type, e.to_data()) for e in events], meta):
+                for ev in self.db.append(
+                    domain.stream_id(policy.insurer, policy.policy_no),
+                    policy.version,
+                    [NewEvent(e.type, e.to_data()) for e in events],
+                    meta,
+                ):
                     project(conn, ev)
             lapsed += sum(isinstance(e, domain.PolicyLapsed) for e in events)
             reminded += sum(isinstance(e, domain.PolicyEndingSoon) for e in events)
@@ -351,8 +459,11 @@ def _state(insurer: str, policy_no: str, row) -> domain.Policy:
     policy = domain.Policy(insurer, policy_no)
     if row is not None:
         get = row.__getitem__ if hasattr(row, "keys") else lambda k: getattr(row, k)
-        policy.revision, policy.digest, policy.version = get("revision"), get("digest"), \
-            get("version")
+        policy.revision, policy.digest, policy.version = (
+            get("revision"),
+            get("digest"),
+            get("version"),
+        )
         policy.terms = domain.Terms.from_dict(json.loads(get("terms")))
         if hasattr(row, "keys") and "status" in row.keys():
             policy.lapsed = row["status"] == "lapsed"
@@ -361,5 +472,8 @@ def _state(insurer: str, policy_no: str, row) -> domain.Policy:
 
 def _covers(day: date):
     # Cancelled policies cover nothing; a lapsed one covered its own period.
-    return and_(policies.c.status.in_(["active", "lapsed"]),
-                policies.c.starts_on <= day, policies.c.ends_on >= day)
+    return and_(
+        policies.c.status.in_(["active", "lapsed"]),
+        policies.c.starts_on <= day,
+        policies.c.ends_on >= day,
+    )

@@ -28,8 +28,17 @@ from typing import Any
 import httpx
 
 COLUMNS = [
-    "policy_no", "revision", "status", "cover", "per_accident", "per_person", "premium",
-    "starts_on", "ends_on", "policyholders", "equipment_code",
+    "policy_no",
+    "revision",
+    "status",
+    "cover",
+    "per_accident",
+    "per_person",
+    "premium",
+    "starts_on",
+    "ends_on",
+    "policyholders",
+    "equipment_code",
 ]
 POLICY_FIELDS = [c for c in COLUMNS if c != "equipment_code"]
 BATCH_PATH = "/v1/insurance/policies:batch"
@@ -54,11 +63,12 @@ class Summary:
     rejected: list[dict] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"{self.policies} policies from {self.rows} rows: {self.created} created, "
-                f"{self.superseded} superseded, {self.unchanged} unchanged, "
-                f"{len(self.rejected)} rejected"
-                + (f" ({self.skipped_batches} batches already done)" if self.skipped_batches
-                   else ""))
+        return (
+            f"{self.policies} policies from {self.rows} rows: {self.created} created, "
+            f"{self.superseded} superseded, {self.unchanged} unchanged, "
+            f"{len(self.rejected)} rejected"
+            + (f" ({self.skipped_batches} batches already done)" if self.skipped_batches else "")
+        )
 
 
 def parse_holders(text: str) -> list[dict]:
@@ -87,8 +97,9 @@ def read_policies(path: Path) -> tuple[list[ParsedPolicy], list[dict], int]:
             count += 1
             no = (row.get("policy_no") or "").strip()
             if not no:
-                errors.append({"rows": [line], "policy_no": None,
-                               "errors": {"policy_no": ["missing"]}})
+                errors.append(
+                    {"rows": [line], "policy_no": None, "errors": {"policy_no": ["missing"]}}
+                )
                 continue
             try:
                 revision: Any = int(row["revision"])
@@ -97,8 +108,9 @@ def read_policies(path: Path) -> tuple[list[ParsedPolicy], list[dict], int]:
             try:
                 holders = parse_holders(row["policyholders"])
             except ValueError as exc:
-                errors.append({"rows": [line], "policy_no": no,
-                               "errors": {"policyholders": [str(exc)]}})
+                errors.append(
+                    {"rows": [line], "policy_no": no, "errors": {"policyholders": [str(exc)]}}
+                )
                 bad.add(no)
                 continue
             body = {
@@ -107,8 +119,10 @@ def read_policies(path: Path) -> tuple[list[ParsedPolicy], list[dict], int]:
                 "policyholders": holders,
                 "equipment_codes": [],
                 "cover": row["cover"].strip(),
-                "limits": {"per_accident": row["per_accident"].strip(),
-                           "per_person": row["per_person"].strip()},
+                "limits": {
+                    "per_accident": row["per_accident"].strip(),
+                    "per_person": row["per_person"].strip(),
+                },
                 "premium": row["premium"].strip(),
                 "starts_on": row["starts_on"].strip(),
                 "ends_on": row["ends_on"].strip(),
@@ -117,18 +131,29 @@ def read_policies(path: Path) -> tuple[list[ParsedPolicy], list[dict], int]:
             p = policies.get(no)
             if p is None:
                 p = policies[no] = ParsedPolicy(no, [], body)
-            elif {k: v for k, v in p.body.items() if k != "equipment_codes"} != \
-                    {k: v for k, v in body.items() if k != "equipment_codes"}:
-                errors.append({"rows": [line], "policy_no": no, "errors": {
-                    "_row": ["policy fields differ from the policy's first row"]}})
+            elif {k: v for k, v in p.body.items() if k != "equipment_codes"} != {
+                k: v for k, v in body.items() if k != "equipment_codes"
+            }:
+                errors.append(
+                    {
+                        "rows": [line],
+                        "policy_no": no,
+                        "errors": {"_row": ["policy fields differ from the policy's first row"]},
+                    }
+                )
                 bad.add(no)
             p.rows.append(line)
             p.body["equipment_codes"].append(row["equipment_code"].strip())
     good = [p for no, p in policies.items() if no not in bad]
     for no in bad:
         if no in policies:
-            errors.append({"rows": policies[no].rows, "policy_no": no,
-                           "errors": {"_policy": ["not sent: its rows disagree or are malformed"]}})
+            errors.append(
+                {
+                    "rows": policies[no].rows,
+                    "policy_no": no,
+                    "errors": {"_policy": ["not sent: its rows disagree or are malformed"]},
+                }
+            )
     return good, errors, count
 
 
@@ -152,12 +177,22 @@ def batch_key(batch: list[ParsedPolicy]) -> str:
 
 
 class SyncClient:
-    def __init__(self, url: str, token: str, *, timeout: float = 120.0, retries: int = 8,
-                 transport: httpx.BaseTransport | None = None,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 120.0,
+        retries: int = 8,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.http = httpx.Client(
-            base_url=url.rstrip("/"), timeout=timeout, transport=transport,
-            headers={"Authorization": f"Bearer {token}", "User-Agent": "sesp-insurer-sync/1"})
+            base_url=url.rstrip("/"),
+            timeout=timeout,
+            transport=transport,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "sesp-insurer-sync/1"},
+        )
         self.retries = retries
         self.sleep = sleep
 
@@ -210,8 +245,16 @@ def _load_state(state_path: Path, file_digest: str) -> dict[str, list]:
     return done
 
 
-def sync_file(path: Path, url: str, token: str, *, batch_size: int = 500, parallel: int = 2,
-              progress: bool = True, client: SyncClient | None = None) -> Summary:
+def sync_file(
+    path: Path,
+    url: str,
+    token: str,
+    *,
+    batch_size: int = 500,
+    parallel: int = 2,
+    progress: bool = True,
+    client: SyncClient | None = None,
+) -> Summary:
     """Send the file's policies; ``parallel`` batches are in flight at once (each policy is in
     exactly one batch, so they never race each other)."""
     import threading
@@ -246,11 +289,14 @@ def sync_file(path: Path, url: str, token: str, *, batch_size: int = 500, parall
                 else:
                     summary.superseded += 1
             else:
-                summary.rejected.append({
-                    "rows": p.rows if p else [], "policy_no": r.get("policy_no"),
-                    "status": status,
-                    "errors": r.get("errors") or {"_policy": [r.get("detail", "refused")]},
-                })
+                summary.rejected.append(
+                    {
+                        "rows": p.rows if p else [],
+                        "policy_no": r.get("policy_no"),
+                        "status": status,
+                        "errors": r.get("errors") or {"_policy": [r.get("detail", "refused")]},
+                    }
+                )
         if bar:
             bar.update(len(batch))
 
@@ -282,5 +328,8 @@ def print_summary(summary: Summary, out=sys.stdout) -> None:
         rows = ",".join(str(n) for n in rej["rows"]) or "?"
         status = f" [{rej['status']}]" if rej.get("status") else ""
         for fld, msgs in rej["errors"].items():
-            print(f"  rejected rows {rows} policy {rej['policy_no']}{status}: {fld}: "
-                  f"{'; '.join(msgs)}", file=out)
+            print(
+                f"  rejected rows {rows} policy {rej['policy_no']}{status}: {fld}: "
+                f"{'; '.join(msgs)}",
+                file=out,
+            )

@@ -15,7 +15,10 @@ from infra.testing import env
 def sesp(*args, extra_env=None):
     return subprocess.run(
         [sys.executable, "-m", "infra.cli", *args],
-        capture_output=True, text=True, env={**os.environ, **(extra_env or {})}, timeout=60,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(extra_env or {})},
+        timeout=60,
     )
 
 
@@ -31,11 +34,16 @@ def licensing_store(db_url, tmp_path):
         store = EventStore(engine.dialect.name, SubjectKeys(master_key("licensing")))
         with engine.begin() as conn:
             for app in ("application-1", "application-2"):
-                store.append(conn, app, 0, [
-                    NewEvent("ApplicationReceived", {"applicant": Personal("p-42", "Wang Wu")}),
-                    NewEvent("ApplicationAccepted", {"opinion": "complete"}),
-                    NewEvent("ApplicationApproved", {"licence_no": "TS3131001-2014"}),
-                ])
+                store.append(
+                    conn,
+                    app,
+                    0,
+                    [
+                        NewEvent("ApplicationReceived", {"applicant": Personal("p-42", "Wang Wu")}),
+                        NewEvent("ApplicationAccepted", {"opinion": "complete"}),
+                        NewEvent("ApplicationApproved", {"licence_no": "TS3131001-2014"}),
+                    ],
+                )
         yield engine, store, envs
         engine.dispose()
 
@@ -50,9 +58,12 @@ def test_verify_passes_on_an_untouched_store(licensing_store):
 def test_verify_names_the_first_tampered_event(licensing_store):
     engine, _, envs = licensing_store
     with engine.begin() as conn:
-        conn.execute(text(
-            "UPDATE events SET data = '{\"opinion\":\"rubber-stamped\"}' "
-            "WHERE stream_id = 'application-2' AND version = 2"))
+        conn.execute(
+            text(
+                'UPDATE events SET data = \'{"opinion":"rubber-stamped"}\' '
+                "WHERE stream_id = 'application-2' AND version = 2"
+            )
+        )
     out = sesp("verify", "licensing", extra_env=envs)
     assert out.returncode == 1
     assert "TAMPERED stream application-2 version 2" in out.stdout

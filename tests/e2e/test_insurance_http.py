@@ -62,8 +62,9 @@ def stack(module_amqp_uri, gateways, tmp_path_factory):
 
 
 def put(gw, token, no, body, **headers):
-    return gw.client.put(f"/v1/insurance/policies/{no}", json=body,
-                         headers=gw.headers(token, **headers))
+    return gw.client.put(
+        f"/v1/insurance/policies/{no}", json=body, headers=gw.headers(token, **headers)
+    )
 
 
 def test_create_replay_stale_supersede_cancel(stack):
@@ -109,8 +110,9 @@ def test_batch_mixes_valid_invalid_and_stale(stack):
         {"policy_no": "H-STALE", **policy(3, revision=2)},
         {"policy_no": "H-B3", **policy(6)},
     ]
-    r = gw.client.post("/v1/insurance/policies:batch", json={"policies": items},
-                       headers=gw.headers(t["a"]))
+    r = gw.client.post(
+        "/v1/insurance/policies:batch", json={"policies": items}, headers=gw.headers(t["a"])
+    )
     assert r.status_code == 200, r.text
     assert [x["status"] for x in r.json()["results"]] == [201, 422, 409, 201]
     assert "premium" in r.json()["results"][1]["errors"]
@@ -131,8 +133,9 @@ def test_insurers_see_and_change_only_their_own_policies(stack):
     # an officer names the insurer when two use the number
     amb = gw.client.get("/v1/insurance/policies/H-OWN", headers=gw.headers(t["officer"]))
     assert amb.status_code == 422
-    one = gw.client.get(f"/v1/insurance/policies/H-OWN?insurer={INSURER_B}",
-                        headers=gw.headers(t["officer"]))
+    one = gw.client.get(
+        f"/v1/insurance/policies/H-OWN?insurer={INSURER_B}", headers=gw.headers(t["officer"])
+    )
     assert one.status_code == 200 and one.json()["insurer"] == INSURER_B
 
 
@@ -140,13 +143,20 @@ def test_coverage_and_public_ratio(stack):
     gw, t = stack
     code = "311000009201400009"
     assert put(gw, t["a"], "H-COV", policy(9, codes=[code])).status_code == 201
+
     def cov(on):
-        r = gw.client.get(f"/v1/insurance/equipment/{code}/coverage?on={on}",
-                          headers=gw.headers(t["officer"]))
+        r = gw.client.get(
+            f"/v1/insurance/equipment/{code}/coverage?on={on}", headers=gw.headers(t["officer"])
+        )
         assert r.status_code == 200, r.text
         return r.json()["covered"]
-    assert (cov("2014-06-30"), cov("2014-07-01"), cov("2015-06-30"), cov("2015-07-01")) == \
-        (False, True, True, False)
+
+    assert (cov("2014-06-30"), cov("2014-07-01"), cov("2015-06-30"), cov("2015-07-01")) == (
+        False,
+        True,
+        True,
+        False,
+    )
     public = gw.client.get("/v1/public/insurance/coverage?district=310109&on=2014-12-01")
     assert public.status_code == 200
     assert set(public.json()) >= {"district", "elevators", "covered", "ratio"}
@@ -158,18 +168,69 @@ def _write_export(path, n_policies: int):
     """An insurer export: two elevators per policy, plus rows the API must reject."""
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["policy_no", "revision", "status", "cover", "per_accident", "per_person",
-                    "premium", "starts_on", "ends_on", "policyholders", "equipment_code"])
+        w.writerow(
+            [
+                "policy_no",
+                "revision",
+                "status",
+                "cover",
+                "per_accident",
+                "per_person",
+                "premium",
+                "starts_on",
+                "ends_on",
+                "policyholders",
+                "equipment_code",
+            ]
+        )
         holders = f"{OWNER}|Owner Co|owner|0.70;{CARE}|Lift Care|maintenance|0.30"
         for i in range(n_policies):
             for j in range(2):
-                w.writerow([f"S-{i:04d}", 1, "active", "liability", "1000000.00", "800000.00",
-                            "93.00", "2014-07-01", "2015-06-30", holders,
-                            f"3110{i:05d}2014{j:05d}"])
-        w.writerow(["S-BAD-DATES", 1, "active", "liability", "1000000.00", "800000.00",
-                    "93.00", "2014-07-01", "2014-06-30", holders, "311000001201400001"])
-        w.writerow(["S-BAD-CODE", 1, "active", "liability", "1000000.00", "800000.00",
-                    "93.00", "2014-07-01", "2015-06-30", holders, "3110000012099000001"])
+                w.writerow(
+                    [
+                        f"S-{i:04d}",
+                        1,
+                        "active",
+                        "liability",
+                        "1000000.00",
+                        "800000.00",
+                        "93.00",
+                        "2014-07-01",
+                        "2015-06-30",
+                        holders,
+                        f"3110{i:05d}2014{j:05d}",
+                    ]
+                )
+        w.writerow(
+            [
+                "S-BAD-DATES",
+                1,
+                "active",
+                "liability",
+                "1000000.00",
+                "800000.00",
+                "93.00",
+                "2014-07-01",
+                "2014-06-30",
+                holders,
+                "311000001201400001",
+            ]
+        )
+        w.writerow(
+            [
+                "S-BAD-CODE",
+                1,
+                "active",
+                "liability",
+                "1000000.00",
+                "800000.00",
+                "93.00",
+                "2014-07-01",
+                "2015-06-30",
+                holders,
+                "3110000012099000001",
+            ]
+        )
 
 
 def test_sync_client_interrupted_and_rerun_ends_with_exactly_the_file(stack, tmp_path):
@@ -179,11 +240,26 @@ def test_sync_client_interrupted_and_rerun_ends_with_exactly_the_file(stack, tmp
     export = tmp_path / "export.csv"
     _write_export(export, 60)
     state = tmp_path / "export.csv.sync-state.json"
-    cmd = [sys.executable, "-m", "infra.cli", "insurer", "sync", str(export), "--url", gw.url,
-           "--token", token, "--batch-size", "5", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "infra.cli",
+        "insurer",
+        "sync",
+        str(export),
+        "--url",
+        gw.url,
+        "--token",
+        token,
+        "--batch-size",
+        "5",
+        "--no-progress",
+    ]
 
-    first = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=os.environ.copy())
+    first = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+
     def batches_done():
         return len(state.read_text().splitlines()) - 1 if state.exists() else 0
 
@@ -205,8 +281,9 @@ def test_sync_client_interrupted_and_rerun_ends_with_exactly_the_file(stack, tmp
     for i in (0, 17, 59):
         p = gw.client.get(f"/v1/insurance/policies/S-{i:04d}", headers=h).json()
         assert p["version"] == 1
-        assert [e["equipment_code"] for e in p["equipment"]] == \
-            [f"3110{i:05d}2014{j:05d}" for j in range(2)]
+        assert [e["equipment_code"] for e in p["equipment"]] == [
+            f"3110{i:05d}2014{j:05d}" for j in range(2)
+        ]
     ending = gw.client.get("/v1/insurance/policies?ending_within=366", headers=h)
     # the clock is today's: these 2014 policies have ended, none is listed
     assert ending.status_code == 200
@@ -221,8 +298,12 @@ def test_sync_client_interrupted_and_rerun_ends_with_exactly_the_file(stack, tmp
     assert "60 created" in fourth.stdout, fourth.stdout
     # Other batches (other keys) reach the service: every policy is an unchanged replay.
     os.remove(state)
-    fifth = subprocess.run(cmd[:-3] + ["--batch-size", "7", "--no-progress"],
-                           capture_output=True, text=True, timeout=120)
+    fifth = subprocess.run(
+        cmd[:-3] + ["--batch-size", "7", "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert "0 created, 0 superseded, 60 unchanged, 2 rejected" in fifth.stdout, fifth.stdout
     for i in (0, 59):
         p = gw.client.get(f"/v1/insurance/policies/S-{i:04d}", headers=h).json()

@@ -28,8 +28,7 @@ POLICY = {
     "revision": 1,
     "policyholders": [
         {"uscc": "9135021359498494XQ", "name": "Owner Co", "role": "owner", "share": "0.70"},
-        {"uscc": "91440101MA5CJQ4N59", "name": "Lift Care", "role": "maintenance",
-         "share": "0.30"},
+        {"uscc": "91440101MA5CJQ4N59", "name": "Lift Care", "role": "maintenance", "share": "0.30"},
     ],
     "equipment_codes": [ELEVATOR, LATE_ELEVATOR],
     "cover": "liability",
@@ -52,8 +51,7 @@ def policy(**changes):
 def _stack(amqp_uri, data_dir):
     clock = data_dir / "clock"
     clock.write_text("2014-12-01T09:00:00+08:00")
-    env = {"SESP_AMQP_URI": amqp_uri, "SESP_DATA_DIR": str(data_dir),
-           "SESP_CLOCK_FILE": str(clock)}
+    env = {"SESP_AMQP_URI": amqp_uri, "SESP_DATA_DIR": str(data_dir), "SESP_CLOCK_FILE": str(clock)}
     with running({"licensing": env, "insurance": env}, data_dir, amqp_uri):
         with ClusterRpcProxy(rpc_config(amqp_uri)) as rpc:
             yield rpc, clock
@@ -128,13 +126,16 @@ def test_batch_mixing_valid_invalid_and_stale_policies(stack):
     rpc.insurance.sync_policies(INSURER, [policy(policy_no="P-STALE", revision=5)])
     bad = policy(policy_no="P-BAD", ends_on="2014-01-01")
     bad["policyholders"][0]["share"] = "0.50"
-    results = rpc.insurance.sync_policies(INSURER, [
-        policy(policy_no="P-GOOD-1"),
-        bad,
-        policy(policy_no="P-STALE", revision=4),
-        policy(policy_no="P-GOOD-2", equipment_codes=["3110123452099000019"]),
-        policy(policy_no="P-GOOD-3"),
-    ])
+    results = rpc.insurance.sync_policies(
+        INSURER,
+        [
+            policy(policy_no="P-GOOD-1"),
+            bad,
+            policy(policy_no="P-STALE", revision=4),
+            policy(policy_no="P-GOOD-2", equipment_codes=["3110123452099000019"]),
+            policy(policy_no="P-GOOD-3"),
+        ],
+    )
     assert [r["status"] for r in results] == [201, 422, 409, 422, 201]
     assert set(results[1]["errors"]) == {"policyholders", "ends_on"}
     assert "equipment_codes.0" in results[3]["errors"]
@@ -154,15 +155,20 @@ def test_policy_before_registration_becomes_matched_when_it_lands(stack):
     rpc.licensing.register_equipment(ELEVATOR, "310104")
     wait_until(lambda: _registered(rpc, ELEVATOR), what="first registration to reach insurance")
     rpc.insurance.sync_policies(INSURER, [policy()])
-    matches = {e["equipment_code"]: e["match"]
-               for e in rpc.insurance.get_policy("PA-2014-0001", INSURER)["equipment"]}
+    matches = {
+        e["equipment_code"]: e["match"]
+        for e in rpc.insurance.get_policy("PA-2014-0001", INSURER)["equipment"]
+    }
     assert matches == {ELEVATOR: "registered", LATE_ELEVATOR: "pending"}
 
     rpc.licensing.register_equipment(LATE_ELEVATOR, "310104")
     wait_until(
-        lambda: all(e["match"] == "registered" for e in
-                    rpc.insurance.get_policy("PA-2014-0001", INSURER)["equipment"]),
-        what="the pending elevator to be matched")
+        lambda: all(
+            e["match"] == "registered"
+            for e in rpc.insurance.get_policy("PA-2014-0001", INSURER)["equipment"]
+        ),
+        what="the pending elevator to be matched",
+    )
 
 
 def test_coverage_before_inside_and_after_the_period(stack):
@@ -240,8 +246,12 @@ def _registered(rpc, code):
 def test_sesp_replay_rebuilds_a_running_service(own_stack, amqp_uri):
     rpc, _ = own_stack
     rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-9", revision=3)])
-    out = subprocess.run([sys.executable, "-m", "infra.cli", "replay", "insurance"],
-                         capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "SESP_AMQP_URI": amqp_uri})
+    out = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "replay", "insurance"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SESP_AMQP_URI": amqp_uri},
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "rebuilt read models equal the live ones" in out.stdout

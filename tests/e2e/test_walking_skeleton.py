@@ -14,7 +14,8 @@ def test_registration_in_licensing_reaches_insurance(amqp_uri, tmp_path):
             assert reply["status"] == "registered"
             seen = wait_until(
                 lambda: _try(rpc.insurance.equipment, "311012345201400001"),
-                timeout=20, what="insurance to learn of the registration",
+                timeout=20,
+                what="insurance to learn of the registration",
             )
             assert seen["district"] == "310115"
             assert seen["in_ftz"] is True

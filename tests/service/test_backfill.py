@@ -22,7 +22,8 @@ from infra.testing import wait_until
 
 applied_md = MetaData()
 applied = Table(
-    "applied", applied_md,
+    "applied",
+    applied_md,
     Column("seq", Integer, primary_key=True, autoincrement=True),
     Column("stream_id", String(200), nullable=False),
     Column("version", Integer, nullable=False),
@@ -35,9 +36,14 @@ class LateSource(KernelService):
 
     @rpc
     def record(self, stream_id: str, expected_version: int) -> int:
-        return len(self.db.append(stream_id, expected_version,
-                                  [NewEvent("Recorded", {"n": expected_version + 1})],
-                                  self.ctx.meta()))
+        return len(
+            self.db.append(
+                stream_id,
+                expected_version,
+                [NewEvent("Recorded", {"n": expected_version + 1})],
+                self.ctx.meta(),
+            )
+        )
 
 
 class LateConsumer(KernelService):
@@ -46,8 +52,9 @@ class LateConsumer(KernelService):
 
     @subscribe("latesource", max_attempts=6)
     def on_event(self, event: IncomingEvent) -> None:
-        self.db.conn.execute(insert(applied).values(stream_id=event.stream_id,
-                                                    version=event.version))
+        self.db.conn.execute(
+            insert(applied).values(stream_id=event.stream_id, version=event.version)
+        )
 
 
 def test_a_late_consumer_backfills_history_in_order(amqp_uri, tmp_path, monkeypatch):
@@ -57,8 +64,10 @@ def test_a_late_consumer_backfills_history_in_order(amqp_uri, tmp_path, monkeypa
     dst = make_engine(dst_url)
     migrate(dst)
     applied_md.create_all(dst)
-    source = ServiceContainer(LateSource, {**nameko_config("latesource"), "AMQP_URI": amqp_uri,
-                                           "SESP_DATABASE_URL": src_url})
+    source = ServiceContainer(
+        LateSource,
+        {**nameko_config("latesource"), "AMQP_URI": amqp_uri, "SESP_DATABASE_URL": src_url},
+    )
     source.start()
     consumer = None
     try:
@@ -67,8 +76,13 @@ def test_a_late_consumer_backfills_history_in_order(amqp_uri, tmp_path, monkeypa
                 call.latesource.record("thing-1", v)
             eventlet.sleep(1.0)  # published while nobody listens: unroutable, recorded
             consumer = ServiceContainer(
-                LateConsumer, {**nameko_config("lateconsumer"), "AMQP_URI": amqp_uri,
-                               "SESP_DATABASE_URL": dst_url})
+                LateConsumer,
+                {
+                    **nameko_config("lateconsumer"),
+                    "AMQP_URI": amqp_uri,
+                    "SESP_DATABASE_URL": dst_url,
+                },
+            )
             consumer.start()
             call.latesource.record("thing-1", 3)
 

@@ -722,15 +722,23 @@ def test_append_many_writes_each_stream_on_its_own(engine, store):
         retried = ev(n=9)
         store.append(conn, "bulk-retried", 0, [retried])
     with engine.begin() as conn:
-        results = store.append_many(conn, [
-            ("bulk-a", 0, [ev(n=1), ev(n=2)]),
-            ("bulk-old", 0, [ev(n=2)]),          # stale: the stream is at 1
-            ("bulk-b", None, [ev(n=1)]),
-            ("bulk-retried", 0, [retried]),      # all ids stored: a no-op
-            ("bulk-old-next", 0, [ev(n=1)]),
-        ])
-    assert [len(r) if isinstance(r, list) else type(r).__name__ for r in results] == \
-        [2, "ConcurrencyError", 1, 0, 1]
+        results = store.append_many(
+            conn,
+            [
+                ("bulk-a", 0, [ev(n=1), ev(n=2)]),
+                ("bulk-old", 0, [ev(n=2)]),  # stale: the stream is at 1
+                ("bulk-b", None, [ev(n=1)]),
+                ("bulk-retried", 0, [retried]),  # all ids stored: a no-op
+                ("bulk-old-next", 0, [ev(n=1)]),
+            ],
+        )
+    assert [len(r) if isinstance(r, list) else type(r).__name__ for r in results] == [
+        2,
+        "ConcurrencyError",
+        1,
+        0,
+        1,
+    ]
     with engine.connect() as conn:
         assert [e.version for e in store.read_stream(conn, "bulk-a")] == [1, 2]
         assert [e.data["n"] for e in store.read_stream(conn, "bulk-old")] == [1]
