@@ -179,7 +179,10 @@ class EventStore:
         meta = meta or make_meta()
         rows = self._rows(conn, stream_id, head_version, prev_hash, new_events, meta, now, tx_id)
         try:
-            conn.execute(insert(events), rows)
+            if len(rows) > 1:
+                bulk_insert(conn, events, rows)
+            else:
+                conn.execute(insert(events), rows)
         except Exception as exc:  # unique (stream, version) or event id: someone got there first
             if _is_integrity_error(exc):
                 raise ConcurrencyError(stream_id, head_version, None) from exc
