@@ -70,6 +70,25 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+PUBLIC_MAX_AGE = 60  # seconds a public read may be reused by caches
+
+
+def _cacheable(request: Request, response: Response) -> Response:
+    """Public reads carry an ``ETag`` (a digest of the body) and ``Cache-Control``; a request
+    whose ``If-None-Match`` names the current tag gets 304 with no body."""
+    import hashlib
+
+    tag = '"' + hashlib.sha256(response.get_data()).hexdigest()[:32] + '"'
+    response.headers["ETag"] = tag
+    response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
+    wanted = request.headers.get("If-None-Match", "")
+    if wanted.strip() == "*" or tag in (t.strip().removeprefix("W/") for t in wanted.split(",")):
+        return Response(
+            status=304, headers={"ETag": tag, "Cache-Control": response.headers["Cache-Control"]}
+        )
+    return response
+
+
 def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None):
     return Response(
         json.dumps(body, ensure_ascii=False, default=_json_default),
@@ -317,9 +336,16 @@ class ApiRoute(HttpRequestHandler):
             handle_result=partial(self.handle_result, event),
         )
         try:
-            return self.response_from_result(event.wait())
+            response = self.response_from_result(event.wait())
         except Exception as exc:
             return problem_response(to_problem(exc, call.request_id), call.request_id)
+        if (
+            self.http_method == "GET"
+            and self.path.startswith("/v1/public/")
+            and response.status_code == 200
+        ):
+            return _cacheable(call.request, response)
+        return response
 
     def response_from_result(self, result: Any) -> Response:
         if isinstance(result, Response):

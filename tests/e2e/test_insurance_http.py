@@ -308,3 +308,17 @@ def test_sync_client_interrupted_and_rerun_ends_with_exactly_the_file(stack, tmp
     for i in (0, 59):
         p = gw.client.get(f"/v1/insurance/policies/S-{i:04d}", headers=h).json()
         assert p["version"] == 1  # nothing doubled
+
+
+def test_public_reads_carry_an_etag_and_answer_304_when_unchanged(stack):
+    gw, _ = stack
+    url = "/v1/public/insurance/coverage?district=310110&on=2014-12-01"
+    first = gw.client.get(url)
+    assert first.status_code == 200
+    tag = first.headers["ETag"]
+    assert first.headers["Cache-Control"].startswith("public")
+    again = gw.client.get(url, headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b""
+    assert again.headers["ETag"] == tag
+    other = gw.client.get(url, headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.json() == first.json()
