@@ -196,6 +196,7 @@ class EventSubscriber(EventHandler):
                 if before is None and self._attempt(message) > 1 and self._backfill(event, last):
                     continue  # the missing versions were fetched and applied: look again
                 if before is None:  # not here: the gap fills from the queue, or by backfill
+                    self._applied.pop(key, None)  # look in the database next time
                     self._retry_later(
                         message,
                         OutOfOrder(
@@ -295,8 +296,11 @@ class EventSubscriber(EventHandler):
                 )
             ).scalar()
             conn.rollback()
-        self._applied[key] = last or 0
-        return last or 0
+        # Never move the cache backwards: a worker may have committed (and cached) a newer
+        # version while this read was in flight.
+        last = max(self._applied.get(key, 0), last or 0)
+        self._applied[key] = last
+        return last
 
     def _done_here(self, key: str, version: int, done: Event) -> None:
         if self._here.get((key, version)) is done:
