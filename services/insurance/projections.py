@@ -1,5 +1,8 @@
 """Insurance read models (rebuildable from events), written in the same transaction as them."""
 
+import json
+from datetime import date
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -11,7 +14,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
+    insert,
+    update,
 )
+
+from infra.eventstore.db import bulk_insert
+from infra.eventstore.store import to_db
+from services.insurance.domain import Terms
 
 metadata = MetaData()
 
@@ -62,41 +72,38 @@ Index("ix_policy_equipment_code", policy_equipment.c.equipment_code)
 # -- projection: one function per event type, used live and by replay alike ----------------
 
 
+def _policy_row(ev) -> dict:
+    """The ``policies`` columns a PolicyEnrolled/Revised/Cancelled event sets."""
+    terms = ev.data["terms"]
+    return {
+        "revision": ev.data["revision"],
+        "digest": Terms.from_dict(terms).digest(),
+        "status": terms["status"],
+        "cover": terms["cover"],
+        "premium": terms["premium"],
+        "starts_on": date.fromisoformat(terms["starts_on"]),
+        "ends_on": date.fromisoformat(terms["ends_on"]),
+        "terms": json.dumps(terms, sort_keys=True),
+        "version": ev.version,
+        "updated_at": to_db(ev.recorded_at),
+    }
+
+
 def project(conn, ev) -> None:
     """Fold one stored event of this service's store into the read models."""
-    import json
-    from datetime import date
-
-    from sqlalchemy import delete, insert, update
-
-    from infra.eventstore.store import to_db
-
-    handler_data = ev.data
     if ev.type.startswith("licensing."):
-        _project_equipment(conn, ev.type.removeprefix("licensing."), handler_data)
+        _project_equipment(conn, ev.type.removeprefix("licensing."), ev.data)
         return
     insurer, _, policy_no = _policy_key(ev.stream_id)
     key = (policies.c.insurer == insurer) & (policies.c.policy_no == policy_no)
     if ev.type in ("PolicyEnrolled", "PolicyRevised", "PolicyCancelled"):
-        terms = handler_data["terms"]
-        row = {
-            "revision": handler_data["revision"],
-            "digest": _digest(terms),
-            "status": terms["status"],
-            "cover": terms["cover"],
-            "premium": terms["premium"],
-            "starts_on": date.fromisoformat(terms["starts_on"]),
-            "ends_on": date.fromisoformat(terms["ends_on"]),
-            "terms": json.dumps(terms, sort_keys=True),
-            "version": ev.version,
-            "updated_at": to_db(ev.recorded_at),
-        }
+        row = _policy_row(ev)
         if ev.type == "PolicyEnrolled":
             conn.execute(insert(policies).values(insurer=insurer, policy_no=policy_no, **row))
-            added, removed = terms["equipment_codes"], []
+            added, removed = ev.data["terms"]["equipment_codes"], []
         else:
             conn.execute(update(policies).where(key).values(**row))
-            added, removed = handler_data.get("added", []), handler_data.get("removed", [])
+            added, removed = ev.data.get("added", []), ev.data.get("removed", [])
         if removed:
             conn.execute(
                 delete(policy_equipment).where(
@@ -114,7 +121,7 @@ def project(conn, ev) -> None:
         conn.execute(
             update(policies)
             .where(key)
-            .values(reminded_for=date.fromisoformat(handler_data["ends_on"]), version=ev.version)
+            .values(reminded_for=date.fromisoformat(ev.data["ends_on"]), version=ev.version)
         )
     elif ev.type == "PolicyLapsed":
         conn.execute(update(policies).where(key).values(status="lapsed", version=ev.version))
@@ -123,39 +130,16 @@ def project(conn, ev) -> None:
 def project_many(conn, stored) -> None:
     """``project`` for a bulk of events of distinct policies: enrolments are inserted in two
     statements; everything else goes through ``project`` one by one (same result as replay)."""
-    import json
-    from datetime import date
-
-    from infra.eventstore.db import bulk_insert
-    from infra.eventstore.store import to_db
-
     policy_rows, equipment_rows = [], []
     for ev in stored:
         if ev.type != "PolicyEnrolled":
             project(conn, ev)
             continue
         insurer, _, policy_no = _policy_key(ev.stream_id)
-        terms = ev.data["terms"]
-        policy_rows.append(
-            {
-                "insurer": insurer,
-                "policy_no": policy_no,
-                "revision": ev.data["revision"],
-                "digest": _digest(terms),
-                "status": terms["status"],
-                "cover": terms["cover"],
-                "premium": terms["premium"],
-                "starts_on": date.fromisoformat(terms["starts_on"]),
-                "ends_on": date.fromisoformat(terms["ends_on"]),
-                "terms": json.dumps(terms, sort_keys=True),
-                "version": ev.version,
-                "updated_at": to_db(ev.recorded_at),
-                "reminded_for": None,
-            }
-        )
+        policy_rows.append({"insurer": insurer, "policy_no": policy_no, **_policy_row(ev)})
         equipment_rows += [
             {"insurer": insurer, "policy_no": policy_no, "equipment_code": c}
-            for c in terms["equipment_codes"]
+            for c in ev.data["terms"]["equipment_codes"]
         ]
     bulk_insert(conn, policies, policy_rows)
     bulk_insert(conn, policy_equipment, equipment_rows)
@@ -167,17 +151,7 @@ def _policy_key(stream_id: str) -> tuple[str, str, str]:
     return rest[:18], "-", rest[19:]
 
 
-def _digest(terms: dict) -> str:
-    from services.insurance.domain import Terms
-
-    return Terms.from_dict(terms).digest()
-
-
 def _project_equipment(conn, type_: str, d: dict) -> None:
-    from datetime import date
-
-    from sqlalchemy import insert, update
-
     code = d.get("equipment_code")
     if not code:
         return
