@@ -15,6 +15,8 @@ import logging
 from nameko.timer import timer
 
 from gateway.routes.admin import AdminRoutes
+from gateway.routes.audits import AuditRoutes
+from gateway.routes.equipment import EquipmentRoutes
 from gateway.routes.insurance import InsuranceRoutes
 from gateway.routes.licensing import LicensingRoutes
 from gateway.routes.ops import OpsRoutes
@@ -22,7 +24,9 @@ from gateway.routes.ops import OpsRoutes
 log = logging.getLogger("sesp.gateway")
 
 
-class GatewayService(OpsRoutes, AdminRoutes, LicensingRoutes, InsuranceRoutes):
+class GatewayService(
+    OpsRoutes, AdminRoutes, LicensingRoutes, EquipmentRoutes, AuditRoutes, InsuranceRoutes
+):
     name = "gateway"
 
     @timer(interval=3600)

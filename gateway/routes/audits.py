@@ -1,0 +1,174 @@
+"""Post-approval audits (licensing service): plans, findings, rectification, inspectors,
+risk facts, and the published results."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from gateway.auth import BUREAU_OFFICER, CITY_BUREAU
+from gateway.routes.base import RouteBase
+from gateway.routes.licensing import OFFICIALS, _after, _own_bureau, _page
+from gateway.routing import PUBLIC, Call, route
+from gateway.schemas import PageQuery, Reply
+from services.licensing import schemas as ls
+
+
+class PublicAuditListQuery(PageQuery, ls.PublicAuditQuery):
+    pass
+
+
+class AuditTarget(Reply):
+    licence_no = fields.String(required=True)
+    holder = fields.String(allow_none=True)
+    holder_uscc = fields.String(allow_none=True)
+    weight = fields.Float(required=True)
+    inspectors = fields.List(fields.String(), required=True)
+    outcome = fields.String()
+
+
+class AuditPlanView(Reply):
+    id = fields.String(required=True)
+    bureau = fields.String(required=True)
+    seed = fields.Integer(required=True)
+    targets = fields.List(fields.Nested(AuditTarget), required=True)
+    version = fields.Integer(required=True)
+
+
+class PublicAuditPlan(Reply):
+    id = fields.String(required=True)
+    bureau = fields.String(required=True)
+    kind = fields.String(required=True)
+    drawn_on = fields.String(required=True)
+    targets = fields.List(fields.Dict(), required=True)
+
+
+class PublicAuditPage(Reply):
+    items = fields.List(fields.Nested(PublicAuditPlan), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class InspectorView(Reply):
+    inspector_id = fields.String(required=True)
+    bureau = fields.String(required=True)
+    name = fields.String(required=True)
+    organization_uscc = fields.String(required=True)
+
+
+class VerifyIn(ls.Strict):
+    pass
+
+
+def _audit_command(command: str, path: str, body: type[Schema], summary: str, status: int):
+    @route(
+        "POST",
+        f"/v1/audits/{{plan_id}}/{path}",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary=summary,
+        body=body,
+        responses={status: AuditPlanView},
+    )
+    def handler(self, call: Call):
+        payload = dict(call.body or {})
+        if "licence_no" in call.path:
+            payload["licence_no"] = call.path["licence_no"]
+        return status, self.rpc.licensing.audit_command(
+            call.path["plan_id"], command, payload, _own_bureau(call)
+        )
+
+    handler.__name__ = "audit_" + command.replace("-", "_")
+    return handler
+
+
+class AuditRoutes(RouteBase):
+    @route(
+        "POST",
+        "/v1/audits/plans",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="Draw an audit plan: risk-weighted random targets and inspectors",
+        description="The seed and the candidate lists are recorded: the draw is "
+        "reproducible. A city-wide caller names the bureau.",
+        body=ls.AuditPlanIn,
+        responses={201: AuditPlanView},
+    )
+    def draw_audit_plan(self, call: Call):
+        bureau = (
+            _own_bureau(call)
+            or call.body.get("bureau")
+            or (call.principal.bureau if call.principal.role == BUREAU_OFFICER else CITY_BUREAU)
+        )
+        if call.body.get("bureau") and call.body["bureau"] != bureau:
+            call.require(bureau=call.body["bureau"])
+        body = {k: v for k, v in call.body.items() if k != "bureau"}
+        return 201, self.rpc.licensing.draw_audit_plan(bureau, body)
+
+    @route(
+        "GET",
+        "/v1/audits/{plan_id}",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="An audit plan with its targets, findings and rectifications",
+        responses={200: AuditPlanView},
+    )
+    def get_audit_plan(self, call: Call):
+        return self.rpc.licensing.get_audit_plan(call.path["plan_id"], _own_bureau(call))
+
+    record_findings = _audit_command(
+        "findings", "findings", ls.FindingsIn, "Record the findings of one target", 201
+    )
+    order_rectification = _audit_command(
+        "rectification-orders",
+        "rectification-orders",
+        ls.RectificationOrderIn,
+        "Order rectification by a date (needs a serious finding)",
+        201,
+    )
+    verify_rectification = _audit_command(
+        "verify",
+        "rectifications/{licence_no}/verify",
+        VerifyIn,
+        "Verify a rectification: the order is closed",
+        200,
+    )
+
+    @route(
+        "GET",
+        "/v1/public/audits",
+        roles=PUBLIC,
+        tag="Public",
+        summary="Published audit results (no personal data)",
+        query=PublicAuditListQuery,
+        responses={200: PublicAuditPage},
+    )
+    def public_audits(self, call: Call):
+        q = call.query
+        items = self.rpc.licensing.public_audits(q.get("bureau"), q["limit"] + 1, _after(call, 1))
+        return _page(items, q["limit"], ("id",))
+
+    @route(
+        "POST",
+        "/v1/audits/inspectors",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="Add an inspector to a bureau's list",
+        body=ls.InspectorIn,
+        responses={201: InspectorView},
+    )
+    def register_inspector(self, call: Call):
+        bureau = _own_bureau(call)
+        if bureau and call.body.get("bureau") not in (None, bureau):
+            call.require(bureau=call.body["bureau"])
+        return 201, self.rpc.licensing.register_inspector(call.body, bureau)
+
+    @route(
+        "POST",
+        "/v1/audits/risk-facts",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="Record a risk fact (accident, credit grade, verified complaint)",
+        body=ls.RiskFactIn,
+        responses={201: None},
+    )
+    def record_risk_fact(self, call: Call):
+        return 201, self.rpc.licensing.record_risk_fact(call.body)
