@@ -200,12 +200,15 @@ class LicensingRoutes(RouteBase):
         roles=[APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
         tag="Applications",
         summary="An application with its deadlines, clock and timeline",
+        description="`as_of`: the application as it stood then (events up to that moment; "
+        "a date means the end of that day, China time); 404 if it did not exist yet.",
+        query=ls.AsOfQuery,
         responses={200: ls.ApplicationView},
     )
     def get_application(self, call: Call):
         app_id = call.path["application_id"]
         self._application_scope(call, app_id, read=True)
-        return self.rpc.licensing.get_application(app_id)
+        return self.rpc.licensing.get_application(app_id, call.query.get("as_of"))
 
     @route(
         "GET",
@@ -290,13 +293,15 @@ class LicensingRoutes(RouteBase):
         roles=ANY_TOKEN,
         tag="Licences",
         summary="A licence (its holder, the bureau that issued it, officials)",
+        description="`as_of`: the licence as it stood then.",
+        query=ls.AsOfQuery,
         responses={200: ls.LicenceView},
     )
     def get_licence(self, call: Call):
         no = call.path["licence_no"]
         scope = self.rpc.licensing.licence_scope(no)
         call.visible(bureau=scope["bureau"], uscc=scope["holder_uscc"])
-        return self.rpc.licensing.get_licence(no)
+        return self.rpc.licensing.get_licence(no, call.query.get("as_of"))
 
     @route(
         "GET",

@@ -215,9 +215,11 @@ class Applications:
 
     # --- reads ---
 
-    def get(self, app_id: str) -> dict:
-        app = self.repo.load(da.Application, app_id, must_exist="application")
-        return view(app, self.today, self.calendar)
+    def get(self, app_id: str, as_of: datetime | None = None) -> dict:
+        """The application now, or as it stood at ``as_of`` (its clock read on that day)."""
+        app = self.repo.load(da.Application, app_id, must_exist="application", as_of=as_of)
+        today = min(self.today, da.local_date(as_of)) if as_of else self.today
+        return view(app, today, self.calendar)
 
     def scope(self, app_id: str) -> dict:
         row = self.repo.conn.execute(

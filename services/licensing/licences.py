@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from infra.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from infra.eventstore import ConcurrencyError
-from infra.identifiers import InvalidIdentifier, parse_equipment_code
+from infra.identifiers import parse_equipment_code
 from services.licensing import schemas
 from services.licensing.domain import application as da
 from services.licensing.domain import equipment as de
@@ -172,21 +172,53 @@ class Licensing:
                 raise Conflict(f"equipment {code} is not registered: a {reason} needs it")
             elif reason == "resume_after_suspension" and eq.status != de.SUSPENDED:
                 raise Conflict(f"equipment {code} is {eq.status}, not suspended")
-            if eq.version and eq.record.get("licence_no"):
+            elif reason == "transfer":
+                self._check_transfer(app, eq)
+            if eq.version and eq.record.get("licence_no") and reason != "transfer":
                 return eq.record["licence_no"]
         year = self.today.year
         seq = sequence_next(self.conn, f"{dl.KIND_CODES[app.kind]}-{app.bureau}-{year}")
         return dl.licence_number(app.kind, app.bureau, year, seq)
 
+    def _check_transfer(self, app: da.Application, eq: de.Equipment) -> None:
+        """A transfer (过户) passes a unit in use to another user unit."""
+        code = eq.code
+        if eq.status != de.REGISTERED:
+            raise Conflict(
+                f"equipment {code} is {eq.status}: only a unit in use can be transferred"
+            )
+        new_user = app.applicant_data.get("uscc")
+        if new_user and new_user == (eq.record.get("user") or {}).get("uscc"):
+            raise Conflict(f"equipment {code} is already used by {new_user}: nothing to transfer")
+
     def issue(self, app: da.Application, approved: da.ApplicationApproved) -> None:
-        """Issue the licence of an approval and update the register for a use registration."""
+        """Issue the licence of an approval and update the register for a use registration.
+        A transfer issues the new user a certificate of its own and closes the old user's."""
         no = approved.licence_no
         if no is not None:
             licence = self.repo.load(dl.Licence, no)
             if not licence.version:
                 self._issue_licence(app, approved, licence)
         if app.kind == "use_registration":
+            if app.subject_data["reason"] == "transfer":
+                self._close_transferred(app, approved)
             self._register(app, approved)
+
+    def _close_transferred(self, app: da.Application, approved: da.ApplicationApproved) -> None:
+        eq = self.repo.load(de.Equipment, app.subject_data["equipment_code"])
+        old_no = eq.record.get("licence_no")
+        if not old_no or old_no == approved.licence_no:
+            return
+        old = self.repo.load(dl.Licence, old_no)
+        if old.status != dl.ACTIVE:
+            return  # nothing in force to close (a unit registered without a certificate)
+        command = dl.TransferLicence(
+            actor=approved.actor,
+            to_licence_no=approved.licence_no,
+            to_holder=self._holder(app),
+            application_id=app.id,
+        )
+        self.repo.decide_and_save(old_no, old, command, self.now, self.rules)
 
     def _holder(self, app: da.Application) -> dict:
         applicant = app.applicant_data
@@ -302,8 +334,8 @@ class Licensing:
 
     # --- reads ------------------------------------------------------------------------
 
-    def get(self, licence_no: str) -> dict:
-        return self.repo.load(dl.Licence, licence_no, must_exist="licence").view()
+    def get(self, licence_no: str, as_of: datetime | None = None) -> dict:
+        return self.repo.load(dl.Licence, licence_no, must_exist="licence", as_of=as_of).view()
 
     def scope(self, licence_no: str) -> dict:
         row = self.conn.execute(
@@ -350,94 +382,6 @@ class Licensing:
             q = q.where(c.licence_no > after[0])
         rows = self.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
         return [public_record(r) for r in rows]
-
-    # --- equipment --------------------------------------------------------------------
-
-    def equipment(self, code: str) -> dict:
-        eq = self.repo.load(de.Equipment, code)
-        if not eq.version and len(code) == 20:
-            primary = self.conn.execute(
-                select(equipment_table.c.equipment_code).where(
-                    equipment_table.c.legacy_code == code
-                )
-            ).scalar()
-            if primary:
-                eq = self.repo.load(de.Equipment, primary)
-        if not eq.version:
-            raise NotFound(f"equipment {code} is not registered")
-        return eq.view()
-
-    def list_equipment(self, filters: dict, limit: int = 50, after: list | None = None) -> list:
-        """Rows of the register (no personal data: users are organizations)."""
-        c = equipment_table.c
-        q = select(equipment_table)
-        for name in ("district", "status", "maintenance_unit_uscc", "user_uscc"):
-            if filters.get(name):
-                q = q.where(c[name] == filters[name])
-        if filters.get("in_ftz") is not None:
-            q = q.where(c.in_ftz == bool(filters["in_ftz"]))
-        if after:
-            q = q.where(c.equipment_code > after[0])
-        rows = self.conn.execute(q.order_by(c.equipment_code).limit(limit)).mappings().all()
-        return [
-            {
-                **{k: v for k, v in r.items() if k not in ("user_uscc", "user_name")},
-                "user": {"uscc": r["user_uscc"], "name": r["user_name"]}
-                if r["user_uscc"]
-                else None,
-                "registered_on": r["registered_on"].isoformat() if r["registered_on"] else None,
-            }
-            for r in rows
-        ]
-
-    def register_directly(
-        self, equipment_code: str, district: str, in_ftz: bool, event_id: str | None, details: dict
-    ) -> dict:
-        """The walking skeleton's registration without an application (demo, tests)."""
-        try:
-            parsed = parse_equipment_code(equipment_code, self.today)
-        except InvalidIdentifier as exc:
-            raise Invalid("invalid equipment code", {"equipment_code": [str(exc)]}) from None
-        if district not in schemas.DISTRICTS:
-            raise Invalid("invalid district", {"district": ["a Shanghai district code"]})
-        code = parsed.code
-        eq = self.repo.load(de.Equipment, code)
-        if eq.version:
-            if event_id:  # a retried registration: the first one stands
-                return {"equipment_code": code, "status": eq.status, "version": eq.version}
-            raise Conflict(f"equipment {code} is already registered")
-        record = {
-            "equipment_code": code,
-            "district": district,
-            "in_ftz": bool(in_ftz),
-            "registered_on": self.today,
-            "manufacture_year": parsed.year,
-            "equipment_class": parsed.equipment_class,
-            **details,
-        }
-        with domain_errors():
-            events = eq.decide(de.RegisterEquipment(actor=self.actor(), record=record), self.now)
-        self.repo.save(code, eq, events, [event_id] if event_id else None)
-        return {"equipment_code": code, "status": eq.status or "registered", "version": 1}
-
-    def change_equipment(self, code: str, name: str, body: dict | None) -> dict:
-        eq = self.repo.load(de.Equipment, code, must_exist="equipment")
-        actor = self.actor()
-        if name == "changes":
-            data = schemas.load(schemas.EquipmentChangeIn, body, "change")
-            reason = data.pop("reason")
-            command: Any = de.ChangeEquipment(actor=actor, changes=data, reason=reason)
-        elif name in ("suspend", "resume", "cancel"):
-            data = schemas.load(schemas.ReasonIn, body, name)
-            command = {
-                "suspend": de.SuspendEquipment,
-                "resume": de.ResumeEquipment,
-                "cancel": de.CancelEquipment,
-            }[name](actor=actor, reason=data["reason"])
-        else:
-            raise NotFound(f"no command {name}")
-        self.repo.decide_and_save(code, eq, command, self.now)
-        return eq.view()
 
     # --- time ---------------------------------------------------------------------------
 

@@ -123,14 +123,23 @@ class Repository:
 
     # --- aggregates ---
 
-    def load(self, cls: type, key: str, *, must_exist: str | None = None) -> Any:
-        """Fold ``<prefix><key>``; ``must_exist`` names the object for a 404."""
+    def load(
+        self,
+        cls: type,
+        key: str,
+        *,
+        must_exist: str | None = None,
+        as_of: datetime | None = None,
+    ) -> Any:
+        """Fold ``<prefix><key>``; ``must_exist`` names the object for a 404. ``as_of`` folds
+        only the events that occurred up to then (a point-in-time read, never saved)."""
         kind = KINDS[cls]
         aggregate = cls()
-        for ev in self.uow.read_stream(kind.prefix + key):
+        for ev in self.uow.read_stream(kind.prefix + key, until=as_of):
             aggregate.apply(to_domain_event(kind, ev))
         if must_exist and not aggregate.version:
-            raise NotFound(f"{must_exist} {key} not found")
+            when = f" on {as_of.isoformat()}" if as_of else ""
+            raise NotFound(f"{must_exist} {key} not found{when}")
         return aggregate
 
     def save(
@@ -149,6 +158,8 @@ class Repository:
             NewEvent(
                 e.type,
                 self.wrap_personal(e.to_data()),
+                # When it happened by the service's clock (injectable): what as_of reads use.
+                occurred_at=e.at if isinstance(e.at, datetime) else None,
                 **({"event_id": event_ids[i]} if event_ids and event_ids[i] else {}),
             )
             for i, e in enumerate(events)
@@ -181,7 +192,14 @@ class Repository:
         stored = self.uow.append(
             stream,
             None,
-            [NewEvent(event.type, self.wrap_personal(event.to_data()), **extra)],
+            [
+                NewEvent(
+                    event.type,
+                    self.wrap_personal(event.to_data()),
+                    occurred_at=event.at if isinstance(event.at, datetime) else None,
+                    **extra,
+                )
+            ],
             self.meta,
         )
         return bool(stored)

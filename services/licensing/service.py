@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from services.licensing.calendar import WorkingCalendar
 from services.licensing.domain import audit as dau
 from services.licensing.domain import licence as dl
 from services.licensing.licences import Licensing
+from services.licensing.register import Register
 from services.licensing.repository import Repository, rebuild
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -39,6 +41,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 rpc = kernel_rpc(expected_exceptions=(DomainError,))
 SWEEP_SECONDS = 5
 log = logging.getLogger("sesp.licensing")
+
+
+def _moment(as_of: str | None) -> datetime | None:
+    """An ``as_of`` from the gateway (ISO text with an offset, validated there)."""
+    return datetime.fromisoformat(as_of) if as_of else None
 
 
 class Rules(DependencyProvider):
@@ -68,6 +75,9 @@ class LicensingService(KernelService):
 
     def _licensing(self, repo: Repository | None = None) -> Licensing:
         return Licensing(repo or self._repo(), self.clock.now(), self.rules.licence)
+
+    def _register(self) -> Register:
+        return Register(self._licensing())
 
     def _applications(self) -> Applications:
         repo = self._repo()
@@ -123,8 +133,9 @@ class LicensingService(KernelService):
         return self._applications().command(application_id, command, body, expected_version)
 
     @rpc
-    def get_application(self, application_id: str) -> dict:
-        return self._applications().get(application_id)
+    def get_application(self, application_id: str, as_of: str | None = None) -> dict:
+        """The application now, or as it stood at ``as_of`` (ISO timestamp)."""
+        return self._applications().get(application_id, _moment(as_of))
 
     @rpc
     def application_scope(self, application_id: str) -> dict:
@@ -145,8 +156,9 @@ class LicensingService(KernelService):
     # --- licences and equipment -------------------------------------------------------
 
     @rpc
-    def get_licence(self, licence_no: str) -> dict:
-        return self._licensing().get(licence_no)
+    def get_licence(self, licence_no: str, as_of: str | None = None) -> dict:
+        """The licence now, or as it stood at ``as_of`` (ISO timestamp)."""
+        return self._licensing().get(licence_no, _moment(as_of))
 
     @rpc
     def licence_scope(self, licence_no: str) -> dict:
@@ -177,8 +189,14 @@ class LicensingService(KernelService):
         return self._licensing().public(holder, limit, after)
 
     @rpc
-    def get_equipment(self, equipment_code: str) -> dict:
-        return self._licensing().equipment(equipment_code)
+    def get_equipment(self, equipment_code: str, as_of: str | None = None) -> dict:
+        """The unit now, or as it stood at ``as_of`` (ISO timestamp)."""
+        return self._register().equipment(equipment_code, _moment(as_of))
+
+    @rpc
+    def equipment_scope(self, equipment_code: str) -> dict:
+        """The bureau that supervises a unit, its status and version (what the gateway checks)."""
+        return self._register().scope(equipment_code)
 
     @rpc
     def list_equipment(
@@ -186,14 +204,19 @@ class LicensingService(KernelService):
     ) -> list[dict]:
         """The register: ``district``, ``status``, ``in_ftz``, ``maintenance_unit_uscc``,
         ``user_uscc`` filters."""
-        return self._licensing().list_equipment(filters or {}, limit, after)
+        return self._register().list(filters or {}, limit, after)
 
     @rpc
     def equipment_command(
-        self, equipment_code: str, command: str, body: dict | None = None
+        self,
+        equipment_code: str,
+        command: str,
+        body: dict | None = None,
+        expected_version: int | None = None,
     ) -> dict:
-        """``changes``, ``suspend``, ``resume``, ``cancel`` on a registered unit."""
-        return self._licensing().change_equipment(equipment_code, command, body)
+        """``changes``, ``suspend``, ``resume``, ``cancel`` on a registered unit (through its
+        certificate when one is in force)."""
+        return self._register().command(equipment_code, command, body, expected_version)
 
     @rpc
     def register_equipment(
@@ -216,9 +239,7 @@ class LicensingService(KernelService):
             "address",
         }
         extra = {k: v for k, v in details.items() if k in allowed and v is not None}
-        return self._licensing().register_directly(
-            equipment_code, district, in_ftz, event_id, extra
-        )
+        return self._register().register_directly(equipment_code, district, in_ftz, event_id, extra)
 
     # --- audits -----------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from gateway.auth import (
 from gateway.routing import ApiRoute, routes_of
 from gateway.service import GatewayService
 from infra.testing import ServiceProcess, wait_until
-from infra.testing import env as test_env
+from infra.testing import env as environment
 from services.licensing.testing import (
     SHA,
     new_equipment_code,
@@ -152,7 +152,7 @@ class World:
         _, record = self.gw.core.tokens.create(role=CITY_ADMIN, name="matrix victim")
         return record["id"]
 
-    def equipment(self, known_to: str | None = None) -> str:
+    def equipment(self, known_to: str | None = None, status: str = "registered") -> str:
         """A registered elevator (user: the applicant role's code; maintained by the
         maintenance unit role's code); ``known_to="insurance"`` waits until the insurance
         service has heard of the registration (reads are eventually consistent)."""
@@ -167,6 +167,8 @@ class World:
         app = self.call("POST", "/v1/applications", body, 201)["id"]
         self.call("POST", f"/v1/applications/{app}/accept", {})
         self.call("POST", f"/v1/applications/{app}/approve", {"opinion": "registered"})
+        if status == "suspended":
+            self.call("POST", f"/v1/equipment/{code}/suspend", {"reason": "test"})
         if known_to == "insurance":
             insurer = self.gw.headers(self.gw.token(INSURER, uscc=self.uscc[INSURER]))
             url = f"/v1/insurance/equipment/{code}/premium-factors"
@@ -250,6 +252,18 @@ def _licence_command(body: Any, status: str = "active", expect: int = 200, scope
         expect=expect,
         out_of_scope=lambda w, role: Req(path={"licence_no": w.licence(status=status)}, json=body),
         scoped=scoped or (BUREAU_OFFICER,),
+    )
+
+
+def _equipment_command(body: Any, status: str = "registered") -> Case:
+    """An officer's command on a Xuhui unit (its certificate was issued by Xuhui)."""
+    return Case(
+        ok=lambda w, role: Req(path={"equipment_code": w.equipment(status=status)}, json=body),
+        expect=200,
+        out_of_scope=lambda w, role: Req(
+            path={"equipment_code": w.equipment(status=status)}, json=body
+        ),
+        scoped=(BUREAU_OFFICER,),
     )
 
 
@@ -367,6 +381,12 @@ CASES: dict[str, Case] = {
         ok=lambda w, role: Req(path={"equipment_code": w.equipment()}),
         expect=200,
     ),
+    "change_equipment": _equipment_command(
+        {"reason": "new address", "address": "7 Tianping Road"}
+    ),
+    "suspend_equipment": _equipment_command({"reason": "accident under investigation"}),
+    "resume_equipment": _equipment_command({"reason": "repaired"}, "suspended"),
+    "cancel_equipment": _equipment_command({"reason": "scrapped"}),
     "list_equipment": Case(
         ok=lambda w, role: Req(),
         expect=200,
@@ -510,7 +530,7 @@ def world(module_amqp_uri, gateways, tmp_path_factory):
     try:
         for name in names:
             wait_for_ping(module_amqp_uri, name)
-        with test_env(SESP_CLOCK_FILE=str(clock)):  # the gateway checks dates on this clock
+        with environment(SESP_CLOCK_FILE=str(clock)):  # the gateway checks dates on this clock
             world = World(gateways())
             body = {"bureau": XUHUI, "kinds": ALL_KINDS, "effective_from": "2014-01-01"}
             world.call("POST", "/v1/delegations", body, 201)

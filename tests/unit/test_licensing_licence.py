@@ -303,3 +303,49 @@ def test_licence_events_replay_from_their_data():
 )
 def test_installation_level_by_rated_speed(speed, level):
     assert required_level(speed) == level
+
+
+# --- transfer of a use registration ---------------------------------------------------------
+
+NEW_USER = {"type": "organization", "uscc": "913502000728319549", "name": "New Owner Co."}
+
+
+def transfer(licence, when=at(2015, 3, 2)):
+    return run(
+        licence,
+        dl.TransferLicence(
+            actor="officer",
+            to_licence_no="UR-SH-2015-00007",
+            to_holder=NEW_USER,
+            application_id="a9",
+        ),
+        when,
+    )
+
+
+def test_a_transferred_use_registration_is_closed_and_names_its_successor():
+    licence = issued("use_registration")
+    [event] = transfer(licence)
+    assert (event.to_licence_no, event.transferred_on) == ("UR-SH-2015-00007", date(2015, 3, 2))
+    assert licence.status == dl.TRANSFERRED
+    assert licence.view()["transferred_to"] == "UR-SH-2015-00007"
+    assert licence.timeline[-1]["type"] == "transferred"
+    assert licence.next_check_on(RULES) is None
+    with pytest.raises(dc.RuleConflict, match="transferred"):
+        run(licence, dl.SuspendLicence(actor="officer", reason="x"), at(2015, 3, 3))
+
+
+def test_only_an_active_use_registration_can_be_transferred():
+    with pytest.raises(dc.RuleConflict, match="production_licence licence cannot be transferred"):
+        transfer(issued("production_licence"))
+    licence = issued("use_registration")
+    run(licence, dl.SuspendLicence(actor="officer", reason="repair"), at(2015, 1, 5))
+    with pytest.raises(dc.RuleConflict, match="suspended"):
+        transfer(licence)
+
+
+def test_a_transfer_replays_from_its_data():
+    licence = issued("use_registration")
+    [event] = transfer(licence)
+    again = dl.EVENT_TYPES[event.type].from_data(event.to_data())
+    assert again == event

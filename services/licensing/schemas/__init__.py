@@ -59,6 +59,8 @@ from .base import (
     NAME,
     SCOPE_ITEM,
     TEXT,
+    AsOf,
+    AsOfQuery,
     IsoDate,
     NotFuture,
     Reply,
@@ -89,6 +91,7 @@ from .events import (
     EquipmentStatusV1,
     LicenceChangedV1,
     LicenceIssuedV1,
+    LicenceTransferredV1,
     validate_event,
 )
 from .licences import (
@@ -108,6 +111,8 @@ from .licences import (
 )
 
 __all__ = [
+    "AsOf",
+    "AsOfQuery",
     "DISTRICTS",
     "INTEGRATION_EVENTS",
     "ApplicantIn",
@@ -146,6 +151,7 @@ __all__ = [
     "InspectorIn",
     "IsoDate",
     "LicenceChangedV1",
+    "LicenceTransferredV1",
     "LicenceIssuedV1",
     "LicencePage",
     "LicenceQuery",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from marshmallow import (
@@ -23,6 +23,7 @@ from infra.identifiers import (
     USCCField,
 )
 from services.licensing.domain.common import (
+    CHINA_STANDARD_TIME,
     DISTRICTS,
     SCOPE_ACTIVITIES,
     SCOPE_CLASSES,
@@ -55,6 +56,34 @@ class IsoDate(fields.Date):
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).isoformat()
+
+
+class AsOf(fields.Field):
+    """A point in time for ``as_of`` reads: a date (the end of that day, China time) or an
+    RFC 3339 timestamp with an offset. Loaded as ISO text in UTC."""
+
+    default_error_messages = {
+        "invalid": "a date (YYYY-MM-DD) or a timestamp with an offset (RFC 3339)",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            if len(value) == 10:
+                day = date.fromisoformat(value)
+                moment = datetime.combine(day, time.max, CHINA_STANDARD_TIME)
+            else:
+                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise self.make_error("invalid") from None
+        if moment.tzinfo is None:
+            raise self.make_error("invalid")
+        return moment.astimezone(UTC).isoformat()
+
+
+class AsOfQuery(Schema):
+    as_of = AsOf(metadata={"description": "the object as it stood then (events up to it)"})
 
 
 class NotFuture(validate.Validator):

@@ -77,6 +77,13 @@ class LicenceChangedV1(_Event):
     reason = fields.String()
 
 
+class LicenceTransferredV1(_Event):
+    to_licence_no = fields.String(required=True)
+    to_holder = fields.Dict(required=True)
+    application_id = fields.String(required=True)
+    transferred_on = fields.String(required=True)
+
+
 class EquipmentRegisteredV1(Reply):
     equipment_code = fields.String(required=True)
     district = fields.String(required=True)
@@ -117,6 +124,7 @@ INTEGRATION_EVENTS: dict[str, type[Schema]] = {
     "LicenceSuspended": LicenceChangedV1,
     "LicenceReinstated": LicenceChangedV1,
     "LicenceRevoked": LicenceChangedV1,
+    "LicenceTransferred": LicenceTransferredV1,
     "LicenceExpired": LicenceChangedV1,
     "EquipmentRegistered": EquipmentRegisteredV1,
     "EquipmentChanged": EquipmentChangedV1,

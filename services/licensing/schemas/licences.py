@@ -12,6 +12,7 @@ from services.licensing.domain.common import (
     DISTRICTS,
     KINDS,
 )
+from services.licensing.domain.licence import STATUSES
 
 from .base import (
     BUREAUS,
@@ -46,7 +47,7 @@ class RenewalDecisionIn(Strict):
 class LicenceQuery(Schema):
     holder = Uscc()
     kind = fields.String(validate=validate.OneOf(KINDS))
-    status = fields.String(validate=validate.OneOf(["active", "suspended", "revoked", "expired"]))
+    status = fields.String(validate=validate.OneOf(STATUSES))
     bureau = fields.String(validate=validate.OneOf(BUREAUS))
 
 

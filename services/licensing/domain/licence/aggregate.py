@@ -32,6 +32,7 @@ from .commands import (
     RevokeLicence,
     SuspendLicence,
     SweepLicence,
+    TransferLicence,
 )
 from .events import (
     LicenceExpired,
@@ -40,6 +41,7 @@ from .events import (
     LicenceRenewed,
     LicenceRevoked,
     LicenceSuspended,
+    LicenceTransferred,
     OperatorItemInvalidated,
     OperatorItemReviewDue,
     RenewalRefused,
@@ -50,6 +52,7 @@ from .rules import (
     EXPIRED,
     REVOKED,
     SUSPENDED,
+    TRANSFERRED,
     LicenceRules,
     decision_number,
     default_valid_until,
@@ -76,6 +79,7 @@ class Licence:
     equipment_code: str | None = None
     # item -> {"valid_until": date, "valid": bool, "reminded_for": date | None, "reason"}
     items: dict[str, dict] = field(default_factory=dict)
+    transferred_to: str | None = None  # the certificate that replaced this one
     renewal: dict | None = None  # {"requested_on": date, "items": [...]} while pending
     timeline: list[dict] = field(default_factory=list)
     version: int = 0
@@ -135,6 +139,19 @@ class Licence:
             self.require_status(name, ACTIVE, SUSPENDED)
             return [
                 LicenceRevoked(**stamp, reason=_text(command.reason, "reason"), revoked_on=today)
+            ]
+        if isinstance(command, TransferLicence):
+            if self.kind != "use_registration":
+                raise RuleConflict(f"a {self.kind} licence cannot be transferred")
+            self.require_status(name, ACTIVE)
+            return [
+                LicenceTransferred(
+                    **stamp,
+                    to_licence_no=_text(command.to_licence_no, "to_licence_no"),
+                    to_holder=dict(command.to_holder),
+                    application_id=command.application_id,
+                    transferred_on=today,
+                )
             ]
         if isinstance(command, RequestRenewal):
             return renewal.request_renewal(self, command, today, stamp, rules)
@@ -212,6 +229,9 @@ class Licence:
                 self.status = ACTIVE
             case LicenceRevoked():
                 self.status, self.renewal = REVOKED, None
+            case LicenceTransferred():
+                self.status, self.renewal = TRANSFERRED, None
+                self.transferred_to = event.to_licence_no
             case LicenceExpired():
                 self.status, self.renewal = EXPIRED, None
             case OperatorItemReviewDue():
@@ -252,6 +272,7 @@ class Licence:
             "scope": list(self.scope),
             "level": self.level,
             "equipment_code": self.equipment_code,
+            "transferred_to": self.transferred_to,
             "renewal": (
                 {
                     "requested_on": _iso(self.renewal["requested_on"]),

@@ -53,6 +53,15 @@ class RevokeLicence(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TransferLicence(Command):
+    """A use registration's unit passed to a new user: ``to_licence_no`` replaces this one."""
+
+    to_licence_no: str
+    to_holder: dict
+    application_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SweepLicence(Command):
     """Sent by the timer sweep: reminders, deemed renewal, lapsed items, expiry (if due)."""
 

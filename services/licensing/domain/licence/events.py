@@ -99,6 +99,19 @@ class LicenceRevoked(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class LicenceTransferred(Event):
+    """The unit of this use registration passed to a new user (过户), whose certificate
+    ``to_licence_no`` was issued on the approval of ``application_id``; this one is closed."""
+
+    to_licence_no: str
+    to_holder: dict
+    application_id: str
+    transferred_on: date
+    timeline_type: ClassVar[str] = "transferred"
+    timeline_details: ClassVar[tuple[str, ...]] = ("to_licence_no", "application_id")
+
+
+@dataclass(frozen=True, kw_only=True)
 class LicenceExpired(Event):
     """The licence ran out on ``valid_until`` without renewal (or, for an operator, no item is
     valid any more); final."""
@@ -140,6 +153,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LicenceSuspended,
         LicenceReinstated,
         LicenceRevoked,
+        LicenceTransferred,
         LicenceExpired,
         OperatorItemReviewDue,
         OperatorItemInvalidated,

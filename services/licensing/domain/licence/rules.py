@@ -9,6 +9,9 @@ from datetime import date, timedelta
 from ..common import add_years
 
 ACTIVE, SUSPENDED, REVOKED, EXPIRED = "active", "suspended", "revoked", "expired"
+# A use-registration certificate whose unit passed to a new user (a new certificate replaced it).
+TRANSFERRED = "transferred"
+STATUSES = (ACTIVE, SUSPENDED, REVOKED, EXPIRED, TRANSFERRED)
 KIND_CODES = {
     "use_registration": "UR",
     "operator_certificate": "OC",
