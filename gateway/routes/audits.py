@@ -1,5 +1,5 @@
 """Post-approval audits (licensing service): plans, findings, rectification, inspectors,
-risk facts, and the published results."""
+risk facts, the yearly minimum (coverage) and the published results."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from marshmallow import Schema, fields
 
 from gateway.auth import BUREAU_OFFICER, CITY_BUREAU
 from gateway.routes.base import RouteBase
-from gateway.routes.licensing import OFFICIALS, _after, _own_bureau, _page
+from gateway.routes.licensing import OFFICIALS, _after, _bureau_filter, _own_bureau, _page
 from gateway.routing import PUBLIC, Call, route
 from gateway.schemas import PageQuery, Reply
 from services.licensing import schemas as ls
@@ -24,6 +24,36 @@ class AuditTarget(Reply):
     weight = fields.Float(required=True)
     inspectors = fields.List(fields.String(), required=True)
     outcome = fields.String()
+    drawn_this_year = fields.Boolean(
+        metadata={"description": "an earlier plan of the year had drawn it (drawn last)"}
+    )
+
+
+class YearlyCoverage(Reply):
+    year = fields.Integer(required=True)
+    licensees = fields.Integer(
+        required=True, metadata={"description": "active licences of the kind, counted today"}
+    )
+    required = fields.Integer(
+        required=True, metadata={"description": "the yearly minimum rate of them, rounded up"}
+    )
+    drawn = fields.Integer(
+        required=True, metadata={"description": "distinct licences the year's plans drew"}
+    )
+    shortfall = fields.Integer(required=True)
+    met = fields.Boolean(required=True)
+
+
+class CoverageItem(YearlyCoverage):
+    bureau = fields.String(required=True)
+    kind = fields.String(required=True)
+
+
+class AuditCoverageView(Reply):
+    year = fields.Integer(required=True)
+    rate = fields.Float(required=True, metadata={"description": "the yearly minimum rate"})
+    licensees_as_of = fields.String(required=True)
+    items = fields.List(fields.Nested(CoverageItem), required=True)
 
 
 class AuditPlanView(Reply):
@@ -32,6 +62,10 @@ class AuditPlanView(Reply):
     seed = fields.Integer(required=True)
     targets = fields.List(fields.Nested(AuditTarget), required=True)
     version = fields.Integer(required=True)
+    yearly = fields.Nested(
+        YearlyCoverage,
+        metadata={"description": "the bureau's yearly minimum of the plan's kind and year"},
+    )
 
 
 class PublicAuditPlan(Reply):
@@ -113,6 +147,26 @@ class AuditRoutes(RouteBase):
     )
     def get_audit_plan(self, call: Call):
         return self.rpc.licensing.get_audit_plan(call.path["plan_id"], _own_bureau(call))
+
+    @route(
+        "GET",
+        "/v1/audits/coverage",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="The yearly minimum of audits: required and drawn per bureau and kind",
+        description="Per bureau and licence kind for a calendar year: the licensees (active "
+        "licences today), how many the yearly minimum rate requires (rounded up), the distinct "
+        "licences the year's plans drew, the shortfall. A district officer sees its own "
+        "bureau; city-wide callers see every bureau unless they name one.",
+        query=ls.AuditCoverageQuery,
+        responses={200: AuditCoverageView},
+    )
+    def audit_coverage(self, call: Call):
+        query = dict(call.query)
+        bureau = _bureau_filter(call, query.get("bureau"))
+        if bureau:
+            query["bureau"] = bureau
+        return self.rpc.licensing.audit_coverage(query)
 
     record_findings = _audit_command(
         "findings", "findings", ls.FindingsIn, "Record the findings of one target", 201

@@ -1,5 +1,6 @@
 """Post-approval audits: inspectors, risk facts, plans drawn at random, findings,
-rectification orders, verification, overdue orders, published results."""
+rectification orders, verification, overdue orders, published results, and the yearly
+minimum (coverage of a bureau's licensees by the year's plans)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from infra.errors import Forbidden, NotFound
 from infra.eventstore import ConcurrencyError
@@ -127,9 +128,7 @@ class Audits:
                 licences.c.holder_type,
                 licences.c.equipment_code,
             )
-            .where(
-                licences.c.bureau == bureau, licences.c.kind == kind, licences.c.status == "active"
-            )
+            .where(*_licensees_of(bureau, kind))
             .order_by(licences.c.licence_no)
         ).all()
         usccs = {r.holder_uscc for r in rows if r.holder_uscc}
@@ -177,22 +176,30 @@ class Audits:
                 .order_by(inspectors.c.inspector_id)
             )
         ]
+        kind, size, rate = data["kind"], data.get("size"), data.get("rate")
+        if size is None and rate is None:
+            rate = self.rules.yearly_minimum_rate
+        candidates = self.candidates(bureau, kind)
+        if self.rules.prefer_undrawn_in_year:
+            plans = self._plans_of_year(self.today.year, bureau, kind)
+            before = dau.drawn_in_year(plans, bureau, kind, self.today.year)
+            candidates = [{**c, "drawn_this_year": c["licence_no"] in before} for c in candidates]
         plan_id = str(uuid.uuid4())
         plan = dau.AuditPlan()
         command = dau.DrawAuditPlan(
             actor=self.actor(),
             plan_id=plan_id,
             bureau=bureau,
-            kind=data["kind"],
+            kind=kind,
             seed=seed,
-            size=data.get("size"),
-            rate=data.get("rate"),
+            size=size,
+            rate=rate,
             per_target=data["inspectors_per_target"],
-            candidates=tuple(self.candidates(bureau, data["kind"])),
+            candidates=tuple(candidates),
             inspectors=tuple(listed),
         )
         self.repo.decide_and_save(plan_id, plan, command, self.now)
-        return plan.view()
+        return self._view(plan)
 
     def command(self, plan_id: str, name: str, body: dict | None, bureau: str | None) -> dict:
         plan = self._plan(plan_id, bureau)
@@ -206,7 +213,7 @@ class Audits:
         else:
             raise NotFound(f"no command {name}")
         self.repo.decide_and_save(plan_id, plan, command, self.now)
-        return plan.view()
+        return self._view(plan)
 
     def _plan(self, plan_id: str, bureau: str | None) -> dau.AuditPlan:
         plan = self.repo.load(dau.AuditPlan, plan_id, must_exist="audit plan")
@@ -218,10 +225,75 @@ class Audits:
         plan = self.repo.load(dau.AuditPlan, plan_id, must_exist="audit plan")
         if bureau and bureau not in ("SH", plan.bureau):
             raise NotFound(f"audit plan {plan_id} not found")
-        view = plan.view()
+        view = self._view(plan)
         # Anyone can check the draw: the recorded seed and candidates give the same targets.
         view["reproduced"] = plan.reproduce() == _drawn_targets(plan)
         return view
+
+    def _view(self, plan: dau.AuditPlan) -> dict:
+        """The plan, and where its bureau stands against the yearly minimum of its kind in the
+        year it was drawn (licensees counted today)."""
+        year = plan.drawn_on.year
+        licensees = self._licensees(plan.bureau, plan.kind).get((plan.bureau, plan.kind), 0)
+        coverage = dau.yearly_coverage(
+            self.rules,
+            plan.bureau,
+            plan.kind,
+            year,
+            licensees,
+            self._plans_of_year(year, plan.bureau, plan.kind),
+        )
+        return {**plan.view(), "yearly": coverage.view()}
+
+    # --- the yearly minimum -------------------------------------------------------------
+
+    def coverage(self, query: dict) -> dict:
+        """Per bureau and kind: the year's required draws against the distinct licences the
+        year's plans drew. Without ``kind``, every kind the bureau has licensees of; without
+        ``bureau`` (city-wide callers), every bureau that has licensees."""
+        data = schemas.load(schemas.AuditCoverageQuery, query, "coverage query")
+        year = data.get("year", self.today.year)
+        bureau, kind = data.get("bureau"), data.get("kind")
+        counts = self._licensees(bureau, kind)
+        keys = [(bureau, kind)] if bureau and kind else sorted(counts)
+        plans = self._plans_of_year(year, bureau, kind)
+        return {
+            "year": year,
+            "rate": self.rules.yearly_minimum_rate,
+            "licensees_as_of": self.today.isoformat(),
+            "items": [
+                dau.yearly_coverage(self.rules, b, k, year, counts.get((b, k), 0), plans).row()
+                for b, k in keys
+            ],
+        }
+
+    def _licensees(self, bureau: str | None, kind: str | None) -> dict[tuple[str, str], int]:
+        """Active licences per (bureau, kind): the candidates a draw would pick from today."""
+        rows = self.conn.execute(
+            select(licences.c.bureau, licences.c.kind, func.count())
+            .where(*_licensees_of(bureau, kind))
+            .group_by(licences.c.bureau, licences.c.kind)
+        ).all()
+        return {(b, k): n for b, k, n in rows}
+
+    def _plans_of_year(self, year: int, bureau: str | None, kind: str | None) -> list[dict]:
+        """The plans drawn in ``year`` with their targets' licence numbers."""
+        q = select(
+            audit_plans.c.bureau, audit_plans.c.kind, audit_plans.c.drawn_on, audit_plans.c.results
+        ).where(audit_plans.c.drawn_on.between(date(year, 1, 1), date(year, 12, 31)))
+        if bureau:
+            q = q.where(audit_plans.c.bureau == bureau)
+        if kind:
+            q = q.where(audit_plans.c.kind == kind)
+        return [
+            {
+                "bureau": r.bureau,
+                "kind": r.kind,
+                "drawn_on": r.drawn_on,
+                "targets": [t["licence_no"] for t in json.loads(r.results)["targets"]],
+            }
+            for r in self.conn.execute(q)
+        ]
 
     def public(self, bureau: str | None, limit: int = 50, after: list | None = None) -> list:
         q = select(audit_plans.c.results, audit_plans.c.drawn_on, audit_plans.c.id)
@@ -258,6 +330,16 @@ class Audits:
             except ConcurrencyError:
                 continue
         return done
+
+
+def _licensees_of(bureau: str | None, kind: str | None) -> list:
+    """Where-clauses of a bureau's licensees of a kind: its active licences (either optional)."""
+    clauses = [licences.c.status == "active"]
+    if bureau:
+        clauses.append(licences.c.bureau == bureau)
+    if kind:
+        clauses.append(licences.c.kind == kind)
+    return clauses
 
 
 def _drawn_targets(plan: dau.AuditPlan) -> list[dict]:

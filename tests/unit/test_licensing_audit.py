@@ -1,11 +1,14 @@
 """Post-approval audits: the reproducible risk-weighted draw, conflicts of inspectors,
-findings, rectification orders, verification, overdue orders, public results."""
+findings, rectification orders, verification, overdue orders, public results, the yearly
+minimum across plans and the preference for licensees not yet drawn in the year."""
 
 from collections import Counter
 from datetime import UTC, date, datetime
 
 import pytest
 
+from infra.errors import Invalid as InvalidInput
+from services.licensing import schemas as ls
 from services.licensing.domain import audit as dau
 from services.licensing.domain import common as dc
 
@@ -253,3 +256,146 @@ def test_plan_events_replay_from_their_data():
     )
     again = dau.AuditPlanDrawn.from_data(event.to_data())
     assert again == event
+
+
+# --- the yearly minimum -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("licensees", "required"),
+    [(0, 0), (1, 1), (19, 1), (20, 1), (21, 2), (40, 2), (41, 3), (100, 5)],
+)
+def test_the_yearly_minimum_is_5_percent_of_licensees_rounded_up(licensees, required):
+    coverage = dau.yearly_coverage(RULES, "SH", "production_licence", 2014, licensees, [])
+    assert coverage.required == required
+    assert coverage.shortfall == required and coverage.met == (required == 0)
+
+
+def test_the_rate_is_taken_as_written_not_as_binary_floating_point():
+    assert 0.07 * 100 > 7  # what a bare ceil would round up to 8
+    assert dau.at_rate(100, 0.07) == 7 and dau.plan_size(100, None, 0.07) == 7
+    assert dau.at_rate(3, 1.0) == 3
+
+
+def test_the_yearly_minimum_rate_is_configurable_within_0_and_1():
+    assert dau.AuditRules().yearly_minimum_rate == 0.05
+    ten = dau.AuditRules(yearly_minimum_rate=0.1)
+    assert dau.yearly_coverage(ten, "SH", "production_licence", 2014, 21, []).required == 3
+    for bad in (0, -0.1, 1.5):
+        with pytest.raises(ValueError, match="yearly_minimum_rate"):
+            dau.AuditRules(yearly_minimum_rate=bad)
+
+
+def drawn_plan(targets, on=date(2014, 3, 1), bureau="SH", kind="production_licence"):
+    return {"bureau": bureau, "kind": kind, "drawn_on": on, "targets": list(targets)}
+
+
+def test_drawn_counts_distinct_licences_across_the_years_plans_of_the_bureau_and_kind():
+    plans = [
+        drawn_plan(["L1", "L2"], date(2014, 1, 1)),
+        drawn_plan(["L2", "L3"], date(2014, 12, 31)),
+        drawn_plan(["L4", "L5", "L6"], date(2013, 12, 31)),  # last year
+        drawn_plan(["L7"], bureau="310104"),  # another bureau
+        drawn_plan(["L8"], kind="pressure_piping_licence"),  # another kind
+    ]
+    assert dau.drawn_in_year(plans, "SH", "production_licence", 2014) == {"L1", "L2", "L3"}
+    coverage = dau.yearly_coverage(RULES, "SH", "production_licence", 2014, 61, plans)
+    assert (coverage.required, coverage.drawn, coverage.shortfall) == (4, 3, 1)
+    assert not coverage.met
+    more = [*plans, drawn_plan(["L1", "L9"], date(2014, 6, 1))]
+    coverage = dau.yearly_coverage(RULES, "SH", "production_licence", 2014, 61, more)
+    assert (coverage.drawn, coverage.shortfall, coverage.met) == (4, 0, True)
+    assert coverage.view() == {
+        "year": 2014,
+        "licensees": 61,
+        "required": 4,
+        "drawn": 4,
+        "shortfall": 0,
+        "met": True,
+    }
+    assert coverage.row()["bureau"] == "SH"
+    last_year = dau.yearly_coverage(RULES, "SH", "production_licence", 2013, 61, more)
+    assert (last_year.drawn, last_year.shortfall) == (3, 1)
+
+
+def test_drawing_more_than_required_leaves_no_negative_shortfall():
+    plans = [drawn_plan(["L1", "L2", "L3"])]
+    coverage = dau.yearly_coverage(RULES, "SH", "production_licence", 2014, 20, plans)
+    assert (coverage.required, coverage.drawn, coverage.shortfall, coverage.met) == (1, 3, 0, True)
+
+
+def test_a_plan_at_the_yearly_minimum_rate_meets_the_minimum_on_its_own():
+    p = plan(n=21, rate=RULES.yearly_minimum_rate)
+    assert len(p.targets) == 2
+    drawn = [drawn_plan(p.targets, p.drawn_on)]
+    assert dau.yearly_coverage(RULES, "SH", "production_licence", 2014, 21, drawn).met
+
+
+def flagged(n, drawn_before):
+    return [{**c, "drawn_this_year": c["licence_no"] in drawn_before} for c in candidates(n)]
+
+
+def test_licensees_drawn_earlier_in_the_year_are_drawn_last():
+    for seed in range(30):
+        first = {t["licence_no"] for t in dau.draw(candidates(10), INSPECTORS, seed, 3, 1)}
+        second = dau.draw(flagged(10, first), INSPECTORS, seed, 3, 1)
+        assert not first & {t["licence_no"] for t in second}
+        everyone = dau.draw(flagged(10, first), INSPECTORS, seed, 9, 1)
+        assert {t["licence_no"] for t in everyone[-2:]} <= first  # only when needed
+
+
+def test_without_earlier_draws_the_flag_changes_nothing():
+    for seed in range(30):
+        old = dau.draw(candidates(10, heavy={2, 5}), INSPECTORS, seed, 4, 2)
+        unflagged = [{**c, "drawn_this_year": False} for c in candidates(10, heavy={2, 5})]
+        new = dau.draw(unflagged, INSPECTORS, seed, 4, 2)
+        assert [t["licence_no"] for t in new] == [t["licence_no"] for t in old]
+        assert [t["inspectors"] for t in new] == [t["inspectors"] for t in old]
+
+
+def test_a_plan_with_earlier_draws_is_reproduced_from_its_recorded_candidates():
+    p = dau.AuditPlan()
+    [event] = p.decide(
+        dau.DrawAuditPlan(
+            actor="o",
+            plan_id="p2",
+            bureau="SH",
+            kind="production_licence",
+            seed=11,
+            size=3,
+            rate=None,
+            per_target=1,
+            candidates=tuple(flagged(6, {"PL-SH-2014-00000", "PL-SH-2014-00001"})),
+            inspectors=tuple(INSPECTORS),
+        ),
+        NOW,
+    )
+    p.apply(event)
+    again = dau.AuditPlan.from_events([dau.AuditPlanDrawn.from_data(event.to_data())])
+    assert again.reproduce() == [
+        {k: v for k, v in t.items() if k not in ("findings", "order")} for t in p.targets.values()
+    ]
+    assert not any(t["drawn_this_year"] for t in p.targets.values())
+    assert [c["drawn_this_year"] for c in event.candidates][:3] == [True, True, False]
+
+
+def test_a_plan_names_size_or_rate_or_neither_but_not_both():
+    body = {"kind": "production_licence"}
+    neither = ls.load(ls.AuditPlanIn, body)
+    assert "size" not in neither and "rate" not in neither
+    assert ls.load(ls.AuditPlanIn, {**body, "rate": 0.1})["rate"] == 0.1
+    with pytest.raises(InvalidInput) as both:
+        ls.load(ls.AuditPlanIn, {**body, "size": 2, "rate": 0.1})
+    assert "not both" in str(both.value.errors)
+
+
+def test_the_coverage_year_is_checked_against_the_clock():
+    this_year = ls.clock_today().year
+    assert ls.load(ls.AuditCoverageQuery, {"year": str(this_year)}) == {"year": this_year}
+    for bad in ("1999", str(this_year + 1), "twenty"):
+        with pytest.raises(InvalidInput) as refused:
+            ls.load(ls.AuditCoverageQuery, {"year": bad})
+        assert list(refused.value.errors) == ["year"]
+    with pytest.raises(InvalidInput) as refused:
+        ls.load(ls.AuditCoverageQuery, {"kind": "fishing_licence"})
+    assert list(refused.value.errors) == ["kind"]

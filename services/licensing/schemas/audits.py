@@ -21,7 +21,10 @@ from .base import (
     IsoDate,
     Strict,
     Uscc,
+    clock_today,
 )
+
+FIRST_AUDIT_YEAR = 2000
 
 # --- audits ---------------------------------------------------------------------------------
 
@@ -29,7 +32,13 @@ from .base import (
 class AuditPlanIn(Strict):
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     size = fields.Integer(strict=True, validate=validate.Range(min=1, max=10000))
-    rate = fields.Float(validate=validate.Range(min=0, max=1, min_inclusive=False))
+    rate = fields.Float(
+        validate=validate.Range(min=0, max=1, min_inclusive=False),
+        metadata={
+            "description": "share of the candidates, rounded up; without size or rate "
+            "the yearly minimum rate (0.05)"
+        },
+    )
     seed = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**63 - 1))
     inspectors_per_target = fields.Integer(
         strict=True, load_default=2, validate=validate.Range(min=1, max=5)
@@ -41,8 +50,9 @@ class AuditPlanIn(Strict):
 
     @validates_schema
     def _size_or_rate(self, data, **kwargs):
-        if ("size" in data) == ("rate" in data):
-            raise ValidationError("give either size or rate")
+        # Neither: the service draws the rule set's yearly minimum rate (5 %).
+        if "size" in data and "rate" in data:
+            raise ValidationError("give size or rate, not both")
 
 
 class FindingIn(Strict):
@@ -84,3 +94,25 @@ class RiskFactIn(Strict):
 
 class PublicAuditQuery(Schema):
     bureau = fields.String(validate=validate.OneOf(BUREAUS))
+
+
+class NotFutureYear(validate.Validator):
+    def __call__(self, value: int) -> int:
+        if value > clock_today().year:
+            raise ValidationError("must not be after the current year")
+        return value
+
+
+class AuditCoverageQuery(Schema):
+    year = fields.Integer(
+        validate=[validate.Range(min=FIRST_AUDIT_YEAR), NotFutureYear()],
+        metadata={"description": "calendar year (default: the current year)"},
+    )
+    kind = fields.String(
+        validate=validate.OneOf(KINDS),
+        metadata={"description": "one kind (default: every kind the bureau has licensees of)"},
+    )
+    bureau = fields.String(
+        validate=validate.OneOf(BUREAUS),
+        metadata={"description": "one bureau (default: the officer's own; city-wide: all)"},
+    )

@@ -10,9 +10,14 @@ Then, per target: findings; a rectification order with a deadline; verification 
 order unrectified after its deadline opens suspension proceedings (recorded by the sweep).
 Results are public from the draw on (``public_results``), without personal data.
 
-The package: ``rules`` (weights, plan size, the draw), ``commands``, ``events``, ``plan`` (the
-``AuditPlan`` aggregate and its views), ``inspectors`` (the ``Inspector`` aggregate), ``risk``
-(risk facts and factors).
+The yearly minimum (DOMAIN.md: at least 5 % of licensees per year) is counted across the
+year's plans (``coverage``); a plan that names neither size nor rate draws that rate, and a plan
+draws licensees not yet drawn that year first (recorded per candidate as ``drawn_this_year``).
+
+The package: ``rules`` (weights, the yearly minimum, plan size, the draw), ``commands``,
+``events``, ``plan`` (the ``AuditPlan`` aggregate and its views), ``coverage`` (the yearly
+minimum against what was drawn), ``inspectors`` (the ``Inspector`` aggregate), ``risk`` (risk
+facts and factors).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from .commands import (
     SweepAudit,
     VerifyRectification,
 )
+from .coverage import YearlyCoverage, drawn_in_year, yearly_coverage
 from .events import (
     EVENT_TYPES,
     AuditPlanDrawn,
@@ -38,7 +44,7 @@ from .events import (
 from .inspectors import Inspector
 from .plan import AuditPlan, outcome_of
 from .risk import RiskFact, risk_factors
-from .rules import AuditRules, draw, plan_size
+from .rules import AuditRules, at_rate, draw, plan_size
 
 __all__ = [
     "EVENT_TYPES",
@@ -59,8 +65,12 @@ __all__ = [
     "RiskFactRecorded",
     "SweepAudit",
     "VerifyRectification",
+    "YearlyCoverage",
+    "at_rate",
     "draw",
+    "drawn_in_year",
     "outcome_of",
     "plan_size",
     "risk_factors",
+    "yearly_coverage",
 ]

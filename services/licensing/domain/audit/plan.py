@@ -201,6 +201,7 @@ class AuditPlan:
             "holder_uscc": t.get("holder_uscc"),
             "weight": t["weight"],
             "factors": t.get("factors", {}),
+            "drawn_this_year": bool(t.get("drawn_this_year")),
             "inspectors": list(t["inspectors"]),
             "findings": t["findings"],
             "rectification": _order_view(order),
