@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check infra services gateway tests bench
 	$(BIN)/ruff format --check infra services gateway tests bench
+	$(BIN)/mypy infra gateway services
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e ".[dev,bench]"

@@ -11,7 +11,7 @@ then from the environment:
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from nameko.extensions import SharedExtension
 
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from gateway.routing import ApiRoute
 
 
+@overload
+def setting(config: dict[str, Any], name: str) -> str | None: ...
+@overload
+def setting(config: dict[str, Any], name: str, default: str) -> str: ...
 def setting(config: dict[str, Any], name: str, default: str | None = None) -> str | None:
     value = config.get(name)
     if value is None or value == "":

@@ -110,6 +110,13 @@ class Call:
     body: Any = None
 
     @property
+    def caller(self) -> Principal:
+        """The authenticated principal: every route that is not public has one."""
+        if self.principal is None:
+            raise RuntimeError("a public route has no caller")
+        return self.principal
+
+    @property
     def actor(self) -> dict[str, Any]:
         return self.principal.actor() if self.principal else dict(ANONYMOUS)
 
@@ -384,6 +391,7 @@ class ApiRoute(HttpRequestHandler):
             raise Problem("in-progress", headers={"Retry-After": "1"})
         if claim.outcome == "replay":
             stored = claim.stored
+            assert stored is not None  # a replay always carries the stored response
             self.core.metrics.idempotent_replays.inc()
             response = Response(stored.body, status=stored.status, headers=stored.headers)
             response.headers["Idempotent-Replayed"] = "true"

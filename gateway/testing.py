@@ -50,7 +50,7 @@ def outside_nameko_fast_teardown() -> Iterator[None]:
     try:
         yield
     finally:
-        ConsumerMixin.__init__ = patched
+        ConsumerMixin.__init__ = patched  # type: ignore[method-assign]  # put nameko's patch back
 
 
 def base_config(amqp_uri: str) -> dict[str, Any]:

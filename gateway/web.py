@@ -16,6 +16,7 @@ import logging
 import re
 import time
 import uuid
+from typing import Any
 
 from nameko.web.server import WebServer
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -31,6 +32,12 @@ PUBLIC_PREFIX = "/v1/public/"
 UNMATCHED = "<unmatched>"
 # Pages that need more (an inline style by its hash) set their own, as strict.
 HTML_CSP = "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+class GatewayRequest(Request):
+    """A werkzeug request that also carries the matched route's path values."""
+
+    path_values: dict[str, Any]
 
 
 def request_id_from(value: str | None) -> str:
@@ -66,7 +73,7 @@ class GatewayWsgiApp:
         started = time.perf_counter()
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
         environ["sesp.request_id"] = request_id
-        request = Request(environ, shallow=True)
+        request = GatewayRequest(environ, shallow=True)
         route, provider, routing_error = UNMATCHED, None, None
         try:
             provider, values = self.url_map.bind_to_environ(environ).match()
@@ -78,6 +85,7 @@ class GatewayWsgiApp:
             self._rate_limit(request)
             if routing_error is not None:
                 raise routing_error
+            assert provider is not None  # match() returned it
             response = provider.handle_request(request)
         except NotFound:
             response = problem_response(

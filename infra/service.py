@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.bus.context import RequestContext
-from infra.bus.dependencies import ClockProvider
+from infra.bus.dependencies import ClockProvider, UnitOfWork
 from infra.bus.entrypoints import rpc
 from infra.errors import register_remote_errors
 
@@ -11,9 +11,12 @@ register_remote_errors()
 
 
 class KernelService:
-    """Base for service classes. Subclasses set ``name`` and a ``db = ServiceDatabase(...)``."""
+    """Base for service classes. Subclasses set ``name`` and
+    ``db: UnitOfWork = ServiceDatabase(...)``: nameko hands each worker a UnitOfWork in the
+    provider's place, so that is what methods see."""
 
     name = "kernel"
+    db: UnitOfWork  # declared only: each subclass sets its own provider
     clock = ClockProvider()
     ctx = RequestContext()
 

@@ -48,7 +48,7 @@ class AdminRoutes(RouteBase):
             name=call.body["name"],
             bureau=call.body.get("bureau"),
             uscc=call.body.get("uscc"),
-            created_by=call.principal.id,
+            created_by=call.caller.id,
         )
         keep = ("id", "role", "name", "bureau", "uscc")
         return 201, {"token": token, **{k: record[k] for k in keep}}

@@ -155,10 +155,12 @@ class InsuranceRoutes(RouteBase):
         try:
             POLICY_NO(policy_no)
         except ValidationError as exc:
-            raise Invalid("invalid policy number", {"policy_no": exc.messages}) from None
+            raise Invalid(
+                "invalid policy number", {"policy_no": [str(m) for m in exc.messages]}
+            ) from None
         item = {"policy_no": policy_no, **PolicySchema().dump(call.body)}
-        result = _sync_one(self.rpc.insurance.sync_policies(call.principal.uscc, [item]))
-        view = self.rpc.insurance.get_policy(policy_no, call.principal.uscc)
+        result = _sync_one(self.rpc.insurance.sync_policies(call.caller.uscc, [item]))
+        view = self.rpc.insurance.get_policy(policy_no, call.caller.uscc)
         return result["status"], view
 
     @route(
@@ -174,7 +176,7 @@ class InsuranceRoutes(RouteBase):
     )
     def push_batch(self, call: Call):
         items = call.body["policies"]
-        results = self.rpc.insurance.sync_policies(call.principal.uscc, items)
+        results = self.rpc.insurance.sync_policies(call.caller.uscc, items)
         return 200, {"results": results}
 
     @route(
@@ -188,9 +190,7 @@ class InsuranceRoutes(RouteBase):
         path_params={"policy_no": POLICY_PARAM},
     )
     def get_policy(self, call: Call):
-        insurer = (
-            call.principal.uscc if call.principal.role == INSURER else call.query.get("insurer")
-        )
+        insurer = call.caller.uscc if call.caller.role == INSURER else call.query.get("insurer")
         return self.rpc.insurance.get_policy(call.path["policy_no"], insurer)
 
     @route(
@@ -203,7 +203,7 @@ class InsuranceRoutes(RouteBase):
         responses={200: EndingPolicies},
     )
     def policies_ending(self, call: Call):
-        insurer = call.principal.uscc if call.principal.role == INSURER else None
+        insurer = call.caller.uscc if call.caller.role == INSURER else None
         items = self.rpc.insurance.policies_ending(call.query["ending_within"], insurer)
         return {"items": items, "next_cursor": None}
 

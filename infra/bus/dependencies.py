@@ -17,7 +17,7 @@ from typing import Any
 
 import eventlet
 from nameko.extensions import DependencyProvider
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RootTransaction
 
 from infra import settings
 from infra.bus.relay import OutboxRelay
@@ -74,7 +74,7 @@ class UnitOfWork:
     def __init__(self, engine: Engine, store: EventStore):
         self.engine, self.store = engine, store
         self._conn: Connection | None = None
-        self._tx = None
+        self._tx: RootTransaction | None = None
 
     @property
     def conn(self) -> Connection:
@@ -130,7 +130,7 @@ class ServiceDatabase(DependencyProvider):
         self.run_relay = relay
         self.units: dict[Any, UnitOfWork] = {}
         self.relay: OutboxRelay | None = None
-        self._relay_gt = None
+        self._relay_gt: Any = None  # eventlet GreenThread (untyped)
 
     def setup(self) -> None:
         service = self.container.service_name

@@ -35,7 +35,7 @@ from nameko.rpc import Rpc
 from nameko.timer import Timer
 from sqlalchemy import insert, select, update
 
-from infra.bus.dependencies import commit_worker, service_database
+from infra.bus.dependencies import ServiceDatabase, commit_worker, service_database
 from infra.errors import Conflict
 from infra.eventstore import ConcurrencyError
 from infra.eventstore.schema import consumer_streams, processed_events
@@ -284,10 +284,16 @@ class EventSubscriber(EventHandler):
                 return False
         return True
 
+    def _database(self) -> ServiceDatabase:
+        db = service_database(self.container)
+        if db is None:
+            raise RuntimeError(f"{self.consumer_name}: the service has no ServiceDatabase")
+        return db
+
     def _last_applied(self, key: str) -> int:
         if key in self._applied:
             return self._applied[key]
-        db = service_database(self.container)
+        db = self._database()
         with db.engine.connect() as conn:
             last = conn.execute(
                 select(consumer_streams.c.version).where(
@@ -332,7 +338,7 @@ class EventSubscriber(EventHandler):
 
     def _record(self, worker_ctx, event: IncomingEvent) -> None:
         """Version compare-and-set plus the processed event id, in the handler's transaction."""
-        db = service_database(self.container)
+        db = self._database()
         conn = db.units[worker_ctx].conn
         key = self._key(event)
         if event.version == 1:

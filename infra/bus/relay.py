@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import amqp
 import kombu
@@ -138,7 +139,7 @@ class OutboxRelay:
         self.lock = RelayLock(engine, service)
         self._stop = threading.Event()
         self._conn: kombu.Connection | None = None
-        self._channel = None
+        self._channel: Any = None  # py-amqp's channel (untyped)
         self._unconfirmed: set[int] = set()  # delivery tags published, not yet confirmed
         self._nacked = False
         self._published = 0
@@ -205,6 +206,11 @@ class OutboxRelay:
         self._published = 0
         self._unconfirmed = set()
 
+    def _connection(self) -> kombu.Connection:
+        if self._conn is None:
+            raise RuntimeError("relay is not connected")
+        return self._conn
+
     def _close(self) -> None:
         if self._conn is not None:
             try:
@@ -230,7 +236,7 @@ class OutboxRelay:
 
     def publish_batch(self, batch: list[StoredEvent]) -> list[tuple[StoredEvent, str]]:
         """Publish and wait for every confirm. Returns the events the broker returned."""
-        ch = self._channel
+        conn, ch = self._connection(), self._channel
         self._nacked = False
         self._returned = {}
         for ev in batch:
@@ -258,7 +264,7 @@ class OutboxRelay:
             if time.monotonic() > deadline:
                 raise TimeoutError("publisher confirms did not arrive")
             try:
-                self._conn.drain_events(timeout=1)
+                conn.drain_events(timeout=1)
             except TimeoutError:
                 continue
             except __import__("socket").timeout:
@@ -319,11 +325,12 @@ class OutboxRelay:
         """Wait ``idle_interval`` reading the socket, and heartbeat: nothing else touches the
         connection while the store is quiet, and the broker drops a connection that has missed
         two heartbeats (the next batch would then fail and be published twice)."""
+        conn = self._connection()
         try:
-            self._conn.drain_events(timeout=self.idle_interval)
+            conn.drain_events(timeout=self.idle_interval)
         except TimeoutError:
             pass
-        self._conn.heartbeat_check()
+        conn.heartbeat_check()
 
     def step(self, tailer: Tailer) -> int:
         """Publish one batch if there is one; returns how many events were published."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import cast
 
 from marshmallow import ValidationError
 from sqlalchemy import and_, delete, exists, func, select
 
-from infra.bus.dependencies import ServiceDatabase
+from infra.bus.dependencies import ServiceDatabase, UnitOfWork
 from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.errors import Invalid, NotFound
 from infra.eventstore import ConcurrencyError, NewEvent
@@ -39,11 +40,13 @@ EQUIPMENT_EVENTS = {
     "EquipmentCancelled",
 }
 SWEEP_BATCH = 500
+# A pushed policy that passed validation: (index in the batch, policy_no, revision, terms).
+_Decided = tuple[int, str, int, domain.Terms]
 
 
 class InsuranceService(KernelService):
     name = "insurance"
-    db = ServiceDatabase(migrations=MIGRATIONS)
+    db: UnitOfWork = ServiceDatabase(migrations=MIGRATIONS)
 
     # -- equipment register, from licensing ----------------------------------------------
 
@@ -92,7 +95,7 @@ class InsuranceService(KernelService):
         }
         meta = self.ctx.meta()
         results: list[dict | None] = [None] * len(items)
-        decided: list[tuple[int, str, int, domain.Terms, str, domain.Policy, list]] = []
+        decided: list[_Decided] = []
         for index, item in enumerate(items):
             policy_no = item.get("policy_no") if isinstance(item, dict) else None
             try:
@@ -112,13 +115,14 @@ class InsuranceService(KernelService):
         # and a later round decides on what the earlier one wrote.
         while decided:
             seen: set[str] = set()
-            this_round, decided_next = [], []
+            this_round: list[_Decided] = []
+            decided_next: list[_Decided] = []
             for entry in decided:
                 (this_round if entry[1] not in seen else decided_next).append(entry)
                 seen.add(entry[1])
             self._sync_round(insurer, this_round, current, meta, results)
             decided = decided_next
-        return results
+        return cast(list[dict], results)  # every item got its result by now
 
     def _sync_round(self, insurer, entries, current, meta, results) -> None:
         """Decide on each policy, then write every change in a few statements."""

@@ -158,7 +158,9 @@ def read_policies(path: Path) -> tuple[list[ParsedPolicy], list[dict], int]:
 
 
 def batches(policies: list[ParsedPolicy], size: int) -> list[list[ParsedPolicy]]:
-    out, current, current_bytes = [], [], 0
+    out: list[list[ParsedPolicy]] = []
+    current: list[ParsedPolicy] = []
+    current_bytes = 0
     for p in policies:
         n = len(json.dumps(p.body))
         if current and (len(current) >= size or current_bytes + n > MAX_BODY * 0.9):
@@ -277,7 +279,7 @@ def sync_file(
     lock = threading.Lock()
 
     def tally(batch: list[ParsedPolicy], results: list[dict]) -> None:
-        by_no = {p.policy_no: p for p in batch}
+        by_no: dict[str | None, ParsedPolicy] = {p.policy_no: p for p in batch}
         for r in results:
             p = by_no.get(r.get("policy_no"))
             status = r.get("status")

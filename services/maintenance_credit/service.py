@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from infra.bus.dependencies import ServiceDatabase
+from infra.bus.dependencies import ServiceDatabase, UnitOfWork
 from infra.service import KernelService
 
 
 class MaintenanceCreditService(KernelService):
     name = "maintenance_credit"
-    db = ServiceDatabase()
+    db: UnitOfWork = ServiceDatabase()
