@@ -267,6 +267,12 @@ class LicensingService(KernelService):
         return self._audits().get(plan_id, bureau)
 
     @rpc
+    def audit_coverage(self, query: dict | None = None) -> dict:
+        """The yearly minimum of audits per bureau and kind: ``query`` {year?, kind?, bureau?}
+        (the gateway forces a district officer's own bureau)."""
+        return self._audits().coverage(query or {})
+
+    @rpc
     def public_audits(
         self, bureau: str | None = None, limit: int = 50, after: list | None = None
     ) -> list[dict]:

@@ -381,9 +381,7 @@ CASES: dict[str, Case] = {
         ok=lambda w, role: Req(path={"equipment_code": w.equipment()}),
         expect=200,
     ),
-    "change_equipment": _equipment_command(
-        {"reason": "new address", "address": "7 Tianping Road"}
-    ),
+    "change_equipment": _equipment_command({"reason": "new address", "address": "7 Tianping Road"}),
     "suspend_equipment": _equipment_command({"reason": "accident under investigation"}),
     "resume_equipment": _equipment_command({"reason": "repaired"}, "suspended"),
     "cancel_equipment": _equipment_command({"reason": "scrapped"}),
@@ -439,6 +437,12 @@ CASES: dict[str, Case] = {
         ok=lambda w, role: Req(path={"plan_id": w.audit_plan()[0]}),
         expect=200,
         out_of_scope=lambda w, role: Req(path={"plan_id": w.audit_plan()[0]}),
+        scoped=(BUREAU_OFFICER,),
+    ),
+    "audit_coverage": Case(
+        ok=lambda w, role: Req(params={"year": 2014, "kind": "production_licence"}),
+        expect=200,
+        out_of_scope=lambda w, role: Req(params={"bureau": XUHUI}),
         scoped=(BUREAU_OFFICER,),
     ),
     "record_findings": _audit(

@@ -46,6 +46,7 @@ from .applications import (
     WithdrawIn,
 )
 from .audits import (
+    AuditCoverageQuery,
     AuditPlanIn,
     FindingIn,
     FindingsIn,
@@ -127,6 +128,7 @@ __all__ = [
     "ApplicationSummary",
     "ApplicationView",
     "ApproveIn",
+    "AuditCoverageQuery",
     "AuditEventV1",
     "AuditPlanIn",
     "BUREAUS",
