@@ -130,7 +130,7 @@ class AuditRoutes(RouteBase):
         bureau = (
             _own_bureau(call)
             or call.body.get("bureau")
-            or (call.principal.bureau if call.principal.role == BUREAU_OFFICER else CITY_BUREAU)
+            or (call.caller.bureau if call.caller.role == BUREAU_OFFICER else CITY_BUREAU)
         )
         if call.body.get("bureau") and call.body["bureau"] != bureau:
             call.require(bureau=call.body["bureau"])

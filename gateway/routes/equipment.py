@@ -86,10 +86,10 @@ class EquipmentRoutes(RouteBase):
             for k in ("district", "status", "in_ftz", "maintenance_unit_uscc", "user_uscc")
             if k in q
         }
-        if call.principal.role == MAINTENANCE_UNIT:
-            if q.get("maintenance_unit_uscc") not in (None, call.principal.uscc):
+        if call.caller.role == MAINTENANCE_UNIT:
+            if q.get("maintenance_unit_uscc") not in (None, call.caller.uscc):
                 call.require(uscc=q["maintenance_unit_uscc"])
-            filters["maintenance_unit_uscc"] = call.principal.uscc
+            filters["maintenance_unit_uscc"] = call.caller.uscc
         items = self.rpc.licensing.list_equipment(filters, q["limit"] + 1, _after(call, 1))
         return _page(items, q["limit"], ("equipment_code",))
 

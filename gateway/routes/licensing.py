@@ -65,7 +65,7 @@ def _page(items: list, limit: int, keys: tuple[str, ...]) -> dict[str, Any]:
 
 def _bureau_filter(call: Call, requested: str | None) -> str | None:
     """The bureau a list is restricted to: an officer's own (SH sees all)."""
-    p = call.principal
+    p = call.caller
     if p.role == BUREAU_OFFICER and p.bureau != CITY_BUREAU:
         if requested and requested != p.bureau:
             call.require(bureau=requested)  # 403: another bureau's list
@@ -123,7 +123,7 @@ def _licence_command(
 
 def _own_bureau(call: Call) -> str | None:
     """An officer's bureau (None: city-wide, the city bureau's officers and city_admin)."""
-    p = call.principal
+    p = call.caller
     return p.bureau if p.role == BUREAU_OFFICER and p.bureau != CITY_BUREAU else None
 
 
@@ -190,7 +190,7 @@ class LicensingRoutes(RouteBase):
         responses={201: ls.ApplicationView},
     )
     def submit_application(self, call: Call):
-        if call.principal.role == APPLICANT:
+        if call.caller.role == APPLICANT:
             call.require(uscc=call.body["applicant"].get("uscc"))
         return 201, self.rpc.licensing.submit_application(call.body)
 
@@ -223,10 +223,10 @@ class LicensingRoutes(RouteBase):
         q = call.query
         filters = {k: q[k] for k in ("bureau", "status", "kind", "overdue", "applicant") if k in q}
         filters["bureau"] = _bureau_filter(call, q.get("bureau"))
-        if call.principal.role == APPLICANT:
-            if q.get("applicant") and q["applicant"] != call.principal.uscc:
+        if call.caller.role == APPLICANT:
+            if q.get("applicant") and q["applicant"] != call.caller.uscc:
                 call.require(uscc=q["applicant"])
-            filters["applicant"] = call.principal.uscc
+            filters["applicant"] = call.caller.uscc
         items = self.rpc.licensing.list_applications(filters, q["limit"] + 1, _after(call, 2))
         return _page(items, q["limit"], ("received_on", "id"))
 
@@ -316,10 +316,10 @@ class LicensingRoutes(RouteBase):
         q = call.query
         filters = {k: q[k] for k in ("holder", "kind", "status", "bureau") if k in q}
         filters["bureau"] = _bureau_filter(call, q.get("bureau"))
-        if call.principal.role in USCC_ROLES:
-            if q.get("holder") and q["holder"] != call.principal.uscc:
+        if call.caller.role in USCC_ROLES:
+            if q.get("holder") and q["holder"] != call.caller.uscc:
                 call.require(uscc=q["holder"])
-            filters["holder"] = call.principal.uscc
+            filters["holder"] = call.caller.uscc
         items = self.rpc.licensing.list_licences(filters, q["limit"] + 1, _after(call, 1))
         return _page(items, q["limit"], ("licence_no",))
 
