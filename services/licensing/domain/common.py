@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol, TypedDict
 
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
 SYSTEM_ACTOR = "system"
@@ -110,6 +110,13 @@ class Command:
     actor: str
 
 
+class Stamp(TypedDict):
+    """When and by whom: the fields every event starts with (``Event(**stamp, ...)``)."""
+
+    at: datetime
+    actor: str
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
@@ -165,7 +172,9 @@ class Event:
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Event:
-        hints = _type_hints(cls)
+        # type[Event] is hashable (class objects hash by identity); mypy checks it against
+        # Hashable through Event.__hash__, the instances' method, and rejects it.
+        hints = _type_hints(cls)  # type: ignore[arg-type]
         return cls(
             **{
                 f.name: _decode(hints[f.name], data[f.name])
@@ -183,6 +192,14 @@ class Event:
             if data.get(name) is not None:
                 entry[name] = data[name]
         return entry
+
+
+@typing.overload
+def _text(value: Any, path: str, *, required: Literal[True] = ...) -> str: ...
+
+
+@typing.overload
+def _text(value: Any, path: str, *, required: Literal[False]) -> str | None: ...
 
 
 def _text(value: Any, path: str, *, required: bool = True) -> str | None:

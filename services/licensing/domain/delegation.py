@@ -23,6 +23,7 @@ from .common import (
     Event,
     Invalid,
     RuleConflict,
+    Stamp,
     _iso_date,
     _text,
 )
@@ -97,7 +98,7 @@ class Delegation:
         )
 
     def decide(self, command: Command, now: Any) -> list[Event]:
-        stamp = {"at": now, "actor": command.actor}
+        stamp: Stamp = {"at": now, "actor": command.actor}
         if isinstance(command, GrantDelegation):
             if self.version:
                 raise RuleConflict("the delegation exists already")
@@ -122,6 +123,8 @@ class Delegation:
         if isinstance(command, RevokeDelegation):
             if not self.version:
                 raise RuleConflict("no such delegation")
+            # Granted (version > 0): the grant set its id and effective date.
+            assert self.id is not None and self.effective_from is not None
             if self.revoked_from is not None:
                 raise RuleConflict(
                     f"revoke is not allowed: the delegation is revoked from {self.revoked_from}"
@@ -202,6 +205,8 @@ def route_application(
         g.bureau == FTZ_BUREAU and g.covers(kind, on) for g in grants
     ):
         return Route(FTZ_BUREAU, "ftz")
-    if any(g.bureau == district and g.covers(kind, on) for g in grants):
+    if isinstance(district, str) and any(
+        g.bureau == district and g.covers(kind, on) for g in grants
+    ):
         return Route(district, "district")
     return Route(CITY_BUREAU, "city")

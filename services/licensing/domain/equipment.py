@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
-from .common import Command, Event, RuleConflict, _text, local_date
+from .common import Command, Event, RuleConflict, Stamp, _text, local_date
 
 REGISTERED, SUSPENDED, CANCELLED = "registered", "suspended", "cancelled"
 # Fields an EquipmentChanged may carry (everything else of the record is fixed).
@@ -166,7 +166,7 @@ class Equipment:
 
     def decide(self, command: Command, now: Any) -> list[Event]:
         today = local_date(now)
-        stamp = {"at": now, "actor": command.actor}
+        stamp: Stamp = {"at": now, "actor": command.actor}
         name = type(command).__name__
         if isinstance(command, RegisterEquipment):
             if self.version:
@@ -179,6 +179,8 @@ class Equipment:
             return [EquipmentRegistered(**stamp, **record)]
         if not self.version:
             raise RuleConflict(f"{name} is not allowed: the equipment is not registered")
+        code = self.code
+        assert code is not None  # registered: the record carries its code
         if isinstance(command, ChangeEquipment):
             self._require(name, REGISTERED, SUSPENDED)
             changes = {
@@ -191,7 +193,7 @@ class Equipment:
             return [
                 EquipmentChanged(
                     **stamp,
-                    equipment_code=self.code,
+                    equipment_code=code,
                     changed_on=today,
                     reason=_text(command.reason, "reason"),
                     **changes,
@@ -202,7 +204,7 @@ class Equipment:
             return [
                 EquipmentSuspended(
                     **stamp,
-                    equipment_code=self.code,
+                    equipment_code=code,
                     reason=_text(command.reason, "reason"),
                     suspended_on=today,
                 )
@@ -212,7 +214,7 @@ class Equipment:
             return [
                 EquipmentResumed(
                     **stamp,
-                    equipment_code=self.code,
+                    equipment_code=code,
                     resumed_on=today,
                     reason=command.reason,
                     licence_no=command.licence_no,
@@ -223,7 +225,7 @@ class Equipment:
             return [
                 EquipmentCancelled(
                     **stamp,
-                    equipment_code=self.code,
+                    equipment_code=code,
                     reason=_text(command.reason, "reason"),
                     cancelled_on=today,
                 )

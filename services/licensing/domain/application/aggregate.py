@@ -16,6 +16,7 @@ from ..common import (
     Event,
     Invalid,
     RuleConflict,
+    Stamp,
     _iso_date,
     _text,
     local_date,
@@ -231,6 +232,7 @@ class Application:
             return self._recompute(command, now, calendar)
         if self.deemed_acceptance_due(today):
             if isinstance(command, NotAccept | RequestCorrection):
+                assert self.intake_due is not None  # deemed_acceptance_due checked it
                 raise IntakeWindowClosed(type(command).__name__, self.intake_due.on)
             deemed = self._deemed(now, calendar)
             if isinstance(command, DeemAcceptance | Accept):
@@ -249,7 +251,7 @@ class Application:
         name = type(cmd).__name__
         if self.status not in ALLOWED.get(type(cmd), ()):
             raise CommandNotAllowed(name, self.status)
-        stamp = {"at": now, "actor": cmd.actor}
+        stamp: Stamp = {"at": now, "actor": cmd.actor}
         match cmd:
             case Accept():
                 due = calendar.add_working_days(today, DECISION_WORKING_DAYS)
@@ -328,8 +330,8 @@ class Application:
                     WorkStopOrdered(**stamp, reason=_text(cmd.reason, "reason"), ordered_on=today)
                 ]
             case Withdraw():
-                reason = _text(cmd.reason, "reason", required=False)
-                return [ApplicationWithdrawn(**stamp, reason=reason, withdrawn_on=today)]
+                given = _text(cmd.reason, "reason", required=False)
+                return [ApplicationWithdrawn(**stamp, reason=given, withdrawn_on=today)]
         raise CommandNotAllowed(name, self.status)
 
     def _receive(
@@ -348,6 +350,8 @@ class Application:
 
     def _deemed(self, now: datetime, calendar: Calendar) -> DeemedAccepted:
         accepted_on = self.intake_started_on
+        # Only due while received (deemed_acceptance_due): receipt set both.
+        assert accepted_on is not None and self.intake_due is not None
         due = calendar.add_working_days(accepted_on, DECISION_WORKING_DAYS)
         return DeemedAccepted(
             at=now,
@@ -358,7 +362,7 @@ class Application:
             provisional=due.provisional,
         )
 
-    def _request_correction(self, cmd: RequestCorrection, today: date, stamp: dict) -> Event:
+    def _request_correction(self, cmd: RequestCorrection, today: date, stamp: Stamp) -> Event:
         if self.correction_items:
             raise CorrectionAlreadyRequested()
         if isinstance(cmd.items, str) or not cmd.items:
@@ -370,6 +374,8 @@ class Application:
 
     def _decision_due(self, calendar: Calendar, extended: bool, suspended_days: int) -> Any:
         days = DECISION_WORKING_DAYS + (EXTENSION_WORKING_DAYS if extended else 0)
+        # The decision period runs only once the application is accepted.
+        assert self.accepted_on is not None
         return calendar.add_working_days(self.accepted_on, days + suspended_days)
 
     def _resume(self, now: datetime, actor: str, today: date, calendar: Calendar) -> Event:
@@ -391,10 +397,12 @@ class Application:
         """A decision ends a suspension: the suspension is closed first, on the same day."""
         return [self._resume(now, actor, today, calendar)] if self.suspended else []
 
-    def _extend(self, cmd: Extend, today: date, stamp: dict, calendar: Calendar) -> Event:
+    def _extend(self, cmd: Extend, today: date, stamp: Stamp, calendar: Calendar) -> Event:
         if self.extended:
             raise SecondExtensionRefused()
         reason = _text(cmd.reason, "reason")
+        # Extend is allowed only while accepted, and acceptance sets the decision deadline.
+        assert self.decision_due is not None
         # The law lets the head extend a period that has not run out ("在二十日内不能作出决定").
         if not self.suspended and today > self.decision_due.on:
             raise ExtensionTooLate(self.decision_due.on)
@@ -436,6 +444,7 @@ class Application:
     def _recompute(self, cmd: Command, now: datetime, calendar: Calendar) -> list[Event]:
         """Only the deadline the application is currently running against is open."""
         if self.status == Status.RECEIVED:
+            assert self.intake_started_on is not None  # set on receipt
             name, due = (
                 "intake_due",
                 calendar.add_working_days(self.intake_started_on, INTAKE_WORKING_DAYS),
@@ -446,6 +455,7 @@ class Application:
                 self._decision_due(calendar, self.extended, self.suspended_working_days),
             )
         elif self.status == Status.APPROVED and self.certificate_due is not None:
+            assert self.decided_on is not None  # set by the approval
             name, due = (
                 "certificate_due",
                 calendar.add_working_days(self.decided_on, CERTIFICATE_WORKING_DAYS),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -38,7 +38,8 @@ class NotAccept(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class RequestCorrection(Command):
-    items: tuple[str, ...]
+    # Any sequence of item names; a bare string is one too, and decide refuses it.
+    items: Sequence[str]
 
 
 @dataclass(frozen=True, kw_only=True)

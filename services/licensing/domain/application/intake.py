@@ -83,12 +83,13 @@ def _check_subject(kind: str, subject: dict) -> None:
         _text(need("equipment_code"), "subject.equipment_code")
         if need("reason") not in USE_REGISTRATION_REASONS:
             raise Invalid("subject.reason", f"must be one of {', '.join(USE_REGISTRATION_REASONS)}")
-        equipment = _mapping(need("equipment"), "subject.equipment")
+        equipment = dict(_mapping(need("equipment"), "subject.equipment"))
         for key in ("variety", "product_name", "model", "maker"):
             _text(equipment.get(key), f"subject.equipment.{key}")
         equipment["manufactured_on"] = _iso_date(
             equipment.get("manufactured_on"), "subject.equipment.manufactured_on"
         )
+        subject["equipment"] = equipment
     elif kind == "operator_certificate":
         items = need("items")
         if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):

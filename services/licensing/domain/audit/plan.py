@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ..common import Command, Event, Invalid, RuleConflict, _text, as_date, local_date
+from ..common import Command, Event, Invalid, RuleConflict, Stamp, _text, as_date, local_date
 from .commands import (
     DrawAuditPlan,
     OrderRectification,
@@ -45,7 +45,7 @@ class AuditPlan:
 
     def decide(self, command: Command, now: Any) -> list[Event]:
         today = local_date(now)
-        stamp = {"at": now, "actor": command.actor}
+        stamp: Stamp = {"at": now, "actor": command.actor}
         if isinstance(command, DrawAuditPlan):
             if self.version:
                 raise RuleConflict("the plan exists already")
@@ -75,11 +75,13 @@ class AuditPlan:
             ]
         if not self.version:
             raise RuleConflict("no such audit plan")
+        plan_id = self.id
+        assert plan_id is not None  # drawn (version > 0): the draw set the id
         if isinstance(command, SweepAudit):
             return [
                 RectificationOverdue(
                     **stamp,
-                    plan_id=self.id,
+                    plan_id=plan_id,
                     licence_no=no,
                     due_on=t["order"]["due_on"],
                     proceedings="suspension",
@@ -87,7 +89,8 @@ class AuditPlan:
                 for no, t in sorted(self.targets.items())
                 if t["order"] and t["order"]["status"] == "open" and today > t["order"]["due_on"]
             ]
-        target = self.targets.get(getattr(command, "licence_no", None))
+        licence_no = getattr(command, "licence_no", None)
+        target = self.targets.get(licence_no) if licence_no is not None else None
         if target is None:
             raise Invalid("licence_no", "not a target of this audit plan")
         no = target["licence_no"]
@@ -104,7 +107,7 @@ class AuditPlan:
             return [
                 FindingsRecorded(
                     **stamp,
-                    plan_id=self.id,
+                    plan_id=plan_id,
                     licence_no=no,
                     findings=tuple(findings),
                     recorded_on=today,
@@ -128,7 +131,7 @@ class AuditPlan:
             return [
                 RectificationOrdered(
                     **stamp,
-                    plan_id=self.id,
+                    plan_id=plan_id,
                     licence_no=no,
                     due_on=due,
                     items=items,
@@ -141,7 +144,7 @@ class AuditPlan:
                 status = order["status"] if order else "not ordered"
                 raise RuleConflict(f"verify is not allowed: the rectification is {status}")
             return [
-                RectificationVerified(**stamp, plan_id=self.id, licence_no=no, verified_on=today)
+                RectificationVerified(**stamp, plan_id=plan_id, licence_no=no, verified_on=today)
             ]
         raise RuleConflict(f"{type(command).__name__} does not apply to an audit plan")
 
@@ -225,6 +228,7 @@ class AuditPlan:
 
     def reproduce(self) -> list[dict]:
         """The draw again from the recorded seed and candidates."""
+        assert self.seed is not None, "only a drawn plan has a draw to reproduce"
         return draw(self.candidates, self.inspectors, self.seed, self.size, self.per_target)
 
     def public_results(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ..common import Command, Event, RuleConflict, _text, as_date, local_date
+from ..common import Command, Event, RuleConflict, Stamp, _text, as_date, local_date
 from . import renewal
 from .commands import (
     DecideRenewal,
@@ -111,7 +111,7 @@ class Licence:
 
     def decide(self, command: Command, now: Any, rules: LicenceRules) -> list[Event]:
         today = local_date(now)
-        stamp = {"at": now, "actor": command.actor}
+        stamp: Stamp = {"at": now, "actor": command.actor}
         if isinstance(command, IssueLicence):
             if self.version:
                 raise RuleConflict(f"licence {self.licence_no} exists already")
@@ -163,11 +163,12 @@ class Licence:
         if self.status not in statuses:
             raise RuleConflict(f"{command} is not allowed: the licence is {self.status}")
 
-    def _issue(self, cmd: IssueLicence, stamp: dict, rules: LicenceRules) -> Event:
+    def _issue(self, cmd: IssueLicence, stamp: Stamp, rules: LicenceRules) -> Event:
         decided_on = as_date(cmd.decided_on, "decided_on")
         valid_until = cmd.valid_until or default_valid_until(cmd.kind, decided_on, rules)
         items: tuple[dict, ...] = ()
         if cmd.kind == "operator_certificate":
+            assert valid_until is not None  # an operator certificate always has an expiry
             items = tuple({"item": i, "valid_until": valid_until.isoformat()} for i in cmd.items)
         return LicenceIssued(
             **stamp,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -26,9 +27,10 @@ class IssueLicence(Command):
 
 @dataclass(frozen=True, kw_only=True)
 class RequestRenewal(Command):
-    """For an operator certificate, ``items`` = ``[{"item", "last_worked_on"}]`` to review."""
+    """For an operator certificate, ``items`` = ``[{"item", "last_worked_on"}]`` to review.
+    Unchecked input: the review checks it is a list of objects."""
 
-    items: tuple[dict, ...] = ()
+    items: Sequence[object] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,7 @@ import copy
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..common import Event, Invalid, RuleConflict, _text, add_years, as_date
+from ..common import Event, Invalid, RuleConflict, Stamp, _text, add_years, as_date
 from .commands import DecideRenewal, RequestRenewal
 from .events import (
     LicenceExpired,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def request_renewal(
-    lic: Licence, cmd: RequestRenewal, today: date, stamp: dict, rules: LicenceRules
+    lic: Licence, cmd: RequestRenewal, today: date, stamp: Stamp, rules: LicenceRules
 ) -> list[Event]:
     lic.require_status("RequestRenewal", ACTIVE)
     if lic.renewal is not None:
@@ -50,7 +50,7 @@ def request_renewal(
 
 
 def request_review(
-    lic: Licence, cmd: RequestRenewal, today: date, stamp: dict, rules: LicenceRules
+    lic: Licence, cmd: RequestRenewal, today: date, stamp: Stamp, rules: LicenceRules
 ) -> list[Event]:
     if isinstance(cmd.items, str | dict) or not cmd.items:
         raise Invalid("items", "name the work items to review")
@@ -114,7 +114,7 @@ def valid_items_after(lic: Licence, events: list[Event]) -> int:
 
 
 def decide_renewal(
-    lic: Licence, cmd: DecideRenewal, today: date, stamp: dict, rules: LicenceRules
+    lic: Licence, cmd: DecideRenewal, today: date, stamp: Stamp, rules: LicenceRules
 ) -> list[Event]:
     if lic.renewal is None:
         raise RuleConflict(f"no renewal is pending: the licence is {lic.status}")
@@ -123,10 +123,13 @@ def decide_renewal(
     if cmd.outcome not in ("granted", "refused"):
         raise Invalid("outcome", "must be granted or refused")
     pending = [i["item"] for i in lic.renewal["items"]]
-    if not lic.is_operator and today > lic.valid_until:
-        raise RuleConflict(
-            f"the renewal is deemed granted: the licence expired on {lic.valid_until} undecided"
-        )
+    if not lic.is_operator:
+        # A renewal is only asked of a licence with an expiry (request_renewal).
+        assert lic.valid_until is not None
+        if today > lic.valid_until:
+            raise RuleConflict(
+                f"the renewal is deemed granted: the licence expired on {lic.valid_until} undecided"
+            )
     if cmd.outcome == "refused":
         events: list[Event] = [
             RenewalRefused(
@@ -144,9 +147,11 @@ def decide_renewal(
 
 
 def renewed(
-    lic: Licence, stamp: dict, today: date, items: list[str], rules: LicenceRules, deemed: bool
+    lic: Licence, stamp: Stamp, today: date, items: list[str], rules: LicenceRules, deemed: bool
 ) -> Event:
     if not lic.is_operator:
+        # Renewed only after a renewal was asked (or deemed) of a licence with an expiry.
+        assert lic.valid_until is not None
         new_until = add_years(lic.valid_until, rules.validity_years)
         return LicenceRenewed(
             **stamp, renewed_on=today, valid_until=new_until, items=(), deemed=deemed
@@ -166,7 +171,7 @@ def renewed(
 def sweep(lic: Licence, today: date, now: Any, rules: LicenceRules) -> list[Event]:
     if lic.status not in (ACTIVE, SUSPENDED):
         return []
-    stamp = {"at": now, "actor": "system"}
+    stamp: Stamp = {"at": now, "actor": "system"}
     if not lic.is_operator:
         if lic.valid_until is None or today <= lic.valid_until:
             return []
