@@ -76,13 +76,36 @@ def replay(service: str) -> None:
     with ClusterRpcProxy(settings.nameko_config(), timeout=3600) as rpc:
         target = getattr(rpc, service)
         before = target.read_model_digest()
-        click.echo(f"{service}: rebuilding read models from events ...")
-        result = target.replay()
+        run = target.replay_progress()["run"] + 1
+        reply = target.replay.call_async()
+        _show_replay_progress(target, run, service)
+        result = reply.result()
         after = target.read_model_digest()
     click.echo(f"{service}: {result}")
     same = before == after
     click.echo(f"{service}: rebuilt read models {'equal' if same else 'DIFFER FROM'} the live ones")
     sys.exit(0 if same else 1)
+
+
+def _show_replay_progress(target, run: int, service: str) -> None:
+    """Poll the service's ``replay_progress`` until rebuild number ``run`` has finished."""
+    import eventlet
+
+    seen, bar = 0, None
+    while True:
+        state = target.replay_progress()
+        started = state["run"] >= run
+        if started and bar is None:
+            bar = click.progressbar(length=max(state["total"], 1), label=f"{service}: rebuilding")
+            bar.__enter__()
+        if bar is not None and started and state["done"] > seen:
+            bar.update(state["done"] - seen)
+            seen = state["done"]
+        if started and not state["running"]:
+            break
+        eventlet.sleep(0.3)
+    if bar is not None:
+        bar.__exit__(None, None, None)
 
 
 @main.group()

@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from nameko.extensions import DependencyProvider
+
 from infra.bus.context import RequestContext
 from infra.bus.dependencies import ClockProvider, UnitOfWork
 from infra.bus.entrypoints import rpc
 from infra.errors import register_remote_errors
 
 register_remote_errors()
+
+
+class ReplayProgress(DependencyProvider):
+    """How far a rebuild of the read models has got, shared by the service's workers, so
+    ``sesp replay`` can draw a progress bar while the ``replay`` RPC works. (Not ``start``
+    and ``stop``: those are every extension's lifecycle hooks.)"""
+
+    def setup(self) -> None:
+        self.state = {"run": 0, "running": False, "done": 0, "total": 0}
+
+    def get_dependency(self, worker_ctx) -> ReplayProgress:
+        return self
+
+    def begin(self, total: int) -> None:
+        self.state = {"run": self.state["run"] + 1, "running": True, "done": 0, "total": total}
+
+    def at(self, done: int) -> None:
+        self.state["done"] = done
+
+    def end(self) -> None:
+        self.state["running"] = False
 
 
 class KernelService:
@@ -19,6 +42,7 @@ class KernelService:
     db: UnitOfWork  # declared only: each subclass sets its own provider
     clock = ClockProvider()
     ctx = RequestContext()
+    progress = ReplayProgress()
 
     @rpc
     def ping(self) -> dict:
@@ -35,3 +59,9 @@ class KernelService:
                 self.db.conn, stream_id, after_version, decrypt=False
             )
         ]
+
+    @rpc
+    def replay_progress(self) -> dict:
+        """``{"run", "running", "done", "total"}`` of the current (or last) rebuild of the
+        read models; ``run`` counts rebuilds since the process started."""
+        return dict(self.progress.state)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, text
+from sqlalchemy import bindparam, delete, func, insert, select, text
 from sqlalchemy.engine import Connection
 
 from . import hashing
@@ -385,6 +385,10 @@ class EventStore:
             .all()
         )
         return [self._to_stored(conn, r, decrypt=decrypt) for r in rows]
+
+    def count(self, conn: Connection) -> int:
+        """How many events the store holds (for progress reports)."""
+        return conn.execute(select(func.count()).select_from(events)).scalar_one()
 
     def iter_all(self, conn: Connection, chunk: int = 1000) -> Iterator[StoredEvent]:
         after = 0

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import cast
 
+import eventlet
 from marshmallow import ValidationError
 from sqlalchemy import and_, delete, exists, func, select
 
@@ -432,12 +433,20 @@ class InsuranceService(KernelService):
     def replay(self) -> dict:
         """Rebuild every read model from this service's own events (same code as live)."""
         conn = self.db.conn
-        for table in ALL_TABLES:
-            conn.execute(delete(table))
-        n = 0
-        for ev in self.db.store.iter_all(conn):
-            project(conn, ev)
-            n += 1
+        self.progress.begin(self.db.store.count(conn))
+        try:
+            for table in ALL_TABLES:
+                conn.execute(delete(table))
+            n = 0
+            for ev in self.db.store.iter_all(conn):
+                project(conn, ev)
+                n += 1
+                if n % 500 == 0:
+                    self.progress.at(n)
+                    eventlet.sleep()  # let replay_progress and other workers answer
+            self.progress.at(n)
+        finally:
+            self.progress.end()
         return {"events": n}
 
     @rpc

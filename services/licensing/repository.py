@@ -206,7 +206,8 @@ class Repository:
 
 
 def rebuild(conn, store, licence_rules: dl.LicenceRules, pause=None) -> int:
-    """Rebuild every read model from the store with the live path's row functions."""
+    """Rebuild every read model from the store with the live path's row functions.
+    ``pause(events_done)`` is called every 500 events (to yield and report progress)."""
     from sqlalchemy import insert
 
     projections.clear(conn)
@@ -215,7 +216,7 @@ def rebuild(conn, store, licence_rules: dl.LicenceRules, pause=None) -> int:
     for ev in store.iter_all(conn):
         n += 1
         if pause is not None and n % 500 == 0:
-            pause()
+            pause(n)
         if ev.type == "RiskFactRecorded":
             d = ev.data
             conn.execute(
@@ -237,6 +238,6 @@ def rebuild(conn, store, licence_rules: dl.LicenceRules, pause=None) -> int:
         aggregate.apply(to_domain_event(kind, ev))
     for i, aggregate in enumerate(aggregates.values()):
         if pause is not None and i % 500 == 0:
-            pause()
+            pause(n)
         projections.save_row(conn, aggregate, licence_rules)
     return n

@@ -303,7 +303,16 @@ class LicensingService(KernelService):
     def replay(self) -> dict:
         """Rebuild every read model from this service's own events (same row functions as
         the live path)."""
-        n = rebuild(self.db.conn, self.db.store, self.rules.licence, eventlet.sleep)
+        def pause(done: int) -> None:
+            self.progress.at(done)
+            eventlet.sleep()  # let replay_progress and other workers answer
+
+        self.progress.begin(self.db.store.count(self.db.conn))
+        try:
+            n = rebuild(self.db.conn, self.db.store, self.rules.licence, pause)
+            self.progress.at(n)
+        finally:
+            self.progress.end()
         return {"events": n}
 
     @rpc

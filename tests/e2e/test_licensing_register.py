@@ -8,6 +8,10 @@ unless a test registers one without an application in Xuhui (310104).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from services.licensing.testing import (
@@ -231,3 +235,24 @@ def test_as_of_on_the_register(stack, officer):
     assert ok(officer.get(f"/v1/equipment/{code}", as_of="2014-10-09"))["status"] == "registered"
     assert ok(officer.get(f"/v1/equipment/{code}", as_of="2014-10-10"))["status"] == "suspended"
     assert officer.get(f"/v1/equipment/{code}", as_of="2014-10-08").status_code == 404
+
+
+# --- rebuild ------------------------------------------------------------------------------------
+
+
+def test_sesp_replay_rebuilds_equal_read_models_with_progress(stack, officer):
+    register(stack, officer, new_uscc(), new_equipment_code())
+    out = subprocess.run(
+        [sys.executable, "-m", "infra.cli", "replay", "licensing"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SESP_AMQP_URI": stack.amqp_uri},
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "licensing: rebuilding" in out.stdout
+    assert "rebuilt read models equal the live ones" in out.stdout
+    with stack.rpc() as rpc:
+        progress = rpc.licensing.replay_progress()
+    assert progress["running"] is False and progress["run"] >= 1
+    assert progress["done"] == progress["total"] > 0
