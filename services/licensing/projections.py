@@ -12,6 +12,7 @@ organization names only; views that show a person's data fold the stream (decryp
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -290,7 +291,8 @@ def inspector_row(ins: dau.Inspector) -> dict[str, Any]:
     }
 
 
-ROWS = {
+# aggregate type -> (read-model table, its key column, the row of one aggregate)
+ROWS: dict[type, tuple[Table, str, Callable[[Any], dict[str, Any]]]] = {
     dd.Delegation: (delegations, "id", delegation_row),
     da.Application: (applications, "id", application_row),
     de.Equipment: (equipment, "equipment_code", equipment_row),
@@ -299,7 +301,7 @@ ROWS = {
 }
 
 
-def save_row(conn, aggregate: Any, licence_rules: dl.LicenceRules | None = None) -> None:
+def save_row(conn, aggregate: Any, licence_rules: dl.LicenceRules) -> None:
     """Upsert the read-model row of one aggregate."""
     if isinstance(aggregate, dl.Licence):
         table, key, row = licences, "licence_no", licence_row(aggregate, licence_rules)

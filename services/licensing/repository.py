@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -147,7 +147,7 @@ class Repository:
         key: str,
         aggregate: Any,
         events: list[dc.Event],
-        event_ids: list[str] | None = None,
+        event_ids: Sequence[str | None] | None = None,
     ) -> list[StoredEvent]:
         """Append ``events`` after the version the aggregate was loaded at, fold them in, and
         update its read-model row."""
@@ -155,14 +155,7 @@ class Repository:
             return []
         kind = KINDS[type(aggregate)]
         new = [
-            NewEvent(
-                e.type,
-                self.wrap_personal(e.to_data()),
-                # When it happened by the service's clock (injectable): what as_of reads use.
-                occurred_at=e.at if isinstance(e.at, datetime) else None,
-                **({"event_id": event_ids[i]} if event_ids and event_ids[i] else {}),
-            )
-            for i, e in enumerate(events)
+            self._new_event(e, event_ids[i] if event_ids else None) for i, e in enumerate(events)
         ]
         stored = self.uow.append(kind.prefix + key, aggregate.version, new, self.meta)
         if not stored:  # every event id was stored already: a retried fact, nothing new
@@ -188,21 +181,18 @@ class Repository:
 
     def append_fact(self, stream: str, event: dc.Event, event_id: str | None = None) -> bool:
         """Append a standalone fact (no aggregate rules) at the stream's head."""
-        extra = {"event_id": event_id} if event_id else {}
-        stored = self.uow.append(
-            stream,
-            None,
-            [
-                NewEvent(
-                    event.type,
-                    self.wrap_personal(event.to_data()),
-                    occurred_at=event.at if isinstance(event.at, datetime) else None,
-                    **extra,
-                )
-            ],
-            self.meta,
-        )
+        stored = self.uow.append(stream, None, [self._new_event(event, event_id)], self.meta)
         return bool(stored)
+
+    def _new_event(self, event: dc.Event, event_id: str | None) -> NewEvent:
+        """``event`` as appended: personal data wrapped, under ``event_id`` if given (a
+        deterministic id), else a fresh one."""
+        data = self.wrap_personal(event.to_data())
+        # When it happened by the service's clock (injectable): what as_of reads use.
+        occurred_at = event.at if isinstance(event.at, datetime) else None
+        if event_id:
+            return NewEvent(event.type, data, event_id=event_id, occurred_at=occurred_at)
+        return NewEvent(event.type, data, occurred_at=occurred_at)
 
 
 def rebuild(conn, store, licence_rules: dl.LicenceRules, pause=None) -> int:
