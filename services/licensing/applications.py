@@ -19,12 +19,13 @@ from infra.errors import Invalid, NotFound, PreconditionFailed
 from infra.eventstore import ConcurrencyError
 from services.licensing import schemas
 from services.licensing.domain import application as da
+from services.licensing.domain import common as dc
 from services.licensing.domain import delegation as dd
 from services.licensing.projections import applications, delegations
 from services.licensing.repository import Repository, domain_errors, event_id_for
 
 # API command name -> (body schema, domain command builder)
-COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], da.Command]]] = {
+COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], dc.Command]]] = {
     "accept": (None, lambda b, a: da.Accept(actor=a)),
     "not-accept": (schemas.ReasonIn, lambda b, a: da.NotAccept(actor=a, reason=b["reason"])),
     "request-correction": (
@@ -74,6 +75,7 @@ def log_provisional(app: da.Application) -> None:
 
 def view(app: da.Application, today: date, calendar: Any) -> dict[str, Any]:
     """The application as ``GET /v1/applications/{id}`` shows it."""
+    assert app.received_on is not None  # only a received application is shown
     return {
         "id": app.id,
         "kind": app.kind,
@@ -207,7 +209,7 @@ class Applications:
         return view(app, self.today, self.calendar)
 
     @staticmethod
-    def _event_id(app: da.Application, event: da.Event) -> str | None:
+    def _event_id(app: da.Application, event: dc.Event) -> str | None:
         # Deemed acceptance is one fact whoever notices it (sweep or command): one id.
         if isinstance(event, da.DeemedAccepted):
             return event_id_for(app.id, "deemed", event.intake_due)

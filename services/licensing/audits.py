@@ -233,6 +233,8 @@ class Audits:
     def _view(self, plan: dau.AuditPlan) -> dict:
         """The plan, and where its bureau stands against the yearly minimum of its kind in the
         year it was drawn (licensees counted today)."""
+        # A stored plan was drawn: the draw set its date, bureau and kind.
+        assert plan.drawn_on is not None and plan.bureau is not None and plan.kind is not None
         year = plan.drawn_on.year
         licensees = self._licensees(plan.bureau, plan.kind).get((plan.bureau, plan.kind), 0)
         coverage = dau.yearly_coverage(

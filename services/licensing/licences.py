@@ -4,7 +4,9 @@ operator reviews)."""
 
 from __future__ import annotations
 
+import builtins
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +17,7 @@ from infra.eventstore import ConcurrencyError
 from infra.identifiers import parse_equipment_code
 from services.licensing import schemas
 from services.licensing.domain import application as da
+from services.licensing.domain import common as dc
 from services.licensing.domain import equipment as de
 from services.licensing.domain import licence as dl
 from services.licensing.projections import equipment as equipment_table
@@ -54,7 +57,8 @@ LICENCE_COMMANDS = {
         lambda b, a: dl.DecideRenewal(actor=a, outcome=b["outcome"], reason=b["reason"]),
     ),
 }
-EQUIPMENT_EFFECTS = {
+# A licence event on a use registration certificate -> the command it makes of its unit.
+EQUIPMENT_EFFECTS: dict[type[dc.Event], Callable[[Any, str], dc.Command]] = {
     dl.LicenceSuspended: lambda e, a: de.SuspendEquipment(actor=a, reason=e.reason),
     dl.LicenceReinstated: lambda e, a: de.ResumeEquipment(actor=a, reason=e.reason),
     dl.LicenceRevoked: lambda e, a: de.CancelEquipment(actor=a, reason=e.reason),
@@ -158,6 +162,8 @@ class Licensing:
 
     def prepare(self, app: da.Application, command: da.Approve) -> str | None:
         """Check what an approval needs and allocate its licence number (None: a filing)."""
+        # Approve was allowed: the application was received, with its kind and bureau.
+        assert app.kind is not None and app.bureau is not None
         if app.kind == "construction_notice":
             self.check_construction({"subject": app.subject_data}, as_conflict=True)
             return None
@@ -212,11 +218,15 @@ class Licensing:
         old = self.repo.load(dl.Licence, old_no)
         if old.status != dl.ACTIVE:
             return  # nothing in force to close (a unit registered without a certificate)
+        new_no, app_id = approved.licence_no, app.id
+        # prepare numbered the approval (a use registration is never a filing); a received
+        # application has its id.
+        assert new_no is not None and app_id is not None
         command = dl.TransferLicence(
             actor=approved.actor,
-            to_licence_no=approved.licence_no,
+            to_licence_no=new_no,
             to_holder=self._holder(app),
-            application_id=app.id,
+            application_id=app_id,
         )
         self.repo.decide_and_save(old_no, old, command, self.now, self.rules)
 
@@ -366,7 +376,10 @@ class Licensing:
         rows = self.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
         return [licence_summary(r) for r in rows]
 
-    def public(self, holder: str | None, limit: int = 50, after: list | None = None) -> list:
+    # ``builtins.list``: in this class body ``list`` is the method above.
+    def public(
+        self, holder: str | None, limit: int = 50, after: builtins.list | None = None
+    ) -> builtins.list:
         c = licences.c
         q = select(licences)
         if holder:

@@ -165,11 +165,13 @@ class Register:
             command = UNIT_COMMANDS[name](actor=actor, reason=data["reason"])
         with domain_errors():  # the unit's own rules first (409 naming the unit's status)
             events = eq.decide(command, self.now)
+        unit = eq.code
+        assert unit is not None  # load() found the unit registered: its record has its code
         certificate = self._certificate_in_force(eq) if name != "changes" else None
         if certificate is not None:
             self.licensing.command(certificate, CERTIFICATE_COMMANDS[name], data)
-            return self.load(eq.code).view()
-        self.repo.save(eq.code, eq, events)
+            return self.load(unit).view()
+        self.repo.save(unit, eq, events)
         return eq.view()
 
     def _certificate_in_force(self, eq: de.Equipment) -> str | None:
