@@ -303,6 +303,7 @@ class LicensingService(KernelService):
     def replay(self) -> dict:
         """Rebuild every read model from this service's own events (same row functions as
         the live path)."""
+
         def pause(done: int) -> None:
             self.progress.at(done)
             eventlet.sleep()  # let replay_progress and other workers answer
