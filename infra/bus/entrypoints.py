@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -111,6 +112,42 @@ class IncomingEvent:
         )
 
 
+# Streams whose last applied version a consumer keeps in memory (the least recently used are
+# forgotten and read from ``consumer_streams`` again when their next event comes).
+APPLIED_CACHE_SIZE = 100_000
+
+
+class AppliedVersions:
+    """Last applied version per source stream, bounded: least recently used entries go
+    first. Only a cache; the compare-and-set on ``consumer_streams`` stays the authority."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._versions: OrderedDict[str, int] = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._versions
+
+    def __len__(self) -> int:
+        return len(self._versions)
+
+    def __getitem__(self, key: str) -> int:
+        self._versions.move_to_end(key)
+        return self._versions[key]
+
+    def get(self, key: str, default: int = 0) -> int:
+        return self[key] if key in self._versions else default
+
+    def __setitem__(self, key: str, version: int) -> None:
+        self._versions[key] = version
+        self._versions.move_to_end(key)
+        while len(self._versions) > self.size:
+            self._versions.popitem(last=False)
+
+    def pop(self, key: str, default: int | None = None) -> int | None:
+        return self._versions.pop(key, default)
+
+
 class OutOfOrder(Exception):
     """An event arrived before an earlier one of its stream: it must wait."""
 
@@ -153,7 +190,7 @@ class EventSubscriber(EventHandler):
         # Last applied version per source stream, as committed by this process. The queue has
         # a single active consumer, so this is usually the truth; the compare-and-set in
         # ``_record`` stays the authority (a stale entry fails it, and is dropped).
-        self._applied: dict[str, int] = {}
+        self._applied = AppliedVersions(APPLIED_CACHE_SIZE)
         Consumer.setup(self)
 
     def _declare_dlq(self) -> None:

@@ -21,7 +21,7 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 
-from infra.bus import deadletters
+from infra.bus import deadletters, entrypoints
 from infra.bus.dependencies import ServiceDatabase
 from infra.bus.entrypoints import IncomingEvent, rpc, subscribe
 from infra.errors import Conflict
@@ -259,6 +259,30 @@ def test_a_burst_of_one_stream_is_applied_in_order_without_dead_letters(database
         wait_until(lambda: len(applied(engine)) == 50, timeout=40, what="all fifty applied")
 
     assert [v for _, st, v in applied(engine) if st == "busy"] == list(range(1, 41))
+    assert deadletters.peek(amqp_uri, "consumer") == []
+
+
+def test_a_consumer_that_remembers_few_streams_still_applies_each_event_once_in_order(
+    database, amqp_uri, source, monkeypatch
+):
+    """The in-memory map of last applied versions is bounded; forgotten streams are read from
+    the database again, so order and exactly-once hold whatever the bound."""
+    monkeypatch.setattr(entrypoints, "APPLIED_CACHE_SIZE", 2)
+    url, engine = database
+    streams = [source.stream(f"s{i}", 4) for i in range(8)]
+    interleaved = [s[v] for v in range(4) for s in streams]  # s0v1 s1v1 ... s7v4
+    with consumer(amqp_uri, url) as container:
+        source.publish(*interleaved)
+        source.publish(*interleaved[:8])  # a redelivered batch
+        wait_until(lambda: len(applied(engine)) == 32, timeout=40, what="all 32 applied")
+        eventlet.sleep(1.0)
+        wait_until(lambda: queue_is_drained(amqp_uri), what="queue drained")
+        [handler] = [e for e in container.entrypoints if e.method_name == "on_source_event"]
+        assert len(handler._applied) <= 2
+
+    for i in range(8):
+        assert [v for _, st, v in applied(engine) if st == f"s{i}"] == [1, 2, 3, 4]
+    assert processed_count(engine) == 32
     assert deadletters.peek(amqp_uri, "consumer") == []
 
 
