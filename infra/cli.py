@@ -1,4 +1,5 @@
-"""The `sesp` command: operate the platform (integrity, erasure, dead letters, tokens)."""
+"""The `sesp` command: operate the platform (integrity and anchors, erasure, dead letters,
+replays, tokens)."""
 
 from __future__ import annotations
 
@@ -26,14 +27,23 @@ def main() -> None:
 
 @main.command()
 @click.argument("service", required=False, type=click.Choice(settings.SERVICES))
-def verify(service: str | None) -> None:
-    """Check every stream's hash chain; name the first tampered event of each broken stream."""
+@click.option(
+    "--anchors",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file of anchors (from `sesp anchor`): also prove nothing anchored has changed.",
+)
+def verify(service: str | None, anchors: str | None) -> None:
+    """Check every stream's hash chain; name the first tampered event of each broken stream.
+    With --anchors, also compare the store with each anchor of the service(s)."""
+    from infra.eventstore import anchors as anchoring
+
+    names = [service] if service else settings.SERVICES
+    kept = _read_anchors(anchors) if anchors else []
     bad = 0
-    for name in [service] if service else settings.SERVICES:
+    for name in names:
         engine, store = _store(name)
         with engine.connect() as conn:
             problems = store.verify(conn)
-        engine.dispose()
         if not problems:
             click.echo(f"{name}: ok")
         for p in problems:
@@ -42,7 +52,46 @@ def verify(service: str | None) -> None:
                 f"{name}: TAMPERED stream {p['stream_id']} version {p['version']} "
                 f"(position {p['position']}, event {p['event_id']}): {p['reason']}"
             )
+        for anchor in (a for a in kept if a.get("service") == name):
+            differences = anchoring.check(anchor, engine)
+            where = f"anchor of {anchor['taken_at']} (position {anchor['position']})"
+            if differences:
+                bad += 1
+                click.echo(f"{name}: CHANGED since the {where}: " + "; ".join(differences))
+            else:
+                click.echo(f"{name}: matches the {where}")
+        engine.dispose()
     sys.exit(1 if bad else 0)
+
+
+def _read_anchors(path: str) -> list[dict]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@main.command()
+@click.argument("service", required=False, type=click.Choice(settings.SERVICES))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    help="Also append the anchors to this file (one JSON object per line).",
+)
+def anchor(service: str | None, out: str | None) -> None:
+    """Print an anchor of each store's hash chains (a root hash over every stream's head, up
+    to a committed position): keep it where the database's administrators cannot write, and
+    `sesp verify --anchors` proves later that nothing up to it was rewritten or removed."""
+    from infra.eventstore import anchors as anchoring
+
+    lines = []
+    for name in [service] if service else settings.SERVICES:
+        engine, store = _store(name)
+        lines.append(json.dumps(anchoring.take(name, store, engine), sort_keys=True))
+        engine.dispose()
+    for line in lines:
+        click.echo(line)
+    if out:
+        with open(out, "a", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in lines)
 
 
 @main.command()

@@ -1,5 +1,6 @@
 """The `sesp` operations command against real service databases."""
 
+import json
 import os
 import subprocess
 import sys
@@ -80,3 +81,57 @@ def test_erase_makes_personal_fields_read_as_erased(licensing_store):
     assert first.data["applicant"] == "[erased]"
     # the record stays whole and provably untampered
     assert sesp("verify", "licensing", extra_env=envs).returncode == 0
+
+
+# --- anchors: what a hash chain alone cannot show -----------------------------------------------
+
+
+def _anchor(envs, path):
+    out = sesp("anchor", "licensing", "--out", str(path), extra_env=envs)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_an_anchor_holds_while_the_store_only_grows(licensing_store, tmp_path):
+    engine, store, envs = licensing_store
+    anchor = _anchor(envs, tmp_path / "anchors.jsonl")
+    assert (anchor["service"], anchor["events"], anchor["streams"]) == ("licensing", 6, 2)
+    with engine.begin() as conn:  # later events are not anchored yet, and change nothing
+        store.append(conn, "application-1", 3, [NewEvent("LicenceIssued", {"n": 1})])
+        store.append(conn, "application-3", 0, [NewEvent("ApplicationReceived", {})])
+    out = sesp("verify", "licensing", "--anchors", str(tmp_path / "anchors.jsonl"), extra_env=envs)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "licensing: matches the anchor of" in out.stdout
+
+
+def test_a_dropped_newest_event_passes_the_chain_but_not_the_anchor(licensing_store, tmp_path):
+    engine, _, envs = licensing_store
+    _anchor(envs, tmp_path / "anchors.jsonl")
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM events WHERE stream_id = 'application-2' AND version = 3"))
+    assert sesp("verify", "licensing", extra_env=envs).returncode == 0  # the chain is intact
+    out = sesp("verify", "licensing", "--anchors", str(tmp_path / "anchors.jsonl"), extra_env=envs)
+    assert out.returncode == 1
+    assert "licensing: CHANGED since the anchor" in out.stdout
+    assert "events: anchored 6, now 5" in out.stdout
+
+
+def test_a_stream_rewritten_with_fresh_hashes_is_caught_by_the_anchor(licensing_store, tmp_path):
+    engine, store, envs = licensing_store
+    _anchor(envs, tmp_path / "anchors.jsonl")
+    with engine.begin() as conn:  # an insider replaces a stream with a self-consistent one
+        conn.execute(text("DELETE FROM events WHERE stream_id = 'application-2'"))
+        store.append(
+            conn,
+            "application-2",
+            0,
+            [
+                NewEvent("ApplicationReceived", {"applicant": "someone else"}),
+                NewEvent("ApplicationRefused", {"reason": "rewritten"}),
+            ],
+        )
+    assert sesp("verify", "licensing", extra_env=envs).returncode == 0
+    out = sesp("verify", "licensing", "--anchors", str(tmp_path / "anchors.jsonl"), extra_env=envs)
+    assert out.returncode == 1
+    assert "licensing: CHANGED since the anchor" in out.stdout
+    assert "root: anchored" in out.stdout  # (SQLite may even reuse the freed positions)
