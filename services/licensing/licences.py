@@ -205,10 +205,26 @@ class Licensing:
             licence = self.repo.load(dl.Licence, no)
             if not licence.version:
                 self._issue_licence(app, approved, licence)
+            elif self._resumes_suspended_certificate(app, licence):
+                # The unit keeps its certificate, which resumes with it: unit and certificate
+                # never disagree.
+                command = dl.ReinstateLicence(
+                    actor=approved.actor, reason=f"use registration {app.id}: resumed"
+                )
+                self.repo.decide_and_save(no, licence, command, self.now, self.rules)
         if app.kind == "use_registration":
             if app.subject_data["reason"] == "transfer":
                 self._close_transferred(app, approved)
             self._register(app, approved)
+
+    @staticmethod
+    def _resumes_suspended_certificate(app: da.Application, licence: dl.Licence) -> bool:
+        return (
+            app.kind == "use_registration"
+            and app.subject_data["reason"] == "resume_after_suspension"
+            and licence.kind == "use_registration"
+            and licence.status == dl.SUSPENDED
+        )
 
     def _close_transferred(self, app: da.Application, approved: da.ApplicationApproved) -> None:
         eq = self.repo.load(de.Equipment, app.subject_data["equipment_code"])

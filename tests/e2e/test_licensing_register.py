@@ -186,6 +186,26 @@ def test_a_transfer_needs_a_unit_in_use_and_a_new_user(stack, officer):
     assert suspended.status_code == 409 and "suspended" in suspended.json()["detail"]
 
 
+def test_resuming_a_suspended_unit_by_use_registration_reinstates_its_certificate(stack, officer):
+    user, code = new_uscc(), new_equipment_code()
+    no = register(stack, officer, user, code)
+    ok(officer.post(f"/v1/licences/{no}/suspend", {"reason": "entrapment accident"}))
+    assert ok(officer.get(f"/v1/equipment/{code}"))["status"] == "suspended"
+
+    resumed = ok(registered(stack, officer, user, code, reason="resume_after_suspension"))
+    assert resumed["licence_no"] == no  # the unit keeps its certificate
+
+    assert ok(officer.get(f"/v1/equipment/{code}"))["status"] == "registered"
+    licence = ok(officer.get(f"/v1/licences/{no}"))
+    assert licence["status"] == "active"  # unit and certificate never disagree
+    assert licence["timeline"][-1]["type"] == "reinstated"
+    public = ok(stack.client().get("/v1/public/licences", holder=user))["items"]
+    assert [p["status"] for p in public] == ["active"]
+    # The unit acts through its certificate again.
+    ok(officer.post(f"/v1/equipment/{code}/suspend", {"reason": "inspection"}))
+    assert ok(officer.get(f"/v1/licences/{no}"))["status"] == "suspended"
+
+
 # --- point-in-time reads ----------------------------------------------------------------------
 
 
