@@ -570,6 +570,20 @@ def test_licence_validity_must_end_after_the_decision():
     assert info.value.field == "valid_until"
 
 
+@pytest.mark.parametrize(
+    "kind", ["use_registration", "construction_notice", "operator_certificate"]
+)
+def test_a_validity_is_set_only_for_licences_that_have_one(kind):
+    # Use registrations and filings have no expiry; an operator's items are valid 4 years each.
+    with pytest.raises(d.Invalid) as info:
+        accepted(kind=kind).decide(
+            d.Approve(actor="head-1", opinion="ok", valid_until="2015-11-07"),
+            at(2014, 11, 7),
+            CALENDAR,
+        )
+    assert info.value.field == "valid_until"
+
+
 def test_refusal_states_reasons_legal_basis_and_remedies():
     app = accepted()
     run(app, COMMANDS["Refuse"], at(2014, 11, 7))

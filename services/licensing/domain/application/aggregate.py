@@ -73,6 +73,9 @@ from .rules import (
 
 # --- the aggregate --------------------------------------------------------------------------
 
+# The kinds whose validity an approval may set (``valid_until``); the others have none.
+KINDS_WITH_VALIDITY = frozenset({"production_licence", "pressure_piping_licence"})
+
 # Which statuses allow which command; DeemAcceptance and RecomputeDeadlines are always accepted
 # (they are no-ops where nothing is due).
 ALLOWED: dict[type[Command], frozenset[Status]] = {
@@ -420,6 +423,10 @@ class Application:
         licence_no = _text(cmd.licence_no, "licence_no", required=False)
         valid_until = None
         if cmd.valid_until is not None:
+            if self.kind not in KINDS_WITH_VALIDITY:
+                # A use registration and a filing never expire; an operator's items are valid
+                # a fixed term each (LicenceRules.operator_item_years).
+                raise Invalid("valid_until", f"a {self.kind} has no validity to set")
             valid_until = date.fromisoformat(_iso_date(cmd.valid_until, "valid_until"))
             if valid_until <= today:
                 raise Invalid("valid_until", "must be after the decision date")
