@@ -7,7 +7,14 @@ from marshmallow import Schema, fields
 
 from gateway.auth import BUREAU_OFFICER, CITY_BUREAU
 from gateway.routes.base import RouteBase
-from gateway.routes.licensing import OFFICIALS, _after, _bureau_filter, _own_bureau, _page
+from gateway.routes.licensing import (
+    IF_MATCH,
+    OFFICIALS,
+    _after,
+    _bureau_filter,
+    _own_bureau,
+    _page,
+)
 from gateway.routing import PUBLIC, Call, route
 from gateway.schemas import PageQuery, Reply
 from services.licensing import schemas as ls
@@ -101,13 +108,14 @@ def _audit_command(command: str, path: str, body: type[Schema], summary: str, st
         summary=summary,
         body=body,
         responses={status: AuditPlanView},
+        **IF_MATCH,
     )
     def handler(self, call: Call):
         payload = dict(call.body or {})
         if "licence_no" in call.path:
             payload["licence_no"] = call.path["licence_no"]
         return status, self.rpc.licensing.audit_command(
-            call.path["plan_id"], command, payload, _own_bureau(call)
+            call.path["plan_id"], command, payload, _own_bureau(call), call.if_match
         )
 
     handler.__name__ = "audit_" + command.replace("-", "_")

@@ -150,9 +150,12 @@ class LicensingRoutes(RouteBase):
         summary="Revoke a delegation from a date",
         body=ls.RevocationIn,
         responses={200: ls.DelegationView},
+        **IF_MATCH,
     )
     def revoke_delegation(self, call: Call):
-        return self.rpc.licensing.revoke_delegation(call.path["delegation_id"], call.body)
+        return self.rpc.licensing.revoke_delegation(
+            call.path["delegation_id"], call.body, call.if_match
+        )
 
     @route(
         "GET",

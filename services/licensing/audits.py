@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from infra.errors import Forbidden, NotFound
+from infra.errors import Forbidden, NotFound, PreconditionFailed
 from infra.eventstore import ConcurrencyError
 from services.licensing import schemas
 from services.licensing.domain import application as da
@@ -201,7 +201,14 @@ class Audits:
         self.repo.decide_and_save(plan_id, plan, command, self.now)
         return self._view(plan)
 
-    def command(self, plan_id: str, name: str, body: dict | None, bureau: str | None) -> dict:
+    def command(
+        self,
+        plan_id: str,
+        name: str,
+        body: dict | None,
+        bureau: str | None,
+        expected_version: int | None = None,
+    ) -> dict:
         plan = self._plan(plan_id, bureau)
         if name == "verify":
             command: Any = dau.VerifyRectification(
@@ -212,6 +219,10 @@ class Audits:
             command = build(schemas.load(schema, body, name), self.actor())
         else:
             raise NotFound(f"no command {name}")
+        if expected_version is not None and expected_version != plan.version:
+            raise PreconditionFailed(
+                f"the audit plan is at version {plan.version}, not {expected_version}"
+            )
         self.repo.decide_and_save(plan_id, plan, command, self.now)
         return self._view(plan)
 

@@ -93,8 +93,12 @@ class LicensingService(KernelService):
         return delegations.grant(self._repo(), self.clock.now(), body)
 
     @rpc
-    def revoke_delegation(self, delegation_id: str, body: dict) -> dict:
-        return delegations.revoke(self._repo(), self.clock.now(), delegation_id, body)
+    def revoke_delegation(
+        self, delegation_id: str, body: dict, expected_version: int | None = None
+    ) -> dict:
+        return delegations.revoke(
+            self._repo(), self.clock.now(), delegation_id, body, expected_version
+        )
 
     @rpc
     def list_delegations(
@@ -257,10 +261,15 @@ class LicensingService(KernelService):
 
     @rpc
     def audit_command(
-        self, plan_id: str, command: str, body: dict | None = None, bureau: str | None = None
+        self,
+        plan_id: str,
+        command: str,
+        body: dict | None = None,
+        bureau: str | None = None,
+        expected_version: int | None = None,
     ) -> dict:
         """``findings``, ``rectification-orders``, ``verify`` (``bureau``: the caller's)."""
-        return self._audits().command(plan_id, command, body, bureau)
+        return self._audits().command(plan_id, command, body, bureau, expected_version)
 
     @rpc
     def get_audit_plan(self, plan_id: str, bureau: str | None = None) -> dict:

@@ -113,6 +113,22 @@ def test_delegation_is_listed_with_its_history(stack, admin, ftz_officer):
     assert len(in_force_may["items"]) == 1 and in_force_june["items"] == []
 
 
+def test_if_match_on_a_delegation_revocation(stack, admin):
+    d = ok(
+        admin.post(
+            "/v1/delegations",
+            {"bureau": "310106", "kinds": ["production_licence"], "effective_from": "2014-01-01"},
+        ),
+        201,
+    )
+    url, body = f"/v1/delegations/{d['id']}/revoke", {"effective_from": "2014-06-01", "reason": "x"}
+    assert admin.post(url, body, **{"If-Match": '"7"'}).status_code == 412
+    listed = ok(admin.get("/v1/delegations", bureau="310106"))["items"]
+    assert [x["status"] for x in listed] == ["active"]  # nothing changed
+    revoked = ok(admin.post(url, body, **{"If-Match": f'"{d["version"]}"'}))
+    assert (revoked["status"], revoked["version"]) == ("revoked", d["version"] + 1)
+
+
 def test_only_city_admin_delegates(stack, ftz_officer):
     r = ftz_officer.post(
         "/v1/delegations",

@@ -335,6 +335,24 @@ def test_a_plan_draws_weighted_targets_and_conflict_free_inspectors(stack, xuhui
     assert other.get(f"/v1/audits/{plan['id']}").status_code == 404
 
 
+def test_if_match_on_audit_commands(stack, xuhui, audited):
+    plan = ok(
+        xuhui.post("/v1/audits/plans", {"kind": "production_licence", "size": 1, "seed": 3}), 201
+    )
+    [target] = [t["licence_no"] for t in plan["targets"]]
+    url = f"/v1/audits/{plan['id']}/findings"
+    body = {"licence_no": target, "findings": [{"item": "log missing", "severity": "serious"}]}
+    assert xuhui.post(url, body, **{"If-Match": '"9"'}).status_code == 412
+    assert ok(xuhui.get(f"/v1/audits/{plan['id']}"))["version"] == plan["version"]
+    recorded = ok(xuhui.post(url, body, **{"If-Match": f'"{plan["version"]}"'}), 201)
+    assert recorded["version"] == plan["version"] + 1
+    order = {"licence_no": target, "due_on": "2014-10-20", "items": ["keep the log"]}
+    stale = xuhui.post(
+        f"/v1/audits/{plan['id']}/rectification-orders", order, **{"If-Match": '"1"'}
+    )
+    assert stale.status_code == 412
+
+
 def test_findings_rectification_verification_and_overdue_orders(stack, xuhui, audited):
     plan = ok(
         xuhui.post("/v1/audits/plans", {"kind": "production_licence", "size": 3, "seed": 7}), 201
