@@ -281,6 +281,13 @@ class LicensingRoutes(RouteBase):
     stop_work = _application_command(
         "stop-work", ls.ReasonIn, OFFICIALS, "Order the work of a filed construction notice to stop"
     )
+    deliver_certificate = _application_command(
+        "deliver-certificate",
+        ls.CertificateDeliveryIn,
+        OFFICIALS,
+        "Record that the certificate was handed over (due 10 working days after approval; "
+        "late: the application is overdue)",
+    )
     withdraw_application = _application_command(
         "withdraw",
         ls.WithdrawIn,

@@ -57,6 +57,10 @@ COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], dc.Command]]] = {
     ),
     "withdraw": (schemas.WithdrawIn, lambda b, a: da.Withdraw(actor=a, reason=b.get("reason"))),
     "stop-work": (schemas.ReasonIn, lambda b, a: da.OrderWorkStop(actor=a, reason=b["reason"])),
+    "deliver-certificate": (
+        schemas.CertificateDeliveryIn,
+        lambda b, a: da.DeliverCertificate(actor=a, reference=b.get("reference")),
+    ),
 }
 APPLICANT_COMMANDS = ("supplement", "withdraw")
 log = logging.getLogger("sesp.licensing")
@@ -97,6 +101,9 @@ def view(app: da.Application, today: date, calendar: Any) -> dict[str, Any]:
         "overdue": app.overdue(today),
         "deemed_accepted": app.deemed_accepted,
         "work_stopped": app.work_stopped,
+        "certificate_delivered_on": (
+            app.certificate_delivered_on.isoformat() if app.certificate_delivered_on else None
+        ),
         "correction_items": list(app.correction_items),
         "timeline": list(app.timeline),
         "licence_no": app.licence_no,

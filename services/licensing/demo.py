@@ -56,11 +56,13 @@ def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
             view = lic.application_command(app_id, command, body)
         return view
 
-    approve = [
+    approved = [
         ("accept", None),
         ("review", {"opinion": "materials complete; site checked"}),
         ("approve", {"opinion": "meets the licensing conditions"}),
     ]
+    # Approved and the certificate handed over (one demo approval keeps it pending).
+    approve = [*approved, ("deliver-certificate", {"reference": "collected at the counter"})]
 
     units = []
     for name in UNIT_NAMES:
@@ -132,8 +134,9 @@ def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
         submit(lift(in_ftz=False)),
         ("not-accept", {"reason": "the site is outside the applicant's premises"}),
     )
-    for _ in range(3):
+    for _ in range(2):
         act(submit(lift()), *approve)
+    act(submit(lift()), *approved)  # certificate not delivered yet
     act(
         submit(production_licence(new_uscc(rng), in_ftz=False)),
         ("accept", None),

@@ -187,6 +187,9 @@ def late_after(app: da.Application) -> date | None:
     """The last day the bureau is in time for the deadline it is running against."""
     if app.status == da.Status.RECEIVED and app.intake_due is not None:
         return app.intake_due.on
+    if app.certificate_pending:
+        assert app.certificate_due is not None  # certificate_pending checked it
+        return app.certificate_due.on
     if app.status != da.Status.ACCEPTED or app.decision_due is None:
         return None
     if app.suspended:

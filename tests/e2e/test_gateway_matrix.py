@@ -108,8 +108,10 @@ class World:
         body = production_licence(uscc, district=XUHUI)
         app = self.call("POST", "/v1/applications", body, 201)["id"]
         base = f"/v1/applications/{app}"
-        if status in ("accepted", "suspended"):
+        if status in ("accepted", "suspended", "approved"):
             self.call("POST", f"{base}/accept", {})
+        if status == "approved":
+            self.call("POST", f"{base}/approve", {"opinion": "conditions met"})
         if status == "suspended":
             self.call("POST", f"{base}/suspend-clock", {"reason": "test", "notice_ref": "N-1"})
         if status == "awaiting_correction":
@@ -340,6 +342,7 @@ CASES: dict[str, Case] = {
         "refuse", {"reason": "no", "legal_basis": "art. 38"}, "accepted"
     ),
     "withdraw_application": _command("withdraw", {}),
+    "deliver_certificate": _command("deliver-certificate", {"reference": "counter"}, "approved"),
     "stop_work": Case(
         ok=lambda w, role: Req(
             path={"application_id": w.construction_notice()}, json={"reason": "unsafe"}

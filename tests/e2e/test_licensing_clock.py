@@ -54,6 +54,8 @@ def world(stack, officer):
                 {"opinion": "conditions met", "valid_until": valid_until},
             )
         )
+        # Handed over at once: an undelivered certificate would make it overdue later.
+        ok(officer.post(f"/v1/applications/{app['id']}/deliver-certificate", {}))
         return done["licence_no"]
 
     w = {"uscc": uscc, "holder": me}
@@ -82,6 +84,7 @@ def world(stack, officer):
     w["operator"] = ok(
         officer.post(f"/v1/applications/{op['id']}/approve", {"opinion": "exam passed"})
     )["licence_no"]
+    ok(officer.post(f"/v1/applications/{op['id']}/deliver-certificate", {}))
     return w
 
 

@@ -257,6 +257,44 @@ def test_as_of_on_the_register(stack, officer):
     assert officer.get(f"/v1/equipment/{code}", as_of="2014-10-08").status_code == 404
 
 
+# --- the certificate deadline -------------------------------------------------------------------
+
+
+def test_an_undelivered_certificate_makes_the_application_overdue_until_delivered(stack, officer):
+    uscc = new_uscc()
+    me = stack.client(stack.token("applicant", uscc=uscc))
+    stack.set_clock("2014-11-03T09:00:00+08:00")
+    try:
+        app = ok(me.post("/v1/applications", production_licence(uscc)), 201)
+        ok(officer.post(f"/v1/applications/{app['id']}/accept"))
+        stack.set_clock("2014-11-07T09:00:00+08:00")
+        approved = ok(officer.post(f"/v1/applications/{app['id']}/approve", {"opinion": "ok"}))
+        assert approved["deadlines"]["certificate_due"] == "2014-11-21"
+
+        stack.set_clock("2014-11-21T17:00:00+08:00")  # the last day: still in time
+        assert ok(officer.get(f"/v1/applications/{app['id']}"))["overdue"] is False
+        stack.set_clock("2014-11-24T09:00:00+08:00")
+        late = ok(officer.get("/v1/applications", overdue="true", applicant=uscc))["items"]
+        assert [a["id"] for a in late] == [app["id"]]
+
+        delivered = ok(
+            officer.post(
+                f"/v1/applications/{app['id']}/deliver-certificate", {"reference": "EMS 1190"}
+            )
+        )
+        assert (delivered["certificate_delivered_on"], delivered["overdue"]) == (
+            "2014-11-24",
+            False,
+        )
+        assert delivered["timeline"][-1]["type"] == "certificate_delivered"
+        assert ok(officer.get("/v1/applications", overdue="true", applicant=uscc))["items"] == []
+        twice = officer.post(f"/v1/applications/{app['id']}/deliver-certificate", {})
+        assert twice.status_code == 409 and "delivered on 2014-11-24" in twice.json()["detail"]
+        assert me.post(f"/v1/applications/{app['id']}/deliver-certificate", {}).status_code == 403
+    finally:
+        stack.set_clock("2014-09-29T09:00:00+08:00")
+
+
 # --- rebuild ------------------------------------------------------------------------------------
 
 

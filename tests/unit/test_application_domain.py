@@ -523,10 +523,49 @@ def test_a_lapsed_intake_period_is_overdue_until_the_sweep_runs():
     assert not received().overdue(date(2014, 10, 11))
 
 
-def test_decided_applications_are_never_overdue():
+def test_refused_applications_are_never_overdue():
     app = accepted(at(2014, 11, 3))
-    run(app, COMMANDS["Approve"], at(2014, 11, 7))
+    run(app, COMMANDS["Refuse"], at(2014, 11, 7))
     assert not app.overdue(date(2015, 6, 1))
+
+
+# --- the certificate -------------------------------------------------------------------------
+
+
+def approved(kind="production_licence"):
+    app = accepted(at(2014, 11, 3), kind)
+    run(app, COMMANDS["Approve"], at(2014, 11, 7))
+    return app
+
+
+def test_an_undelivered_certificate_is_overdue_from_the_day_after_its_deadline():
+    app = approved()
+    assert app.certificate_due.on == date(2014, 11, 21)  # 10 working days after 7 November
+    assert not app.overdue(date(2014, 11, 21))
+    assert app.overdue(date(2014, 11, 24))
+
+
+def test_a_delivered_certificate_meets_the_deadline_once():
+    app = approved()
+    [event] = run(app, d.DeliverCertificate(actor=OFFICER, reference="EMS 1190"), at(2014, 11, 25))
+    assert (event.delivered_on, event.reference) == (date(2014, 11, 25), "EMS 1190")
+    assert app.certificate_delivered_on == date(2014, 11, 25)
+    assert not app.overdue(date(2015, 6, 1))
+    assert app.timeline[-1]["type"] == "certificate_delivered"
+    with pytest.raises(d.RuleConflict, match="delivered on 2014-11-25"):
+        app.decide(d.DeliverCertificate(actor=OFFICER), at(2014, 11, 26), CALENDAR)
+    again = d.EVENT_TYPES[event.type].from_data(event.to_data())
+    assert again == event
+
+
+def test_a_filing_has_no_certificate_and_an_open_application_none_yet():
+    with pytest.raises(d.RuleConflict, match="no certificate"):
+        approved("construction_notice").decide(
+            d.DeliverCertificate(actor=OFFICER), at(2014, 11, 10), CALENDAR
+        )
+    with pytest.raises(d.CommandNotAllowed) as info:
+        accepted().decide(d.DeliverCertificate(actor=OFFICER), at(2014, 11, 10), CALENDAR)
+    assert info.value.status == "accepted"
 
 
 # --- decisions -----------------------------------------------------------------------------

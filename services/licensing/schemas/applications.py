@@ -249,6 +249,13 @@ class WithdrawIn(Strict):
     reason = fields.String(validate=TEXT)
 
 
+class CertificateDeliveryIn(Strict):
+    reference = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "the delivery record (counter receipt, postal tracking number)"},
+    )
+
+
 class ApplicationQuery(Schema):
     bureau = fields.String(validate=validate.OneOf(BUREAUS))
     status = fields.String(
@@ -307,6 +314,7 @@ class ApplicationView(Reply):
     overdue = fields.Boolean()
     timeline = fields.List(fields.Nested(LicensingTimelineEntry))
     licence_no = fields.String(allow_none=True)
+    certificate_delivered_on = fields.String(allow_none=True)
 
 
 class ApplicationSummary(Reply):

@@ -10,7 +10,8 @@ day after the event:
   application is *deemed accepted* from the day it was received;
 - decision: 20 days after acceptance, once extended by 10; days while the clock is suspended
   (hearing, testing, expert review, on-site evaluation) do not count;
-- certificate: 10 days after an approval.
+- certificate: 10 days after an approval, met by recording its delivery
+  (``DeliverCertificate``); an approved application whose certificate is late is overdue.
 Deadlines are computed when the fact that sets them is decided and recorded in that event, with
 a ``provisional`` flag when the calendar had to guess a year; ``RecomputeDeadlines`` records new
 values once the year's schedule is configured. While the clock is suspended, ``decision_due``
@@ -25,7 +26,9 @@ value in ``infra.eventstore.crypto.Personal`` before appending. ``apply`` copies
 it is, so an erased value (``"[erased]"``) replays without error.
 
 The package: ``rules`` (numbers, statuses, refusals), ``commands``, ``events``, ``intake``
-(validation of a new application), ``aggregate`` (``Application``).
+(validation of a new application), ``aggregate`` (``Application``: state, the status
+machine, ``apply``), ``clock`` (deemed acceptance, decision deadline, suspension, extension,
+recomputation), ``decisions`` (receipt, correction request, approval, certificate delivery).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from .commands import (
     Accept,
     Approve,
     DeemAcceptance,
+    DeliverCertificate,
     Extend,
     NotAccept,
     OrderWorkStop,
@@ -61,6 +65,7 @@ from .events import (
     ApplicationReceived,
     ApplicationRefused,
     ApplicationWithdrawn,
+    CertificateDelivered,
     ClockResumed,
     ClockSuspended,
     CorrectionRequested,
@@ -91,6 +96,8 @@ from .rules import (
 )
 
 __all__ = [
+    "CertificateDelivered",
+    "DeliverCertificate",
     "ALLOWED",
     "Accept",
     "Application",

@@ -6,10 +6,8 @@ import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 from ..common import (
-    SYSTEM_ACTOR,
     Calendar,
     Command,
     Deadline,
@@ -17,14 +15,15 @@ from ..common import (
     Invalid,
     RuleConflict,
     Stamp,
-    _iso_date,
     _text,
     local_date,
 )
+from . import clock, decisions
 from .commands import (
     Accept,
     Approve,
     DeemAcceptance,
+    DeliverCertificate,
     Extend,
     NotAccept,
     OrderWorkStop,
@@ -45,6 +44,7 @@ from .events import (
     ApplicationReceived,
     ApplicationRefused,
     ApplicationWithdrawn,
+    CertificateDelivered,
     ClockResumed,
     ClockSuspended,
     CorrectionRequested,
@@ -55,26 +55,18 @@ from .events import (
     ReviewRecorded,
     WorkStopOrdered,
 )
-from .intake import _check_receive, _materials
+from .intake import _materials
 from .rules import (
-    CERTIFICATE_WORKING_DAYS,
     DECISION_WORKING_DAYS,
-    EXTENSION_WORKING_DAYS,
     INTAKE_WORKING_DAYS,
     ClockAlreadySuspended,
     ClockNotSuspended,
     CommandNotAllowed,
-    CorrectionAlreadyRequested,
-    ExtensionTooLate,
     IntakeWindowClosed,
-    SecondExtensionRefused,
     Status,
 )
 
 # --- the aggregate --------------------------------------------------------------------------
-
-# The kinds whose validity an approval may set (``valid_until``); the others have none.
-KINDS_WITH_VALIDITY = frozenset({"production_licence", "pressure_piping_licence"})
 
 # Which statuses allow which command; DeemAcceptance and RecomputeDeadlines are always accepted
 # (they are no-ops where nothing is due).
@@ -91,6 +83,7 @@ ALLOWED: dict[type[Command], frozenset[Status]] = {
     Refuse: frozenset({Status.ACCEPTED}),
     Withdraw: frozenset({Status.RECEIVED, Status.AWAITING_CORRECTION, Status.ACCEPTED}),
     OrderWorkStop: frozenset({Status.APPROVED}),
+    DeliverCertificate: frozenset({Status.APPROVED}),
 }
 
 
@@ -131,6 +124,7 @@ class Application:
     intake_due: Deadline | None = None
     decision_due: Deadline | None = None
     certificate_due: Deadline | None = None
+    certificate_delivered_on: date | None = None
     timeline: list[dict] = field(default_factory=list)
     version: int = 0
 
@@ -193,10 +187,22 @@ class Application:
             and today > self.intake_due.on
         )
 
+    @property
+    def certificate_pending(self) -> bool:
+        """Approved with a certificate to hand over that has not been delivered yet."""
+        return (
+            self.status == Status.APPROVED
+            and self.certificate_due is not None
+            and self.certificate_delivered_on is None
+        )
+
     def overdue(self, today: date) -> bool:
         """Whether the bureau has missed the deadline it is currently working against."""
         if self.deemed_acceptance_due(today):
             return True
+        if self.certificate_pending:
+            assert self.certificate_due is not None  # certificate_pending checked it
+            return today > self.certificate_due.on
         if self.status != Status.ACCEPTED or self.decision_due is None:
             return False
         if self.suspended:
@@ -228,16 +234,16 @@ class Application:
         if isinstance(command, ReceiveApplication):
             if self.status is not None:
                 raise CommandNotAllowed(type(command).__name__, self.status)
-            return [self._receive(command, now, today, calendar)]
+            return [decisions.receive(self, command, now, today, calendar)]
         if self.status is None:
             raise CommandNotAllowed(type(command).__name__, None)
         if isinstance(command, RecomputeDeadlines):
-            return self._recompute(command, now, calendar)
+            return clock.recompute(self, command, now, calendar)
         if self.deemed_acceptance_due(today):
             if isinstance(command, NotAccept | RequestCorrection):
                 assert self.intake_due is not None  # deemed_acceptance_due checked it
                 raise IntakeWindowClosed(type(command).__name__, self.intake_due.on)
-            deemed = self._deemed(now, calendar)
+            deemed = clock.deemed(self, now, calendar)
             if isinstance(command, DeemAcceptance | Accept):
                 # A late accept asks for what the law already says happened on receipt.
                 return [deemed]
@@ -276,7 +282,7 @@ class Application:
                     )
                 ]
             case RequestCorrection():
-                return [self._request_correction(cmd, today, stamp)]
+                return [decisions.request_correction(self, cmd, today, stamp)]
             case Supplement():
                 materials = _materials(cmd.materials, "materials")
                 if not materials:
@@ -307,15 +313,15 @@ class Application:
             case ResumeClock():
                 if not self.suspended:
                     raise ClockNotSuspended()
-                return [self._resume(now, cmd.actor, today, calendar)]
+                return [clock.resume(self, now, cmd.actor, today, calendar)]
             case Extend():
-                return [self._extend(cmd, today, stamp, calendar)]
+                return [clock.extend(self, cmd, today, stamp, calendar)]
             case Approve():
-                return self._approve(cmd, now, today, calendar)
+                return decisions.approve(self, cmd, now, today, calendar)
             case Refuse():
                 reason, basis = _text(cmd.reason, "reason"), _text(cmd.legal_basis, "legal_basis")
                 return [
-                    *self._resume_before_decision(now, cmd.actor, today, calendar),
+                    *clock.resume_before_decision(self, now, cmd.actor, today, calendar),
                     ApplicationRefused(
                         **stamp,
                         reason=reason,
@@ -332,148 +338,12 @@ class Application:
                 return [
                     WorkStopOrdered(**stamp, reason=_text(cmd.reason, "reason"), ordered_on=today)
                 ]
+            case DeliverCertificate():
+                return [decisions.deliver_certificate(self, cmd, today, stamp)]
             case Withdraw():
                 given = _text(cmd.reason, "reason", required=False)
                 return [ApplicationWithdrawn(**stamp, reason=given, withdrawn_on=today)]
         raise CommandNotAllowed(name, self.status)
-
-    def _receive(
-        self, cmd: ReceiveApplication, now: datetime, today: date, calendar: Calendar
-    ) -> Event:
-        payload = _check_receive(cmd)
-        due = calendar.add_working_days(today, INTAKE_WORKING_DAYS)
-        return ApplicationReceived(
-            at=now,
-            actor=cmd.actor,
-            **payload,
-            received_on=today,
-            intake_due=due.date,
-            provisional=due.provisional,
-        )
-
-    def _deemed(self, now: datetime, calendar: Calendar) -> DeemedAccepted:
-        accepted_on = self.intake_started_on
-        # Only due while received (deemed_acceptance_due): receipt set both.
-        assert accepted_on is not None and self.intake_due is not None
-        due = calendar.add_working_days(accepted_on, DECISION_WORKING_DAYS)
-        return DeemedAccepted(
-            at=now,
-            actor=SYSTEM_ACTOR,
-            accepted_on=accepted_on,
-            intake_due=self.intake_due.on,
-            decision_due=due.date,
-            provisional=due.provisional,
-        )
-
-    def _request_correction(self, cmd: RequestCorrection, today: date, stamp: Stamp) -> Event:
-        if self.correction_items:
-            raise CorrectionAlreadyRequested()
-        if isinstance(cmd.items, str) or not cmd.items:
-            raise Invalid("items", "list every missing or incorrect item")
-        items = tuple(_text(item, f"items.{i}") for i, item in enumerate(cmd.items))
-        if len(set(items)) != len(items):
-            raise Invalid("items", "an item is listed twice")
-        return CorrectionRequested(**stamp, items=items)
-
-    def _decision_due(self, calendar: Calendar, extended: bool, suspended_days: int) -> Any:
-        days = DECISION_WORKING_DAYS + (EXTENSION_WORKING_DAYS if extended else 0)
-        # The decision period runs only once the application is accepted.
-        assert self.accepted_on is not None
-        return calendar.add_working_days(self.accepted_on, days + suspended_days)
-
-    def _resume(self, now: datetime, actor: str, today: date, calendar: Calendar) -> Event:
-        started = self.suspensions[-1].started_on
-        suspended = calendar.working_days_between(started, today).days
-        due = self._decision_due(calendar, self.extended, self.suspended_working_days + suspended)
-        return ClockResumed(
-            at=now,
-            actor=actor,
-            resumed_on=today,
-            suspended_working_days=suspended,
-            decision_due=due.date,
-            provisional=due.provisional,
-        )
-
-    def _resume_before_decision(
-        self, now: datetime, actor: str, today: date, calendar: Calendar
-    ) -> list[Event]:
-        """A decision ends a suspension: the suspension is closed first, on the same day."""
-        return [self._resume(now, actor, today, calendar)] if self.suspended else []
-
-    def _extend(self, cmd: Extend, today: date, stamp: Stamp, calendar: Calendar) -> Event:
-        if self.extended:
-            raise SecondExtensionRefused()
-        reason = _text(cmd.reason, "reason")
-        # Extend is allowed only while accepted, and acceptance sets the decision deadline.
-        assert self.decision_due is not None
-        # The law lets the head extend a period that has not run out ("在二十日内不能作出决定").
-        if not self.suspended and today > self.decision_due.on:
-            raise ExtensionTooLate(self.decision_due.on)
-        due = self._decision_due(calendar, True, self.suspended_working_days)
-        return DecisionExtended(
-            **stamp,
-            reason=reason,
-            extension_days=EXTENSION_WORKING_DAYS,
-            decision_due=due.date,
-            provisional=due.provisional,
-        )
-
-    def _approve(self, cmd: Approve, now: datetime, today: date, calendar: Calendar) -> list[Event]:
-        opinion = _text(cmd.opinion, "opinion")
-        licence_no = _text(cmd.licence_no, "licence_no", required=False)
-        valid_until = None
-        if cmd.valid_until is not None:
-            if self.kind not in KINDS_WITH_VALIDITY:
-                # A use registration and a filing never expire; an operator's items are valid
-                # a fixed term each (LicenceRules.operator_item_years).
-                raise Invalid("valid_until", f"a {self.kind} has no validity to set")
-            valid_until = date.fromisoformat(_iso_date(cmd.valid_until, "valid_until"))
-            if valid_until <= today:
-                raise Invalid("valid_until", "must be after the decision date")
-        certificate_due, provisional = None, False
-        if self.kind != "construction_notice":
-            due = calendar.add_working_days(today, CERTIFICATE_WORKING_DAYS)
-            certificate_due, provisional = due.date, due.provisional
-        return [
-            *self._resume_before_decision(now, cmd.actor, today, calendar),
-            ApplicationApproved(
-                at=now,
-                actor=cmd.actor,
-                opinion=opinion,
-                licence_no=licence_no,
-                valid_until=valid_until,
-                decided_on=today,
-                certificate_due=certificate_due,
-                provisional=provisional,
-            ),
-        ]
-
-    def _recompute(self, cmd: Command, now: datetime, calendar: Calendar) -> list[Event]:
-        """Only the deadline the application is currently running against is open."""
-        if self.status == Status.RECEIVED:
-            assert self.intake_started_on is not None  # set on receipt
-            name, due = (
-                "intake_due",
-                calendar.add_working_days(self.intake_started_on, INTAKE_WORKING_DAYS),
-            )
-        elif self.status == Status.ACCEPTED:
-            name, due = (
-                "decision_due",
-                self._decision_due(calendar, self.extended, self.suspended_working_days),
-            )
-        elif self.status == Status.APPROVED and self.certificate_due is not None:
-            assert self.decided_on is not None  # set by the approval
-            name, due = (
-                "certificate_due",
-                calendar.add_working_days(self.decided_on, CERTIFICATE_WORKING_DAYS),
-            )
-        else:
-            return []
-        if getattr(self, name) == Deadline(due.date, due.provisional):
-            return []
-        values = {"intake_due": None, "decision_due": None, "certificate_due": None}
-        values[name] = due.date
-        return [DeadlinesRecomputed(at=now, actor=cmd.actor, **values, provisional=due.provisional)]
 
     # --- apply ---
 
@@ -523,6 +393,8 @@ class Application:
                 self.status, self.decided_on = Status.REFUSED, event.decided_on
             case WorkStopOrdered():
                 self.work_stopped = True
+            case CertificateDelivered():
+                self.certificate_delivered_on = event.delivered_on
             case ApplicationWithdrawn():
                 self.status, self.withdrawn_on = Status.WITHDRAWN, event.withdrawn_on
             case DeadlinesRecomputed():

@@ -95,6 +95,13 @@ class Withdraw(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DeliverCertificate(Command):
+    """The licence certificate was handed to the holder (``reference``: the delivery record)."""
+
+    reference: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeemAcceptance(Command):
     """Sent by the timer sweep; records deemed acceptance if it is due, else nothing."""
 

@@ -175,6 +175,17 @@ class WorkStopOrdered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class CertificateDelivered(Event):
+    """The bureau handed over the licence certificate (发证) on ``delivered_on``: the
+    certificate deadline is met (or was missed, if later)."""
+
+    delivered_on: date
+    reference: str | None
+    timeline_type: ClassVar[str] = "certificate_delivered"
+    timeline_details: ClassVar[tuple[str, ...]] = ("reference", "delivered_on")
+
+
+@dataclass(frozen=True, kw_only=True)
 class ApplicationWithdrawn(Event):
     """The applicant withdrew the application before a decision."""
 
@@ -211,6 +222,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ApplicationRefused,
         ApplicationWithdrawn,
         WorkStopOrdered,
+        CertificateDelivered,
         DeadlinesRecomputed,
     )
 }
