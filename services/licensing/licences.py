@@ -1,49 +1,29 @@
 """Licences and the equipment register: issue on approval, licence commands, renewal, the
-register's lifecycle, public decision records, and the licence sweep (deemed renewal, expiry,
-operator reviews)."""
+register's lifecycle, reads, and the licence sweep (deemed renewal, expiry, operator reviews).
+The construction notice's check is in ``construction``, the published records in ``records``."""
 
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from infra.errors import Conflict, Invalid, NotFound, PreconditionFailed
+from infra.errors import Conflict, NotFound, PreconditionFailed
 from infra.eventstore import ConcurrencyError
 from infra.identifiers import parse_equipment_code
 from services.licensing import schemas
+from services.licensing.construction import check_construction
 from services.licensing.domain import application as da
 from services.licensing.domain import common as dc
 from services.licensing.domain import equipment as de
 from services.licensing.domain import licence as dl
-from services.licensing.projections import equipment as equipment_table
 from services.licensing.projections import licences, sequence_next
+from services.licensing.records import licence_summary, public_record
 from services.licensing.repository import Repository, actor_name, domain_errors, event_id_for
 
-SCOPE_CLASS_OF_DIGIT = {
-    "1": "boiler", "2": "pressure_vessel", "3": "elevator", "4": "crane", "5": "ropeway",
-    "6": "amusement_ride", "7": "pressure_piping", "8": "pressure_piping",
-    "9": "in_plant_vehicle",
-}  # fmt: skip
-ACTIVITY_OF_WORK = {"install": "installation", "modify": "modification", "repair": "repair"}
-AUTHORITIES = {
-    "SH": "Shanghai Municipal Bureau of Quality and Technical Supervision",
-    "FTZ": "Shanghai Free Trade Zone Branch Bureau",
-    "310101": "Huangpu District Bureau", "310104": "Xuhui District Bureau",
-    "310105": "Changning District Bureau", "310106": "Jing'an District Bureau",
-    "310107": "Putuo District Bureau", "310109": "Hongkou District Bureau",
-    "310110": "Yangpu District Bureau", "310112": "Minhang District Bureau",
-    "310113": "Baoshan District Bureau", "310114": "Jiading District Bureau",
-    "310115": "Pudong New Area Bureau", "310116": "Jinshan District Bureau",
-    "310117": "Songjiang District Bureau", "310118": "Qingpu District Bureau",
-    "310120": "Fengxian District Bureau", "310151": "Chongming District Bureau",
-}  # fmt: skip
-# Elevator installation levels by rated speed (m/s): A1 above 6.0, A2 2.5-6.0, B up to 2.5.
-LEVEL_RANK = {"B": 0, "A2": 1, "A1": 2}
 LICENCE_COMMANDS = {
     "suspend": (schemas.ReasonIn, lambda b, a: dl.SuspendLicence(actor=a, reason=b["reason"])),
     "reinstate": (schemas.ReasonIn, lambda b, a: dl.ReinstateLicence(actor=a, reason=b["reason"])),
@@ -65,46 +45,6 @@ EQUIPMENT_EFFECTS: dict[type[dc.Event], Callable[[Any, str], dc.Command]] = {
 }
 
 
-def required_level(rated_speed_mps: float | None) -> str:
-    """The lowest elevator installation level that covers a rated speed (unknown: B)."""
-    if rated_speed_mps is None or rated_speed_mps <= 2.5:
-        return "B"
-    return "A2" if rated_speed_mps <= 6.0 else "A1"
-
-
-def public_record(row: Any) -> dict[str, Any]:
-    """A licensing decision as published: never a personal ID number or a person's name."""
-    person = row.holder_type == "person"
-    return {
-        "licence_no": row.licence_no,
-        "kind": row.kind,
-        "name": None if person else row.holder_name,
-        "uscc": None if person else row.holder_uscc,
-        "holder_type": row.holder_type,
-        "decision_no": row.decision_no,
-        "decided_on": row.decided_on.isoformat(),
-        "valid_from": row.valid_from.isoformat(),
-        "valid_until": row.valid_until.isoformat() if row.valid_until else None,
-        "authority": row.bureau,
-        "authority_name": AUTHORITIES.get(row.bureau, row.bureau),
-        "status": row.status,
-    }
-
-
-def licence_summary(row: Any) -> dict[str, Any]:
-    return {
-        **public_record(row),
-        "bureau": row.bureau,
-        "holder": {"type": row.holder_type, "uscc": row.holder_uscc, "name": row.holder_name},
-        "scope": json.loads(row.scope),
-        "level": row.level,
-        "equipment_code": row.equipment_code,
-        "application_id": row.application_id,
-        "renewal_pending": row.renewal_pending,
-        "version": row.version,
-    }
-
-
 class Licensing:
     def __init__(self, repo: Repository, now: datetime, rules: dl.LicenceRules):
         self.repo, self.now, self.rules = repo, now, rules
@@ -119,53 +59,12 @@ class Licensing:
 
     # --- approval -> licence and register --------------------------------------------
 
-    def check_construction(self, data: dict, *, as_conflict: bool = False) -> None:
-        """The installer must hold an active production licence whose scope (and, for
-        elevators, level) covers the equipment and the work."""
-        subject = data["subject"]
-        code = subject["equipment_code"]
-        cls = SCOPE_CLASS_OF_DIGIT[code[0]]
-        scope_item = f"{cls}:{ACTIVITY_OF_WORK[subject['work']]}"
-        speed = subject.get("rated_speed_mps")
-        if speed is None:
-            speed = self.conn.execute(
-                select(equipment_table.c.rated_speed_mps).where(
-                    equipment_table.c.equipment_code == code
-                )
-            ).scalar()
-        needed = required_level(speed) if cls == "elevator" else None
-        rows = self.conn.execute(
-            select(licences.c.scope, licences.c.level).where(
-                licences.c.holder_uscc == subject["installer_uscc"],
-                licences.c.holder_type == "organization",
-                licences.c.kind.in_(["production_licence", "pressure_piping_licence"]),
-                licences.c.status == "active",
-            )
-        ).all()
-        covering = [r for r in rows if scope_item in json.loads(r.scope)]
-        problem = None
-        if not covering:
-            problem = f"the installer holds no active production licence covering {scope_item}"
-        elif needed and not any(
-            r.level and LEVEL_RANK.get(r.level, -1) >= LEVEL_RANK[needed] for r in covering
-        ):
-            problem = (
-                f"the installer's licence level does not cover a rated speed of {speed} m/s "
-                f"(level {needed} or higher needed)"
-            )
-        if problem:
-            if as_conflict:
-                raise Conflict(problem)
-            raise Invalid(
-                "the installer is not licensed for this work", {"subject.installer_uscc": [problem]}
-            )
-
     def prepare(self, app: da.Application, command: da.Approve) -> str | None:
         """Check what an approval needs and allocate its licence number (None: a filing)."""
         # Approve was allowed: the application was received, with its kind and bureau.
         assert app.kind is not None and app.bureau is not None
         if app.kind == "construction_notice":
-            self.check_construction({"subject": app.subject_data}, as_conflict=True)
+            check_construction(self.conn, {"subject": app.subject_data}, as_conflict=True)
             return None
         if app.kind == "use_registration":
             code = app.subject_data["equipment_code"]

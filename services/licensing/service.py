@@ -30,6 +30,7 @@ from services.licensing import delegations, projections
 from services.licensing.applications import Applications
 from services.licensing.audits import Audits
 from services.licensing.calendar import WorkingCalendar
+from services.licensing.construction import check_construction
 from services.licensing.domain import audit as dau
 from services.licensing.domain import licence as dl
 from services.licensing.licences import Licensing
@@ -121,7 +122,7 @@ class LicensingService(KernelService):
     def _check_subject(self, apps: Applications):
         def check(data: dict) -> None:
             if data["kind"] == "construction_notice":
-                apps.on_approved.check_construction(data)
+                check_construction(apps.repo.conn, data)
 
         return check
 

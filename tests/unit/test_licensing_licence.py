@@ -5,9 +5,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from services.licensing.construction import required_level
 from services.licensing.domain import common as dc
 from services.licensing.domain import licence as dl
-from services.licensing.licences import required_level
 
 CST = timezone(timedelta(hours=8))
 RULES = dl.LicenceRules()
