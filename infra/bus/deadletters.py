@@ -7,7 +7,7 @@ import json
 import amqp
 import kombu
 
-from infra.bus.entrypoints import dlq_name
+from infra.bus.subscriber import dlq_name
 
 
 def _describe(message) -> dict:

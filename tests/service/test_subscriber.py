@@ -21,7 +21,7 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
 
-from infra.bus import deadletters, entrypoints
+from infra.bus import deadletters, subscriber
 from infra.bus.dependencies import ServiceDatabase
 from infra.bus.entrypoints import IncomingEvent, rpc, subscribe
 from infra.errors import Conflict
@@ -267,7 +267,7 @@ def test_a_consumer_that_remembers_few_streams_still_applies_each_event_once_in_
 ):
     """The in-memory map of last applied versions is bounded; forgotten streams are read from
     the database again, so order and exactly-once hold whatever the bound."""
-    monkeypatch.setattr(entrypoints, "APPLIED_CACHE_SIZE", 2)
+    monkeypatch.setattr(subscriber, "APPLIED_CACHE_SIZE", 2)
     url, engine = database
     streams = [source.stream(f"s{i}", 4) for i in range(8)]
     interleaved = [s[v] for v in range(4) for s in streams]  # s0v1 s1v1 ... s7v4

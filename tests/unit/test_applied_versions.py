@@ -1,6 +1,6 @@
 """The consumer's bounded cache of last applied versions per source stream."""
 
-from infra.bus.entrypoints import AppliedVersions
+from infra.bus.subscriber import AppliedVersions
 
 
 def test_the_least_recently_used_stream_is_forgotten_first():
