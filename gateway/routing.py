@@ -15,7 +15,8 @@ enforced the body limit (413), the media type (415), parsed JSON (400) and loade
 ``Idempotency-Key``. The method gets a ``Call`` and returns a body (200), ``(status, body)``,
 ``(status, body, headers)``, ``None`` (204) or a werkzeug ``Response``; whatever it raises is
 mapped by ``gateway.problems``. Scope checks against the object are the method's job, with
-``call.require(...)`` (403) and ``call.visible(...)`` (404 for single-object reads).
+``call.require(...)`` (403) and ``call.visible(...)`` (404 for single-object reads); see
+``gateway.call``.
 
 Routes are found on the service class (``routes_of``): a route module is a mixin class, and the
 service inherits it. That list drives the OpenAPI document, the /docs page and the
@@ -29,7 +30,6 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
@@ -42,12 +42,13 @@ from nameko.web.handlers import HttpRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from gateway.auth import Principal
+from gateway.call import ANONYMOUS, Call
 from gateway.core import GatewayCore
 from gateway.idempotency import StoredResponse, request_hash
 from gateway.problems import Problem, flatten_errors, problem_response, to_problem
 from gateway.web import GatewayWebServer
 from infra.bus.context import context_data
-from infra.errors import DomainError, Forbidden, NotFound, PreconditionFailed
+from infra.errors import DomainError
 
 PUBLIC = "public"
 KIB = 1024
@@ -56,7 +57,6 @@ BODY_LIMIT = 1 * MIB
 BATCH_BODY_LIMIT = 5 * MIB
 BODY_METHODS = ("POST", "PUT", "PATCH")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
-ANONYMOUS = {"id": "anonymous", "role": "public"}
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -96,66 +96,6 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
         headers=dict(headers or {}),
         content_type="application/json",
     )
-
-
-@dataclass
-class Call:
-    """One authorised, validated request, as a route method sees it."""
-
-    request: Request
-    principal: Principal | None
-    request_id: str
-    path: dict[str, str] = field(default_factory=dict)
-    query: dict[str, Any] = field(default_factory=dict)
-    body: Any = None
-
-    @property
-    def caller(self) -> Principal:
-        """The authenticated principal: every route that is not public has one."""
-        if self.principal is None:
-            raise RuntimeError("a public route has no caller")
-        return self.principal
-
-    @property
-    def actor(self) -> dict[str, Any]:
-        return self.principal.actor() if self.principal else dict(ANONYMOUS)
-
-    def require(self, *, bureau: str | None = None, uscc: str | Iterable[str] | None = None):
-        """403 unless the object (its bureau and/or USCCs) is in the caller's scope."""
-        if self.principal is None or not self.principal.covers(bureau=bureau, uscc=uscc):
-            raise Forbidden("outside the scope of this token")
-
-    def visible(self, *, bureau: str | None = None, uscc: str | Iterable[str] | None = None):
-        """404 unless in scope: single-object reads do not reveal what exists elsewhere."""
-        if self.principal is None or not self.principal.covers(bureau=bureau, uscc=uscc):
-            raise NotFound("no such object")
-
-    @property
-    def if_match(self) -> int | None:
-        """The version named by ``If-Match: "<version>"`` (None without the header).
-
-        A value that is not a version can match nothing: it answers 412 at once.
-        """
-        raw = self.request.headers.get("If-Match")
-        if raw is None:
-            return None
-        tag = raw.strip()
-        if tag.startswith("W/"):
-            tag = tag[2:]
-        tag = tag.strip('"')
-        if not tag.isdigit():
-            raise PreconditionFailed(f"If-Match {raw!r} names no version")
-        return int(tag)
-
-    def check_version(self, current: int) -> None:
-        """412 when ``If-Match`` was sent and names another version than ``current``.
-
-        Prefer passing ``call.if_match`` to the service as the expected version, so that the
-        check and the change happen in one transaction; this helper is for reads-then-acts.
-        """
-        expected = self.if_match
-        if expected is not None and expected != current:
-            raise PreconditionFailed(f"the current version is {current}, not {expected}")
 
 
 class ApiRoute(HttpRequestHandler):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from gateway.auth import CITY_ADMIN
+from gateway.call import Call
 from gateway.routes.base import RouteBase
-from gateway.routing import Call, route
+from gateway.routing import route
 from gateway.schemas import (
     PageQuery,
     TokenCreate,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from gateway.auth import BUREAU_OFFICER, CITY_BUREAU
+from gateway.call import Call
 from gateway.routes.base import RouteBase
 from gateway.routes.licensing import (
     IF_MATCH,
@@ -15,7 +16,7 @@ from gateway.routes.licensing import (
     _own_bureau,
     _page,
 )
-from gateway.routing import PUBLIC, Call, route
+from gateway.routing import PUBLIC, route
 from gateway.schemas import PageQuery, Reply
 from services.licensing import schemas as ls
 

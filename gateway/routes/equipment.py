@@ -7,9 +7,10 @@ from __future__ import annotations
 from marshmallow import Schema
 
 from gateway.auth import BUREAU_OFFICER, CITY_ADMIN, INSURER, MAINTENANCE_UNIT
+from gateway.call import Call
 from gateway.routes.base import RouteBase
 from gateway.routes.licensing import ANY_TOKEN, IF_MATCH, OFFICIALS, _after, _page
-from gateway.routing import Call, route
+from gateway.routing import route
 from gateway.schemas import PageQuery
 from infra.errors import Invalid
 from infra.identifiers import InvalidIdentifier, parse_equipment_code

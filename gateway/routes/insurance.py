@@ -5,8 +5,9 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from gateway.auth import BUREAU_OFFICER, CITY_ADMIN, INSURER
+from gateway.call import Call
 from gateway.routes.base import RouteBase
-from gateway.routing import PUBLIC, Call, route
+from gateway.routing import PUBLIC, route
 from gateway.schemas import Reply
 from infra.errors import Conflict, Invalid
 from infra.identifiers import USCCField

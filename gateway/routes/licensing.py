@@ -21,8 +21,9 @@ from gateway.auth import (
     INSURER,
     MAINTENANCE_UNIT,
 )
+from gateway.call import Call
 from gateway.routes.base import RouteBase
-from gateway.routing import PUBLIC, Call, route
+from gateway.routing import PUBLIC, route
 from gateway.schemas import PageQuery, decode_cursor, page_of
 from infra.errors import Invalid
 from services.licensing import schemas as ls

@@ -8,10 +8,11 @@ import sqlalchemy as sa
 from nameko.exceptions import UnknownService
 from werkzeug.wrappers import Response
 
+from gateway.call import Call
 from gateway.pages import docs_page, home_page, html_response
 from gateway.problems import PROBLEM_JSON, Problem, RpcTimeout
 from gateway.routes.base import RouteBase
-from gateway.routing import PUBLIC, Call, json_response, route
+from gateway.routing import PUBLIC, json_response, route
 from gateway.schemas import Health, Readiness
 from infra.settings import SERVICES
 

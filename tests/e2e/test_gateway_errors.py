@@ -16,7 +16,8 @@ from marshmallow import fields, validate
 from nameko.rpc import rpc
 
 from gateway.auth import CITY_ADMIN
-from gateway.routing import Call, route
+from gateway.call import Call
+from gateway.routing import route
 from gateway.schemas import Command
 from gateway.service import GatewayService
 from infra.bus.context import RequestContext

@@ -12,7 +12,8 @@ from marshmallow import fields
 from nameko.rpc import rpc
 
 from gateway.auth import APPLICANT, CITY_ADMIN
-from gateway.routing import Call, route
+from gateway.call import Call
+from gateway.routing import route
 from gateway.schemas import Command
 from gateway.service import GatewayService
 from infra.errors import Conflict

@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from gateway.auth import CITY_ADMIN
-from gateway.routing import PUBLIC, Call, route
+from gateway.call import Call
+from gateway.routing import PUBLIC, route
 from gateway.service import GatewayService
 from gateway.testing import make_stub_service
 from infra.logs import JsonFormatter

@@ -1,0 +1,75 @@
+"""The ``Call`` a route method gets: one authorised, validated request, with the checks only
+the method can make, against the object it reaches (scope: 403 or 404; version: 412)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.wrappers import Request
+
+from gateway.auth import Principal
+from infra.errors import Forbidden, NotFound, PreconditionFailed
+
+ANONYMOUS = {"id": "anonymous", "role": "public"}
+
+
+@dataclass
+class Call:
+    """One authorised, validated request, as a route method sees it."""
+
+    request: Request
+    principal: Principal | None
+    request_id: str
+    path: dict[str, str] = field(default_factory=dict)
+    query: dict[str, Any] = field(default_factory=dict)
+    body: Any = None
+
+    @property
+    def caller(self) -> Principal:
+        """The authenticated principal: every route that is not public has one."""
+        if self.principal is None:
+            raise RuntimeError("a public route has no caller")
+        return self.principal
+
+    @property
+    def actor(self) -> dict[str, Any]:
+        return self.principal.actor() if self.principal else dict(ANONYMOUS)
+
+    def require(self, *, bureau: str | None = None, uscc: str | Iterable[str] | None = None):
+        """403 unless the object (its bureau and/or USCCs) is in the caller's scope."""
+        if self.principal is None or not self.principal.covers(bureau=bureau, uscc=uscc):
+            raise Forbidden("outside the scope of this token")
+
+    def visible(self, *, bureau: str | None = None, uscc: str | Iterable[str] | None = None):
+        """404 unless in scope: single-object reads do not reveal what exists elsewhere."""
+        if self.principal is None or not self.principal.covers(bureau=bureau, uscc=uscc):
+            raise NotFound("no such object")
+
+    @property
+    def if_match(self) -> int | None:
+        """The version named by ``If-Match: "<version>"`` (None without the header).
+
+        A value that is not a version can match nothing: it answers 412 at once.
+        """
+        raw = self.request.headers.get("If-Match")
+        if raw is None:
+            return None
+        tag = raw.strip()
+        if tag.startswith("W/"):
+            tag = tag[2:]
+        tag = tag.strip('"')
+        if not tag.isdigit():
+            raise PreconditionFailed(f"If-Match {raw!r} names no version")
+        return int(tag)
+
+    def check_version(self, current: int) -> None:
+        """412 when ``If-Match`` was sent and names another version than ``current``.
+
+        Prefer passing ``call.if_match`` to the service as the expected version, so that the
+        check and the change happen in one transaction; this helper is for reads-then-acts.
+        """
+        expected = self.if_match
+        if expected is not None and expected != current:
+            raise PreconditionFailed(f"the current version is {current}, not {expected}")
