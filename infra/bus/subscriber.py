@@ -13,7 +13,6 @@ service publishes, exactly once in effect and in stream order:
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections import OrderedDict
@@ -381,11 +380,3 @@ class EventSubscriber(EventHandler):
 
 
 subscribe = EventSubscriber.decorator
-
-
-def message_summary(body: bytes | str) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-        return {k: data.get(k) for k in ("service", "type", "stream_id", "version", "event_id")}
-    except (TypeError, ValueError):
-        return {"raw": str(body)[:200]}
