@@ -24,6 +24,7 @@ def run_service(target: str) -> None:
     import eventlet
 
     eventlet.monkey_patch()
+    import gc
     import importlib
     import logging
     import signal
@@ -46,6 +47,12 @@ def run_service(target: str) -> None:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     runner.start()
+    # Everything built so far (modules, the container, its extensions) lives as long as the
+    # process: move it out of the cyclic collector's sight, so that the full collections a
+    # request's many short-lived dicts trigger do not walk it again and again (about 8% of
+    # the insurance service's CPU during an insurer sync).
+    gc.collect()
+    gc.freeze()
     logging.getLogger("sesp").info("service %s started", cls.name)
     runner.wait()
 

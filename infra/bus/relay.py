@@ -29,6 +29,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from infra.eventstore import EventStore, StoredEvent, Tailer
+from infra.eventstore.db import bulk_insert
 from infra.eventstore.schema import relay_state, unroutable
 from infra.eventstore.store import to_db, utcnow
 
@@ -175,20 +176,24 @@ class OutboxRelay:
                 conn.execute(
                     insert(relay_state).values(name=RELAY_NAME, position=position, updated_at=now)
                 )
-            for ev, reason in returned:
-                exists = conn.execute(
-                    select(unroutable.c.position).where(unroutable.c.position == ev.position)
-                ).first()
-                if not exists:
-                    conn.execute(
-                        insert(unroutable).values(
-                            position=ev.position,
-                            event_id=ev.event_id,
-                            type=ev.type,
-                            reason=reason[:200],
-                            at=now,
-                        )
-                    )
+            if returned:
+                # One statement for the whole batch; a position recorded already (the batch
+                # was published again after a crash) keeps its first record.
+                bulk_insert(
+                    conn,
+                    unroutable,
+                    [
+                        {
+                            "position": ev.position,
+                            "event_id": ev.event_id,
+                            "type": ev.type,
+                            "reason": reason[:200],
+                            "at": now,
+                        }
+                        for ev, reason in returned
+                    ],
+                    ignore_duplicates=True,
+                )
 
     # -- broker --------------------------------------------------------------------------
 
@@ -346,12 +351,19 @@ class OutboxRelay:
         except BaseException:
             tailer.position = start  # republish this batch after reconnecting
             raise
-        for ev, reason in returned:
+        if returned:
+            # One line per batch: a service nobody subscribes to yet has every event returned,
+            # and a line per event would cost more than publishing it. The table has them all.
+            first, reason = returned[0]
             log.error(
-                "event %s (%s, position %s) was unroutable: %s",
-                ev.event_id,
-                ev.type,
-                ev.position,
+                "%d event(s) of this batch were unroutable (positions %s-%s, recorded in the"
+                " unroutable table), first: event %s (%s, position %s): %s",
+                len(returned),
+                first.position,
+                returned[-1][0].position,
+                first.event_id,
+                first.type,
+                first.position,
                 reason,
             )
         self._save(batch[-1].position, returned)
