@@ -72,12 +72,13 @@ Index("ix_policy_equipment_code", policy_equipment.c.equipment_code)
 # -- projection: one function per event type, used live and by replay alike ----------------
 
 
-def _policy_row(ev) -> dict:
-    """The ``policies`` columns a PolicyEnrolled/Revised/Cancelled event sets."""
+def _policy_row(ev, digest: str | None = None) -> dict:
+    """The ``policies`` columns a PolicyEnrolled/Revised/Cancelled event sets. ``digest``: the
+    digest of its terms when the caller has it already (the writer: the same value)."""
     terms = ev.data["terms"]
     return {
         "revision": ev.data["revision"],
-        "digest": Terms.from_dict(terms).digest(),
+        "digest": digest or Terms.from_dict(terms).digest(),
         "status": terms["status"],
         "cover": terms["cover"],
         "premium": terms["premium"],
@@ -89,7 +90,7 @@ def _policy_row(ev) -> dict:
     }
 
 
-def project(conn, ev) -> None:
+def project(conn, ev, digest: str | None = None) -> None:
     """Fold one stored event of this service's store into the read models."""
     if ev.type.startswith("licensing."):
         _project_equipment(conn, ev.type.removeprefix("licensing."), ev.data)
@@ -97,7 +98,7 @@ def project(conn, ev) -> None:
     insurer, _, policy_no = _policy_key(ev.stream_id)
     key = (policies.c.insurer == insurer) & (policies.c.policy_no == policy_no)
     if ev.type in ("PolicyEnrolled", "PolicyRevised", "PolicyCancelled"):
-        row = _policy_row(ev)
+        row = _policy_row(ev, digest)
         if ev.type == "PolicyEnrolled":
             conn.execute(insert(policies).values(insurer=insurer, policy_no=policy_no, **row))
             added, removed = ev.data["terms"]["equipment_codes"], []
@@ -127,16 +128,24 @@ def project(conn, ev) -> None:
         conn.execute(update(policies).where(key).values(status="lapsed", version=ev.version))
 
 
-def project_many(conn, stored) -> None:
+def project_many(conn, stored, digests: dict[str, str] | None = None) -> None:
     """``project`` for a bulk of events of distinct policies: enrolments are inserted in two
-    statements; everything else goes through ``project`` one by one (same result as replay)."""
+    statements; everything else goes through ``project`` one by one (same result as replay).
+    ``digests``: terms digests the writer computed already, by event id."""
+    digests = digests or {}
     policy_rows, equipment_rows = [], []
     for ev in stored:
         if ev.type != "PolicyEnrolled":
-            project(conn, ev)
+            project(conn, ev, digests.get(ev.event_id))
             continue
         insurer, _, policy_no = _policy_key(ev.stream_id)
-        policy_rows.append({"insurer": insurer, "policy_no": policy_no, **_policy_row(ev)})
+        policy_rows.append(
+            {
+                "insurer": insurer,
+                "policy_no": policy_no,
+                **_policy_row(ev, digests.get(ev.event_id)),
+            }
+        )
         equipment_rows += [
             {"insurer": insurer, "policy_no": policy_no, "equipment_code": c}
             for c in ev.data["terms"]["equipment_codes"]

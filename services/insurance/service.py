@@ -126,11 +126,16 @@ class InsuranceService(KernelService):
         return cast(list[dict], results)  # every item got its result by now
 
     def _sync_round(self, insurer, entries, current, meta, results) -> None:
-        """Decide on each policy, then write every change in a few statements."""
+        """Decide on each policy, then write every change in a few statements.
+
+        ``current`` maps a policy number to its read-model row, or to its decision state once
+        this batch has written it (a later round then decides on that)."""
         conn = self.db.conn
         appends, changes = [], []
         for index, policy_no, revision, terms in entries:
-            policy = _state(insurer, policy_no, current.get(policy_no))
+            policy = current.get(policy_no)
+            if not isinstance(policy, domain.Policy):
+                policy = _state(insurer, policy_no, policy)
             try:
                 outcome, events = policy.sync(revision, terms)
             except domain.StaleRevision as exc:
@@ -158,14 +163,13 @@ class InsuranceService(KernelService):
                     [NewEvent(e.type, e.to_data()) for e in events],
                 )
             )
-            changes.append((index, policy_no, revision, terms, outcome, policy, events))
+            changes.append((index, policy_no, outcome, policy, events))
         if not appends:
             return
         written = self.db.store.append_many(conn, appends, meta)
         stored = []
-        for (index, policy_no, revision, terms, outcome, policy, events), got in zip(
-            changes, written, strict=True
-        ):
+        digests: dict[str, str] = {}
+        for (index, policy_no, outcome, policy, events), got in zip(changes, written, strict=True):
             if isinstance(got, ConcurrencyError) or not got:
                 results[index] = {
                     "index": index,
@@ -175,10 +179,10 @@ class InsuranceService(KernelService):
                 }
                 continue
             stored.extend(got)
-            policy.version += len(events)
-            current[policy_no] = _Row(
-                revision, terms.digest(), policy.version, json.dumps(terms.to_dict())
-            )
+            for event in events:
+                policy.apply(event)  # the terms' digest is computed once, here
+            current[policy_no] = policy
+            digests[got[-1].event_id] = policy.digest
             results[index] = {
                 "index": index,
                 "policy_no": policy_no,
@@ -186,7 +190,7 @@ class InsuranceService(KernelService):
                 "outcome": outcome,
                 "version": policy.version,
             }
-        project_many(conn, stored)
+        project_many(conn, stored, digests)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -462,23 +466,18 @@ class InsuranceService(KernelService):
         return out
 
 
-class _Row:
-    def __init__(self, revision, digest, version, terms):
-        self.revision, self.digest, self.version, self.terms = revision, digest, version, terms
-
-
 def _state(insurer: str, policy_no: str, row) -> domain.Policy:
     """The aggregate's decision state from its read-model row (same transaction as events)."""
     policy = domain.Policy(insurer, policy_no)
     if row is not None:
-        get = row.__getitem__ if hasattr(row, "keys") else lambda k: getattr(row, k)
+        row = row._mapping if hasattr(row, "_mapping") else row
         policy.revision, policy.digest, policy.version = (
-            get("revision"),
-            get("digest"),
-            get("version"),
+            row["revision"],
+            row["digest"],
+            row["version"],
         )
-        policy.terms = domain.Terms.from_dict(json.loads(get("terms")))
-        if hasattr(row, "keys") and "status" in row.keys():
+        policy.terms = domain.Terms.from_dict(json.loads(row["terms"]))
+        if "status" in row:
             policy.lapsed = row["status"] == "lapsed"
     return policy
 

@@ -269,6 +269,7 @@ def sync_file(
     done = _load_state(state_path, file_digest)
     if not done:
         state_path.write_text(json.dumps({"file": file_digest}) + "\n")
+    own_client = client is None
     client = client or SyncClient(url, token)
     todo = batches(policies, batch_size)
     bar = None
@@ -310,15 +311,19 @@ def sync_file(
             tally(batch, done[key])
         else:
             pending.append((key, batch))
-    with state_path.open("a") as log, ThreadPoolExecutor(max(1, parallel)) as pool:
-        futures = {pool.submit(client.send, batch): (key, batch) for key, batch in pending}
-        for future in as_completed(futures):
-            key, batch = futures[future]
-            results = future.result()
-            with lock:
-                log.write(json.dumps({"key": key, "results": results}) + "\n")
-                log.flush()  # a kill after this line keeps the batch done
-                tally(batch, results)
+    try:
+        with state_path.open("a") as log, ThreadPoolExecutor(max(1, parallel)) as pool:
+            futures = {pool.submit(client.send, batch): (key, batch) for key, batch in pending}
+            for future in as_completed(futures):
+                key, batch = futures[future]
+                results = future.result()
+                with lock:
+                    log.write(json.dumps({"key": key, "results": results}) + "\n")
+                    log.flush()  # a kill after this line keeps the batch done
+                    tally(batch, results)
+    finally:
+        if own_client:
+            client.http.close()  # leave no idle keep-alive connections to the server
     if bar:
         bar.close()
     return summary

@@ -48,10 +48,12 @@ def policy(**changes):
 
 
 @contextlib.contextmanager
-def _stack(amqp_uri, data_dir):
+def _stack(amqp_uri, data_dir, insurance_db=None):
     clock = data_dir / "clock"
     clock.write_text("2014-12-01T09:00:00+08:00")
     env = {"SESP_AMQP_URI": amqp_uri, "SESP_DATA_DIR": str(data_dir), "SESP_CLOCK_FILE": str(clock)}
+    if insurance_db:
+        env["SESP_INSURANCE_DATABASE_URL"] = insurance_db
     with running({"licensing": env, "insurance": env}, data_dir, amqp_uri):
         with ClusterRpcProxy(rpc_config(amqp_uri)) as rpc:
             yield rpc, clock
@@ -234,6 +236,30 @@ def test_replay_rebuilds_the_same_read_models(own_stack):
     live = rpc.insurance.read_model_digest()
     assert rpc.insurance.replay()["events"] >= 5
     assert rpc.insurance.read_model_digest() == live
+
+
+def test_bulk_sync_on_postgresql_replays_to_the_same_read_models(amqp_uri, tmp_path, pg_url):
+    """A batch is written in bulk (events, policies, elevators: one statement each), unlike a
+    replay, which folds event by event: both must give the same rows. On PostgreSQL, where
+    the bulk statements take their own path."""
+    with _stack(amqp_uri, tmp_path, insurance_db=pg_url) as (rpc, _clock):
+        holder = {"uscc": "9135021359498494XQ", "name": '电梯业主 "甲"\t', "role": "owner"}
+        batch = [
+            policy(policy_no=f"PG-{i}", equipment_codes=[f"31101234520140{i:04d}"])
+            for i in range(30)
+        ]
+        batch[0]["policyholders"] = [{**holder, "share": "1"}]
+        # the same policy twice in one batch: a later round supersedes the first
+        batch.append(policy(policy_no="PG-0", revision=2, equipment_codes=[ELEVATOR]))
+        results = rpc.insurance.sync_policies(INSURER, batch)
+        assert [r["status"] for r in results] == [201] * 30 + [200]
+        view = rpc.insurance.get_policy("PG-0", INSURER)
+        assert (view["revision"], view["version"]) == (2, 2)
+        again = rpc.insurance.sync_policies(INSURER, batch[1:])
+        assert {r["outcome"] for r in again} == {"unchanged"}
+        live = rpc.insurance.read_model_digest()
+        assert rpc.insurance.replay()["events"] == 31
+        assert rpc.insurance.read_model_digest() == live
 
 
 def _registered(rpc, code):
