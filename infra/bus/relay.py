@@ -14,7 +14,6 @@ session, or a file lock next to the SQLite file. Other replicas wait as hot stan
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -245,7 +244,7 @@ class OutboxRelay:
         self._nacked = False
         self._returned = {}
         for ev in batch:
-            body = json.dumps(ev.to_message(self.service), separators=(",", ":"))
+            body = ev.to_message_json(self.service)
             msg = amqp.Message(
                 body,
                 content_type="application/json",

@@ -9,11 +9,6 @@ from typing import Any
 GENESIS = "0" * 64
 
 
-def canonical(obj: Any) -> str:
-    """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 class _NotPlainJSON(Exception):
     pass
 
@@ -22,13 +17,25 @@ def _refuse(obj: Any) -> Any:
     raise _NotPlainJSON
 
 
+# Built once (``json.dumps`` with options builds an encoder per call): the same output.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+_PLAIN = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_refuse
+)
+
+
+def canonical(obj: Any) -> str:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8 kept."""
+    return _CANONICAL.encode(obj)
+
+
 def plain_canonical(obj: Any) -> str | None:
     """``canonical(obj)`` at the C encoder's speed, or None when ``obj`` holds anything that is
     not plain JSON (a ``Personal`` value, a date): the caller then takes the slow path."""
     try:
-        return json.dumps(
-            obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_refuse
-        )
+        return _PLAIN.encode(obj)
     except _NotPlainJSON:
         return None
 

@@ -29,6 +29,7 @@ from .schema import events, snapshots
 from .upcasting import Upcasters
 
 Clock = Callable[[], datetime]
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 _PG_HEAD = text(
     "SELECT pg_current_xact_id()::text AS xid, e.version, e.hash,"
@@ -88,6 +89,10 @@ class StoredEvent:
     meta: dict[str, Any]
     occurred_at: datetime
     recorded_at: datetime
+    # ``data`` exactly as stored (canonical JSON), when ``data`` is that text parsed: read
+    # back with personal fields left encrypted and no upcaster applied. Lets the relay put it
+    # in the message without encoding it again.
+    stored_data: str | None = field(default=None, repr=False, compare=False)
 
     def to_message(self, service: str) -> dict[str, Any]:
         """The body the relay publishes (data as stored: personal fields stay encrypted)."""
@@ -104,6 +109,32 @@ class StoredEvent:
             "occurred_at": self.occurred_at.isoformat(),
             "recorded_at": self.recorded_at.isoformat(),
         }
+
+    def to_message_json(self, service: str) -> str:
+        """``to_message`` as compact JSON (same keys, same order). The data goes in as it was
+        stored when that text is at hand, instead of being encoded again: a publisher's
+        main cost after the broker's."""
+        if self.stored_data is None:
+            return _COMPACT.encode(self.to_message(service))
+        head = _COMPACT.encode(
+            {
+                "service": service,
+                "event_id": self.event_id,
+                "stream_id": self.stream_id,
+                "version": self.version,
+                "position": self.position,
+                "type": self.type,
+                "schema_version": self.schema_version,
+            }
+        )
+        tail = _COMPACT.encode(
+            {
+                "meta": self.meta,
+                "occurred_at": self.occurred_at.isoformat(),
+                "recorded_at": self.recorded_at.isoformat(),
+            }
+        )
+        return f'{head[:-1]},"data":{self.stored_data},{tail[1:]}'
 
 
 @dataclass(frozen=True)
@@ -199,10 +230,11 @@ class EventStore:
         meta: dict[str, Any],
         now: datetime,
         tx_id: int,
+        meta_text: str | None = None,
     ) -> list[dict]:
         """The rows to insert, hash-chained onto the stream's head."""
         now_db = to_db(now)
-        meta_text = hashing.canonical(meta)
+        meta_text = meta_text or hashing.canonical(meta)
         rows = []
         for i, ev in enumerate(new_events, start=1):
             row = {
@@ -269,6 +301,7 @@ class EventStore:
             return [[] for _ in appends]
         tx_id, heads, stored_ids = self._heads(conn, streams, ids)
         meta = meta or make_meta()
+        meta_text = hashing.canonical(meta)  # the same for every stream of the bulk
         now = self.clock()
         results: list[list[StoredEvent] | ConcurrencyError] = []
         rows: list[dict] = []
@@ -281,7 +314,9 @@ class EventStore:
             if expected is not None and head_version != expected:
                 results.append(ConcurrencyError(stream_id, expected, head_version))
                 continue
-            mine = self._rows(conn, stream_id, head_version, prev_hash, evs, meta, now, tx_id)
+            mine = self._rows(
+                conn, stream_id, head_version, prev_hash, evs, meta, now, tx_id, meta_text
+            )
             rows.extend(mine)
             pending.append((index, mine, evs))
             results.append([])
@@ -402,9 +437,10 @@ class EventStore:
     def _to_stored(
         self, conn: Connection, r: Any, position: int | None = None, decrypt: bool = True
     ) -> StoredEvent:
-        data = r["data"]
-        data = json.loads(data) if isinstance(data, str) else data
+        stored = r["data"]
+        data = json.loads(stored) if isinstance(stored, str) else stored
         version, data = self.upcasters.upcast(r["type"], r["schema_version"], data)
+        as_stored = not decrypt and isinstance(stored, str) and version == r["schema_version"]
         meta = r["meta"]
         return StoredEvent(
             position=r["position"] if position is None else position,
@@ -417,6 +453,7 @@ class EventStore:
             meta=json.loads(meta) if isinstance(meta, str) else meta,
             occurred_at=from_db(r["occurred_at"]),
             recorded_at=from_db(r["recorded_at"]),
+            stored_data=stored if as_stored else None,
         )
 
     # -- snapshots -----------------------------------------------------------------------

@@ -759,3 +759,41 @@ def test_append_many_chains_onto_existing_heads(engine, store):
     assert [e.version for e in written] == [3]
     with engine.connect() as conn:
         assert store.verify(conn, ["chained"]) == []
+
+
+# -- the published form ------------------------------------------------------------------------
+
+
+def test_message_json_is_to_message_with_the_data_as_stored(engine, master_key):
+    """The relay publishes ``to_message_json``: the same JSON as ``to_message``, keys in the same
+    order; the data goes in as stored only when it was neither decrypted nor upcast."""
+    up = Upcasters()
+
+    @up.register("Renamed", 1)
+    def _v1(data):
+        return {"name": data["old"]}
+
+    store = EventStore(engine.dialect.name, SubjectKeys(master_key), upcasters=up)
+    s = stream()
+    data = {"名称": '电梯 "甲"\t', "n": [1, 2.5, None, True], "nested": {"b": 1, "a": "\u2028"}}
+    with engine.begin() as conn:
+        store.append(
+            conn,
+            s,
+            0,
+            [
+                NewEvent("Noted", data),
+                NewEvent("Renamed", {"old": "x"}, schema_version=1),
+                NewEvent("Secret", {"who": Personal("person-1", "张三")}),
+            ],
+        )
+    with engine.connect() as conn:
+        published = store.read_all(conn, decrypt=False)
+        decrypted = store.read_all(conn)
+    assert [ev.stored_data is not None for ev in published] == [True, False, True]
+    assert [ev.stored_data for ev in decrypted] == [None, None, None]
+    for ev in published + decrypted:
+        body = ev.to_message_json("svc")
+        assert json.loads(body) == json.loads(json.dumps(ev.to_message("svc")))
+        assert list(json.loads(body)) == list(ev.to_message("svc"))
+    assert "张三" not in published[2].to_message_json("svc")
