@@ -14,6 +14,8 @@ from datetime import date, timedelta
 from typing import Any
 
 REMINDER_DAYS = 3  # reminders go out this many days before a policy ends
+# ``json.dumps(..., sort_keys=True, separators=(",", ":"))``, its encoder built once.
+_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 class PolicyError(Exception):
@@ -63,8 +65,7 @@ class Terms:
         }
 
     def digest(self) -> str:
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        return hashlib.sha256(_DIGEST_JSON.encode(self.to_dict()).encode()).hexdigest()
 
 
 # -- events -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from infra.eventstore.store import to_db
 from services.insurance.domain import Terms
 
 metadata = MetaData()
+_TERMS_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(terms, sort_keys=True), built once
 
 # The insurance service's copy of the register, fed by licensing's equipment events.
 equipment_register = Table(
@@ -84,7 +85,7 @@ def _policy_row(ev, digest: str | None = None) -> dict:
         "premium": terms["premium"],
         "starts_on": date.fromisoformat(terms["starts_on"]),
         "ends_on": date.fromisoformat(terms["ends_on"]),
-        "terms": json.dumps(terms, sort_keys=True),
+        "terms": _TERMS_JSON.encode(terms),
         "version": ev.version,
         "updated_at": to_db(ev.recorded_at),
     }
