@@ -7,16 +7,14 @@ updates and consumer bookkeeping commit together or not at all.
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.engine import Connection
 
-from . import hashing
+from . import hashing, integrity
 from .crypto import (
     SubjectKeys,
     decrypt_personal,
@@ -25,11 +23,23 @@ from .crypto import (
 )
 from .db import bulk_insert
 from .errors import ConcurrencyError
-from .schema import events, snapshots
+from .records import Clock, NewEvent, StoredEvent, from_db, make_meta, to_db, utcnow
+from .schema import events
+from .snapshots import Snapshot, Snapshots
 from .upcasting import Upcasters
 
-Clock = Callable[[], datetime]
-_COMPACT = json.JSONEncoder(separators=(",", ":"))
+# Importers of these names from this module (before they moved) keep working.
+__all__ = [
+    "Clock",
+    "EventStore",
+    "NewEvent",
+    "Snapshot",
+    "StoredEvent",
+    "from_db",
+    "make_meta",
+    "to_db",
+    "utcnow",
+]
 
 _PG_HEAD = text(
     "SELECT pg_current_xact_id()::text AS xid, e.version, e.hash,"
@@ -47,120 +57,7 @@ _SQLITE_HEAD = text(
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def to_db(dt: datetime) -> datetime:
-    """Naive UTC with microseconds: the one form both backends store and compare alike."""
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(UTC).replace(tzinfo=None)
-    return dt
-
-
-def from_db(dt: datetime | str) -> datetime:
-    if isinstance(dt, str):
-        dt = datetime.fromisoformat(dt)
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
-
-
-@dataclass(frozen=True)
-class NewEvent:
-    """An event to append. ``data`` may contain ``Personal`` values (encrypted on write)."""
-
-    type: str
-    data: dict[str, Any]
-    schema_version: int = 1
-    event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    occurred_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as read back: upcast to its current version, personal fields decrypted."""
-
-    position: int
-    event_id: str
-    stream_id: str
-    version: int
-    type: str
-    schema_version: int
-    data: dict[str, Any]
-    meta: dict[str, Any]
-    occurred_at: datetime
-    recorded_at: datetime
-    # ``data`` exactly as stored (canonical JSON), when ``data`` is that text parsed: read
-    # back with personal fields left encrypted and no upcaster applied. Lets the relay put it
-    # in the message without encoding it again.
-    stored_data: str | None = field(default=None, repr=False, compare=False)
-
-    def to_message(self, service: str) -> dict[str, Any]:
-        """The body the relay publishes (data as stored: personal fields stay encrypted)."""
-        return {
-            "service": service,
-            "event_id": self.event_id,
-            "stream_id": self.stream_id,
-            "version": self.version,
-            "position": self.position,
-            "type": self.type,
-            "schema_version": self.schema_version,
-            "data": self.data,
-            "meta": self.meta,
-            "occurred_at": self.occurred_at.isoformat(),
-            "recorded_at": self.recorded_at.isoformat(),
-        }
-
-    def to_message_json(self, service: str) -> str:
-        """``to_message`` as compact JSON (same keys, same order). The data goes in as it was
-        stored when that text is at hand, instead of being encoded again: a publisher's
-        main cost after the broker's."""
-        if self.stored_data is None:
-            return _COMPACT.encode(self.to_message(service))
-        head = _COMPACT.encode(
-            {
-                "service": service,
-                "event_id": self.event_id,
-                "stream_id": self.stream_id,
-                "version": self.version,
-                "position": self.position,
-                "type": self.type,
-                "schema_version": self.schema_version,
-            }
-        )
-        tail = _COMPACT.encode(
-            {
-                "meta": self.meta,
-                "occurred_at": self.occurred_at.isoformat(),
-                "recorded_at": self.recorded_at.isoformat(),
-            }
-        )
-        return f'{head[:-1]},"data":{self.stored_data},{tail[1:]}'
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    stream_id: str
-    version: int
-    schema_version: int
-    state: dict[str, Any]
-
-
-def make_meta(
-    actor: dict | None = None,
-    correlation_id: str | None = None,
-    causation_id: str | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Event metadata: who (token id and role), which request, which cause."""
-    return {
-        "actor": actor or {"id": "system", "role": "system"},
-        "correlation_id": correlation_id or str(uuid.uuid4()),
-        "causation_id": causation_id,
-        **extra,
-    }
-
-
-class EventStore:
+class EventStore(Snapshots):
     """One service's event store.
 
     ``snapshot_every``: a snapshot is due when a stream's version crosses a multiple of it.
@@ -456,73 +353,11 @@ class EventStore:
             stored_data=stored if as_stored else None,
         )
 
-    # -- snapshots -----------------------------------------------------------------------
-
-    def snapshot_due(self, old_version: int, new_version: int) -> bool:
-        n = self.snapshot_every
-        return n > 0 and new_version // n > old_version // n
-
-    def save_snapshot(
-        self, conn: Connection, stream_id: str, version: int, state: dict, schema_version: int = 1
-    ) -> None:
-        conn.execute(delete(snapshots).where(snapshots.c.stream_id == stream_id))
-        conn.execute(
-            insert(snapshots).values(
-                stream_id=stream_id,
-                version=version,
-                schema_version=schema_version,
-                # Personal values in a snapshot are encrypted like those in events (so erasure
-                # reaches them); canonical() would otherwise write them out in clear via str().
-                state=hashing.canonical(encrypt_personal(state, conn, self.keys, self.clock())),
-                taken_at=to_db(self.clock()),
-            )
-        )
-
-    def load_snapshot(self, conn: Connection, stream_id: str, kind: str) -> Snapshot | None:
-        """The latest snapshot, upcast with the upcasters registered for ``snapshot:<kind>``."""
-        row = conn.execute(select(snapshots).where(snapshots.c.stream_id == stream_id)).first()
-        if row is None:
-            return None
-        version, state = self.upcasters.upcast(
-            f"snapshot:{kind}", row.schema_version, json.loads(row.state)
-        )
-        return Snapshot(stream_id, row.version, version, decrypt_personal(state, conn, self.keys))
-
     # -- integrity and erasure -----------------------------------------------------------
 
     def verify(self, conn: Connection, streams: Iterable[str] | None = None) -> list[dict]:
-        """Recompute every stream's hash chain; return the first tampered event of each
-        broken stream (empty list: the store verifies clean)."""
-        q = select(events).order_by(events.c.stream_id, events.c.version)
-        if streams is not None:
-            q = q.where(events.c.stream_id.in_(list(streams)))
-        problems: list[dict] = []
-        current, prev, expected_version, broken = None, hashing.GENESIS, 1, False
-        for r in conn.execute(q).mappings():
-            if r["stream_id"] != current:
-                current, prev, expected_version, broken = r["stream_id"], hashing.GENESIS, 1, False
-            if broken:
-                continue
-            row = dict(r)
-            reason = None
-            if row["version"] != expected_version:
-                reason = f"version {row['version']} where {expected_version} was expected"
-            elif hashing.event_hash(prev, row) != row["hash"]:
-                reason = "content does not match its hash"
-            if reason:
-                problems.append(
-                    {
-                        "stream_id": row["stream_id"],
-                        "version": row["version"],
-                        "position": row["position"],
-                        "event_id": row["event_id"],
-                        "reason": reason,
-                    }
-                )
-                broken = True
-                continue
-            prev, expected_version = row["hash"], expected_version + 1
-        return problems
+        """Recompute every stream's hash chain (see ``integrity.verify``)."""
+        return integrity.verify(conn, streams)
 
     def erase_subject(self, conn: Connection, subject_id: str) -> bool:
         return self.keys.erase(conn, subject_id, to_db(self.clock()))
