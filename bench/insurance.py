@@ -33,6 +33,8 @@ import httpx
 from marshmallow import ValidationError
 from nameko.web.handlers import http
 
+from services.insurance.sync_client import COLUMNS
+
 from . import common
 
 INSURER = "91350200776049653A"
@@ -90,21 +92,7 @@ def _write_export(path: Path, n: int, prefix: str = "B") -> None:
     holders = "9135021359498494XQ|Owner Co|owner|0.70;91440101MA5CJQ4N59|Lift Care|maintenance|0.30"
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "policy_no",
-                "revision",
-                "status",
-                "cover",
-                "per_accident",
-                "per_person",
-                "premium",
-                "starts_on",
-                "ends_on",
-                "policyholders",
-                "equipment_code",
-            ]
-        )
+        w.writerow(COLUMNS)  # the columns the sync client reads
         for i in range(n):
             for j in range(3):
                 # variety 31xx, a maker, made in 2014, a sequence: three distinct elevators

@@ -11,6 +11,7 @@ import pytest
 
 from gateway.service import GatewayService
 from infra.testing import ServiceProcess, wait_until
+from services.insurance.sync_client import COLUMNS
 from tests.e2e.helpers import wait_for_ping
 
 pytest_plugins = ["gateway.testing"]
@@ -168,21 +169,7 @@ def _write_export(path, n_policies: int):
     """An insurer export: two elevators per policy, plus rows the API must reject."""
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(
-            [
-                "policy_no",
-                "revision",
-                "status",
-                "cover",
-                "per_accident",
-                "per_person",
-                "premium",
-                "starts_on",
-                "ends_on",
-                "policyholders",
-                "equipment_code",
-            ]
-        )
+        w.writerow(COLUMNS)  # the columns the sync client reads
         holders = f"{OWNER}|Owner Co|owner|0.70;{CARE}|Lift Care|maintenance|0.30"
         for i in range(n_policies):
             for j in range(2):
