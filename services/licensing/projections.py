@@ -183,22 +183,6 @@ def delegation_row(d: dd.Delegation) -> dict[str, Any]:
     }
 
 
-def late_after(app: da.Application) -> date | None:
-    """The last day the bureau is in time for the deadline it is running against."""
-    if app.status == da.Status.RECEIVED and app.intake_due is not None:
-        return app.intake_due.on
-    if app.certificate_pending:
-        assert app.certificate_due is not None  # certificate_pending checked it
-        return app.certificate_due.on
-    if app.status != da.Status.ACCEPTED or app.decision_due is None:
-        return None
-    if app.suspended:
-        # A stopped clock is late only if it was already late when it stopped.
-        started = app.suspensions[-1].started_on
-        return app.decision_due.on if started > app.decision_due.on else None
-    return app.decision_due.on
-
-
 def application_row(app: da.Application) -> dict[str, Any]:
     org = app.applicant_data if app.applicant_data.get("type") == "organization" else {}
     return {
@@ -216,7 +200,7 @@ def application_row(app: da.Application) -> dict[str, Any]:
         "certificate_due": app.certificate_due.on if app.certificate_due else None,
         "provisional": app.provisional,
         "clock_running": app.clock_running,
-        "late_after": late_after(app),
+        "late_after": app.late_after(),
         "licence_no": app.licence_no,
         "decided_on": app.decided_on,
         "version": app.version,

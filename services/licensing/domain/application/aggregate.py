@@ -196,19 +196,26 @@ class Application:
             and self.certificate_delivered_on is None
         )
 
-    def overdue(self, today: date) -> bool:
-        """Whether the bureau has missed the deadline it is currently working against."""
-        if self.deemed_acceptance_due(today):
-            return True
+    def late_after(self) -> date | None:
+        """The last day the bureau is in time for the deadline it is running against (None:
+        not running against one). The read model stores it so lists can filter on it."""
+        if self.status == Status.RECEIVED and self.intake_due is not None:
+            return self.intake_due.on
         if self.certificate_pending:
             assert self.certificate_due is not None  # certificate_pending checked it
-            return today > self.certificate_due.on
+            return self.certificate_due.on
         if self.status != Status.ACCEPTED or self.decision_due is None:
-            return False
+            return None
         if self.suspended:
             # A stopped clock does not run late, unless it was already late when it stopped.
-            return self.suspensions[-1].started_on > self.decision_due.on
-        return today > self.decision_due.on
+            started = self.suspensions[-1].started_on
+            return self.decision_due.on if started > self.decision_due.on else None
+        return self.decision_due.on
+
+    def overdue(self, today: date) -> bool:
+        """Whether the bureau has missed the deadline it is currently working against."""
+        last = self.late_after()
+        return last is not None and today > last
 
     def working_days_used(self, today: date, calendar: Calendar) -> int:
         """Working days of the decision period used by ``today``, suspended days excluded."""
