@@ -8,7 +8,9 @@ import sys
 
 import click
 
-from infra import settings
+from infra import registry, settings
+
+SERVICE = click.Choice(registry.names())
 
 
 def _store(service: str):
@@ -26,7 +28,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("service", required=False, type=click.Choice(settings.SERVICES))
+@click.argument("service", required=False, type=SERVICE)
 @click.option(
     "--anchors",
     type=click.Path(exists=True, dir_okay=False),
@@ -37,7 +39,7 @@ def verify(service: str | None, anchors: str | None) -> None:
     With --anchors, also compare the store with each anchor of the service(s)."""
     from infra.eventstore import anchors as anchoring
 
-    names = [service] if service else settings.SERVICES
+    names = [service] if service else registry.names()
     kept = _read_anchors(anchors) if anchors else []
     bad = 0
     for name in names:
@@ -70,7 +72,7 @@ def _read_anchors(path: str) -> list[dict]:
 
 
 @main.command()
-@click.argument("service", required=False, type=click.Choice(settings.SERVICES))
+@click.argument("service", required=False, type=SERVICE)
 @click.option(
     "--out",
     type=click.Path(dir_okay=False),
@@ -83,7 +85,7 @@ def anchor(service: str | None, out: str | None) -> None:
     from infra.eventstore import anchors as anchoring
 
     lines = []
-    for name in [service] if service else settings.SERVICES:
+    for name in [service] if service else registry.names():
         engine, store = _store(name)
         lines.append(json.dumps(anchoring.take(name, store, engine), sort_keys=True))
         engine.dispose()
@@ -96,13 +98,13 @@ def anchor(service: str | None, out: str | None) -> None:
 
 @main.command()
 @click.argument("subject")
-@click.option("--service", type=click.Choice(settings.SERVICES), help="Only this service.")
+@click.option("--service", type=SERVICE, help="Only this service.")
 def erase(subject: str, service: str | None) -> None:
     """Erase a data subject: delete its key; its personal fields then read as erased."""
     from infra.eventstore.store import to_db, utcnow
 
     found = False
-    for name in [service] if service else settings.SERVICES:
+    for name in [service] if service else registry.names():
         engine, store = _store(name)
         with engine.begin() as conn:
             if store.keys.erase(conn, subject, to_db(utcnow())):
@@ -114,7 +116,7 @@ def erase(subject: str, service: str | None) -> None:
 
 
 @main.command()
-@click.argument("service", type=click.Choice(["licensing", "insurance"]))
+@click.argument("service", type=SERVICE)
 def replay(service: str) -> None:
     """Rebuild a running service's read models from its events (then compare with live)."""
     import eventlet
@@ -163,7 +165,7 @@ def dlq() -> None:
 
 
 @dlq.command("list")
-@click.argument("service", type=click.Choice(settings.SERVICES))
+@click.argument("service", type=SERVICE)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def dlq_list(service: str, as_json: bool) -> None:
     """Show the dead letters of a service (they stay in the queue)."""
@@ -182,7 +184,7 @@ def dlq_list(service: str, as_json: bool) -> None:
 
 
 @dlq.command("replay")
-@click.argument("service", type=click.Choice(settings.SERVICES))
+@click.argument("service", type=SERVICE)
 def dlq_replay(service: str) -> None:
     """Send every dead letter of a service back to the queue it came from, in order."""
     from infra.bus.deadletters import replay
@@ -191,48 +193,16 @@ def dlq_replay(service: str) -> None:
     click.echo(f"replayed {n} dead letter(s) for {service}")
 
 
-@main.group()
-def insurer() -> None:
-    """Tools for insurers."""
+def _mount_contributed() -> None:
+    """Subcommands a registered process contributes (``ServiceSpec.cli``): the gateway's
+    ``token``, insurance's ``insurer``."""
+    for spec in registry.processes():
+        command = spec.cli_command()
+        if command is not None:
+            main.add_command(command)
 
 
-@insurer.command("sync")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--url", required=True, help="The gateway, e.g. http://127.0.0.1:8000")
-@click.option("--token", required=True, envvar="SESP_TOKEN", help="An insurer token.")
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 1000))
-@click.option(
-    "--parallel",
-    default=2,
-    show_default=True,
-    type=click.IntRange(1, 8),
-    help="Batches in flight at once.",
-)
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
-def insurer_sync(
-    file: str, url: str, token: str, batch_size: int, parallel: int, no_progress: bool
-) -> None:
-    """Push an insurer's policy export (CSV, one row per policy and elevator)."""
-    from pathlib import Path
-
-    from services.insurance.sync_client import print_summary, sync_file
-
-    summary = sync_file(
-        Path(file), url, token, batch_size=batch_size, parallel=parallel, progress=not no_progress
-    )
-    print_summary(summary)
-    sys.exit(1 if summary.rejected else 0)
-
-
-def _mount_optional() -> None:
-    try:
-        from gateway.cli import token  # the gateway owns tokens
-    except ImportError:
-        return
-    main.add_command(token)
-
-
-_mount_optional()
+_mount_contributed()
 
 if __name__ == "__main__":
     main()

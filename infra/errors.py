@@ -54,7 +54,8 @@ class Conflict(DomainError):
 
 
 class Stale(Conflict):
-    """A revision older than the stored one (insurer sync)."""
+    """A revision older than the stored one, or the same one with other content (insurer
+    sync): ``infra.domain.Stale`` translated."""
 
 
 class PreconditionFailed(DomainError):

@@ -1,22 +1,15 @@
 """Process runner.
 
-``python -m infra.runner service MODULE:CLASS`` runs one nameko service in this process.
-``python -m infra.runner all`` (``make run``) starts the four services and the gateway, each in
-its own process, restarts any that crashes, loads demo data into an empty data directory,
-prints the URL, and stops everything on Ctrl-C or SIGTERM.
+``python -m infra.runner service NAME`` runs one registered process (``infra.registry``; or
+``MODULE:CLASS``) in this process. ``python -m infra.runner all`` (``make run``) starts every
+registered process (the services and the gateway), each in its own process, restarts any that
+crashes, loads demo data into an empty data directory, prints the URL, and stops everything
+on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import sys
-
-SERVICES = {
-    "licensing": "services.licensing.service:LicensingService",
-    "maintenance_credit": "services.maintenance_credit.service:MaintenanceCreditService",
-    "blacklist": "services.blacklist.service:BlacklistService",
-    "insurance": "services.insurance.service:InsuranceService",
-    "gateway": "gateway.service:GatewayService",
-}
 
 
 def run_service(target: str) -> None:
@@ -31,12 +24,14 @@ def run_service(target: str) -> None:
 
     from nameko.runners import ServiceRunner
 
-    from infra import settings
+    from infra import registry, settings
     from infra.logs import configure_logging
 
-    target = SERVICES.get(target, target)
-    module, _, cls_name = target.partition(":")
-    cls = getattr(importlib.import_module(module), cls_name)
+    if ":" in target:
+        module, _, cls_name = target.partition(":")
+        cls = getattr(importlib.import_module(module), cls_name)
+    else:
+        cls = registry.spec(target).service_class()
     configure_logging(cls.name)
     runner = ServiceRunner(settings.nameko_config(cls.name))
     runner.add_service(cls)
@@ -63,7 +58,7 @@ def run_all() -> None:
     import subprocess
     import time
 
-    from infra import settings
+    from infra import registry, settings
 
     data = settings.data_dir()
     fresh = not any(data.glob("*.db")) and settings.demo_enabled()
@@ -85,8 +80,8 @@ def run_all() -> None:
         import secrets
 
         admin_token = os.environ["SESP_ADMIN_TOKEN"] = "sesp_dev_" + secrets.token_urlsafe(24)
-    for name in SERVICES:
-        start(name)
+    for spec in registry.processes():
+        start(spec.name)
     url = f"http://127.0.0.1:{settings.gateway_port()}"
     print(
         f"SESP is starting: gateway at {url} (API docs at {url}/docs). Ctrl-C stops it.", flush=True

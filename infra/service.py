@@ -1,13 +1,26 @@
-"""What every SESP service has: its database, clock, request context and a ping."""
+"""The service base of the kit: what every SESP service has and inherits.
+
+A service subclasses ``KernelService`` and declares ``name``, ``db``, ``kinds`` (its aggregate
+kinds) and ``read_models``; it inherits a readiness ``ping``, ``read_stream`` (history for
+consumers that missed it), ``replay`` (rebuild every read model from the service's own
+events, with progress for ``sesp replay``), ``read_model_digest`` (to compare a rebuild with
+the live state) and ``repository()`` (aggregates on this worker's unit of work).
+"""
 
 from __future__ import annotations
 
+import hashlib
+
+import eventlet
 from nameko.extensions import DependencyProvider
 
 from infra.bus.context import RequestContext
 from infra.bus.dependencies import ClockProvider, UnitOfWork
 from infra.bus.entrypoints import rpc
 from infra.errors import register_remote_errors
+from infra.keys import master_key
+from infra.readmodels import ReadModels
+from infra.repository import Kinds, Repository
 
 register_remote_errors()
 
@@ -33,6 +46,18 @@ class ReplayProgress(DependencyProvider):
         self.state["running"] = False
 
 
+class SubjectKey(DependencyProvider):
+    """The key that turns a person's ID number into a data-subject id (never the number
+    itself), derived from the service's master key."""
+
+    def setup(self) -> None:
+        service = self.container.service_name
+        self.key = hashlib.sha256(b"sesp-subject-id:" + master_key(service)).digest()
+
+    def get_dependency(self, worker_ctx) -> bytes:
+        return self.key
+
+
 class KernelService:
     """Base for service classes. Subclasses set ``name`` and
     ``db: UnitOfWork = ServiceDatabase(...)``: nameko hands each worker a UnitOfWork in the
@@ -40,9 +65,18 @@ class KernelService:
 
     name = "kernel"
     db: UnitOfWork  # declared only: each subclass sets its own provider
+    kinds: Kinds = Kinds()
+    read_models: ReadModels | None = None
     clock = ClockProvider()
     ctx = RequestContext()
     progress = ReplayProgress()
+    subject_key = SubjectKey()
+
+    def repository(self) -> Repository:
+        """This worker's aggregates: events, rows and bookkeeping commit together."""
+        return Repository(
+            self.db, self.kinds, self.read_models, self.ctx.meta(), subject_key=self.subject_key
+        )
 
     @rpc
     def ping(self) -> dict:
@@ -59,6 +93,33 @@ class KernelService:
                 self.db.conn, stream_id, after_version, decrypt=False
             )
         ]
+
+    @rpc
+    def replay(self) -> dict:
+        """Rebuild every read model from this service's own events (the live path's row
+        functions), reporting progress to ``replay_progress``."""
+        if self.read_models is None:
+            return {"events": 0}
+
+        def pause(done: int) -> None:
+            self.progress.at(done)
+            eventlet.sleep()  # let replay_progress and other workers answer
+
+        conn = self.db.conn
+        self.progress.begin(self.db.store.count(conn))
+        try:
+            n = self.read_models.rebuild(conn, self.db.store, pause)
+            self.progress.at(n)
+        finally:
+            self.progress.end()
+        return {"events": n}
+
+    @rpc
+    def read_model_digest(self) -> dict:
+        """A digest of every read model, to compare a rebuild with the live state."""
+        if self.read_models is None:
+            return {}
+        return self.read_models.digest(self.db.conn)
 
     @rpc
     def replay_progress(self) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-SERVICES = ("licensing", "maintenance_credit", "blacklist", "insurance")
 DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 
 

@@ -14,7 +14,7 @@ from gateway.problems import PROBLEM_JSON, Problem, RpcTimeout
 from gateway.routes.base import RouteBase
 from gateway.routing import PUBLIC, json_response, route
 from gateway.schemas import Health, Readiness
-from infra.settings import SERVICES
+from infra import registry
 
 TAG = "Operations"
 HTML = {"content_type": "text/html", "schema": {"type": "string"}}
@@ -80,10 +80,11 @@ class OpsRoutes(RouteBase):
         pool = eventlet.GreenPool()
         pool.spawn_n(probe, "broker", broker)
         pool.spawn_n(probe, "database", database)
-        for service in SERVICES:
+        services = registry.names()
+        for service in services:
             pool.spawn_n(probe, service, getattr(rpc, service).ping)
         pool.waitall()
-        checks = {k: checks[k] for k in ["broker", "database", *SERVICES]}
+        checks = {k: checks[k] for k in ["broker", "database", *services]}
         failing = [f"{k} ({v})" for k, v in checks.items() if v != "ok"]
         if failing:
             raise Problem(

@@ -10,8 +10,6 @@ effect). The kernel's entrypoints (``infra.bus.entrypoints``) therefore call
 from __future__ import annotations
 
 import logging
-import os
-from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine, RootTransaction
 
 from infra import settings
 from infra.bus.relay import OutboxRelay
+from infra.clock import Clock
 from infra.eventstore import (
     EventStore,
     NewEvent,
@@ -33,31 +32,6 @@ from infra.eventstore import (
 from infra.keys import master_key
 
 log = logging.getLogger("sesp.kernel")
-
-
-class Clock:
-    """The service's notion of now. Injectable: tests move time.
-
-    ``SESP_CLOCK_FILE``, when set, names a file holding an ISO timestamp that *is* now for every
-    process reading it (end-to-end tests of deadlines). Never set it in production.
-    """
-
-    def __init__(self, fixed: datetime | None = None):
-        self.fixed = fixed
-
-    def now(self) -> datetime:
-        if self.fixed is not None:
-            return self.fixed
-        path = os.environ.get("SESP_CLOCK_FILE")
-        if path and Path(path).exists():
-            text = Path(path).read_text().strip()
-            if text:
-                value = datetime.fromisoformat(text)
-                return value if value.tzinfo else value.replace(tzinfo=UTC)
-        return datetime.now(UTC)
-
-    def today(self) -> date:
-        return self.now().date()
 
 
 class ClockProvider(DependencyProvider):

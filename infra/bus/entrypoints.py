@@ -13,7 +13,7 @@ from nameko.timer import Timer
 
 from infra.bus.dependencies import commit_worker
 from infra.bus.subscriber import IncomingEvent, dlq_name, subscribe
-from infra.errors import Conflict
+from infra.errors import Conflict, DomainError
 from infra.eventstore import ConcurrencyError
 
 # Services take all three entrypoints, and the ``IncomingEvent`` a subscriber receives, from
@@ -36,6 +36,12 @@ def _finish(container, worker_ctx, result, exc_info):
 
 
 class KernelRpc(Rpc):
+    """nameko's ``Rpc`` that commits first. Refusals (``DomainError``: 404, 409, 422...) are
+    answers, not failures: expected by default, so they are not logged as errors."""
+
+    def __init__(self, expected_exceptions=(DomainError,), **kwargs):
+        super().__init__(expected_exceptions=expected_exceptions, **kwargs)
+
     def handle_result(self, message, worker_ctx, result, exc_info):
         result, exc_info = _finish(self.container, worker_ctx, result, exc_info)
         return super().handle_result(message, worker_ctx, result, exc_info)

@@ -12,6 +12,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The one Alembic environment every chain runs in.
+ENVIRONMENT = Path(__file__).resolve().parent.parent / "migrations"
 
 
 _SQLITE_LOCKS: dict[str, threading.RLock] = {}
@@ -83,8 +85,9 @@ def migrate(
 ) -> None:
     """Bring the store tables (``kernel``) and any other chains to head with Alembic.
 
-    A chain is ``(version_table, folder)``: each service keeps its read-model migrations in
-    its own folder with its own version table, next to the kernel's.
+    A chain is ``(version_table, folder)``: an owner keeps its migrations in ``folder/versions``
+    with its own version table, next to the kernel's; all of them run in the one environment
+    of ``infra/migrations``.
     """
     from alembic import command
     from alembic.config import Config
@@ -93,7 +96,8 @@ def migrate(
     with engine.begin() as conn:
         for version_table, path in chains:
             cfg = Config()
-            cfg.set_main_option("script_location", str(path))
+            cfg.set_main_option("script_location", str(ENVIRONMENT))
+            cfg.set_main_option("version_locations", str(Path(path) / "versions"))
             cfg.attributes["connection"] = conn
             cfg.attributes["version_table"] = version_table
             command.upgrade(cfg, "head")

@@ -1,4 +1,6 @@
-"""Licensing demo data, loaded by ``infra.demo`` after the demo elevators are registered.
+"""Licensing demo data, loaded by ``infra.demo`` (the registry names this loader).
+
+A few hundred elevators registered across the districts, then:
 
 The FTZ delegation of the four powers; maintenance units holding production licences for
 ``elevator:maintenance`` (and an installer), each demo elevator under a maintenance contract;
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import random
 from typing import Any
+
+from infra.places import DISTRICTS, PUDONG
 
 from services.licensing.testing import (
     new_equipment_code,
@@ -36,9 +40,26 @@ UNIT_NAMES = [
 ]
 
 
+DEMO_ELEVATORS = 300
+
+
+def register_demo_elevators(lic: Any, elevators: int = DEMO_ELEVATORS) -> None:
+    """The demo register: seeded codes across the districts, a fifth of Pudong's in the FTZ."""
+    rng = random.Random(2014)
+    for i in range(elevators):
+        district = rng.choice(DISTRICTS)
+        in_ftz = district == PUDONG and rng.random() < 0.2
+        code = f"3110{rng.randrange(100000):05d}{rng.randrange(1995, 2015)}{i:05d}"
+        # A fixed event id per demo elevator: re-running the loader changes nothing.
+        lic.register_equipment(
+            code, district, in_ftz, event_id=f"00000000-0000-4000-8000-{i:012d}"
+        )
+
+
 def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
     """Load the demo through the service's RPC (``rpc`` a ``ClusterRpcProxy``)."""
     lic = rpc.licensing
+    register_demo_elevators(lic)
     if lic.list_licences({"kind": "production_licence"}, 1):
         return {"skipped": 1}
     rng = random.Random(seed)

@@ -1,0 +1,9 @@
+"""Maintenance credit: quality facts, versioned rule sets, scores, evaluations and appeals."""
+
+from infra.registry import ServiceSpec
+
+SERVICE = ServiceSpec(
+    name="maintenance_credit",
+    target="services.maintenance_credit.service:MaintenanceCreditService",
+    order=20,
+)

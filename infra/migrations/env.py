@@ -1,4 +1,6 @@
-"""Alembic environment: run on the connection handed in by ``infra.eventstore.db.migrate``."""
+"""The one Alembic environment of the platform: every owner's chain (the kernel's store
+tables, each service's read models, the gateway's tables) runs here, on the connection
+handed in by ``infra.eventstore.db.migrate``, with the owner's own version table."""
 
 from alembic import context
 

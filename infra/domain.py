@@ -1,0 +1,225 @@
+"""The domain base every service builds on: events, commands, aggregates, refusals.
+
+Pure: standard library only, so a service's domain modules stay pure too.
+
+- ``Event`` and ``Command`` are frozen keyword-only dataclasses. An event's ``to_data`` is
+  plain JSON (dates as ISO text, decimals as text, nested dataclasses as objects) and
+  ``from_data`` rebuilds it from its type hints: no service writes a converter by hand.
+- An ``Aggregate`` *decides* (``decide(command, now) -> [events]``, checks the rules, changes
+  nothing) and *applies* (``apply(event)``, folds a fact into state, never checks). Replay
+  runs only ``apply``.
+- Refusals (``Invalid``, ``NotKnown``, ``RuleConflict``, ``Stale``) are the domain's words;
+  the repository translates them once into the kernel's errors (HTTP statuses at the gateway).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import types
+import typing
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, ClassVar, Literal, TypedDict
+
+SYSTEM_ACTOR = "system"
+
+# --- refusals -------------------------------------------------------------------------------
+
+
+class Refused(Exception):
+    """Base of the domain's refusals; ``detail`` is what the caller reads."""
+
+    def __init__(self, detail: str):
+        self.detail = detail
+        super().__init__(detail)
+
+
+class RuleConflict(Refused):
+    """The command is not allowed in the object's current state (HTTP 409)."""
+
+
+class Stale(RuleConflict):
+    """The command carries an older revision of the object than the one recorded (HTTP 409)."""
+
+
+class NotKnown(Refused):
+    """The command names an object that does not exist (HTTP 404)."""
+
+
+class Invalid(Refused):
+    """A command field breaks a rule (HTTP 422); ``errors`` is keyed by field path."""
+
+    def __init__(self, field: str, message: str):
+        self.field, self.message = field, message
+        self.errors = {field: [message]}
+        super().__init__(f"{field}: {message}")
+
+
+# --- stored-data conversion -------------------------------------------------------------------
+
+
+def encode(value: Any) -> Any:
+    """``value`` as plain JSON-able data."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): encode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [encode(v) for v in value]
+    return value
+
+
+def decode(hint: Any, value: Any) -> Any:
+    """Stored data back into the type ``hint`` names (the inverse of ``encode``)."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return decode(inner, value)
+    if hint is datetime:
+        return datetime.fromisoformat(value)
+    if hint is date:
+        return date.fromisoformat(value)
+    if hint is Decimal:
+        return Decimal(value)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_data(hint, value)
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        return tuple(decode(inner, v) for v in value)
+    if origin is list:
+        inner = typing.get_args(hint)[0]
+        return [decode(inner, v) for v in value]
+    if hint is dict or origin is dict:
+        return dict(value)
+    return value
+
+
+_type_hints = functools.cache(typing.get_type_hints)
+
+
+def from_data(cls: type, data: Mapping[str, Any]) -> Any:
+    """A dataclass ``cls`` from stored data; fields missing from ``data`` take their defaults."""
+    hints = _type_hints(cls)
+    return cls(
+        **{
+            f.name: decode(hints[f.name], data[f.name])
+            for f in dataclasses.fields(cls)
+            if f.name in data
+        }
+    )
+
+
+# --- commands and events --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Command:
+    """An instruction to an aggregate; ``actor`` is who gives it."""
+
+    actor: str
+
+
+class Stamp(TypedDict):
+    """When and by whom: the fields every event starts with (``Event(**stamp, ...)``)."""
+
+    at: datetime
+    actor: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base of the events; ``at`` is when it happened, ``actor`` who did it."""
+
+    at: datetime
+    actor: str
+
+    @property
+    def type(self) -> str:
+        return type(self).__name__
+
+    def to_data(self) -> dict[str, Any]:
+        """The event as plain JSON-able data (dates and times as ISO strings)."""
+        return {f.name: encode(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Event:
+        return from_data(cls, data)
+
+
+def event_types(*classes: type[Event]) -> dict[str, type[Event]]:
+    """``{"PolicyEnrolled": PolicyEnrolled, ...}``: how a stored type name finds its class."""
+    return {c.__name__: c for c in classes}
+
+
+class Aggregate:
+    """What the repository needs of an aggregate: a ``version`` (events applied so far),
+    ``decide`` and ``apply``. Subclasses are usually dataclasses with ``version: int = 0``."""
+
+    version: int
+    kind_name: ClassVar[str] = "object"
+
+    @property
+    def exists(self) -> bool:
+        return self.version > 0
+
+    def decide(self, command: Command, now: datetime) -> list[Event]:
+        raise NotImplementedError
+
+    def apply(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def fold(self, events: Iterable[Event]) -> typing.Self:
+        for event in events:
+            self.apply(event)
+        return self
+
+
+# --- ids ------------------------------------------------------------------------------------
+
+ID_NAMESPACE = uuid.UUID("6b1f3c52-3e0e-4a8e-9a53-0d7c2b8f1a10")
+
+
+def derived_id(*parts: Any) -> str:
+    """A deterministic UUID from ``parts``: the same fact (or the same command's n-th event)
+    noticed twice is stored once."""
+    return str(uuid.uuid5(ID_NAMESPACE, "/".join(str(p) for p in parts)))
+
+
+# --- field checks commands share -------------------------------------------------------------
+
+
+@typing.overload
+def text(value: Any, path: str, *, required: Literal[True] = ...) -> str: ...
+
+
+@typing.overload
+def text(value: Any, path: str, *, required: Literal[False]) -> str | None: ...
+
+
+def text(value: Any, path: str, *, required: bool = True) -> str | None:
+    """Non-empty text, stripped; ``Invalid`` on ``path`` otherwise."""
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid(path, "must be non-empty text")
+    return value.strip()
+
+
+def as_date(value: Any, path: str) -> date:
+    """A date from a ``date`` or ISO text; ``Invalid`` on ``path`` otherwise."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise Invalid(path, "must be a date YYYY-MM-DD") from None

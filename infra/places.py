@@ -1,0 +1,52 @@
+"""Where things are in the city: district codes and the bureaus that supervise them.
+
+One list for every service and the gateway (DOMAIN.md "Bureaus and districts"). Names are
+the ones a regulator and a citizen read; codes are what the API carries.
+"""
+
+from __future__ import annotations
+
+CITY_BUREAU = "SH"
+FTZ_BUREAU = "FTZ"
+PUDONG = "310115"
+
+# Administrative division codes of Shanghai's 16 districts, with their names.
+DISTRICT_NAMES: dict[str, tuple[str, str]] = {
+    "310101": ("黄浦区", "Huangpu"),
+    "310104": ("徐汇区", "Xuhui"),
+    "310105": ("长宁区", "Changning"),
+    "310106": ("静安区", "Jing'an"),
+    "310107": ("普陀区", "Putuo"),
+    "310109": ("虹口区", "Hongkou"),
+    "310110": ("杨浦区", "Yangpu"),
+    "310112": ("闵行区", "Minhang"),
+    "310113": ("宝山区", "Baoshan"),
+    "310114": ("嘉定区", "Jiading"),
+    "310115": ("浦东新区", "Pudong New Area"),
+    "310116": ("金山区", "Jinshan"),
+    "310117": ("松江区", "Songjiang"),
+    "310118": ("青浦区", "Qingpu"),
+    "310120": ("奉贤区", "Fengxian"),
+    "310151": ("崇明区", "Chongming"),
+}
+DISTRICTS: tuple[str, ...] = tuple(DISTRICT_NAMES)
+BUREAUS: tuple[str, ...] = (CITY_BUREAU, FTZ_BUREAU, *DISTRICTS)
+BUREAU_NAMES: dict[str, tuple[str, str]] = {
+    CITY_BUREAU: (
+        "上海市市场监督管理局",
+        "Shanghai Municipal Administration for Market Regulation",
+    ),
+    FTZ_BUREAU: ("自贸区分局", "Free Trade Zone branch"),
+    **{
+        code: (f"{zh}市场监督管理局", f"{en} Administration for Market Regulation")
+        for code, (zh, en) in DISTRICT_NAMES.items()
+    },
+}
+
+
+def bureau_of_place(district: str | None, in_ftz: bool) -> str:
+    """The bureau that supervises a place with no certificate of its own: the FTZ branch
+    inside the zone, else the district's bureau (the city bureau when the district is unknown)."""
+    if in_ftz:
+        return FTZ_BUREAU
+    return district if district in DISTRICT_NAMES else CITY_BUREAU
