@@ -25,6 +25,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.db import api_tokens, utcnow
 from infra.identifiers import InvalidIdentifier, validate_uscc
+from infra.places import BUREAUS, CITY_BUREAU
 
 CITY_ADMIN = "city_admin"
 BUREAU_OFFICER = "bureau_officer"
@@ -33,14 +34,6 @@ MAINTENANCE_UNIT = "maintenance_unit"
 INSURER = "insurer"
 ROLES = (CITY_ADMIN, BUREAU_OFFICER, APPLICANT, MAINTENANCE_UNIT, INSURER)
 USCC_ROLES = (APPLICANT, MAINTENANCE_UNIT, INSURER)
-
-CITY_BUREAU = "SH"
-FTZ_BUREAU = "FTZ"
-DISTRICTS = (
-    "310101", "310104", "310105", "310106", "310107", "310109", "310110", "310112",
-    "310113", "310114", "310115", "310116", "310117", "310118", "310120", "310151",
-)  # fmt: skip
-BUREAUS = (CITY_BUREAU, FTZ_BUREAU, *DISTRICTS)
 
 BOOTSTRAP_TOKEN_ID = "bootstrap-admin"
 TOKEN_PREFIX = "sesp_"

@@ -7,7 +7,8 @@ import sys
 
 import click
 
-from gateway.auth import BUREAUS, ROLES, TokenStore, claim_errors
+from gateway.auth import ROLES, TokenStore, claim_errors
+from infra.places import BUREAUS
 
 
 def _store() -> TokenStore:

@@ -182,24 +182,3 @@ def to_problem(exc: BaseException, request_id: str | None = None) -> Problem:
         return Problem("upstream-error", "a service failed; quote the request id when reporting")
     log.error("unexpected error", exc_info=exc, extra={"request_id": request_id})
     return Problem("internal", "unexpected error; quote the request id when reporting")
-
-
-def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages as ``{"location.district": [...], "materials.0.sha256":
-    [...]}``; schema-level messages stay under ``_schema`` (or ``<path>._schema``)."""
-    out: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            for k, v in flatten_errors(value, path).items():
-                out.setdefault(k, []).extend(v)
-    elif isinstance(messages, list | tuple):
-        if all(isinstance(m, str) for m in messages):
-            out[prefix or "_schema"] = list(messages)
-        else:
-            for item in messages:
-                for k, v in flatten_errors(item, prefix).items():
-                    out.setdefault(k, []).extend(v)
-    else:
-        out[prefix or "_schema"] = [str(messages)]
-    return out

@@ -45,10 +45,11 @@ from gateway.auth import Principal
 from gateway.call import ANONYMOUS, Call
 from gateway.core import GatewayCore
 from gateway.idempotency import StoredResponse, request_hash
-from gateway.problems import Problem, flatten_errors, problem_response, to_problem
+from gateway.problems import Problem, problem_response, to_problem
 from gateway.web import GatewayWebServer
 from infra.bus.context import context_data
 from infra.errors import DomainError
+from infra.schemas import flatten_errors
 
 PUBLIC = "public"
 KIB = 1024

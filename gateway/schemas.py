@@ -1,7 +1,7 @@
 """marshmallow schemas of the gateway's own endpoints, and the shapes every route shares.
 
-Command bodies (``Command``) refuse unknown fields (422); replies (``Reply``) allow more fields
-than they name, so that adding a field to a response never breaks a client's schema check.
+Bodies are ``infra.schemas.Strict`` (unknown fields are refused: 422) and replies
+``infra.schemas.Reply`` (more fields than named pass), like every service's schemas.
 """
 
 from __future__ import annotations
@@ -10,20 +10,12 @@ import base64
 import json
 from typing import Any
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from gateway.auth import BUREAUS, ROLES, claim_errors
+from gateway.auth import ROLES, claim_errors
 from infra.errors import Invalid
-
-
-class Command(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class Reply(Schema):
-    class Meta:
-        unknown = INCLUDE
+from infra.places import BUREAUS
+from infra.schemas import Reply, Strict
 
 
 class ProblemSchema(Reply):
@@ -79,7 +71,7 @@ class Readiness(Reply):
     checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
 
 
-class TokenCreate(Command):
+class TokenCreate(Strict):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     bureau = fields.String(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from gateway.auth import BUREAU_OFFICER, CITY_BUREAU
+from gateway.auth import BUREAU_OFFICER
 from gateway.call import Call
 from gateway.routes.base import RouteBase
 from gateway.routes.licensing import (
@@ -17,7 +17,9 @@ from gateway.routes.licensing import (
     _page,
 )
 from gateway.routing import PUBLIC, route
-from gateway.schemas import PageQuery, Reply
+from gateway.schemas import PageQuery
+from infra.places import CITY_BUREAU
+from infra.schemas import Reply
 from services.licensing import schemas as ls
 
 

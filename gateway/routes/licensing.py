@@ -17,7 +17,6 @@ from gateway.auth import (
     APPLICANT,
     BUREAU_OFFICER,
     CITY_ADMIN,
-    CITY_BUREAU,
     INSURER,
     MAINTENANCE_UNIT,
 )
@@ -26,6 +25,7 @@ from gateway.routes.base import RouteBase
 from gateway.routing import PUBLIC, route
 from gateway.schemas import PageQuery, decode_cursor, page_of
 from infra.errors import Invalid
+from infra.places import CITY_BUREAU
 from services.licensing import schemas as ls
 
 OFFICIALS = [CITY_ADMIN, BUREAU_OFFICER]

@@ -18,26 +18,26 @@ from nameko.rpc import rpc
 from gateway.auth import CITY_ADMIN
 from gateway.call import Call
 from gateway.routing import route
-from gateway.schemas import Command
 from gateway.service import GatewayService
 from infra.bus.context import RequestContext
 from infra.errors import Conflict, Invalid, NotFound, PreconditionFailed, Stale
+from infra.schemas import Strict
 
 pytest_plugins = ["gateway.testing"]
 PROBLEM = "application/problem+json"
 
 
-class Location(Command):
+class Location(Strict):
     district = fields.String(required=True, validate=validate.Regexp(r"^3101\d\d$"))
     in_ftz = fields.Boolean(required=True)
 
 
-class Material(Command):
+class Material(Strict):
     name = fields.String(required=True)
     sha256 = fields.String(required=True, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
-class Probe(Command):
+class Probe(Strict):
     location = fields.Nested(Location, required=True)
     materials = fields.List(fields.Nested(Material), required=True)
 

@@ -28,9 +28,11 @@ from gateway.auth import BUREAU_OFFICER, USCC_ROLES
 from gateway.openapi import build_spec
 from gateway.routing import routes_of
 from gateway.service import GatewayService
-from infra.settings import SERVICES
+from infra import registry
 from infra.testing import ServiceProcess
 from tests.e2e.helpers import wait_for_ping
+
+SERVICES = registry.names()
 
 pytest_plugins = ["gateway.testing"]
 

@@ -14,16 +14,16 @@ from nameko.rpc import rpc
 from gateway.auth import APPLICANT, CITY_ADMIN
 from gateway.call import Call
 from gateway.routing import route
-from gateway.schemas import Command
 from gateway.service import GatewayService
 from infra.errors import Conflict
+from infra.schemas import Strict
 
 pytest_plugins = ["gateway.testing"]
 
 CALLS: Counter = Counter()
 
 
-class Order(Command):
+class Order(Strict):
     ref = fields.String(required=True)
     amount = fields.Integer(required=True)
     slow = fields.Boolean(load_default=False)

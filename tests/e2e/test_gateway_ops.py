@@ -12,8 +12,10 @@ from gateway.call import Call
 from gateway.routing import PUBLIC, route
 from gateway.service import GatewayService
 from gateway.testing import make_stub_service
+from infra import registry
 from infra.logs import JsonFormatter
-from infra.settings import SERVICES
+
+SERVICES = registry.names()
 
 pytest_plugins = ["gateway.testing"]
 
