@@ -35,15 +35,24 @@ class ReadModels:
         *,
         facts: Mapping[str, FactWriter] | None = None,
         volatile: Iterable[str] = ("updated_at",),
+        keep: Iterable[str] = (),
     ):
         self.metadata, self.kinds, self.rows = metadata, kinds, rows
         self.facts = dict(facts or {})
         # Columns that record when a row was written, not what it says: left out of digests.
         self.volatile = frozenset(volatile)
+        # Tables on the metadata that hold state no event records in full (the last number
+        # allocated per sequence): a rebuild keeps them, digests leave them out.
+        self.keep = frozenset(keep)
 
     @property
     def tables(self) -> list[Table]:
         return list(self.metadata.sorted_tables)
+
+    @property
+    def projected(self) -> list[Table]:
+        """The tables a rebuild writes again: every table but the kept ones."""
+        return [t for t in self.tables if t.name not in self.keep]
 
     def save(self, conn: Connection, aggregates: Sequence[Any]) -> None:
         """Write the rows of aggregates that were just saved (the live path)."""
@@ -58,7 +67,7 @@ class ReadModels:
         return True
 
     def clear(self, conn: Connection) -> None:
-        for table in reversed(self.tables):
+        for table in reversed(self.projected):
             conn.execute(delete(table))
 
     def rebuild(
@@ -97,7 +106,7 @@ class ReadModels:
     def digest(self, conn: Connection) -> dict[str, str]:
         """A digest per table, to compare a rebuild with the live state."""
         out = {}
-        for table in self.tables:
+        for table in self.projected:
             cols = [c for c in table.c if c.name not in self.volatile]
             rows = conn.execute(select(*cols).order_by(*table.primary_key.columns)).all()
             out[table.name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()

@@ -10,14 +10,19 @@ So an aggregate that stays due without anything to do (a rule that keeps declini
 starve the ones after it, however many there are.
 
 Sweeps are idempotent: a decided event changes the aggregate so that it is no longer due, and
-commands give the events ids derived from the aggregate and the rule, so a run that is
+the events' ids derive from the sweep, the aggregate and its version (or come from
+``event_ids``, when another path records the same fact under its own id), so a run that is
 repeated after a crash stores nothing twice.
+
+What is due usually depends on the day: a sweep declared ``dated`` calls its query with ``now``
+too (``due(conn, after, limit, now)``). ``args`` are further arguments of the aggregate's
+``decide`` (a working-day calendar, a rule set).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -26,12 +31,14 @@ from sqlalchemy.engine import Connection
 
 from infra import domain, errors
 from infra.eventstore import ConcurrencyError
-from infra.repository import Repository
+from infra.repository import Repository, domain_errors
 
 log = logging.getLogger("sesp.sweep")
 
-DueQuery = Callable[[Connection, Any, int], list[Any]]
+# (conn, after, limit), or for a dated sweep (conn, after, limit, now)
+DueQuery = Callable[..., list[Any]]
 CommandFor = Callable[[Any, datetime], domain.Command | None]
+EventIds = Callable[[Any, Sequence[domain.Event]], Sequence[str | None]]
 
 
 @dataclass
@@ -41,28 +48,60 @@ class Sweep:
     due: DueQuery
     command: CommandFor
     batch: int = 200
+    args: tuple = ()
+    dated: bool = False
+    # ``event_ids(aggregate, events)``: ids of the decided events (None: derived).
+    event_ids: EventIds | None = None
+    # Rewrite the rows of a due aggregate that had nothing to do: its due date was computed
+    # under other rules, and left as it is it would be read again on every run.
+    refresh_idle: bool = False
     # Where the last run stopped, per process (``None``: from the start of the due set).
     cursor: Any = field(default=None, init=False)
 
     def run(self, repo: Repository, now: datetime) -> int:
         """One bounded pass; returns how many aggregates changed."""
         conn = repo.conn
-        keys = self.due(conn, self.cursor, self.batch)
+        keys = self._due(conn, self.cursor, now)
         if not keys and self.cursor is not None:
             self.cursor = None  # walked to the end: start again from the beginning
-            keys = self.due(conn, None, self.batch)
+            keys = self._due(conn, None, now)
         self.cursor = keys[-1] if len(keys) >= self.batch else None
         aggregates: dict[str, Any] = repo.load_many(self.cls, [str(k) for k in keys])
         changed = 0
         for key, aggregate in aggregates.items():
             command = self.command(aggregate, now)
-            if command is None:
+            if command is None and not self.refresh_idle:
                 continue
             try:
                 with conn.begin_nested():
-                    events = repo.decide_and_save(key, aggregate, command, now)
+                    stored = self._decide_and_save(repo, key, aggregate, command, now)
             except (ConcurrencyError, errors.Conflict) as exc:
                 log.info("sweep %s: %s skipped this time (%s)", self.name, key, exc)
                 continue
-            changed += bool(events)
+            changed += bool(stored)
         return changed
+
+    def _due(self, conn: Connection, after: Any, now: datetime) -> list[Any]:
+        if self.dated:
+            return self.due(conn, after, self.batch, now)
+        return self.due(conn, after, self.batch)
+
+    def _decide_and_save(
+        self,
+        repo: Repository,
+        key: str,
+        aggregate: Any,
+        command: domain.Command | None,
+        now: datetime,
+    ) -> list:
+        events: list[domain.Event] = []
+        if command is not None:
+            with domain_errors():
+                events = aggregate.decide(command, now, *self.args)
+        if not events:
+            if self.refresh_idle and repo.read_models is not None:
+                repo.read_models.save(repo.conn, [aggregate])
+            return []
+        ids = self.event_ids(aggregate, events) if self.event_ids else None
+        command_id = domain.derived_id("sweep", self.name, key, aggregate.version)
+        return repo.save(key, aggregate, events, ids, command_id=command_id)
