@@ -127,6 +127,12 @@ class Repository:
     def conn(self):
         return self.uow.conn
 
+    @property
+    def actor(self) -> str:
+        """Who gives this worker's commands, as events record it: ``role:token id``."""
+        actor = self.meta.get("actor") or {}
+        return f"{actor.get('role', domain.SYSTEM_ACTOR)}:{actor.get('id', domain.SYSTEM_ACTOR)}"
+
     # --- personal data ------------------------------------------------------------------
 
     def subject_id(self, id_number: str) -> str:
