@@ -83,8 +83,9 @@ def decode(hint: Any, value: Any) -> Any:
         return None
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return decode(inner, value)
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        # ``X | None`` decodes as X; a union of several types is stored as it came.
+        return decode(inner[0], value) if len(inner) == 1 else value
     if hint is datetime:
         return datetime.fromisoformat(value)
     if hint is date:
@@ -99,7 +100,14 @@ def decode(hint: Any, value: Any) -> Any:
     if origin is list:
         inner = typing.get_args(hint)[0]
         return [decode(inner, v) for v in value]
-    if hint is dict or origin is dict:
+    if origin is dict:
+        # Keys are stored as text: a date (or other decodable) key comes back as its type.
+        key_hint, value_hint = typing.get_args(hint)
+        return {
+            int(k) if key_hint is int else decode(key_hint, k): decode(value_hint, v)
+            for k, v in value.items()
+        }
+    if hint is dict:
         return dict(value)
     return value
 

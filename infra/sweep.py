@@ -4,8 +4,9 @@ A ``Sweep`` names an aggregate class, a query for the keys that are due (``due(c
 limit)``, in key order, after a key or from the start) and the command time gives a due
 aggregate (``command(aggregate, now)``, ``None`` when nothing is to be done after all). A run
 loads a bounded batch of due aggregates, decides and saves each in its own savepoint (a
-concurrent change to one is skipped: the next run sees it again) and remembers where it
-stopped: the next run continues after it and wraps to the start once the due set is walked.
+concurrent change to one, or a refusal, is skipped: the next run sees it again) and
+remembers where it stopped: the next run continues after it and wraps to the start once the
+due set is walked.
 So an aggregate that stays due without anything to do (a rule that keeps declining) can never
 starve the ones after it, however many there are.
 
@@ -77,6 +78,11 @@ class Sweep:
                     stored = self._decide_and_save(repo, key, aggregate, command, now)
             except (ConcurrencyError, errors.Conflict) as exc:
                 log.info("sweep %s: %s skipped this time (%s)", self.name, key, exc)
+                continue
+            except errors.DomainError as exc:
+                # A rule refusing its own sweep is a bug to fix, but raised here it would roll
+                # back the whole run, every time, and starve the batch it sits in.
+                log.warning("sweep %s: %s refused (%s)", self.name, key, exc)
                 continue
             changed += bool(stored)
         return changed
