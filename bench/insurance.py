@@ -30,7 +30,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-from marshmallow import ValidationError
 from nameko.web.handlers import http
 
 from services.insurance.sync_client import COLUMNS
@@ -57,7 +56,8 @@ class SyncLimit:
     def batch(self, request):
         from werkzeug.wrappers import Response
 
-        from services.insurance.schemas import flatten_errors, load_policy
+        from infra.errors import Invalid
+        from services.insurance.schemas import load_policy
 
         body = json.loads(request.get_data())
         results = []
@@ -73,13 +73,14 @@ class SyncLimit:
                         "version": 1,
                     }
                 )
-            except ValidationError as exc:
+            except Invalid as exc:
                 results.append(
                     {
                         "index": i,
                         "policy_no": item.get("policy_no"),
-                        "status": 422,
-                        "errors": flatten_errors(exc.messages),
+                        "status": exc.status,
+                        "detail": exc.detail,
+                        "errors": exc.errors,
                     }
                 )
         return Response(json.dumps({"results": results}), mimetype="application/json")

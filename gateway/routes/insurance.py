@@ -8,16 +8,10 @@ from gateway.auth import BUREAU_OFFICER, CITY_ADMIN, INSURER
 from gateway.call import Call
 from gateway.routes.base import RouteBase
 from gateway.routing import PUBLIC, route
-from gateway.schemas import Reply
-from infra.errors import Conflict, Invalid
+from infra.errors import Invalid
 from infra.identifiers import USCCField
-from services.insurance.schemas import (
-    MAX_BATCH,
-    POLICY_NO,
-    BatchEnvelopeSchema,
-    PolicySchema,
-    flatten_errors,
-)
+from infra.schemas import Reply
+from services.insurance.schemas import MAX_BATCH, POLICY_NO, BatchEnvelopeSchema, PolicySchema
 
 TAG = "Insurance"
 OFFICIALS = [CITY_ADMIN, BUREAU_OFFICER]
@@ -127,15 +121,6 @@ EQUIPMENT_CODE = {"description": "18-digit equipment code (or legacy 20-digit al
 POLICY_PARAM = {"description": "the insurer's policy number"}
 
 
-def _sync_one(results: list[dict]):
-    [result] = results
-    if result["status"] == 422:
-        raise Invalid("the policy is not valid", result["errors"])
-    if result["status"] == 409:
-        raise Conflict(result.get("detail", "stale revision"))
-    return result
-
-
 class InsuranceRoutes(RouteBase):
     @route(
         "PUT",
@@ -160,7 +145,9 @@ class InsuranceRoutes(RouteBase):
                 "invalid policy number", {"policy_no": [str(m) for m in exc.messages]}
             ) from None
         item = {"policy_no": policy_no, **PolicySchema().dump(call.body)}
-        result = _sync_one(self.rpc.insurance.sync_policies(call.caller.uscc, [item]))
+        # A refusal comes back as the kernel's error (Stale: 409, Invalid: 422), which the
+        # gateway's one table turns into its problem response.
+        result = self.rpc.insurance.sync_policy(call.caller.uscc, item)
         view = self.rpc.insurance.get_policy(policy_no, call.caller.uscc)
         return result["status"], view
 
@@ -248,6 +235,3 @@ class InsuranceRoutes(RouteBase):
     def public_coverage(self, call: Call):
         on = call.query.get("on")
         return self.rpc.insurance.district_coverage(call.query["district"], on and on.isoformat())
-
-
-__all__ = ["InsuranceRoutes", "flatten_errors"]

@@ -1,260 +1,285 @@
-"""Elevator safety liability insurance: the policy aggregate (pure: no I/O, time passed in).
+"""Elevator safety liability insurance (电梯安全责任保险): the policy aggregate.
+
+Pure: standard library and ``infra.domain`` only; time comes in as arguments.
 
 A policy is keyed by insurer (credit code) and policy number and lives in the stream
 ``policy-<insurer>-<policy_no>``. Insurers push whole policies with their own revision number:
-the same revision again changes nothing, an older one is stale, a newer one supersedes.
+the same revision again changes nothing, an older one is stale (so is the same one with other
+content), a newer one supersedes. Time-driven rules: a reminder from ``REMINDER_DAYS`` days
+before the policy ends (once per end date), and a lapse the day after it ends.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field
-from datetime import date, timedelta
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import ClassVar
+
+from infra.domain import (
+    Aggregate,
+    Command,
+    Event,
+    RuleConflict,
+    Stale,
+    Stamp,
+    event_types,
+)
 
 REMINDER_DAYS = 3  # reminders go out this many days before a policy ends
-# ``json.dumps(..., sort_keys=True, separators=(",", ":"))``, its encoder built once.
-_DIGEST_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+STREAM_PREFIX = "policy-"
 
 
-class PolicyError(Exception):
-    """Base of the insurance domain's refusals."""
+def policy_key(insurer: str, policy_no: str) -> str:
+    """The key of a policy's stream (``policy-<key>``): insurer first, as numbers are per
+    insurer."""
+    return f"{insurer}-{policy_no}"
 
 
-class StaleRevision(PolicyError):
-    """The pushed revision is older than the stored one (or reuses it with other content)."""
+def split_key(key: str) -> tuple[str, str]:
+    """``(insurer, policy_no)`` of a policy key (a credit code holds no ``-``)."""
+    insurer, _, policy_no = key.partition("-")
+    return insurer, policy_no
 
 
-@dataclass(frozen=True)
+# --- terms ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policyholder:
+    """A party to the policy and its share of the premium ("0.30")."""
+
+    uscc: str
+    name: str
+    role: str  # owner | user | maintenance | inspection
+    share: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    """Limits of liability in yuan ("1000000.00")."""
+
+    per_accident: str
+    per_person: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Terms:
-    """What the insurer says the policy is, as validated at the edge (JSON-able values)."""
+    """What the insurer says one revision of the policy is, as validated at the edge.
 
-    policyholders: tuple[dict, ...]
+    Money stays as the decimal text the insurer sent: a revision is the same one only if it
+    says exactly the same."""
+
+    policyholders: tuple[Policyholder, ...]
     equipment_codes: tuple[str, ...]
-    cover: str
-    limits: dict
+    cover: str  # liability | comprehensive
+    limits: Limits
     premium: str
-    starts_on: str
-    ends_on: str
-    status: str
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Terms:
-        return cls(
-            policyholders=tuple(dict(p) for p in d["policyholders"]),
-            equipment_codes=tuple(d["equipment_codes"]),
-            cover=d["cover"],
-            limits=dict(d["limits"]),
-            premium=d["premium"],
-            starts_on=str(d["starts_on"]),
-            ends_on=str(d["ends_on"]),
-            status=d["status"],
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "policyholders": [dict(p) for p in self.policyholders],
-            "equipment_codes": list(self.equipment_codes),
-            "cover": self.cover,
-            "limits": dict(self.limits),
-            "premium": self.premium,
-            "starts_on": self.starts_on,
-            "ends_on": self.ends_on,
-            "status": self.status,
-        }
-
-    def digest(self) -> str:
-        return hashlib.sha256(_DIGEST_JSON.encode(self.to_dict()).encode()).hexdigest()
+    starts_on: date
+    ends_on: date
+    status: str  # active | cancelled
 
 
-# -- events -------------------------------------------------------------------------------
+# --- commands -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Event:
-    def to_data(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-    @property
-    def type(self) -> str:
-        return type(self).__name__
-
-
-@dataclass(frozen=True)
-class PolicyEnrolled(Event):
-    """An insurer reported a policy for the first time."""
+@dataclass(frozen=True, kw_only=True)
+class SyncPolicy(Command):
+    """Record what an insurer pushed: ``revision`` of its policy ``policy_no`` says ``terms``."""
 
     insurer: str
     policy_no: str
     revision: int
     terms: Terms
 
-    def to_data(self):
-        return {
-            "insurer": self.insurer,
-            "policy_no": self.policy_no,
-            "revision": self.revision,
-            "terms": self.terms.to_dict(),
-        }
+
+@dataclass(frozen=True, kw_only=True)
+class RemindPolicy(Command):
+    """Send the ending-soon reminder if one is due on ``on`` (a business date)."""
+
+    on: date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
+class LapsePolicy(Command):
+    """Record that the policy lapsed if its period ended before ``on`` (a business date)."""
+
+    on: date
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyEnrolled(Event):
+    """An insurer reported the policy for the first time: ``revision`` says ``terms``; cover
+    starts for every elevator it names."""
+
+    insurer: str
+    policy_no: str
+    revision: int
+    terms: Terms
+
+
+@dataclass(frozen=True, kw_only=True)
 class PolicyRevised(Event):
-    """A newer revision of the policy superseded the stored one."""
+    """A newer ``revision`` superseded the stored one; cover started for the elevators in
+    ``added`` and ended for those in ``removed``."""
 
     revision: int
     terms: Terms
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
 
-    def to_data(self):
-        return {
-            "revision": self.revision,
-            "terms": self.terms.to_dict(),
-            "added": list(self.added),
-            "removed": list(self.removed),
-        }
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PolicyCancelled(Event):
-    """The insurer cancelled the policy (a revision with status ``cancelled``)."""
+    """The insurer cancelled the policy with ``revision`` (status ``cancelled``): cover ended
+    for every elevator of it."""
 
     revision: int
     terms: Terms
 
-    def to_data(self):
-        return {"revision": self.revision, "terms": self.terms.to_dict()}
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PolicyEndingSoon(Event):
-    """Reminder: the policy ends within ``REMINDER_DAYS`` days."""
+    """A reminder went out on ``reminded_on``: the policy ends on ``ends_on``, within
+    ``REMINDER_DAYS`` days."""
 
-    ends_on: str
-    reminded_on: str
-
-    def to_data(self):
-        return {"ends_on": self.ends_on, "reminded_on": self.reminded_on}
+    ends_on: date
+    reminded_on: date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PolicyLapsed(Event):
-    """The policy's period ended without a renewal revision: its cover is gone."""
+    """The policy's period ended on ``ends_on`` with no newer revision: cover ended for
+    ``equipment_codes`` (the period itself stays covered)."""
 
-    ends_on: str
+    ends_on: date
     equipment_codes: tuple[str, ...]
 
-    def to_data(self):
-        return {"ends_on": self.ends_on, "equipment_codes": list(self.equipment_codes)}
+
+EVENT_TYPES = event_types(
+    PolicyEnrolled, PolicyRevised, PolicyCancelled, PolicyEndingSoon, PolicyLapsed
+)
 
 
-def event_from_data(type_: str, data: dict[str, Any]) -> Event:
-    if type_ == "PolicyEnrolled":
-        return PolicyEnrolled(
-            data["insurer"], data["policy_no"], data["revision"], Terms.from_dict(data["terms"])
-        )
-    if type_ == "PolicyRevised":
-        return PolicyRevised(
-            data["revision"],
-            Terms.from_dict(data["terms"]),
-            tuple(data.get("added", ())),
-            tuple(data.get("removed", ())),
-        )
-    if type_ == "PolicyCancelled":
-        return PolicyCancelled(data["revision"], Terms.from_dict(data["terms"]))
-    if type_ == "PolicyEndingSoon":
-        return PolicyEndingSoon(data["ends_on"], data["reminded_on"])
-    if type_ == "PolicyLapsed":
-        return PolicyLapsed(data["ends_on"], tuple(data["equipment_codes"]))
-    raise ValueError(f"unknown policy event {type_}")
+def outcome(events: Sequence[Event]) -> str:
+    """What a sync did, in the API's words: ``created``, ``superseded`` or ``unchanged``."""
+    if not events:
+        return "unchanged"
+    return "created" if isinstance(events[0], PolicyEnrolled) else "superseded"
 
 
-# -- aggregate ----------------------------------------------------------------------------
-
-
-def stream_id(insurer: str, policy_no: str) -> str:
-    return f"policy-{insurer}-{policy_no}"
+# --- the aggregate --------------------------------------------------------------------------
 
 
 @dataclass
-class Policy:
-    insurer: str
-    policy_no: str
+class Policy(Aggregate):
+    """One insurer's policy, folded from its events."""
+
+    insurer: str = ""
+    policy_no: str = ""
     revision: int = 0
     terms: Terms | None = None
-    digest: str = ""
-    version: int = 0
-    reminded_for: str | None = None  # the end date a reminder went out for
+    reminded_for: date | None = None  # the end date a reminder went out for
     lapsed: bool = False
-    history: list[str] = field(default_factory=list)
+    changed_at: datetime | None = None
+    version: int = 0
+
+    kind_name: ClassVar[str] = "policy"
 
     @property
-    def exists(self) -> bool:
-        return self.version > 0
+    def status(self) -> str:
+        """``active``, ``cancelled`` or ``lapsed`` (its period ended with no newer revision)."""
+        if self.lapsed:
+            return "lapsed"
+        return self.terms.status if self.terms else "unknown"
 
-    # decide ------------------------------------------------------------------------------
+    def running(self) -> bool:
+        return self.terms is not None and self.terms.status == "active" and not self.lapsed
 
-    def sync(self, revision: int, terms: Terms) -> tuple[str, list[Event]]:
-        """Decide on a pushed revision: ``("created"|"superseded"|"unchanged", events)``.
+    def reminder_due(self, on: date) -> bool:
+        """It ends within ``REMINDER_DAYS`` days of ``on`` and no reminder went out for that
+        end date yet."""
+        if self.terms is None or not self.running():
+            return False
+        ends = self.terms.ends_on
+        return on <= ends <= on + timedelta(days=REMINDER_DAYS) and self.reminded_for != ends
 
-        Raises ``StaleRevision`` for an older revision, or the same revision with other terms.
-        """
+    def lapse_due(self, on: date) -> bool:
+        """Its period ended before ``on`` and no newer revision extended it."""
+        return self.terms is not None and self.running() and on > self.terms.ends_on
+
+    # --- decide -------------------------------------------------------------------------
+
+    def decide(self, command: Command, now: datetime) -> list[Event]:
+        stamp: Stamp = {"at": now, "actor": command.actor}
+        match command:
+            case SyncPolicy():
+                return self._sync(command, stamp)
+            case RemindPolicy():
+                if self.terms is None or not self.reminder_due(command.on):
+                    return []  # a time rule does what is due, and nothing else
+                return [
+                    PolicyEndingSoon(**stamp, ends_on=self.terms.ends_on, reminded_on=command.on)
+                ]
+            case LapsePolicy():
+                if self.terms is None or not self.lapse_due(command.on):
+                    return []
+                return [
+                    PolicyLapsed(
+                        **stamp,
+                        ends_on=self.terms.ends_on,
+                        equipment_codes=self.terms.equipment_codes,
+                    )
+                ]
+        raise RuleConflict(f"{type(command).__name__} does not apply to a policy")
+
+    def _sync(self, command: SyncPolicy, stamp: Stamp) -> list[Event]:
+        revision, terms = command.revision, command.terms
         if not self.exists:
-            return "created", [PolicyEnrolled(self.insurer, self.policy_no, revision, terms)]
+            return [
+                PolicyEnrolled(
+                    **stamp,
+                    insurer=command.insurer,
+                    policy_no=command.policy_no,
+                    revision=revision,
+                    terms=terms,
+                )
+            ]
         if revision < self.revision:
-            raise StaleRevision(f"revision {revision} is older than the stored {self.revision}")
+            raise Stale(f"revision {revision} is older than the stored {self.revision}")
         if revision == self.revision:
-            if terms.digest() == self.digest:
-                return "unchanged", []
-            raise StaleRevision(f"revision {revision} is already stored with other content")
+            if terms == self.terms:
+                return []  # the same push again
+            raise Stale(f"revision {revision} is already stored with other content")
         if terms.status == "cancelled":
-            return "superseded", [PolicyCancelled(revision, terms)]
+            return [PolicyCancelled(**stamp, revision=revision, terms=terms)]
         old = set(self.terms.equipment_codes) if self.terms else set()
         new = set(terms.equipment_codes)
-        return "superseded", [
-            PolicyRevised(revision, terms, tuple(sorted(new - old)), tuple(sorted(old - new)))
+        return [
+            PolicyRevised(
+                **stamp,
+                revision=revision,
+                terms=terms,
+                added=tuple(sorted(new - old)),
+                removed=tuple(sorted(old - new)),
+            )
         ]
 
-    def due_reminder(self, today: date) -> list[Event]:
-        """A reminder when the policy ends within REMINDER_DAYS days (once per end date)."""
-        if not self.terms or self.terms.status != "active" or self.lapsed:
-            return []
-        ends = date.fromisoformat(self.terms.ends_on)
-        if (
-            today <= ends <= today + timedelta(days=REMINDER_DAYS)
-            and self.reminded_for != self.terms.ends_on
-        ):
-            return [PolicyEndingSoon(self.terms.ends_on, today.isoformat())]
-        return []
-
-    def due_lapse(self, today: date) -> list[Event]:
-        """Lapse once the day after the period has begun with no newer revision."""
-        if not self.terms or self.terms.status != "active" or self.lapsed:
-            return []
-        if today > date.fromisoformat(self.terms.ends_on):
-            return [PolicyLapsed(self.terms.ends_on, self.terms.equipment_codes)]
-        return []
-
-    # apply (never checks) ----------------------------------------------------------------
+    # --- apply (never checks) -----------------------------------------------------------
 
     def apply(self, event: Event) -> None:
+        match event:
+            case PolicyEnrolled():
+                self.insurer, self.policy_no = event.insurer, event.policy_no
+                self.revision, self.terms, self.lapsed = event.revision, event.terms, False
+            case PolicyRevised() | PolicyCancelled():
+                self.revision, self.terms, self.lapsed = event.revision, event.terms, False
+            case PolicyEndingSoon():
+                self.reminded_for = event.ends_on
+            case PolicyLapsed():
+                self.lapsed = True
+        self.changed_at = event.at
         self.version += 1
-        self.history.append(event.type)
-        if isinstance(event, PolicyEnrolled | PolicyRevised | PolicyCancelled):
-            self.revision = event.revision
-            self.terms = event.terms
-            self.digest = event.terms.digest()
-            self.lapsed = False
-        elif isinstance(event, PolicyEndingSoon):
-            self.reminded_for = event.ends_on
-        elif isinstance(event, PolicyLapsed):
-            self.lapsed = True
-
-    @classmethod
-    def from_events(cls, insurer: str, policy_no: str, events: list[Event]) -> Policy:
-        policy = cls(insurer, policy_no)
-        for ev in events:
-            policy.apply(ev)
-        return policy

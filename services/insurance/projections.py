@@ -1,7 +1,25 @@
-"""Insurance read models (rebuildable from events), written in the same transaction as them."""
+"""Insurance read models, rebuildable from this service's own events.
 
+- ``policies`` and ``policy_equipment``: a pure function of each ``Policy`` aggregate's state
+  (``policy_row``, ``policy_links``), written by ``write_policies`` for the aggregates just
+  saved, live and in a rebuild alike: a rebuilt model equals the live one by construction.
+  A policy links exactly the elevators its current terms name, so an elevator that an
+  earlier revision named and a later one (a cancellation included) dropped is linked no more.
+- ``equipment_register``: the service's copy of the register, fed by licensing's equipment
+  events. Those are facts insurance decides nothing about (no rule, no command), so they are
+  written straight into the table (``facts``) instead of being folded into an aggregate: each
+  consumed event is also stored in insurance's own store (stream ``licensing:<stream>``, same
+  event id), which is what a rebuild reads them from.
+"""
+
+from __future__ import annotations
+
+import hashlib
 import json
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -18,13 +36,19 @@ from sqlalchemy import (
     insert,
     update,
 )
+from sqlalchemy.engine import Connection
 
+from infra.domain import encode
+from infra.eventstore import StoredEvent
 from infra.eventstore.db import bulk_insert
-from infra.eventstore.store import to_db
-from services.insurance.domain import Terms
+from infra.eventstore.records import to_db
+from infra.readmodels import ReadModels
+from infra.repository import Kind, Kinds
+from services.insurance.domain import EVENT_TYPES, STREAM_PREFIX, Policy
 
 metadata = MetaData()
-_TERMS_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(terms, sort_keys=True), built once
+# json.dumps(terms, sort_keys=True), its encoder built once.
+_TERMS_JSON = json.JSONEncoder(sort_keys=True)
 
 # The insurance service's copy of the register, fed by licensing's equipment events.
 equipment_register = Table(
@@ -47,13 +71,13 @@ policies = Table(
     Column("insurer", String(18), primary_key=True),
     Column("policy_no", String(64), primary_key=True),
     Column("revision", Integer, nullable=False),
-    Column("digest", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),  # of ``terms``: spot a changed revision
     Column("status", String(20), nullable=False),  # active | cancelled | lapsed
     Column("cover", String(20), nullable=False),
     Column("premium", String(20), nullable=False),
     Column("starts_on", Date, nullable=False),
     Column("ends_on", Date, nullable=False),
-    Column("terms", Text, nullable=False),
+    Column("terms", Text, nullable=False),  # JSON, as the insurer pushed them
     Column("version", Integer, nullable=False),
     Column("reminded_for", Date),
     Column("updated_at", DateTime, nullable=False),
@@ -70,131 +94,107 @@ policy_equipment = Table(
 Index("ix_policy_equipment_code", policy_equipment.c.equipment_code)
 
 
-# -- projection: one function per event type, used live and by replay alike ----------------
+# --- policies: rows of the aggregate's state ------------------------------------------------
 
 
-def _policy_row(ev, digest: str | None = None) -> dict:
-    """The ``policies`` columns a PolicyEnrolled/Revised/Cancelled event sets. ``digest``: the
-    digest of its terms when the caller has it already (the writer: the same value)."""
-    terms = ev.data["terms"]
+def policy_row(policy: Policy) -> dict[str, Any]:
+    """The ``policies`` row of a policy (one that exists: it has terms)."""
+    terms = policy.terms
+    assert terms is not None and policy.changed_at is not None  # saved: enrolled at least
+    text = _TERMS_JSON.encode(encode(terms))
     return {
-        "revision": ev.data["revision"],
-        "digest": digest or Terms.from_dict(terms).digest(),
-        "status": terms["status"],
-        "cover": terms["cover"],
-        "premium": terms["premium"],
-        "starts_on": date.fromisoformat(terms["starts_on"]),
-        "ends_on": date.fromisoformat(terms["ends_on"]),
-        "terms": _TERMS_JSON.encode(terms),
-        "version": ev.version,
-        "updated_at": to_db(ev.recorded_at),
+        "insurer": policy.insurer,
+        "policy_no": policy.policy_no,
+        "revision": policy.revision,
+        "digest": hashlib.sha256(text.encode()).hexdigest(),
+        "status": policy.status,
+        "cover": terms.cover,
+        "premium": terms.premium,
+        "starts_on": terms.starts_on,
+        "ends_on": terms.ends_on,
+        "terms": text,
+        "version": policy.version,
+        "reminded_for": policy.reminded_for,
+        "updated_at": to_db(policy.changed_at),
     }
 
 
-def project(conn, ev, digest: str | None = None) -> None:
-    """Fold one stored event of this service's store into the read models."""
-    if ev.type.startswith("licensing."):
-        _project_equipment(conn, ev.type.removeprefix("licensing."), ev.data)
-        return
-    insurer, _, policy_no = _policy_key(ev.stream_id)
-    key = (policies.c.insurer == insurer) & (policies.c.policy_no == policy_no)
-    if ev.type in ("PolicyEnrolled", "PolicyRevised", "PolicyCancelled"):
-        row = _policy_row(ev, digest)
-        if ev.type == "PolicyEnrolled":
-            conn.execute(insert(policies).values(insurer=insurer, policy_no=policy_no, **row))
-            added, removed = ev.data["terms"]["equipment_codes"], []
-        else:
-            conn.execute(update(policies).where(key).values(**row))
-            added, removed = ev.data.get("added", []), ev.data.get("removed", [])
-        if removed:
+def policy_links(policy: Policy) -> list[dict[str, str]]:
+    """The elevators a policy names now: its current terms', whatever earlier revisions said."""
+    codes = policy.terms.equipment_codes if policy.terms else ()
+    return [
+        {"insurer": policy.insurer, "policy_no": policy.policy_no, "equipment_code": code}
+        for code in codes
+    ]
+
+
+def write_policies(conn: Connection, saved: Sequence[Policy]) -> None:
+    """Write the rows of policies just saved in a few statements whatever their number: per
+    insurer, one delete of their rows and one of their links, then one bulk insert of each."""
+    by_insurer: dict[str, list[str]] = defaultdict(list)
+    for policy in saved:
+        by_insurer[policy.insurer].append(policy.policy_no)
+    for insurer, numbers in by_insurer.items():
+        for table in (policy_equipment, policies):
             conn.execute(
-                delete(policy_equipment).where(
-                    policy_equipment.c.insurer == insurer,
-                    policy_equipment.c.policy_no == policy_no,
-                    policy_equipment.c.equipment_code.in_(removed),
-                )
+                delete(table).where(table.c.insurer == insurer, table.c.policy_no.in_(numbers))
             )
-        if added:
-            conn.execute(
-                insert(policy_equipment),
-                [{"insurer": insurer, "policy_no": policy_no, "equipment_code": c} for c in added],
-            )
-    elif ev.type == "PolicyEndingSoon":
-        conn.execute(
-            update(policies)
-            .where(key)
-            .values(reminded_for=date.fromisoformat(ev.data["ends_on"]), version=ev.version)
-        )
-    elif ev.type == "PolicyLapsed":
-        conn.execute(update(policies).where(key).values(status="lapsed", version=ev.version))
+    bulk_insert(conn, policies, [policy_row(p) for p in saved])
+    bulk_insert(conn, policy_equipment, [link for p in saved for link in policy_links(p)])
 
 
-def project_many(conn, stored, digests: dict[str, str] | None = None) -> None:
-    """``project`` for a bulk of events of distinct policies: enrolments are inserted in two
-    statements; everything else goes through ``project`` one by one (same result as replay).
-    ``digests``: terms digests the writer computed already, by event id."""
-    digests = digests or {}
-    policy_rows, equipment_rows = [], []
-    for ev in stored:
-        if ev.type != "PolicyEnrolled":
-            project(conn, ev, digests.get(ev.event_id))
-            continue
-        insurer, _, policy_no = _policy_key(ev.stream_id)
-        policy_rows.append(
-            {
-                "insurer": insurer,
-                "policy_no": policy_no,
-                **_policy_row(ev, digests.get(ev.event_id)),
-            }
-        )
-        equipment_rows += [
-            {"insurer": insurer, "policy_no": policy_no, "equipment_code": c}
-            for c in ev.data["terms"]["equipment_codes"]
-        ]
-    bulk_insert(conn, policies, policy_rows)
-    bulk_insert(conn, policy_equipment, equipment_rows)
+# --- the equipment register: licensing's facts ----------------------------------------------
+
+_EQUIPMENT_STATUS = {
+    "EquipmentSuspended": "suspended",
+    "EquipmentResumed": "registered",
+    "EquipmentCancelled": "cancelled",
+}
 
 
-def _policy_key(stream_id: str) -> tuple[str, str, str]:
-    # policy-<insurer (18 chars)>-<policy_no>
-    rest = stream_id.removeprefix("policy-")
-    return rest[:18], "-", rest[19:]
-
-
-def _project_equipment(conn, type_: str, d: dict) -> None:
+def _equipment_registered(conn: Connection, ev: StoredEvent) -> None:
+    d = ev.data
     code = d.get("equipment_code")
     if not code:
         return
+    row = {
+        "district": d["district"],
+        "in_ftz": bool(d.get("in_ftz")),
+        "status": "registered",
+        "registered_on": date.fromisoformat(d["registered_on"]) if d.get("registered_on") else None,
+        "maintenance_unit_uscc": d.get("maintenance_unit_uscc"),
+        "manufacture_year": _year_of(code),
+    }
     where = equipment_register.c.equipment_code == code
-    if type_ == "EquipmentRegistered":
-        row = {
-            "district": d["district"],
-            "in_ftz": bool(d.get("in_ftz")),
-            "status": "registered",
-            "registered_on": date.fromisoformat(d["registered_on"])
-            if d.get("registered_on")
-            else None,
-            "maintenance_unit_uscc": d.get("maintenance_unit_uscc"),
-            "manufacture_year": _year_of(code),
-        }
-        moved = conn.execute(
+    moved = conn.execute(
+        update(equipment_register)
+        .where(where)
+        .values(applied=equipment_register.c.applied + 1, **row)
+    ).rowcount
+    if not moved:
+        conn.execute(insert(equipment_register).values(equipment_code=code, applied=1, **row))
+
+
+def _equipment_changed(conn: Connection, ev: StoredEvent) -> None:
+    d = ev.data
+    changes = {k: d[k] for k in ("district", "in_ftz", "maintenance_unit_uscc") if k in d}
+    if d.get("equipment_code") and changes:
+        conn.execute(
             update(equipment_register)
-            .where(where)
-            .values(applied=equipment_register.c.applied + 1, **row)
-        ).rowcount
-        if not moved:
-            conn.execute(insert(equipment_register).values(equipment_code=code, applied=1, **row))
-    elif type_ == "EquipmentChanged":
-        changes = {k: d[k] for k in ("district", "in_ftz", "maintenance_unit_uscc") if k in d}
-        if changes:
-            conn.execute(update(equipment_register).where(where).values(**changes))
-    elif type_ in ("EquipmentSuspended", "EquipmentResumed", "EquipmentCancelled"):
-        status = {
-            "EquipmentSuspended": "suspended",
-            "EquipmentResumed": "registered",
-            "EquipmentCancelled": "cancelled",
-        }[type_]
-        conn.execute(update(equipment_register).where(where).values(status=status))
+            .where(equipment_register.c.equipment_code == d["equipment_code"])
+            .values(**changes)
+        )
+
+
+def _equipment_status(conn: Connection, ev: StoredEvent) -> None:
+    code = ev.data.get("equipment_code")
+    if code:
+        status = _EQUIPMENT_STATUS[ev.type.removeprefix(OBSERVED_PREFIX)]
+        conn.execute(
+            update(equipment_register)
+            .where(equipment_register.c.equipment_code == code)
+            .values(status=status)
+        )
 
 
 def _year_of(code: str) -> int | None:
@@ -204,4 +204,18 @@ def _year_of(code: str) -> int | None:
         return None
 
 
-ALL_TABLES = (policy_equipment, policies, equipment_register)
+# Licensing's events as insurance stores them: type ``licensing.<Type>``.
+OBSERVED_PREFIX = "licensing."
+EQUIPMENT_FACTS = {
+    "EquipmentRegistered": _equipment_registered,
+    "EquipmentChanged": _equipment_changed,
+    **{name: _equipment_status for name in _EQUIPMENT_STATUS},
+}
+
+KINDS = Kinds(Kind(STREAM_PREFIX, Policy, EVENT_TYPES))
+READ_MODELS = ReadModels(
+    metadata,
+    KINDS,
+    write_policies,
+    facts={OBSERVED_PREFIX + name: writer for name, writer in EQUIPMENT_FACTS.items()},
+)

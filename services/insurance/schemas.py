@@ -4,10 +4,12 @@ integration events the service publishes."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from infra.identifiers import EquipmentCodeField, USCCField
+from infra.schemas import Strict, load
 
 MONEY = validate.Regexp(r"^\d{1,13}\.\d{2}$", error="money in yuan with two decimals, e.g. 93.00")
 SHARE = validate.Regexp(
@@ -20,10 +22,7 @@ MAX_EQUIPMENT_PER_POLICY = 5000
 MAX_BATCH = 1000
 
 
-class PolicyholderSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class PolicyholderSchema(Strict):
     uscc = USCCField(required=True)
     name = fields.String(required=True, validate=validate.Length(1, 200))
     role = fields.String(
@@ -32,19 +31,13 @@ class PolicyholderSchema(Schema):
     share = fields.String(required=True, validate=SHARE)
 
 
-class LimitsSchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class LimitsSchema(Strict):
     per_accident = fields.String(required=True, validate=MONEY)
     per_person = fields.String(required=True, validate=MONEY)
 
 
-class PolicySchema(Schema):
+class PolicySchema(Strict):
     """``PUT /v1/insurance/policies/{policy_no}`` body."""
-
-    class Meta:
-        unknown = RAISE
 
     revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     policyholders = fields.List(
@@ -83,36 +76,12 @@ class BatchItemSchema(PolicySchema):
     policy_no = fields.String(required=True, validate=POLICY_NO)
 
 
-class BatchEnvelopeSchema(Schema):
+class BatchEnvelopeSchema(Strict):
     """``POST /v1/insurance/policies:batch``: items are validated one by one afterwards."""
-
-    class Meta:
-        unknown = RAISE
 
     policies = fields.List(
         fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_BATCH)
     )
-
-
-def flatten_errors(messages, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages to ``{"field.path": [...]}``."""
-    out: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            if key == "_schema":
-                path = prefix or "_schema"
-            for k, v in flatten_errors(value, path).items():
-                out.setdefault(k, []).extend(v)
-    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        out[prefix or "_schema"] = list(messages)
-    elif isinstance(messages, list):
-        for i, m in enumerate(messages):
-            for k, v in flatten_errors(m, f"{prefix}.{i}" if prefix else str(i)).items():
-                out.setdefault(k, []).extend(v)
-    else:
-        out[prefix or "_schema"] = [str(messages)]
-    return out
 
 
 # Built once: a schema instance is reusable, and building one (with its nested schemas) costs
@@ -121,10 +90,10 @@ _POLICY = PolicySchema()
 _BATCH_ITEM = BatchItemSchema()
 
 
-def load_policy(payload: dict, with_policy_no: bool = False) -> dict:
-    """Validate and normalise one policy; raises ``ValidationError`` (use ``flatten_errors``)."""
-    schema = _BATCH_ITEM if with_policy_no else _POLICY
-    data = schema.load(payload)
+def load_policy(payload: Any, with_policy_no: bool = False) -> dict:
+    """Validate one pushed policy (dates back as ISO text: what the stored terms hold);
+    raises ``infra.errors.Invalid`` with errors by field path."""
+    data = load(_BATCH_ITEM if with_policy_no else _POLICY, payload, "policy")
     data["starts_on"] = data["starts_on"].isoformat()
     data["ends_on"] = data["ends_on"].isoformat()
     return data
@@ -132,6 +101,7 @@ def load_policy(payload: dict, with_policy_no: bool = False) -> dict:
 
 # -- integration events published by this service ------------------------------------------
 # Consumers validate these names and fields; add fields freely, never rename or drop.
+# Every event also carries ``at`` (when it happened) and ``actor`` (who did it).
 
 INTEGRATION_EVENTS = {
     "PolicyEnrolled": "insurer, policy_no, revision, terms{policyholders, equipment_codes, cover,"

@@ -1,53 +1,50 @@
 """Insurance service: insurer policy sync, coverage, premium factors, reminders.
 
-Thin wiring: the batch sync is in ``sync``, the read RPCs in ``reads`` (same names); validation
-in ``schemas``, decisions in ``domain``, read models in ``projections``.
-Every read model is a fold of this service's own store: events consumed from licensing are
-recorded here too (stream ``licensing:<stream>``, same event id), so ``replay`` rebuilds all.
+Thin wiring: the batch sync is in ``sync``, the read RPCs in ``reads`` (same names), the
+time-driven rules in ``sweeps``; validation in ``schemas``, decisions in ``domain``, read
+models in ``projections``. Every read model is a fold of this service's own store: events
+consumed from licensing are recorded here too (stream ``licensing:<stream>``, same event id),
+so the inherited ``replay`` rebuilds all of them.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
-
-import eventlet
-from sqlalchemy import delete, select
 
 from infra.bus.dependencies import ServiceDatabase, UnitOfWork
 from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.eventstore import NewEvent
 from infra.service import KernelService
-from services.insurance import domain, reads, sync
-from services.insurance.projections import ALL_TABLES, policies, project
+from services.insurance import reads, sync
+from services.insurance.projections import (
+    EQUIPMENT_FACTS,
+    KINDS,
+    OBSERVED_PREFIX,
+    READ_MODELS,
+)
+from services.insurance.sweeps import LAPSES, REMINDERS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-EQUIPMENT_EVENTS = {
-    "EquipmentRegistered",
-    "EquipmentChanged",
-    "EquipmentSuspended",
-    "EquipmentResumed",
-    "EquipmentCancelled",
-}
-SWEEP_BATCH = 500
 
 
 class InsuranceService(KernelService):
     name = "insurance"
     db: UnitOfWork = ServiceDatabase(migrations=MIGRATIONS)
+    kinds = KINDS
+    read_models = READ_MODELS
 
     # -- equipment register, from licensing ----------------------------------------------
 
     @subscribe("licensing")
     def on_licensing_event(self, event: IncomingEvent) -> None:
-        if event.type not in EQUIPMENT_EVENTS:
+        if event.type not in EQUIPMENT_FACTS:
             return
         stored = self.db.append(
             f"licensing:{event.stream_id}",
             None,
             [
                 NewEvent(
-                    f"licensing.{event.type}",
+                    OBSERVED_PREFIX + event.type,
                     event.data,
                     event_id=event.event_id,
                     occurred_at=event.occurred_at,
@@ -55,14 +52,20 @@ class InsuranceService(KernelService):
             ],
             {**event.meta, "causation_id": event.event_id, "observed_from": event.service},
         )
-        for ev in stored:
-            project(self.db.conn, ev)
+        for ev in stored:  # none when this event was stored already (a redelivery)
+            READ_MODELS.project_fact(self.db.conn, ev)
 
     # -- policy sync ---------------------------------------------------------------------
 
     @rpc
     def sync_policies(self, insurer: str, items: list[dict]) -> list[dict]:
-        return sync.sync_policies(self.db, insurer, items, self.ctx.meta())
+        """A batch of pushed policies: one result per item (see ``sync``)."""
+        return sync.sync_policies(self.repository(), self.clock.now(), insurer, items)
+
+    @rpc
+    def sync_policy(self, insurer: str, item: dict) -> dict:
+        """One pushed policy; a refusal is raised as its kernel error."""
+        return sync.sync_policy(self.repository(), self.clock.now(), insurer, item)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -102,72 +105,7 @@ class InsuranceService(KernelService):
 
     @rpc
     def sweep_now(self) -> dict:
-        """Reminders 3 days before a policy ends, and lapse after it ends. Idempotent."""
-        today = self.clock.today()
-        conn = self.db.conn
-        due = (
-            conn.execute(
-                select(policies)
-                .where(
-                    policies.c.status == "active",
-                    policies.c.ends_on <= today + timedelta(days=domain.REMINDER_DAYS),
-                )
-                .order_by(policies.c.ends_on)
-                .limit(SWEEP_BATCH)
-            )
-            .mappings()
-            .all()
-        )
-        meta = self.ctx.meta()
-        reminded = lapsed = 0
-        for row in due:
-            policy = sync.policy_state(row["insurer"], row["policy_no"], row)
-            policy.reminded_for = row["reminded_for"] and row["reminded_for"].isoformat()
-            events = policy.due_lapse(today) or policy.due_reminder(today)
-            if not events:
-                continue
-            with conn.begin_nested():
-                for ev in self.db.append(
-                    domain.stream_id(policy.insurer, policy.policy_no),
-                    policy.version,
-                    [NewEvent(e.type, e.to_data()) for e in events],
-                    meta,
-                ):
-                    project(conn, ev)
-            lapsed += sum(isinstance(e, domain.PolicyLapsed) for e in events)
-            reminded += sum(isinstance(e, domain.PolicyEndingSoon) for e in events)
-        return {"reminded": reminded, "lapsed": lapsed}
-
-    # -- rebuild -------------------------------------------------------------------------
-
-    @rpc
-    def replay(self) -> dict:
-        """Rebuild every read model from this service's own events (same code as live)."""
-        conn = self.db.conn
-        self.progress.begin(self.db.store.count(conn))
-        try:
-            for table in ALL_TABLES:
-                conn.execute(delete(table))
-            n = 0
-            for ev in self.db.store.iter_all(conn):
-                project(conn, ev)
-                n += 1
-                if n % 500 == 0:
-                    self.progress.at(n)
-                    eventlet.sleep()  # let replay_progress and other workers answer
-            self.progress.at(n)
-        finally:
-            self.progress.end()
-        return {"events": n}
-
-    @rpc
-    def read_model_digest(self) -> dict:
-        """A digest of every read model, to compare a rebuild with the live state."""
-        import hashlib
-
-        out = {}
-        for table in ALL_TABLES:
-            cols = [c for c in table.c if c.name not in ("updated_at",)]
-            rows = self.db.conn.execute(select(*cols).order_by(*table.primary_key.columns)).all()
-            out[table.name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
-        return out
+        """Lapse what ended, remind what ends within 3 days (by the China date of the clock's
+        now): one bounded pass of each sweep. Idempotent."""
+        now, repo = self.clock.now(), self.repository()
+        return {"lapsed": LAPSES.run(repo, now), "reminded": REMINDERS.run(repo, now)}

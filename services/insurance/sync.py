@@ -1,157 +1,148 @@
-"""Insurer policy sync: validate a pushed batch, decide on each policy, write the changes.
+"""Insurer policy sync: validate pushed policies, decide on each, save the changes in bulk.
 
-A use case of ``InsuranceService.sync_policies``, kept apart from the nameko wiring so the
-batch logic (rounds, bulk appends, per-item results) reads on its own.
+A use case of ``InsuranceService.sync_policies`` (a batch: one result per policy) and
+``sync_policy`` (one policy: a refusal is raised), kept apart from the nameko wiring.
+
+Every policy a batch names is folded from its stream in one query (``load_many``), decides on
+its push (``Policy.decide``), and the changes are saved together (``save_many``: one insert of
+every event, the rows of every saved policy in a few statements). One bad or stale policy never
+blocks the others. Refusals take their status and detail from the kit's one error table.
 """
 
 from __future__ import annotations
 
-import json
-from typing import cast
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
 
-from marshmallow import ValidationError
-from sqlalchemy import select
+from infra import errors
+from infra.domain import Refused, from_data
+from infra.eventstore import ConcurrencyError
+from infra.repository import Repository, kernel_error
+from services.insurance.domain import (
+    Policy,
+    SyncPolicy,
+    Terms,
+    outcome,
+    policy_key,
+)
+from services.insurance.schemas import load_policy
 
-from infra.bus.dependencies import UnitOfWork
-from infra.eventstore import ConcurrencyError, NewEvent
-from services.insurance import domain
-from services.insurance.projections import policies, project_many
-from services.insurance.schemas import flatten_errors, load_policy
 
-# A pushed policy that passed validation: (index in the batch, policy_no, revision, terms).
-_Decided = tuple[int, str, int, domain.Terms]
+@dataclass(frozen=True)
+class Refusal:
+    """A pushed policy that was not applied, and why (a kernel error: its HTTP status)."""
+
+    policy_no: str | None
+    error: errors.DomainError
+    version: int | None = None  # of the stored policy, when there is one
 
 
-def sync_policies(db: UnitOfWork, insurer: str, items: list[dict], meta: dict) -> list[dict]:
-    """Apply pushed policies, each on its own (one bad policy never blocks the others).
+Result = dict[str, Any] | Refusal
+_Pending = tuple[int, SyncPolicy]  # (index in the batch, command)
 
-    ``items``: ``[{"policy_no", ...policy fields}]``. Returns one result per item:
-    ``{"policy_no", "status": 201|200|409|422, "errors"?, "detail"?, "version"?}``.
-    """
-    conn = db.conn
-    nos = [i.get("policy_no") for i in items if isinstance(i, dict)]
-    current = {
-        r.policy_no: r
-        for r in conn.execute(
-            select(
-                policies.c.policy_no,
-                policies.c.revision,
-                policies.c.digest,
-                policies.c.version,
-                policies.c.terms,
-            ).where(policies.c.insurer == insurer, policies.c.policy_no.in_(nos))
-        )
-    }
-    results: list[dict | None] = [None] * len(items)
-    decided: list[_Decided] = []
+
+def sync_policies(repo: Repository, now: datetime, insurer: str, items: list) -> list[dict]:
+    """Apply pushed policies, each on its own. ``items``: ``[{"policy_no", ...fields}]``.
+
+    One result per item: ``{"index", "policy_no", "status": 201|200|409|422, "outcome"?,
+    "version"?, "detail"?, "errors"?}``."""
+    results = _sync(repo, now, insurer, items)
+    return [_as_dict(i, r) for i, r in enumerate(results)]
+
+
+def sync_policy(repo: Repository, now: datetime, insurer: str, item: dict) -> dict:
+    """Apply one pushed policy; its refusal is raised (409 stale, 422 invalid...)."""
+    [result] = _sync(repo, now, insurer, [item])
+    if isinstance(result, Refusal):
+        raise result.error
+    return _as_dict(0, result)
+
+
+def _sync(repo: Repository, now: datetime, insurer: str, items: list) -> list[Result]:
+    results: list[Result | None] = [None] * len(items)
+    pending: list[_Pending] = []
     for index, item in enumerate(items):
-        policy_no = item.get("policy_no") if isinstance(item, dict) else None
         try:
             data = load_policy(item, with_policy_no=True)
-        except ValidationError as exc:
-            results[index] = {
-                "index": index,
-                "policy_no": policy_no,
-                "status": 422,
-                "errors": flatten_errors(exc.messages),
-            }
+        except errors.Invalid as exc:
+            policy_no = item.get("policy_no") if isinstance(item, dict) else None
+            results[index] = Refusal(policy_no, exc)
             continue
-        policy_no = data.pop("policy_no")
-        revision = data.pop("revision")
-        decided.append((index, policy_no, revision, domain.Terms.from_dict(data)))
-    # A batch may name one policy twice (two revisions): each round holds a policy once,
-    # and a later round decides on what the earlier one wrote.
-    while decided:
+        command = SyncPolicy(
+            actor=repo.actor,
+            insurer=insurer,
+            policy_no=data.pop("policy_no"),
+            revision=data.pop("revision"),
+            terms=from_data(Terms, data),
+        )
+        pending.append((index, command))
+    keys = dict.fromkeys(policy_key(insurer, c.policy_no) for _, c in pending)
+    policies = repo.load_many(Policy, keys)
+    # A batch may name one policy twice (two revisions): each round holds a policy once, and
+    # a later round decides on the aggregate the earlier one saved.
+    while pending:
         seen: set[str] = set()
-        this_round: list[_Decided] = []
-        decided_next: list[_Decided] = []
-        for entry in decided:
-            (this_round if entry[1] not in seen else decided_next).append(entry)
-            seen.add(entry[1])
-        _sync_round(db, insurer, this_round, current, meta, results)
-        decided = decided_next
-    return cast(list[dict], results)  # every item got its result by now
+        this_round: list[_Pending] = []
+        later: list[_Pending] = []
+        for entry in pending:
+            (later if entry[1].policy_no in seen else this_round).append(entry)
+            seen.add(entry[1].policy_no)
+        _sync_round(repo, now, policies, this_round, results)
+        pending = later
+    return cast(list[Result], results)  # every item got its result by now
 
 
-def _sync_round(db, insurer, entries, current, meta, results) -> None:
-    """Decide on each policy, then write every change in a few statements.
-
-    ``current`` maps a policy number to its read-model row, or to its decision state once
-    this batch has written it (a later round then decides on that)."""
-    conn = db.conn
-    appends, changes = [], []
-    for index, policy_no, revision, terms in entries:
-        policy = current.get(policy_no)
-        if not isinstance(policy, domain.Policy):
-            policy = policy_state(insurer, policy_no, policy)
+def _sync_round(
+    repo: Repository,
+    now: datetime,
+    policies: dict[str, Policy],
+    entries: list[_Pending],
+    results: list[Result | None],
+) -> None:
+    """Decide on each policy, then save every change at once."""
+    changes: list[tuple[str, Policy, list]] = []
+    decided: list[tuple[int, SyncPolicy]] = []
+    for index, command in entries:
+        key = policy_key(command.insurer, command.policy_no)
+        policy = policies[key]
         try:
-            outcome, events = policy.sync(revision, terms)
-        except domain.StaleRevision as exc:
-            results[index] = {
-                "index": index,
-                "policy_no": policy_no,
-                "status": 409,
-                "detail": str(exc),
-                "version": policy.version,
-            }
+            events = policy.decide(command, now)
+        except Refused as exc:
+            results[index] = Refusal(command.policy_no, kernel_error(exc), policy.version)
             continue
         if not events:
-            results[index] = {
-                "index": index,
-                "policy_no": policy_no,
-                "status": 200,
-                "outcome": outcome,
-                "version": policy.version,
-            }
+            results[index] = _applied(command.policy_no, "unchanged", policy.version)
             continue
-        appends.append(
-            (
-                domain.stream_id(insurer, policy_no),
-                policy.version,
-                [NewEvent(e.type, e.to_data()) for e in events],
-            )
-        )
-        changes.append((index, policy_no, outcome, policy, events))
-    if not appends:
+        changes.append((key, policy, events))
+        decided.append((index, command))
+    if not changes:
         return
-    written = db.store.append_many(conn, appends, meta)
-    stored = []
-    digests: dict[str, str] = {}
-    for (index, policy_no, outcome, policy, events), got in zip(changes, written, strict=True):
-        if isinstance(got, ConcurrencyError) or not got:
-            results[index] = {
-                "index": index,
-                "policy_no": policy_no,
-                "status": 409,
-                "detail": "the policy was changed concurrently",
-            }
-            continue
-        stored.extend(got)
-        for event in events:
-            policy.apply(event)  # the terms' digest is computed once, here
-        current[policy_no] = policy
-        digests[got[-1].event_id] = policy.digest
-        results[index] = {
-            "index": index,
-            "policy_no": policy_no,
-            "status": 201 if outcome == "created" else 200,
-            "outcome": outcome,
-            "version": policy.version,
-        }
-    project_many(conn, stored, digests)
+    written = repo.save_many(changes)
+    for (index, command), (_, policy, events), got in zip(decided, changes, written, strict=True):
+        if isinstance(got, ConcurrencyError):
+            results[index] = Refusal(command.policy_no, kernel_error(got))
+        else:
+            results[index] = _applied(command.policy_no, outcome(events), policy.version)
 
 
-def policy_state(insurer: str, policy_no: str, row) -> domain.Policy:
-    """The aggregate's decision state from its read-model row (same transaction as events)."""
-    policy = domain.Policy(insurer, policy_no)
-    if row is not None:
-        row = row._mapping if hasattr(row, "_mapping") else row
-        policy.revision, policy.digest, policy.version = (
-            row["revision"],
-            row["digest"],
-            row["version"],
-        )
-        policy.terms = domain.Terms.from_dict(json.loads(row["terms"]))
-        if "status" in row:
-            policy.lapsed = row["status"] == "lapsed"
-    return policy
+def _applied(policy_no: str, what: str, version: int) -> dict[str, Any]:
+    status = 201 if what == "created" else 200
+    return {"policy_no": policy_no, "status": status, "outcome": what, "version": version}
+
+
+def _as_dict(index: int, result: Result) -> dict[str, Any]:
+    if not isinstance(result, Refusal):
+        return {"index": index, **result}
+    error = result.error
+    out: dict[str, Any] = {
+        "index": index,
+        "policy_no": result.policy_no,
+        "status": error.status,
+        "detail": error.detail,
+    }
+    if error.errors:
+        out["errors"] = error.errors
+    if result.version is not None:
+        out["version"] = result.version
+    return out
