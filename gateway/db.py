@@ -33,6 +33,8 @@ api_tokens = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("revoked_at", sa.DateTime),
 )
+# Token listing pages by (created_at, id).
+sa.Index("ix_api_tokens_created", api_tokens.c.created_at, api_tokens.c.id)
 
 idempotency_records = sa.Table(
     "idempotency_records",
@@ -47,6 +49,8 @@ idempotency_records = sa.Table(
     sa.Column("headers", sa.Text),
     sa.Column("body", sa.LargeBinary),
 )
+# Expired records are purged by expires_at.
+sa.Index("ix_idempotency_expires", idempotency_records.c.expires_at)
 
 
 def utcnow() -> datetime:
