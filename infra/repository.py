@@ -265,11 +265,26 @@ class Repository:
         event_ids: Sequence[str | None] | None = None,
         command_id: str | None = None,
     ) -> list[domain.Event]:
-        """``aggregate.decide(command, now, *args)`` with refusals translated, then ``save``."""
-        with domain_errors():
-            events = aggregate.decide(command, now, *args)
+        """``aggregate.decide(command, now, *args)`` with refusals translated, then ``save``.
+
+        A command retried after it was applied (same ``command_id``) may be refused by the
+        state it made (a notice cannot be unpinned twice): that refusal is no answer to a
+        retry, which stores nothing and returns ``[]``."""
+        try:
+            with domain_errors():
+                events = aggregate.decide(command, now, *args)
+        except errors.DomainError:
+            if command_id is not None and self.applied(key, aggregate, command_id):
+                return []
+            raise
         self.save(key, aggregate, events, event_ids, command_id=command_id)
         return events
+
+    def applied(self, key: str, aggregate: Any, command_id: str) -> bool:
+        """Whether the command ``command_id`` stored events on this aggregate's stream."""
+        stream = self.kinds[type(aggregate)].stream(key)
+        first = domain.derived_id("command", command_id, stream, 0)
+        return any(ev.event_id == first for ev in self.uow.read_stream(stream))
 
     def append_fact(self, stream: str, event: domain.Event, event_id: str | None = None) -> bool:
         """Append a standalone fact (no aggregate rules) at the stream's head."""
