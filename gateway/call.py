@@ -3,6 +3,7 @@ the method can make, against the object it reaches (scope: 403 or 404; version: 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +12,8 @@ from werkzeug.wrappers import Request
 
 from gateway.auth import Principal
 from infra.errors import Forbidden, NotFound, PreconditionFailed
+
+VERSION_TAG = re.compile(r"[0-9]{1,18}")
 
 ANONYMOUS = {"id": "anonymous", "role": "public"}
 
@@ -60,7 +63,8 @@ class Call:
         if tag.startswith("W/"):
             tag = tag[2:]
         tag = tag.strip('"')
-        if not tag.isdigit():
+        # ASCII digits only: str.isdigit() also takes "²" or "١", which int() refuses.
+        if not VERSION_TAG.fullmatch(tag):
             raise PreconditionFailed(f"If-Match {raw!r} names no version")
         return int(tag)
 

@@ -242,9 +242,15 @@ class ApiRoute(HttpRequestHandler):
         if charset not in ("utf-8", "utf8"):
             raise Problem("unsupported-media-type", "JSON bodies are UTF-8")
         try:
-            return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+            payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
             raise Problem("malformed-json", f"the body is not valid JSON: {exc}") from None
+        # JSON may escape lone surrogates ("\ud800") that no UTF-8 text can hold: storing,
+        # hashing or publishing such a string fails far from here, so refuse it by its path.
+        broken = _not_unicode(payload)
+        if broken:
+            raise Problem("validation", errors={p: ["must be valid Unicode text"] for p in broken})
+        return payload
 
     def _load_body(self, payload: Any) -> Any:
         if self.body_schema is None:
@@ -370,6 +376,25 @@ def _is_json(mimetype: str) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
     )
+
+
+def _not_unicode(value: Any, path: str = "") -> list[str]:
+    """Field paths of strings (keys included) in ``value`` that are not valid Unicode."""
+    out: list[str] = []
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            out.append(path or "_schema")
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            name = key.encode("utf-8", "backslashreplace").decode("utf-8")
+            inner_path = f"{path}.{name}" if path else name
+            out += _not_unicode(key, inner_path) or _not_unicode(inner, inner_path)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            out += _not_unicode(inner, f"{path}.{i}" if path else str(i))
+    return out
 
 
 def _reject_constant(name: str):

@@ -6,14 +6,9 @@ Bodies are ``infra.schemas.Strict`` (unknown fields are refused: 422) and replie
 
 from __future__ import annotations
 
-import base64
-import json
-from typing import Any
-
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from gateway.auth import ROLES, claim_errors
-from infra.errors import Invalid
 from infra.places import BUREAUS
 from infra.schemas import Reply, Strict
 
@@ -29,37 +24,6 @@ class ProblemSchema(Reply):
         metadata={"description": 'Validation messages by field path ("location.district")'},
     )
     request_id = fields.String()
-
-
-class PageQuery(Schema):
-    """``?limit=`` (default 50, max 500) and an opaque ``?cursor=``."""
-
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(validate=validate.Length(max=500))
-
-
-def encode_cursor(position: Any) -> str:
-    raw = json.dumps(position, separators=(",", ":"), default=str).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str) -> Any:
-    """The position a cursor encodes; a cursor that is not ours is a 422 on ``cursor``."""
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (ValueError, UnicodeError):
-        raise Invalid("invalid cursor", {"cursor": ["not a cursor from this API"]}) from None
-
-
-def page_of(items: list, limit: int, position_of) -> dict[str, Any]:
-    """``{"items", "next_cursor"}`` from ``limit + 1`` fetched items."""
-    more = len(items) > limit
-    items = items[:limit]
-    return {
-        "items": items,
-        "next_cursor": encode_cursor(position_of(items[-1])) if more and items else None,
-    }
 
 
 class Health(Reply):

@@ -12,13 +12,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 import uuid
 from typing import Any
 
-from nameko.web.server import WebServer
+from nameko.web.server import HttpOnlyProtocol, WebServer
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
@@ -46,6 +47,16 @@ def request_id_from(value: str | None) -> str:
     return uuid.uuid4().hex
 
 
+def _check_url_is_utf8(environ: dict[str, Any]) -> None:
+    """WSGI hands the raw path and query over as latin-1 text; a URL whose bytes are not
+    UTF-8 is the client's mistake (400), not something to fail on later."""
+    for part in ("PATH_INFO", "QUERY_STRING"):
+        try:
+            environ.get(part, "").encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            raise Problem("bad-request", "the URL is not UTF-8 (percent-encode it)") from None
+
+
 def security_headers(response: Response) -> None:
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -56,11 +67,41 @@ def security_headers(response: Response) -> None:
     headers.setdefault("Cache-Control", "no-store")
 
 
+class ProblemProtocol(HttpOnlyProtocol):
+    """nameko's HTTP protocol, answering the errors the HTTP server itself finds (a request
+    line it cannot parse, an unsupported HTTP version) as problem+json like every other
+    answer of the gateway, instead of the standard library's HTML page."""
+
+    def send_error(self, code, message=None, explain=None):
+        title = self.responses.get(code, ("Error",))[0]
+        body = json.dumps(
+            {
+                "type": "/docs#problem-bad-request" if code == 400 else "about:blank",
+                "title": title,
+                "status": code,
+                "detail": message or title,
+            }
+        ).encode("utf-8")
+        self.log_error("code %d, message %s", code, message)
+        self.send_response(code, title)
+        self.send_header("Content-Type", "application/problem+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+
 class GatewayWebServer(WebServer):
     core = GatewayCore()
 
     def get_wsgi_app(self):
         return GatewayWsgiApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, protocol=ProblemProtocol, debug=False):
+        return super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)
 
 
 class GatewayWsgiApp:
@@ -82,6 +123,7 @@ class GatewayWsgiApp:
         except HTTPException as exc:
             routing_error = exc
         try:
+            _check_url_is_utf8(environ)
             self._rate_limit(request)
             if routing_error is not None:
                 raise routing_error

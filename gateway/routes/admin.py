@@ -8,15 +8,9 @@ from gateway.auth import CITY_ADMIN
 from gateway.call import Call
 from gateway.routes.base import RouteBase
 from gateway.routing import route
-from gateway.schemas import (
-    PageQuery,
-    TokenCreate,
-    TokenCreated,
-    TokenPage,
-    decode_cursor,
-    page_of,
-)
+from gateway.schemas import TokenCreate, TokenCreated, TokenPage
 from infra.errors import Invalid, NotFound
+from infra.paging import PageQuery, decode_cursor, page_of
 
 TAG = "Tokens"
 
@@ -24,7 +18,7 @@ TAG = "Tokens"
 def _token_position(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
-    position = decode_cursor(cursor)
+    position = decode_cursor(cursor, 2)
     try:
         created, token_id = position
         return datetime.fromisoformat(created), str(token_id)
