@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -43,7 +43,7 @@ class Kind(Generic[A]):
 
     prefix: str
     cls: type[A]
-    types: dict[str, type[domain.Event]]
+    types: Mapping[str, type[domain.Event]]
     snapshots: bool = False
 
     def stream(self, key: str) -> str:
