@@ -17,13 +17,21 @@ from gateway.routes.licensing import (
     _page,
 )
 from gateway.routing import PUBLIC, route
-from gateway.schemas import PageQuery
+from infra.paging import PageQuery
 from infra.places import CITY_BUREAU
-from infra.schemas import Reply
-from services.licensing import schemas as ls
+from infra.schemas import Reply, Strict
+from services.licensing.schemas.audits import (
+    AuditCoverageQuery,
+    AuditPlanIn,
+    FindingsIn,
+    InspectorIn,
+    PublicAuditQuery,
+    RectificationOrderIn,
+    RiskFactIn,
+)
 
 
-class PublicAuditListQuery(PageQuery, ls.PublicAuditQuery):
+class PublicAuditListQuery(PageQuery, PublicAuditQuery):
     pass
 
 
@@ -98,7 +106,7 @@ class InspectorView(Reply):
     organization_uscc = fields.String(required=True)
 
 
-class VerifyIn(ls.Strict):
+class VerifyIn(Strict):
     pass
 
 
@@ -134,7 +142,7 @@ class AuditRoutes(RouteBase):
         summary="Draw an audit plan: risk-weighted random targets and inspectors",
         description="The seed and the candidate lists are recorded: the draw is "
         "reproducible. A city-wide caller names the bureau.",
-        body=ls.AuditPlanIn,
+        body=AuditPlanIn,
         responses={201: AuditPlanView},
     )
     def draw_audit_plan(self, call: Call):
@@ -169,7 +177,7 @@ class AuditRoutes(RouteBase):
         "licences today), how many the yearly minimum rate requires (rounded up), the distinct "
         "licences the year's plans drew, the shortfall. A district officer sees its own "
         "bureau; city-wide callers see every bureau unless they name one.",
-        query=ls.AuditCoverageQuery,
+        query=AuditCoverageQuery,
         responses={200: AuditCoverageView},
     )
     def audit_coverage(self, call: Call):
@@ -180,12 +188,12 @@ class AuditRoutes(RouteBase):
         return self.rpc.licensing.audit_coverage(query)
 
     record_findings = _audit_command(
-        "findings", "findings", ls.FindingsIn, "Record the findings of one target", 201
+        "findings", "findings", FindingsIn, "Record the findings of one target", 201
     )
     order_rectification = _audit_command(
         "rectification-orders",
         "rectification-orders",
-        ls.RectificationOrderIn,
+        RectificationOrderIn,
         "Order rectification by a date (needs a serious finding)",
         201,
     )
@@ -217,7 +225,7 @@ class AuditRoutes(RouteBase):
         roles=OFFICIALS,
         tag="Audits",
         summary="Add an inspector to a bureau's list",
-        body=ls.InspectorIn,
+        body=InspectorIn,
         responses={201: InspectorView},
     )
     def register_inspector(self, call: Call):
@@ -232,7 +240,7 @@ class AuditRoutes(RouteBase):
         roles=OFFICIALS,
         tag="Audits",
         summary="Record a risk fact (accident, credit grade, verified complaint)",
-        body=ls.RiskFactIn,
+        body=RiskFactIn,
         responses={201: None},
     )
     def record_risk_fact(self, call: Call):

@@ -11,13 +11,21 @@ from gateway.call import Call
 from gateway.routes.base import RouteBase
 from gateway.routes.licensing import ANY_TOKEN, IF_MATCH, OFFICIALS, _after, _page
 from gateway.routing import route
-from gateway.schemas import PageQuery
+from infra.clock import today
 from infra.errors import Invalid
 from infra.identifiers import InvalidIdentifier, parse_equipment_code
-from services.licensing import schemas as ls
+from infra.paging import PageQuery
+from services.licensing.schemas.applications import ReasonIn
+from services.licensing.schemas.base import AsOfQuery
+from services.licensing.schemas.licences import (
+    EquipmentChangeIn,
+    EquipmentPage,
+    EquipmentQuery,
+    EquipmentView,
+)
 
 
-class EquipmentListQuery(PageQuery, ls.EquipmentQuery):
+class EquipmentListQuery(PageQuery, EquipmentQuery):
     pass
 
 
@@ -26,7 +34,7 @@ def _unit_code(call: Call) -> str:
     resolves it)."""
     code = call.path["equipment_code"]
     try:
-        return parse_equipment_code(code, ls.clock_today()).code
+        return parse_equipment_code(code, today()).code
     except InvalidIdentifier as exc:
         raise Invalid("invalid equipment code", {"equipment_code": [str(exc)]}) from None
 
@@ -43,7 +51,7 @@ def _equipment_command(command: str, body: type[Schema], summary: str):
         "suspend, reinstate or revoke the certificate too. A command not allowed in the unit's "
         "status answers 409 naming it.",
         body=body,
-        responses={200: ls.EquipmentView},
+        responses={200: EquipmentView},
         **IF_MATCH,
     )
     def handler(self, call: Call):
@@ -65,8 +73,8 @@ class EquipmentRoutes(RouteBase):
         roles=ANY_TOKEN,
         tag="Equipment",
         summary="A registered unit (legacy 20-digit codes are accepted as aliases)",
-        query=ls.AsOfQuery,
-        responses={200: ls.EquipmentView},
+        query=AsOfQuery,
+        responses={200: EquipmentView},
     )
     def get_equipment(self, call: Call):
         return self.rpc.licensing.get_equipment(_unit_code(call), call.query.get("as_of"))
@@ -78,7 +86,7 @@ class EquipmentRoutes(RouteBase):
         tag="Equipment",
         summary="The register (maintenance units: the elevators they maintain)",
         query=EquipmentListQuery,
-        responses={200: ls.EquipmentPage},
+        responses={200: EquipmentPage},
     )
     def list_equipment(self, call: Call):
         q = call.query
@@ -96,11 +104,11 @@ class EquipmentRoutes(RouteBase):
 
     change_equipment = _equipment_command(
         "changes",
-        ls.EquipmentChangeIn,
+        EquipmentChangeIn,
         "Record a change of a unit (address, user, maintenance unit, rated speed or load)",
     )
-    suspend_equipment = _equipment_command("suspend", ls.ReasonIn, "Suspend the use of a unit")
-    resume_equipment = _equipment_command("resume", ls.ReasonIn, "Resume a suspended unit")
+    suspend_equipment = _equipment_command("suspend", ReasonIn, "Suspend the use of a unit")
+    resume_equipment = _equipment_command("resume", ReasonIn, "Resume a suspended unit")
     cancel_equipment = _equipment_command(
-        "cancel", ls.ReasonIn, "Cancel a unit's registration (scrapped or removed)"
+        "cancel", ReasonIn, "Cancel a unit's registration (scrapped or removed)"
     )

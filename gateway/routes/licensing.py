@@ -23,10 +23,40 @@ from gateway.auth import (
 from gateway.call import Call
 from gateway.routes.base import RouteBase
 from gateway.routing import PUBLIC, route
-from gateway.schemas import PageQuery, decode_cursor, page_of
-from infra.errors import Invalid
+from infra.paging import PageQuery, decode_cursor, page_of
 from infra.places import CITY_BUREAU
-from services.licensing import schemas as ls
+from services.licensing.schemas.applications import (
+    ApplicationIn,
+    ApplicationPage,
+    ApplicationQuery,
+    ApplicationView,
+    ApproveIn,
+    CertificateDeliveryIn,
+    CorrectionIn,
+    MaterialsIn,
+    OpinionIn,
+    ReasonIn,
+    RefuseIn,
+    SuspendClockIn,
+    WithdrawIn,
+)
+from services.licensing.schemas.base import AsOfQuery
+from services.licensing.schemas.delegations import (
+    DelegationIn,
+    DelegationPage,
+    DelegationQuery,
+    DelegationView,
+    RevocationIn,
+)
+from services.licensing.schemas.licences import (
+    LicencePage,
+    LicenceQuery,
+    LicenceView,
+    PublicLicencePage,
+    PublicLicenceQuery,
+    RenewalDecisionIn,
+    RenewalIn,
+)
 
 OFFICIALS = [CITY_ADMIN, BUREAU_OFFICER]
 ANY_TOKEN = [CITY_ADMIN, BUREAU_OFFICER, APPLICANT, MAINTENANCE_UNIT, INSURER]
@@ -34,19 +64,19 @@ USCC_ROLES = (APPLICANT, MAINTENANCE_UNIT, INSURER)
 IF_MATCH = {"errors": (412,), "if_match": True}
 
 
-class ApplicationListQuery(PageQuery, ls.ApplicationQuery):
+class ApplicationListQuery(PageQuery, ApplicationQuery):
     pass
 
 
-class DelegationListQuery(PageQuery, ls.DelegationQuery):
+class DelegationListQuery(PageQuery, DelegationQuery):
     pass
 
 
-class LicenceListQuery(PageQuery, ls.LicenceQuery):
+class LicenceListQuery(PageQuery, LicenceQuery):
     pass
 
 
-class PublicLicenceListQuery(PageQuery, ls.PublicLicenceQuery):
+class PublicLicenceListQuery(PageQuery, PublicLicenceQuery):
     pass
 
 
@@ -54,10 +84,7 @@ def _after(call: Call, size: int) -> list | None:
     cursor = call.query.get("cursor")
     if not cursor:
         return None
-    position = decode_cursor(cursor)
-    if not isinstance(position, list) or len(position) != size:
-        raise Invalid("invalid cursor", {"cursor": ["not a cursor from this API"]})
-    return position
+    return decode_cursor(cursor, size)
 
 
 def _page(items: list, limit: int, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -85,7 +112,7 @@ def _application_command(command: str, body: type[Schema] | None, roles: list[st
         summary=summary,
         description="A command not allowed in the current status answers 409 naming it.",
         body=body,
-        responses={200: ls.ApplicationView},
+        responses={200: ApplicationView},
         **IF_MATCH,
     )
     def handler(self, call: Call):
@@ -109,7 +136,7 @@ def _licence_command(
         tag="Licences",
         summary=summary,
         body=body,
-        responses={status: ls.LicenceView},
+        responses={status: LicenceView},
         **IF_MATCH,
     )
     def handler(self, call: Call):
@@ -137,8 +164,8 @@ class LicensingRoutes(RouteBase):
         roles=[CITY_ADMIN],
         tag="Delegations",
         summary="Delegate licence kinds to a bureau from a date",
-        body=ls.DelegationIn,
-        responses={201: ls.DelegationView},
+        body=DelegationIn,
+        responses={201: DelegationView},
     )
     def create_delegation(self, call: Call):
         return 201, self.rpc.licensing.create_delegation(call.body)
@@ -149,8 +176,8 @@ class LicensingRoutes(RouteBase):
         roles=[CITY_ADMIN],
         tag="Delegations",
         summary="Revoke a delegation from a date",
-        body=ls.RevocationIn,
-        responses={200: ls.DelegationView},
+        body=RevocationIn,
+        responses={200: DelegationView},
         **IF_MATCH,
     )
     def revoke_delegation(self, call: Call):
@@ -165,7 +192,7 @@ class LicensingRoutes(RouteBase):
         tag="Delegations",
         summary="Delegations, revoked ones included (as_of: those in force that day)",
         query=DelegationListQuery,
-        responses={200: ls.DelegationPage},
+        responses={200: DelegationPage},
     )
     def list_delegations(self, call: Call):
         q = call.query
@@ -190,8 +217,8 @@ class LicensingRoutes(RouteBase):
         summary="Submit an application; it is routed to the bureau holding the power",
         description="Applicants submit for their own credit code; officers take "
         "applications at the counter.",
-        body=ls.ApplicationIn,
-        responses={201: ls.ApplicationView},
+        body=ApplicationIn,
+        responses={201: ApplicationView},
     )
     def submit_application(self, call: Call):
         if call.caller.role == APPLICANT:
@@ -206,8 +233,8 @@ class LicensingRoutes(RouteBase):
         summary="An application with its deadlines, clock and timeline",
         description="`as_of`: the application as it stood then (events up to that moment; "
         "a date means the end of that day, China time); 404 if it did not exist yet.",
-        query=ls.AsOfQuery,
-        responses={200: ls.ApplicationView},
+        query=AsOfQuery,
+        responses={200: ApplicationView},
     )
     def get_application(self, call: Call):
         app_id = call.path["application_id"]
@@ -221,7 +248,7 @@ class LicensingRoutes(RouteBase):
         tag="Applications",
         summary="Applications (officers: their bureau; applicants: their own)",
         query=ApplicationListQuery,
-        responses={200: ls.ApplicationPage},
+        responses={200: ApplicationPage},
     )
     def list_applications(self, call: Call):
         q = call.query
@@ -239,28 +266,28 @@ class LicensingRoutes(RouteBase):
     )
     not_accept_application = _application_command(
         "not-accept",
-        ls.ReasonIn,
+        ReasonIn,
         OFFICIALS,
         "Do not accept, with the reason and the applicant's remedies",
     )
     request_correction = _application_command(
         "request-correction",
-        ls.CorrectionIn,
+        CorrectionIn,
         OFFICIALS,
         "Ask for every missing item at once (within the intake period)",
     )
     supplement_application = _application_command(
         "supplement",
-        ls.MaterialsIn,
+        MaterialsIn,
         [APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
         "Supply the requested materials; a new intake period starts",
     )
     review_application = _application_command(
-        "review", ls.OpinionIn, OFFICIALS, "Record a review step with its opinion"
+        "review", OpinionIn, OFFICIALS, "Record a review step with its opinion"
     )
     suspend_clock = _application_command(
         "suspend-clock",
-        ls.SuspendClockIn,
+        SuspendClockIn,
         OFFICIALS,
         "Stop the decision clock (hearing, testing, expert review, on-site evaluation)",
     )
@@ -268,30 +295,30 @@ class LicensingRoutes(RouteBase):
         "resume-clock", None, OFFICIALS, "Restart the decision clock"
     )
     extend_application = _application_command(
-        "extend", ls.ReasonIn, OFFICIALS, "Extend the decision period once by 10 working days"
+        "extend", ReasonIn, OFFICIALS, "Extend the decision period once by 10 working days"
     )
     approve_application = _application_command(
         "approve",
-        ls.ApproveIn,
+        ApproveIn,
         OFFICIALS,
         "Approve: the licence is issued (and, for a use registration, the unit registered)",
     )
     refuse_application = _application_command(
-        "refuse", ls.RefuseIn, OFFICIALS, "Refuse, with reasons, legal basis and remedies"
+        "refuse", RefuseIn, OFFICIALS, "Refuse, with reasons, legal basis and remedies"
     )
     stop_work = _application_command(
-        "stop-work", ls.ReasonIn, OFFICIALS, "Order the work of a filed construction notice to stop"
+        "stop-work", ReasonIn, OFFICIALS, "Order the work of a filed construction notice to stop"
     )
     deliver_certificate = _application_command(
         "deliver-certificate",
-        ls.CertificateDeliveryIn,
+        CertificateDeliveryIn,
         OFFICIALS,
         "Record that the certificate was handed over (due 10 working days after approval; "
         "late: the application is overdue)",
     )
     withdraw_application = _application_command(
         "withdraw",
-        ls.WithdrawIn,
+        WithdrawIn,
         [APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
         "Withdraw the application before the decision",
     )
@@ -305,8 +332,8 @@ class LicensingRoutes(RouteBase):
         tag="Licences",
         summary="A licence (its holder, the bureau that issued it, officials)",
         description="`as_of`: the licence as it stood then.",
-        query=ls.AsOfQuery,
-        responses={200: ls.LicenceView},
+        query=AsOfQuery,
+        responses={200: LicenceView},
     )
     def get_licence(self, call: Call):
         no = call.path["licence_no"]
@@ -321,7 +348,7 @@ class LicensingRoutes(RouteBase):
         tag="Licences",
         summary="Licences (officers: their bureau; holders: their own)",
         query=LicenceListQuery,
-        responses={200: ls.LicencePage},
+        responses={200: LicencePage},
     )
     def list_licences(self, call: Call):
         q = call.query
@@ -335,24 +362,24 @@ class LicensingRoutes(RouteBase):
         return _page(items, q["limit"], ("licence_no",))
 
     suspend_licence = _licence_command(
-        "suspend", ls.ReasonIn, OFFICIALS, "Suspend a licence (a use registration: the unit too)"
+        "suspend", ReasonIn, OFFICIALS, "Suspend a licence (a use registration: the unit too)"
     )
     reinstate_licence = _licence_command(
-        "reinstate", ls.ReasonIn, OFFICIALS, "Reinstate a suspended licence"
+        "reinstate", ReasonIn, OFFICIALS, "Reinstate a suspended licence"
     )
     revoke_licence = _licence_command(
-        "revoke", ls.ReasonIn, OFFICIALS, "Revoke a licence (a use registration: cancels it)"
+        "revoke", ReasonIn, OFFICIALS, "Revoke a licence (a use registration: cancels it)"
     )
     request_renewal = _licence_command(
         "renewals",
-        ls.RenewalIn,
+        RenewalIn,
         [APPLICANT, MAINTENANCE_UNIT, BUREAU_OFFICER, CITY_ADMIN],
         "Ask for renewal (at least 30 days before expiry) or, for an operator, a review",
         status=201,
     )
     decide_renewal = _licence_command(
         "renewal-decision",
-        ls.RenewalDecisionIn,
+        RenewalDecisionIn,
         OFFICIALS,
         "Grant or refuse the pending renewal (undecided at expiry: deemed granted)",
     )
@@ -364,7 +391,7 @@ class LicensingRoutes(RouteBase):
         tag="Public",
         summary="Public licensing decisions (no personal data)",
         query=PublicLicenceListQuery,
-        responses={200: ls.PublicLicencePage},
+        responses={200: PublicLicencePage},
     )
     def public_licences(self, call: Call):
         q = call.query

@@ -15,58 +15,90 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from infra.clock import local_date
+from infra.domain import Command, Event, derived_id
 from infra.errors import Invalid, NotFound, PreconditionFailed
-from infra.eventstore import ConcurrencyError
-from services.licensing import schemas
-from services.licensing.domain import application as da
-from services.licensing.domain import common as dc
-from services.licensing.domain import delegation as dd
+from infra.repository import Repository, domain_errors
+from infra.schemas import load
+from infra.sweep import Sweep
+from services.licensing.domain.application.aggregate import Application
+from services.licensing.domain.application.commands import (
+    Accept,
+    Approve,
+    DeemAcceptance,
+    DeliverCertificate,
+    Extend,
+    NotAccept,
+    OrderWorkStop,
+    ReceiveApplication,
+    RecomputeDeadlines,
+    Refuse,
+    RequestCorrection,
+    ResumeClock,
+    Review,
+    Supplement,
+    SuspendClock,
+    Withdraw,
+)
+from services.licensing.domain.application.events import ApplicationApproved, DeemedAccepted
+from services.licensing.domain.delegation import Grant, route_application
 from services.licensing.projections import applications, delegations
-from services.licensing.repository import Repository, domain_errors, event_id_for
+from services.licensing.schemas.applications import (
+    ApplicationIn,
+    ApproveIn,
+    CertificateDeliveryIn,
+    CorrectionIn,
+    MaterialsIn,
+    OpinionIn,
+    ReasonIn,
+    RefuseIn,
+    SuspendClockIn,
+    WithdrawIn,
+)
 
 # API command name -> (body schema, domain command builder)
-COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], dc.Command]]] = {
-    "accept": (None, lambda b, a: da.Accept(actor=a)),
-    "not-accept": (schemas.ReasonIn, lambda b, a: da.NotAccept(actor=a, reason=b["reason"])),
+COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], Command]]] = {
+    "accept": (None, lambda b, a: Accept(actor=a)),
+    "not-accept": (ReasonIn, lambda b, a: NotAccept(actor=a, reason=b["reason"])),
     "request-correction": (
-        schemas.CorrectionIn,
-        lambda b, a: da.RequestCorrection(actor=a, items=tuple(b["items"])),
+        CorrectionIn,
+        lambda b, a: RequestCorrection(actor=a, items=tuple(b["items"])),
     ),
     "supplement": (
-        schemas.MaterialsIn,
-        lambda b, a: da.Supplement(actor=a, materials=tuple(b["materials"])),
+        MaterialsIn,
+        lambda b, a: Supplement(actor=a, materials=tuple(b["materials"])),
     ),
-    "review": (schemas.OpinionIn, lambda b, a: da.Review(actor=a, opinion=b["opinion"])),
+    "review": (OpinionIn, lambda b, a: Review(actor=a, opinion=b["opinion"])),
     "suspend-clock": (
-        schemas.SuspendClockIn,
-        lambda b, a: da.SuspendClock(actor=a, reason=b["reason"], notice_ref=b["notice_ref"]),
+        SuspendClockIn,
+        lambda b, a: SuspendClock(actor=a, reason=b["reason"], notice_ref=b["notice_ref"]),
     ),
-    "resume-clock": (None, lambda b, a: da.ResumeClock(actor=a)),
-    "extend": (schemas.ReasonIn, lambda b, a: da.Extend(actor=a, reason=b["reason"])),
+    "resume-clock": (None, lambda b, a: ResumeClock(actor=a)),
+    "extend": (ReasonIn, lambda b, a: Extend(actor=a, reason=b["reason"])),
     "approve": (
-        schemas.ApproveIn,
-        lambda b, a: da.Approve(
+        ApproveIn,
+        lambda b, a: Approve(
             actor=a,
             opinion=b["opinion"],
             valid_until=date.fromisoformat(b["valid_until"]) if b.get("valid_until") else None,
         ),
     ),
     "refuse": (
-        schemas.RefuseIn,
-        lambda b, a: da.Refuse(actor=a, reason=b["reason"], legal_basis=b["legal_basis"]),
+        RefuseIn,
+        lambda b, a: Refuse(actor=a, reason=b["reason"], legal_basis=b["legal_basis"]),
     ),
-    "withdraw": (schemas.WithdrawIn, lambda b, a: da.Withdraw(actor=a, reason=b.get("reason"))),
-    "stop-work": (schemas.ReasonIn, lambda b, a: da.OrderWorkStop(actor=a, reason=b["reason"])),
+    "withdraw": (WithdrawIn, lambda b, a: Withdraw(actor=a, reason=b.get("reason"))),
+    "stop-work": (ReasonIn, lambda b, a: OrderWorkStop(actor=a, reason=b["reason"])),
     "deliver-certificate": (
-        schemas.CertificateDeliveryIn,
-        lambda b, a: da.DeliverCertificate(actor=a, reference=b.get("reference")),
+        CertificateDeliveryIn,
+        lambda b, a: DeliverCertificate(actor=a, reference=b.get("reference")),
     ),
 }
 APPLICANT_COMMANDS = ("supplement", "withdraw")
 log = logging.getLogger("sesp.licensing")
 
 
-def log_provisional(app: da.Application) -> None:
+def log_provisional(app: Application) -> None:
     """A deadline computed for a year without an official schedule is said so, never silent."""
     if app.provisional:
         log.warning(
@@ -77,7 +109,7 @@ def log_provisional(app: da.Application) -> None:
         )
 
 
-def view(app: da.Application, today: date, calendar: Any) -> dict[str, Any]:
+def view(app: Application, today: date, calendar: Any) -> dict[str, Any]:
     """The application as ``GET /v1/applications/{id}`` shows it."""
     assert app.received_on is not None  # only a received application is shown
     return {
@@ -137,9 +169,9 @@ def summary(row: Any, today: date) -> dict[str, Any]:
     }
 
 
-def grants(conn) -> list[dd.Grant]:
+def grants(conn) -> list[Grant]:
     return [
-        dd.Grant(r.bureau, json.loads(r.kinds), r.effective_from, r.revoked_from)
+        Grant(r.bureau, json.loads(r.kinds), r.effective_from, r.revoked_from)
         for r in conn.execute(select(delegations))
     ]
 
@@ -147,26 +179,24 @@ def grants(conn) -> list[dd.Grant]:
 class Applications:
     def __init__(self, repo: Repository, now: datetime, calendar: Any, on_approved: Any):
         self.repo, self.now, self.calendar = repo, now, calendar
-        self.today = da.local_date(now)
+        self.today = local_date(now)
         self.on_approved = on_approved
 
     def actor(self) -> str:
-        from services.licensing.repository import actor_name
-
-        return actor_name(self.repo.meta.get("actor") or {})
+        return self.repo.actor
 
     # --- submission ---
 
     def submit(self, body: dict, check_subject: Callable[[dict], None] | None = None) -> dict:
-        data = schemas.load(schemas.ApplicationIn, body, "application")
+        data = load(ApplicationIn, body, "application")
         if check_subject is not None:
             check_subject(data)
-        route = dd.route_application(
+        route = route_application(
             data["kind"], data["location"], self.today, grants(self.repo.conn)
         )
         app_id = str(uuid.uuid4())
-        app = da.Application()
-        command = da.ReceiveApplication(
+        app = Application()
+        command = ReceiveApplication(
             actor=self.actor(),
             application_id=app_id,
             kind=data["kind"],
@@ -193,14 +223,14 @@ class Applications:
                 raise Invalid("this command takes no body", {k: ["Unknown field."] for k in body})
             data: dict = {}
         else:
-            data = schemas.load(schema, body, name)
-        app = self.repo.load(da.Application, app_id, must_exist="application")
+            data = load(schema, body, name)
+        app = self.repo.load(Application, app_id, must_exist="application")
         if expected_version is not None and expected_version != app.version:
             raise PreconditionFailed(
                 f"the application is at version {app.version}, not {expected_version}"
             )
         command = build(data, self.actor())
-        if isinstance(command, da.Approve):
+        if isinstance(command, Approve):
             with domain_errors():
                 app.decide(command, self.now, self.calendar)  # refused here before any number
             licence_no = self.on_approved.prepare(app, command)
@@ -209,25 +239,22 @@ class Applications:
             events = app.decide(command, self.now, self.calendar)
         self.repo.save(app_id, app, events, [self._event_id(app, e) for e in events])
         for event in events:
-            if isinstance(event, da.ApplicationApproved):
+            if isinstance(event, ApplicationApproved):
                 self.on_approved.issue(app, event)
         if events:
             log_provisional(app)
         return view(app, self.today, self.calendar)
 
     @staticmethod
-    def _event_id(app: da.Application, event: dc.Event) -> str | None:
-        # Deemed acceptance is one fact whoever notices it (sweep or command): one id.
-        if isinstance(event, da.DeemedAccepted):
-            return event_id_for(app.id, "deemed", event.intake_due)
-        return None
+    def _event_id(app: Application, event: Event) -> str | None:
+        return deemed_acceptance_id(app, event)
 
     # --- reads ---
 
     def get(self, app_id: str, as_of: datetime | None = None) -> dict:
         """The application now, or as it stood at ``as_of`` (its clock read on that day)."""
-        app = self.repo.load(da.Application, app_id, must_exist="application", as_of=as_of)
-        today = min(self.today, da.local_date(as_of)) if as_of else self.today
+        app = self.repo.load(Application, app_id, must_exist="application", as_of=as_of)
+        today = min(self.today, local_date(as_of)) if as_of else self.today
         return view(app, today, self.calendar)
 
     def scope(self, app_id: str) -> dict:
@@ -267,62 +294,67 @@ class Applications:
         rows = self.repo.conn.execute(q.order_by(c.received_on, c.id).limit(limit)).all()
         return [summary(r, self.today) for r in rows]
 
-    # --- time ---
 
-    def sweep(self, batch: int = 200) -> int:
-        """Deemed acceptance of every application whose intake period has passed (idempotent:
-        a second run, or a second process, records nothing more)."""
-        conn = self.repo.conn
-        due = (
-            conn.execute(
-                select(applications.c.id)
-                .where(applications.c.status == "received", applications.c.late_after < self.today)
-                .order_by(applications.c.late_after)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-        done = 0
-        for app_id in due:
-            try:
-                with conn.begin_nested():
-                    app = self.repo.load(da.Application, app_id)
-                    with domain_errors():
-                        events = app.decide(da.DeemAcceptance(), self.now, self.calendar)
-                    ids = [self._event_id(app, e) for e in events]
-                    if self.repo.save(app_id, app, events, ids):
-                        done += 1
-            except ConcurrencyError:
-                continue  # another worker recorded it
-        return done
+# --- time -----------------------------------------------------------------------------------
 
-    def recompute(self, batch: int = 200) -> int:
-        """Recompute provisional open deadlines with the current calendar (a year's schedule
-        was configured since): nothing is recorded while the answer stays the same."""
-        conn = self.repo.conn
-        ids = (
-            conn.execute(
-                select(applications.c.id)
-                .where(
-                    applications.c.provisional.is_(True),
-                    applications.c.status.in_(["received", "accepted", "approved"]),
-                )
-                .order_by(applications.c.id)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-        done = 0
-        for app_id in ids:
-            try:
-                with conn.begin_nested():
-                    app = self.repo.load(da.Application, app_id)
-                    with domain_errors():
-                        events = app.decide(da.RecomputeDeadlines(), self.now, self.calendar)
-                    if self.repo.save(app_id, app, events):
-                        done += 1
-            except ConcurrencyError:
-                continue
-        return done
+
+def deemed_acceptance_id(app: Application, event: Event) -> str | None:
+    """Deemed acceptance is one fact whoever notices it (the sweep or a command): one id."""
+    if isinstance(event, DeemedAccepted):
+        return derived_id(app.id, "deemed", event.intake_due)
+    return None
+
+
+def _past_intake(conn, after: str | None, limit: int, now: datetime) -> list[str]:
+    c = applications.c
+    q = select(c.id).where(c.status == "received", c.late_after < local_date(now))
+    if after is not None:
+        q = q.where(c.id > after)
+    return list(conn.execute(q.order_by(c.id).limit(limit)).scalars())
+
+
+def _provisional(conn, after: str | None, limit: int) -> list[str]:
+    c = applications.c
+    q = select(c.id).where(
+        c.provisional.is_(True), c.status.in_(["received", "accepted", "approved"])
+    )
+    if after is not None:
+        q = q.where(c.id > after)
+    return list(conn.execute(q.order_by(c.id).limit(limit)).scalars())
+
+
+def deemed_acceptance(calendar: Any, batch: int = 200) -> Sweep:
+    """Deemed acceptance of every application whose intake period has passed (idempotent:
+    a second run, or a second process, records nothing more)."""
+    return Sweep(
+        "deemed acceptance",
+        Application,
+        _past_intake,
+        lambda app, now: DeemAcceptance(),
+        batch,
+        args=(calendar,),
+        dated=True,
+        event_ids=lambda app, events: [deemed_acceptance_id(app, e) for e in events],
+    )
+
+
+def deadline_recomputation(calendar: Any, batch: int = 200) -> Sweep:
+    """Provisional open deadlines recomputed with the current calendar (a year's schedule was
+    configured since): nothing is recorded while the answer stays the same, so an application
+    can stay due for long; the sweep's cursor walks on past it."""
+    return Sweep(
+        "deadline recomputation",
+        Application,
+        _provisional,
+        lambda app, now: RecomputeDeadlines(),
+        batch,
+        args=(calendar,),
+    )
+
+
+def sweeps(calendar: Any) -> dict[str, Sweep]:
+    """The time-driven rules of applications, by the name ``sweep_now`` reports them under."""
+    return {
+        "deemed_accepted": deemed_acceptance(calendar),
+        "deadlines_recomputed": deadline_recomputation(calendar),
+    }

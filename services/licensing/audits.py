@@ -13,31 +13,55 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from infra.errors import Forbidden, NotFound, PreconditionFailed
-from infra.eventstore import ConcurrencyError
-from services.licensing import schemas
-from services.licensing.domain import application as da
-from services.licensing.domain import audit as dau
+from infra.clock import local_date
+from infra.domain import derived_id
+from infra.errors import Forbidden, Invalid, NotFound, PreconditionFailed
+from infra.places import CITY_BUREAU
+from infra.repository import Repository
+from infra.schemas import load
+from infra.sweep import Sweep
+from services.licensing.domain.audit.commands import (
+    DrawAuditPlan,
+    OrderRectification,
+    RecordFindings,
+    RegisterInspector,
+    SweepAudit,
+    VerifyRectification,
+)
+from services.licensing.domain.audit.coverage import drawn_in_year, yearly_coverage
+from services.licensing.domain.audit.events import RiskFactRecorded
+from services.licensing.domain.audit.inspectors import Inspector
+from services.licensing.domain.audit.plan import AuditPlan
+from services.licensing.domain.audit.risk import RiskFact, risk_factors
+from services.licensing.domain.audit.rules import AuditRules
 from services.licensing.projections import (
     audit_plans,
     inspectors,
     licences,
+    risk_fact_row,
     risk_facts,
 )
 from services.licensing.projections import equipment as equipment_table
-from services.licensing.repository import Repository, actor_name, event_id_for
+from services.licensing.schemas.audits import (
+    AuditCoverageQuery,
+    AuditPlanIn,
+    FindingsIn,
+    InspectorIn,
+    RectificationOrderIn,
+    RiskFactIn,
+)
 
 MAX_SEED = 2**53 - 1  # exact in JSON numbers everywhere
 AUDIT_COMMANDS = {
     "findings": (
-        schemas.FindingsIn,
-        lambda b, a: dau.RecordFindings(
+        FindingsIn,
+        lambda b, a: RecordFindings(
             actor=a, licence_no=b["licence_no"], findings=tuple(b["findings"])
         ),
     ),
     "rectification-orders": (
-        schemas.RectificationOrderIn,
-        lambda b, a: dau.OrderRectification(
+        RectificationOrderIn,
+        lambda b, a: OrderRectification(
             actor=a,
             licence_no=b["licence_no"],
             due_on=date.fromisoformat(b["due_on"]),
@@ -48,31 +72,29 @@ AUDIT_COMMANDS = {
 
 
 class Audits:
-    def __init__(self, repo: Repository, now: datetime, rules: dau.AuditRules):
+    def __init__(self, repo: Repository, now: datetime, rules: AuditRules):
         self.repo, self.now, self.rules = repo, now, rules
-        self.today = da.local_date(now)
+        self.today = local_date(now)
 
     @property
     def conn(self):
         return self.repo.conn
 
     def actor(self) -> str:
-        return actor_name(self.repo.meta.get("actor") or {})
+        return self.repo.actor
 
     # --- inspectors and risk facts ------------------------------------------------------
 
     def register_inspector(self, body: dict, bureau: str | None) -> dict:
-        data = schemas.load(schemas.InspectorIn, body, "inspector")
+        data = load(InspectorIn, body, "inspector")
         bureau = bureau or data.get("bureau")
         if not bureau:
-            from infra.errors import Invalid
-
             raise Invalid("which bureau?", {"bureau": ["required for a city-wide token"]})
-        inspector = self.repo.load(dau.Inspector, data["inspector_id"])
+        inspector = self.repo.load(Inspector, data["inspector_id"])
         self.repo.decide_and_save(
             data["inspector_id"],
             inspector,
-            dau.RegisterInspector(
+            RegisterInspector(
                 actor=self.actor(),
                 inspector_id=data["inspector_id"],
                 bureau=bureau,
@@ -89,19 +111,17 @@ class Audits:
         }
 
     def record_risk_fact(self, body: dict) -> dict:
-        data = schemas.load(schemas.RiskFactIn, body, "risk fact")
+        data = load(RiskFactIn, body, "risk fact")
         if data["type"] == "credit_grade" and not data.get("grade"):
-            from infra.errors import Invalid
-
             raise Invalid("a grade is needed", {"grade": ["required for credit_grade"]})
-        fact = dau.RiskFact(
+        fact = RiskFact(
             data["fact_id"],
             data["uscc"],
             data["type"],
             date.fromisoformat(data["occurred_on"]),
             data.get("grade"),
         )
-        event = dau.RiskFactRecorded(
+        event = RiskFactRecorded(
             at=self.now,
             actor=self.actor(),
             fact_id=fact.fact_id,
@@ -110,11 +130,9 @@ class Audits:
             occurred_on=fact.occurred_on,
             grade=fact.grade,
         )
-        stored = self.repo.append_fact(
-            f"risk-{fact.uscc}", event, event_id_for("risk", fact.fact_id)
-        )
+        stored = self.repo.append_fact(f"risk-{fact.uscc}", event, derived_id("risk", fact.fact_id))
         if stored:
-            self.conn.execute(insert(risk_facts).values(**fact.row()))
+            self.conn.execute(insert(risk_facts).values(**risk_fact_row(event.to_data())))
         return {**fact.row(), "occurred_on": fact.occurred_on.isoformat(), "recorded": stored}
 
     # --- plans --------------------------------------------------------------------------
@@ -132,12 +150,10 @@ class Audits:
             .order_by(licences.c.licence_no)
         ).all()
         usccs = {r.holder_uscc for r in rows if r.holder_uscc}
-        facts: dict[str, list[dau.RiskFact]] = defaultdict(list)
+        facts: dict[str, list[RiskFact]] = defaultdict(list)
         if usccs:
             for f in self.conn.execute(select(risk_facts).where(risk_facts.c.uscc.in_(usccs))):
-                facts[f.uscc].append(
-                    dau.RiskFact(f.fact_id, f.uscc, f.type, f.occurred_on, f.grade)
-                )
+                facts[f.uscc].append(RiskFact(f.fact_id, f.uscc, f.type, f.occurred_on, f.grade))
         providers: dict[str, set[str]] = defaultdict(set)
         if usccs:
             for e in self.conn.execute(
@@ -149,7 +165,7 @@ class Audits:
                 providers[e.user_uscc].add(e.maintenance_unit_uscc)
         out = []
         for r in rows:
-            factors = dau.risk_factors(facts.get(r.holder_uscc, []), self.today)
+            factors = risk_factors(facts.get(r.holder_uscc, []), self.today)
             conflicts = sorted({r.holder_uscc, *providers.get(r.holder_uscc, ())} - {None})
             out.append(
                 {
@@ -164,7 +180,7 @@ class Audits:
         return out
 
     def draw(self, bureau: str, body: dict) -> dict:
-        data = schemas.load(schemas.AuditPlanIn, body, "audit plan")
+        data = load(AuditPlanIn, body, "audit plan")
         seed = data.get("seed")
         if seed is None:
             seed = secrets.randbelow(MAX_SEED)
@@ -182,11 +198,11 @@ class Audits:
         candidates = self.candidates(bureau, kind)
         if self.rules.prefer_undrawn_in_year:
             plans = self._plans_of_year(self.today.year, bureau, kind)
-            before = dau.drawn_in_year(plans, bureau, kind, self.today.year)
+            before = drawn_in_year(plans, bureau, kind, self.today.year)
             candidates = [{**c, "drawn_this_year": c["licence_no"] in before} for c in candidates]
         plan_id = str(uuid.uuid4())
-        plan = dau.AuditPlan()
-        command = dau.DrawAuditPlan(
+        plan = AuditPlan()
+        command = DrawAuditPlan(
             actor=self.actor(),
             plan_id=plan_id,
             bureau=bureau,
@@ -211,12 +227,12 @@ class Audits:
     ) -> dict:
         plan = self._plan(plan_id, bureau)
         if name == "verify":
-            command: Any = dau.VerifyRectification(
+            command: Any = VerifyRectification(
                 actor=self.actor(), licence_no=(body or {})["licence_no"]
             )
         elif name in AUDIT_COMMANDS:
             schema, build = AUDIT_COMMANDS[name]
-            command = build(schemas.load(schema, body, name), self.actor())
+            command = build(load(schema, body, name), self.actor())
         else:
             raise NotFound(f"no command {name}")
         if expected_version is not None and expected_version != plan.version:
@@ -226,29 +242,29 @@ class Audits:
         self.repo.decide_and_save(plan_id, plan, command, self.now)
         return self._view(plan)
 
-    def _plan(self, plan_id: str, bureau: str | None) -> dau.AuditPlan:
-        plan = self.repo.load(dau.AuditPlan, plan_id, must_exist="audit plan")
-        if bureau and bureau not in ("SH", plan.bureau):
+    def _plan(self, plan_id: str, bureau: str | None) -> AuditPlan:
+        plan = self.repo.load(AuditPlan, plan_id, must_exist="audit plan")
+        if bureau and bureau not in (CITY_BUREAU, plan.bureau):
             raise Forbidden("the plan belongs to another bureau")
         return plan
 
     def get(self, plan_id: str, bureau: str | None = None) -> dict:
-        plan = self.repo.load(dau.AuditPlan, plan_id, must_exist="audit plan")
-        if bureau and bureau not in ("SH", plan.bureau):
+        plan = self.repo.load(AuditPlan, plan_id, must_exist="audit plan")
+        if bureau and bureau not in (CITY_BUREAU, plan.bureau):
             raise NotFound(f"audit plan {plan_id} not found")
         view = self._view(plan)
         # Anyone can check the draw: the recorded seed and candidates give the same targets.
         view["reproduced"] = plan.reproduce() == _drawn_targets(plan)
         return view
 
-    def _view(self, plan: dau.AuditPlan) -> dict:
+    def _view(self, plan: AuditPlan) -> dict:
         """The plan, and where its bureau stands against the yearly minimum of its kind in the
         year it was drawn (licensees counted today)."""
         # A stored plan was drawn: the draw set its date, bureau and kind.
         assert plan.drawn_on is not None and plan.bureau is not None and plan.kind is not None
         year = plan.drawn_on.year
         licensees = self._licensees(plan.bureau, plan.kind).get((plan.bureau, plan.kind), 0)
-        coverage = dau.yearly_coverage(
+        coverage = yearly_coverage(
             self.rules,
             plan.bureau,
             plan.kind,
@@ -264,7 +280,7 @@ class Audits:
         """Per bureau and kind: the year's required draws against the distinct licences the
         year's plans drew. Without ``kind``, every kind the bureau has licensees of; without
         ``bureau`` (city-wide callers), every bureau that has licensees."""
-        data = schemas.load(schemas.AuditCoverageQuery, query, "coverage query")
+        data = load(AuditCoverageQuery, query, "coverage query")
         year = data.get("year", self.today.year)
         bureau, kind = data.get("bureau"), data.get("kind")
         counts = self._licensees(bureau, kind)
@@ -275,7 +291,7 @@ class Audits:
             "rate": self.rules.yearly_minimum_rate,
             "licensees_as_of": self.today.isoformat(),
             "items": [
-                dau.yearly_coverage(self.rules, b, k, year, counts.get((b, k), 0), plans).row()
+                yearly_coverage(self.rules, b, k, year, counts.get((b, k), 0), plans).row()
                 for b, k in keys
             ],
         }
@@ -317,33 +333,6 @@ class Audits:
         rows = self.conn.execute(q.order_by(audit_plans.c.id).limit(limit)).all()
         return [json.loads(r.results) for r in rows]
 
-    def sweep(self, batch: int = 100) -> int:
-        due = (
-            self.conn.execute(
-                select(audit_plans.c.id)
-                .where(audit_plans.c.next_check_on <= self.today)
-                .order_by(audit_plans.c.next_check_on)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-        done = 0
-        for plan_id in due:
-            try:
-                with self.conn.begin_nested():
-                    plan = self.repo.load(dau.AuditPlan, plan_id)
-                    events = plan.decide(dau.SweepAudit(), self.now)
-                    ids = [
-                        event_id_for(plan_id, plan.version + i + 1, e.type)
-                        for i, e in enumerate(events)
-                    ]
-                    if self.repo.save(plan_id, plan, events, ids):
-                        done += 1
-            except ConcurrencyError:
-                continue
-        return done
-
 
 def _licensees_of(bureau: str | None, kind: str | None) -> list:
     """Where-clauses of a bureau's licensees of a kind: its active licences (either optional)."""
@@ -355,9 +344,25 @@ def _licensees_of(bureau: str | None, kind: str | None) -> list:
     return clauses
 
 
-def _drawn_targets(plan: dau.AuditPlan) -> list[dict]:
+def _drawn_targets(plan: AuditPlan) -> list[dict]:
     """The targets as drawn (without the audit's later state)."""
     return [
         {k: v for k, v in t.items() if k not in ("findings", "order")}
         for t in plan.targets.values()
     ]
+
+
+# --- time -----------------------------------------------------------------------------------
+
+
+def _due_plans(conn, after: str | None, limit: int, now: datetime) -> list[str]:
+    c = audit_plans.c
+    q = select(c.id).where(c.next_check_on <= local_date(now))
+    if after is not None:
+        q = q.where(c.id > after)
+    return list(conn.execute(q.order_by(c.id).limit(limit)).scalars())
+
+
+def audit_sweep(batch: int = 100) -> Sweep:
+    """Rectification orders unrectified after their deadline open suspension proceedings."""
+    return Sweep("audits", AuditPlan, _due_plans, lambda plan, now: SweepAudit(), batch, dated=True)

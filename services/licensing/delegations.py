@@ -9,20 +9,21 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
+from infra.clock import local_date
 from infra.errors import PreconditionFailed
-from services.licensing import schemas
+from infra.repository import Repository
+from infra.schemas import load
 from services.licensing.domain import delegation as dd
-from services.licensing.domain.common import local_date
 from services.licensing.projections import delegations
-from services.licensing.repository import Repository, actor_name
+from services.licensing.schemas.delegations import DelegationIn, RevocationIn
 
 
 def grant(repo: Repository, now: datetime, body: dict) -> dict:
-    data = schemas.load(schemas.DelegationIn, body, "delegation")
+    data = load(DelegationIn, body, "delegation")
     delegation_id = str(uuid.uuid4())
     delegation = dd.Delegation()
     command = dd.GrantDelegation(
-        actor=actor_name(repo.meta.get("actor") or {}),
+        actor=repo.actor,
         delegation_id=delegation_id,
         bureau=data["bureau"],
         kinds=tuple(data["kinds"]),
@@ -39,12 +40,12 @@ def revoke(
     body: dict,
     expected_version: int | None = None,
 ) -> dict:
-    data = schemas.load(schemas.RevocationIn, body, "revocation")
+    data = load(RevocationIn, body, "revocation")
     delegation = repo.load(dd.Delegation, delegation_id, must_exist="delegation")
     if expected_version is not None and expected_version != delegation.version:
         raise PreconditionFailed(f"the delegation is at version {delegation.version}")
     command = dd.RevokeDelegation(
-        actor=actor_name(repo.meta.get("actor") or {}),
+        actor=repo.actor,
         effective_from=date.fromisoformat(data["effective_from"]),
         reason=data["reason"],
     )

@@ -11,55 +11,83 @@ from typing import Any
 
 from sqlalchemy import select
 
+from infra.clock import local_date
+from infra.domain import Command
 from infra.errors import Conflict, NotFound, PreconditionFailed
-from infra.eventstore import ConcurrencyError
 from infra.identifiers import parse_equipment_code
-from services.licensing import schemas
+from infra.repository import Repository
+from infra.schemas import load
+from infra.sweep import Sweep
 from services.licensing.construction import check_construction
-from services.licensing.domain import application as da
-from services.licensing.domain import common as dc
 from services.licensing.domain import equipment as de
-from services.licensing.domain import licence as dl
+from services.licensing.domain.application.aggregate import Application
+from services.licensing.domain.application.commands import Approve
+from services.licensing.domain.application.events import ApplicationApproved
+from services.licensing.domain.common import Event
+from services.licensing.domain.licence.aggregate import Licence
+from services.licensing.domain.licence.commands import (
+    DecideRenewal,
+    IssueLicence,
+    ReinstateLicence,
+    RequestRenewal,
+    RevokeLicence,
+    SuspendLicence,
+    SweepLicence,
+    TransferLicence,
+)
+from services.licensing.domain.licence.events import (
+    LicenceReinstated,
+    LicenceRevoked,
+    LicenceSuspended,
+)
+from services.licensing.domain.licence.rules import (
+    ACTIVE,
+    KIND_CODES,
+    SUSPENDED,
+    LicenceRules,
+    licence_number,
+)
 from services.licensing.projections import licences, sequence_next
 from services.licensing.records import licence_summary, public_record
-from services.licensing.repository import Repository, actor_name, domain_errors, event_id_for
+from services.licensing.schemas.applications import ReasonIn
+from services.licensing.schemas.licences import RenewalDecisionIn, RenewalIn
 
 LICENCE_COMMANDS = {
-    "suspend": (schemas.ReasonIn, lambda b, a: dl.SuspendLicence(actor=a, reason=b["reason"])),
-    "reinstate": (schemas.ReasonIn, lambda b, a: dl.ReinstateLicence(actor=a, reason=b["reason"])),
-    "revoke": (schemas.ReasonIn, lambda b, a: dl.RevokeLicence(actor=a, reason=b["reason"])),
+    "suspend": (ReasonIn, lambda b, a: SuspendLicence(actor=a, reason=b["reason"])),
+    "reinstate": (ReasonIn, lambda b, a: ReinstateLicence(actor=a, reason=b["reason"])),
+    "revoke": (ReasonIn, lambda b, a: RevokeLicence(actor=a, reason=b["reason"])),
     "renewals": (
-        schemas.RenewalIn,
-        lambda b, a: dl.RequestRenewal(actor=a, items=tuple(b.get("items") or ())),
+        RenewalIn,
+        lambda b, a: RequestRenewal(actor=a, items=tuple(b.get("items") or ())),
     ),
     "renewal-decision": (
-        schemas.RenewalDecisionIn,
-        lambda b, a: dl.DecideRenewal(actor=a, outcome=b["outcome"], reason=b["reason"]),
+        RenewalDecisionIn,
+        lambda b, a: DecideRenewal(actor=a, outcome=b["outcome"], reason=b["reason"]),
     ),
 }
 # A licence event on a use registration certificate -> the command it makes of its unit.
-EQUIPMENT_EFFECTS: dict[type[dc.Event], Callable[[Any, str], dc.Command]] = {
-    dl.LicenceSuspended: lambda e, a: de.SuspendEquipment(actor=a, reason=e.reason),
-    dl.LicenceReinstated: lambda e, a: de.ResumeEquipment(actor=a, reason=e.reason),
-    dl.LicenceRevoked: lambda e, a: de.CancelEquipment(actor=a, reason=e.reason),
+EQUIPMENT_EFFECTS: dict[type[Event], Callable[[Any, str], Command]] = {
+    LicenceSuspended: lambda e, a: de.SuspendEquipment(actor=a, reason=e.reason),
+    LicenceReinstated: lambda e, a: de.ResumeEquipment(actor=a, reason=e.reason),
+    LicenceRevoked: lambda e, a: de.CancelEquipment(actor=a, reason=e.reason),
 }
 
 
 class Licensing:
-    def __init__(self, repo: Repository, now: datetime, rules: dl.LicenceRules):
+    def __init__(self, repo: Repository, now: datetime, rules: LicenceRules):
         self.repo, self.now, self.rules = repo, now, rules
-        self.today = da.local_date(now)
+        self.today = local_date(now)
 
     @property
     def conn(self):
         return self.repo.conn
 
     def actor(self) -> str:
-        return actor_name(self.repo.meta.get("actor") or {})
+        return self.repo.actor
 
     # --- approval -> licence and register --------------------------------------------
 
-    def prepare(self, app: da.Application, command: da.Approve) -> str | None:
+    def prepare(self, app: Application, command: Approve) -> str | None:
         """Check what an approval needs and allocate its licence number (None: a filing)."""
         # Approve was allowed: the application was received, with its kind and bureau.
         assert app.kind is not None and app.bureau is not None
@@ -82,10 +110,10 @@ class Licensing:
             if eq.version and eq.record.get("licence_no") and reason != "transfer":
                 return eq.record["licence_no"]
         year = self.today.year
-        seq = sequence_next(self.conn, f"{dl.KIND_CODES[app.kind]}-{app.bureau}-{year}")
-        return dl.licence_number(app.kind, app.bureau, year, seq)
+        seq = sequence_next(self.conn, f"{KIND_CODES[app.kind]}-{app.bureau}-{year}")
+        return licence_number(app.kind, app.bureau, year, seq)
 
-    def _check_transfer(self, app: da.Application, eq: de.Equipment) -> None:
+    def _check_transfer(self, app: Application, eq: de.Equipment) -> None:
         """A transfer (过户) passes a unit in use to another user unit."""
         code = eq.code
         if eq.status != de.REGISTERED:
@@ -96,18 +124,18 @@ class Licensing:
         if new_user and new_user == (eq.record.get("user") or {}).get("uscc"):
             raise Conflict(f"equipment {code} is already used by {new_user}: nothing to transfer")
 
-    def issue(self, app: da.Application, approved: da.ApplicationApproved) -> None:
+    def issue(self, app: Application, approved: ApplicationApproved) -> None:
         """Issue the licence of an approval and update the register for a use registration.
         A transfer issues the new user a certificate of its own and closes the old user's."""
         no = approved.licence_no
         if no is not None:
-            licence = self.repo.load(dl.Licence, no)
+            licence = self.repo.load(Licence, no)
             if not licence.version:
                 self._issue_licence(app, approved, licence)
             elif self._resumes_suspended_certificate(app, licence):
                 # The unit keeps its certificate, which resumes with it: unit and certificate
                 # never disagree.
-                command = dl.ReinstateLicence(
+                command = ReinstateLicence(
                     actor=approved.actor, reason=f"use registration {app.id}: resumed"
                 )
                 self.repo.decide_and_save(no, licence, command, self.now, self.rules)
@@ -117,27 +145,27 @@ class Licensing:
             self._register(app, approved)
 
     @staticmethod
-    def _resumes_suspended_certificate(app: da.Application, licence: dl.Licence) -> bool:
+    def _resumes_suspended_certificate(app: Application, licence: Licence) -> bool:
         return (
             app.kind == "use_registration"
             and app.subject_data["reason"] == "resume_after_suspension"
             and licence.kind == "use_registration"
-            and licence.status == dl.SUSPENDED
+            and licence.status == SUSPENDED
         )
 
-    def _close_transferred(self, app: da.Application, approved: da.ApplicationApproved) -> None:
+    def _close_transferred(self, app: Application, approved: ApplicationApproved) -> None:
         eq = self.repo.load(de.Equipment, app.subject_data["equipment_code"])
         old_no = eq.record.get("licence_no")
         if not old_no or old_no == approved.licence_no:
             return
-        old = self.repo.load(dl.Licence, old_no)
-        if old.status != dl.ACTIVE:
+        old = self.repo.load(Licence, old_no)
+        if old.status != ACTIVE:
             return  # nothing in force to close (a unit registered without a certificate)
         new_no, app_id = approved.licence_no, app.id
         # prepare numbered the approval (a use registration is never a filing); a received
         # application has its id.
         assert new_no is not None and app_id is not None
-        command = dl.TransferLicence(
+        command = TransferLicence(
             actor=approved.actor,
             to_licence_no=new_no,
             to_holder=self._holder(app),
@@ -145,7 +173,7 @@ class Licensing:
         )
         self.repo.decide_and_save(old_no, old, command, self.now, self.rules)
 
-    def _holder(self, app: da.Application) -> dict:
+    def _holder(self, app: Application) -> dict:
         applicant = app.applicant_data
         if app.kind == "operator_certificate":
             holder = {"type": "person"}
@@ -156,9 +184,9 @@ class Licensing:
             return {"type": "person"}
         return {"type": "organization", "uscc": applicant["uscc"], "name": applicant["name"]}
 
-    def _issue_licence(self, app, approved, licence: dl.Licence) -> None:
+    def _issue_licence(self, app, approved, licence: Licence) -> None:
         subject = app.subject_data
-        command = dl.IssueLicence(
+        command = IssueLicence(
             actor=approved.actor,
             licence_no=approved.licence_no,
             kind=app.kind,
@@ -177,7 +205,7 @@ class Licensing:
         )
         self.repo.decide_and_save(approved.licence_no, licence, command, self.now, self.rules)
 
-    def _register(self, app: da.Application, approved: da.ApplicationApproved) -> None:
+    def _register(self, app: Application, approved: ApplicationApproved) -> None:
         subject = app.subject_data
         code, reason = subject["equipment_code"], subject["reason"]
         equipment = subject.get("equipment") or {}
@@ -232,8 +260,8 @@ class Licensing:
         if name not in LICENCE_COMMANDS:
             raise NotFound(f"no command {name}")
         schema, build = LICENCE_COMMANDS[name]
-        data = schemas.load(schema, body, name)
-        licence = self.repo.load(dl.Licence, licence_no, must_exist="licence")
+        data = load(schema, body, name)
+        licence = self.repo.load(Licence, licence_no, must_exist="licence")
         if expected_version is not None and expected_version != licence.version:
             raise PreconditionFailed(
                 f"the licence is at version {licence.version}, not {expected_version}"
@@ -244,7 +272,7 @@ class Licensing:
         self._equipment_effects(licence, events)
         return licence.view()
 
-    def _equipment_effects(self, licence: dl.Licence, events: list) -> None:
+    def _equipment_effects(self, licence: Licence, events: list) -> None:
         if licence.kind != "use_registration" or not licence.equipment_code:
             return
         for event in events:
@@ -260,7 +288,7 @@ class Licensing:
     # --- reads ------------------------------------------------------------------------
 
     def get(self, licence_no: str, as_of: datetime | None = None) -> dict:
-        return self.repo.load(dl.Licence, licence_no, must_exist="licence", as_of=as_of).view()
+        return self.repo.load(Licence, licence_no, must_exist="licence", as_of=as_of).view()
 
     def scope(self, licence_no: str) -> dict:
         row = self.conn.execute(
@@ -311,42 +339,30 @@ class Licensing:
         rows = self.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
         return [public_record(r) for r in rows]
 
-    # --- time ---------------------------------------------------------------------------
 
-    def sweep(self, batch: int = 200) -> int:
-        """Reminders, deemed renewals, lapsed items and expiries that are due. Idempotent:
-        the events' ids derive from the licence and its version."""
-        due = (
-            self.conn.execute(
-                select(licences.c.licence_no)
-                .where(
-                    licences.c.next_check_on <= self.today,
-                    licences.c.status.in_([dl.ACTIVE, dl.SUSPENDED]),
-                )
-                .order_by(licences.c.next_check_on)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
-        done = 0
-        for no in due:
-            try:
-                with self.conn.begin_nested():
-                    licence = self.repo.load(dl.Licence, no)
-                    with domain_errors():
-                        events = licence.decide(dl.SweepLicence(), self.now, self.rules)
-                    ids = [
-                        event_id_for(no, licence.version + i + 1, e.type)
-                        for i, e in enumerate(events)
-                    ]
-                    if self.repo.save(no, licence, events, ids):
-                        done += 1
-                    else:
-                        # Nothing to do after all: move the check date so it is not re-read.
-                        from services.licensing.projections import save_row
+# --- time -----------------------------------------------------------------------------------
 
-                        save_row(self.conn, licence, self.rules)
-            except ConcurrencyError:
-                continue
-        return done
+
+def _due_licences(conn, after: str | None, limit: int, now: datetime) -> list[str]:
+    c = licences.c
+    q = select(c.licence_no).where(
+        c.next_check_on <= local_date(now), c.status.in_([ACTIVE, SUSPENDED])
+    )
+    if after is not None:
+        q = q.where(c.licence_no > after)
+    return list(conn.execute(q.order_by(c.licence_no).limit(limit)).scalars())
+
+
+def licence_sweep(rules: LicenceRules, batch: int = 200) -> Sweep:
+    """Reminders, deemed renewals, lapsed items and expiries that are due. A licence found due
+    with nothing to do gets its row written again, so its check date moves on."""
+    return Sweep(
+        "licences",
+        Licence,
+        _due_licences,
+        lambda licence, now: SweepLicence(),
+        batch,
+        args=(rules,),
+        dated=True,
+        refresh_idle=True,
+    )

@@ -1,9 +1,10 @@
 """Licensing read models: rows derived from aggregate state, rebuildable from events.
 
-Every row is a pure function of one aggregate's state (``*_row``), written by ``save_row``:
-the live path folds the new events into the aggregate it just decided with and saves its row
-in the same transaction; a rebuild (``rebuild``) folds every stream from the store and saves
-the same rows with the same functions, so live and rebuilt models are equal by construction.
+Every row is a pure function of one aggregate's state (``*_row``), written by ``write_rows``;
+risk facts are events of no aggregate, written straight into ``risk_facts``. ``READ_MODELS``
+declares them for the kit (``infra.readmodels``): the live path writes the rows of the
+aggregate it just saved in the same transaction, a rebuild folds every stream and writes the
+same rows with the same functions, so live and rebuilt models are equal by construction.
 
 No personal data is stored here: the application and licence rows carry credit codes and
 organization names only; views that show a person's data fold the stream (decrypting) on read.
@@ -12,7 +13,7 @@ organization names only; views that show a person's data fold the stream (decryp
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -27,17 +28,22 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    delete,
     insert,
     select,
     update,
 )
+from sqlalchemy.engine import Connection
 
-from services.licensing.domain import application as da
-from services.licensing.domain import audit as dau
-from services.licensing.domain import delegation as dd
-from services.licensing.domain import equipment as de
-from services.licensing.domain import licence as dl
+from infra.eventstore import StoredEvent
+from infra.readmodels import ReadModels, upsert
+from services.licensing.domain.application.aggregate import Application
+from services.licensing.domain.audit.inspectors import Inspector
+from services.licensing.domain.audit.plan import AuditPlan
+from services.licensing.domain.delegation import Delegation
+from services.licensing.domain.equipment import Equipment
+from services.licensing.domain.licence.aggregate import Licence
+from services.licensing.domain.licence.rules import DEFAULT_RULES, LicenceRules
+from services.licensing.repository import KINDS
 
 metadata = MetaData()
 
@@ -157,7 +163,7 @@ risk_facts = Table(
 )
 
 # Allocation state, not a read model: the last number issued per (kind, bureau, year). Kept
-# by rebuilds (the numbers are in the LicenceIssued events; see ``rebuild``).
+# by rebuilds (``keep`` below) and left out of digests.
 sequences = Table(
     "sequences",
     metadata,
@@ -165,13 +171,11 @@ sequences = Table(
     Column("value", Integer, nullable=False),
 )
 
-READ_MODELS = (delegations, applications, licences, equipment, audit_plans, inspectors, risk_facts)
-
 
 # --- rows -----------------------------------------------------------------------------------
 
 
-def delegation_row(d: dd.Delegation) -> dict[str, Any]:
+def delegation_row(d: Delegation) -> dict[str, Any]:
     return {
         "id": d.id,
         "bureau": d.bureau,
@@ -183,7 +187,7 @@ def delegation_row(d: dd.Delegation) -> dict[str, Any]:
     }
 
 
-def application_row(app: da.Application) -> dict[str, Any]:
+def application_row(app: Application) -> dict[str, Any]:
     org = app.applicant_data if app.applicant_data.get("type") == "organization" else {}
     return {
         "id": app.id,
@@ -207,7 +211,7 @@ def application_row(app: da.Application) -> dict[str, Any]:
     }
 
 
-def licence_row(lic: dl.Licence, rules: dl.LicenceRules) -> dict[str, Any]:
+def licence_row(lic: Licence, rules: LicenceRules) -> dict[str, Any]:
     holder = lic.holder
     return {
         "licence_no": lic.licence_no,
@@ -231,7 +235,7 @@ def licence_row(lic: dl.Licence, rules: dl.LicenceRules) -> dict[str, Any]:
     }
 
 
-def equipment_row(eq: de.Equipment) -> dict[str, Any]:
+def equipment_row(eq: Equipment) -> dict[str, Any]:
     r = eq.record
     user = r.get("user") or {}
     registered = r.get("registered_on")
@@ -253,7 +257,7 @@ def equipment_row(eq: de.Equipment) -> dict[str, Any]:
     }
 
 
-def audit_row(plan: dau.AuditPlan) -> dict[str, Any]:
+def audit_row(plan: AuditPlan) -> dict[str, Any]:
     return {
         "id": plan.id,
         "bureau": plan.bureau,
@@ -268,7 +272,7 @@ def audit_row(plan: dau.AuditPlan) -> dict[str, Any]:
     }
 
 
-def inspector_row(ins: dau.Inspector) -> dict[str, Any]:
+def inspector_row(ins: Inspector) -> dict[str, Any]:
     return {
         "inspector_id": ins.inspector_id,
         "bureau": ins.bureau,
@@ -278,33 +282,47 @@ def inspector_row(ins: dau.Inspector) -> dict[str, Any]:
     }
 
 
-# aggregate type -> (read-model table, its key column, the row of one aggregate)
-ROWS: dict[type, tuple[Table, str, Callable[[Any], dict[str, Any]]]] = {
-    dd.Delegation: (delegations, "id", delegation_row),
-    da.Application: (applications, "id", application_row),
-    de.Equipment: (equipment, "equipment_code", equipment_row),
-    dau.AuditPlan: (audit_plans, "id", audit_row),
-    dau.Inspector: (inspectors, "inspector_id", inspector_row),
+def risk_fact_row(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The row of a recorded risk fact (``RiskFactRecorded``'s data)."""
+    return {
+        "fact_id": data["fact_id"],
+        "uscc": data["uscc"],
+        "type": data["fact_type"],
+        "occurred_on": date.fromisoformat(data["occurred_on"]),
+        "grade": data.get("grade"),
+    }
+
+
+def write_risk_fact(conn: Connection, ev: StoredEvent) -> None:
+    conn.execute(insert(risk_facts).values(**risk_fact_row(ev.data)))
+
+
+# aggregate type -> (its read-model table, the row of one aggregate)
+ROWS: dict[type, tuple[Table, Callable[[Any], dict[str, Any]]]] = {
+    Delegation: (delegations, delegation_row),
+    Application: (applications, application_row),
+    # Licence rows need the licence rules (when the sweep next looks): the rules in force.
+    Licence: (licences, lambda lic: licence_row(lic, DEFAULT_RULES)),
+    Equipment: (equipment, equipment_row),
+    AuditPlan: (audit_plans, audit_row),
+    Inspector: (inspectors, inspector_row),
 }
 
 
-def save_row(conn, aggregate: Any, licence_rules: dl.LicenceRules) -> None:
-    """Upsert the read-model row of one aggregate."""
-    if isinstance(aggregate, dl.Licence):
-        table, key, row = licences, "licence_no", licence_row(aggregate, licence_rules)
-    elif isinstance(aggregate, dau.RiskFact):
-        table, key, row = risk_facts, "fact_id", aggregate.row()
-    else:
-        table, key, fn = ROWS[type(aggregate)]
-        row = fn(aggregate)
-    where = table.c[key] == row[key]
-    if not conn.execute(update(table).where(where).values(**row)).rowcount:
-        conn.execute(insert(table).values(**row))
+def write_rows(conn: Connection, aggregates: Sequence[Any]) -> None:
+    """Upsert the read-model row of each aggregate."""
+    for aggregate in aggregates:
+        table, row = ROWS[type(aggregate)]
+        upsert(conn, table, row(aggregate))
 
 
-def clear(conn) -> None:
-    for table in READ_MODELS:
-        conn.execute(delete(table))
+READ_MODELS = ReadModels(
+    metadata,
+    KINDS,
+    write_rows,
+    facts={"RiskFactRecorded": write_risk_fact},
+    keep=("sequences",),
+)
 
 
 def sequence_next(conn, name: str) -> int:

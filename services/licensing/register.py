@@ -17,12 +17,16 @@ from sqlalchemy import select
 
 from infra.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from infra.identifiers import InvalidIdentifier, parse_equipment_code
-from services.licensing import schemas
+from infra.places import DISTRICTS, bureau_of_place
+from infra.repository import domain_errors
+from infra.schemas import load
 from services.licensing.domain import equipment as de
-from services.licensing.domain import licence as dl
+from services.licensing.domain.licence.aggregate import Licence
+from services.licensing.domain.licence.rules import ACTIVE, SUSPENDED
 from services.licensing.licences import Licensing
 from services.licensing.projections import equipment as equipment_table
-from services.licensing.repository import domain_errors
+from services.licensing.schemas.applications import ReasonIn
+from services.licensing.schemas.licences import EquipmentChangeIn
 
 # A direct command on a unit with a certificate in force -> the certificate's command.
 CERTIFICATE_COMMANDS = {"suspend": "suspend", "resume": "reinstate", "cancel": "revoke"}
@@ -75,10 +79,10 @@ class Register:
         bureau = None
         licence_no = eq.record.get("licence_no")
         if licence_no:
-            licence = self.repo.load(dl.Licence, licence_no)
+            licence = self.repo.load(Licence, licence_no)
             bureau = licence.bureau if licence.version else None
         if bureau is None:
-            bureau = "FTZ" if eq.record.get("in_ftz") else eq.record.get("district")
+            bureau = bureau_of_place(eq.record.get("district"), bool(eq.record.get("in_ftz")))
         return {
             "equipment_code": eq.code,
             "bureau": bureau,
@@ -120,7 +124,7 @@ class Register:
             parsed = parse_equipment_code(equipment_code, self.today)
         except InvalidIdentifier as exc:
             raise Invalid("invalid equipment code", {"equipment_code": [str(exc)]}) from None
-        if district not in schemas.DISTRICTS:
+        if district not in DISTRICTS:
             raise Invalid("invalid district", {"district": ["a Shanghai district code"]})
         code = parsed.code
         eq = self.repo.load(de.Equipment, code)
@@ -152,8 +156,8 @@ class Register:
         """``changes``, ``suspend``, ``resume``, ``cancel`` on a registered unit."""
         if name != "changes" and name not in UNIT_COMMANDS:
             raise NotFound(f"no command {name}")
-        schema = schemas.EquipmentChangeIn if name == "changes" else schemas.ReasonIn
-        data = schemas.load(schema, body, name)
+        schema = EquipmentChangeIn if name == "changes" else ReasonIn
+        data = load(schema, body, name)
         eq = self.load(self._primary_code(code))
         if expected_version is not None and expected_version != eq.version:
             raise PreconditionFailed(f"the unit is at version {eq.version}, not {expected_version}")
@@ -178,7 +182,7 @@ class Register:
         no = eq.record.get("licence_no")
         if not no:
             return None
-        licence = self.repo.load(dl.Licence, no)
-        if licence.kind == "use_registration" and licence.status in (dl.ACTIVE, dl.SUSPENDED):
+        licence = self.repo.load(Licence, no)
+        if licence.kind == "use_registration" and licence.status in (ACTIVE, SUSPENDED):
             return no
         return None

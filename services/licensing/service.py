@@ -10,36 +10,31 @@ take the gateway's forced filters, single reads return what the gateway checks a
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import eventlet
 from nameko.extensions import DependencyProvider
-from sqlalchemy import select
 
 from infra.bus.dependencies import ServiceDatabase
-from infra.bus.entrypoints import rpc as kernel_rpc
-from infra.bus.entrypoints import timer
-from infra.errors import DomainError
-from infra.keys import master_key
+from infra.bus.entrypoints import rpc, timer
+from infra.repository import Repository
 from infra.service import KernelService
-from services.licensing import delegations, projections
+from infra.sweep import Sweep
+from services.licensing import applications, audits, delegations, licences
 from services.licensing.applications import Applications
 from services.licensing.audits import Audits
 from services.licensing.calendar import WorkingCalendar
 from services.licensing.construction import check_construction
-from services.licensing.domain import audit as dau
-from services.licensing.domain import licence as dl
+from services.licensing.domain.audit.rules import AuditRules
+from services.licensing.domain.licence.rules import DEFAULT_RULES
 from services.licensing.licences import Licensing
+from services.licensing.projections import READ_MODELS
 from services.licensing.register import Register
-from services.licensing.repository import Repository, rebuild
+from services.licensing.repository import KINDS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Refusals (409, 422, 404...) are answers, not failures: logged as expected.
-rpc = kernel_rpc(expected_exceptions=(DomainError,))
 SWEEP_SECONDS = 5
 log = logging.getLogger("sesp.licensing")
 
@@ -50,15 +45,18 @@ def _moment(as_of: str | None) -> datetime | None:
 
 
 class Rules(DependencyProvider):
-    """The working-day calendar (shipped holidays + ``SESP_HOLIDAYS_DIR``) and rule sets."""
+    """The working-day calendar (shipped holidays + ``SESP_HOLIDAYS_DIR``), the rule sets, and
+    the time-driven sweeps built on them (one per container: each remembers where it stopped)."""
 
     def setup(self) -> None:
         self.calendar = WorkingCalendar.from_environment()
-        self.licence = dl.LicenceRules()
-        self.audit = dau.AuditRules()
-        # The key that turns an ID number into a data-subject id (never the number itself).
-        service = self.container.service_name
-        self.subject_key = hashlib.sha256(b"sesp-subject-id:" + master_key(service)).digest()
+        self.licence = DEFAULT_RULES
+        self.audit = AuditRules()
+        self.sweeps: dict[str, Sweep] = {
+            **applications.sweeps(self.calendar),
+            "licences": licences.licence_sweep(self.licence),
+            "audits": audits.audit_sweep(),
+        }
 
     def get_dependency(self, worker_ctx) -> Rules:
         return self
@@ -67,38 +65,37 @@ class Rules(DependencyProvider):
 class LicensingService(KernelService):
     name = "licensing"
     db = ServiceDatabase(migrations=MIGRATIONS)
+    kinds = KINDS
+    read_models = READ_MODELS
     rules = Rules()
 
     # --- wiring -----------------------------------------------------------------------
 
-    def _repo(self) -> Repository:
-        return Repository(self.db, self.ctx.meta(), self.rules.subject_key, self.rules.licence)
-
     def _licensing(self, repo: Repository | None = None) -> Licensing:
-        return Licensing(repo or self._repo(), self.clock.now(), self.rules.licence)
+        return Licensing(repo or self.repository(), self.clock.now(), self.rules.licence)
 
     def _register(self) -> Register:
         return Register(self._licensing())
 
     def _applications(self) -> Applications:
-        repo = self._repo()
+        repo = self.repository()
         return Applications(repo, self.clock.now(), self.rules.calendar, self._licensing(repo))
 
     def _audits(self) -> Audits:
-        return Audits(self._repo(), self.clock.now(), self.rules.audit)
+        return Audits(self.repository(), self.clock.now(), self.rules.audit)
 
     # --- delegations ------------------------------------------------------------------
 
     @rpc
     def create_delegation(self, body: dict) -> dict:
-        return delegations.grant(self._repo(), self.clock.now(), body)
+        return delegations.grant(self.repository(), self.clock.now(), body)
 
     @rpc
     def revoke_delegation(
         self, delegation_id: str, body: dict, expected_version: int | None = None
     ) -> dict:
         return delegations.revoke(
-            self._repo(), self.clock.now(), delegation_id, body, expected_version
+            self.repository(), self.clock.now(), delegation_id, body, expected_version
         )
 
     @rpc
@@ -156,7 +153,7 @@ class LicensingService(KernelService):
     @rpc
     def data_subject(self, id_number: str) -> dict:
         """The data-subject id under which a person's data is encrypted (for ``sesp erase``)."""
-        return {"subject_id": self._repo().subject_id(id_number.strip().upper())}
+        return {"subject_id": self.repository().subject_id(id_number.strip().upper())}
 
     # --- licences and equipment -------------------------------------------------------
 
@@ -298,39 +295,8 @@ class LicensingService(KernelService):
 
     @rpc
     def sweep_now(self) -> dict:
-        """Everything time makes due, by the injectable clock: deemed acceptance, licence
-        reminders/renewals/expiry, overdue rectification orders. Idempotent."""
-        return {
-            "deemed_accepted": self._applications().sweep(),
-            "deadlines_recomputed": self._applications().recompute(),
-            "licences": self._licensing().sweep(),
-            "audits": self._audits().sweep(),
-        }
-
-    # --- rebuild ------------------------------------------------------------------------
-
-    @rpc
-    def replay(self) -> dict:
-        """Rebuild every read model from this service's own events (same row functions as
-        the live path)."""
-
-        def pause(done: int) -> None:
-            self.progress.at(done)
-            eventlet.sleep()  # let replay_progress and other workers answer
-
-        self.progress.begin(self.db.store.count(self.db.conn))
-        try:
-            n = rebuild(self.db.conn, self.db.store, self.rules.licence, pause)
-            self.progress.at(n)
-        finally:
-            self.progress.end()
-        return {"events": n}
-
-    @rpc
-    def read_model_digest(self) -> dict:
-        """A digest of every read model, to compare a rebuild with the live state."""
-        out = {}
-        for table in projections.READ_MODELS:
-            rows = self.db.conn.execute(select(*table.c).order_by(*table.primary_key.columns)).all()
-            out[table.name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
-        return out
+        """Everything time makes due, by the injectable clock: deemed acceptance, deadline
+        recomputation, licence reminders/renewals/expiry, overdue rectification orders.
+        Idempotent; each sweep handles a bounded batch per run and continues where it stopped."""
+        repo, now = self.repository(), self.clock.now()
+        return {name: sweep.run(repo, now) for name, sweep in self.rules.sweeps.items()}

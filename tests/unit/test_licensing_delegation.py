@@ -4,7 +4,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.licensing.domain import common as dc
+from infra.domain import Invalid, RuleConflict
 from services.licensing.domain import delegation as dd
 
 NOW = datetime(2014, 9, 29, 1, tzinfo=UTC)
@@ -109,12 +109,12 @@ def test_a_second_revocation_is_refused():
             0
         ]
     )
-    with pytest.raises(dc.RuleConflict, match="revoked"):
+    with pytest.raises(RuleConflict, match="revoked"):
         d.decide(dd.RevokeDelegation(actor="a", effective_from=date(2015, 2, 1), reason="y"), NOW)
 
 
 def test_a_revocation_before_the_grant_is_invalid():
-    with pytest.raises(dc.Invalid) as err:
+    with pytest.raises(Invalid) as err:
         granted().decide(
             dd.RevokeDelegation(actor="a", effective_from=date(2014, 9, 30), reason="x"), NOW
         )
@@ -131,7 +131,7 @@ def test_a_revocation_before_the_grant_is_invalid():
     ],
 )
 def test_invalid_grants_name_the_field(bureau, kinds, field):
-    with pytest.raises(dc.Invalid) as err:
+    with pytest.raises(Invalid) as err:
         granted(bureau=bureau, kinds=kinds)
     assert field in err.value.errors
 

@@ -4,9 +4,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.licensing.domain import common as dc
+from infra.domain import RuleConflict
 from services.licensing.domain import equipment as de
-from services.licensing.schemas import validate_event
+from services.licensing.schemas.events import validate_event
 
 NOW = datetime(2014, 9, 29, 2, tzinfo=UTC)
 CODE = "311012345201400001"
@@ -86,18 +86,18 @@ def test_no_change_records_nothing():
 def test_lifecycle_suspend_resume_cancel():
     eq = registered()
     run(eq, de.SuspendEquipment(actor="o", reason="repair"))
-    with pytest.raises(dc.RuleConflict, match="suspended"):
+    with pytest.raises(RuleConflict, match="suspended"):
         eq.decide(de.SuspendEquipment(actor="o", reason="again"), NOW)
     run(eq, de.ResumeEquipment(actor="o"))
     run(eq, de.CancelEquipment(actor="o", reason="scrapped"))
     assert eq.status == "cancelled"
-    with pytest.raises(dc.RuleConflict, match="cancelled"):
+    with pytest.raises(RuleConflict, match="cancelled"):
         eq.decide(de.ResumeEquipment(actor="o"), NOW)
     assert [t["type"] for t in eq.timeline] == ["registered", "suspended", "resumed", "cancelled"]
 
 
 def test_registering_twice_is_refused():
-    with pytest.raises(dc.RuleConflict, match="already registered"):
+    with pytest.raises(RuleConflict, match="already registered"):
         registered().decide(de.RegisterEquipment(actor="o", record=RECORD), NOW)
 
 

@@ -5,12 +5,35 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from infra.domain import RuleConflict
 from services.licensing.construction import required_level
-from services.licensing.domain import common as dc
-from services.licensing.domain import licence as dl
+from services.licensing.domain.licence.aggregate import Licence
+from services.licensing.domain.licence.commands import (
+    DecideRenewal,
+    IssueLicence,
+    ReinstateLicence,
+    RequestRenewal,
+    RevokeLicence,
+    SuspendLicence,
+    SweepLicence,
+    TransferLicence,
+)
+from services.licensing.domain.licence.events import (
+    EVENT_TYPES,
+    LicenceExpired,
+    OperatorItemInvalidated,
+    RenewalRefused,
+    RenewalRequested,
+)
+from services.licensing.domain.licence.rules import (
+    TRANSFERRED,
+    LicenceRules,
+    default_valid_until,
+    licence_number,
+)
 
 CST = timezone(timedelta(hours=8))
-RULES = dl.LicenceRules()
+RULES = LicenceRules()
 ORG = {"type": "organization", "uscc": "91350200776049653A", "name": "Lift Co."}
 
 
@@ -33,10 +56,10 @@ def issued(
     person=None,
     holder=ORG,
 ):
-    licence = dl.Licence()
+    licence = Licence()
     run(
         licence,
-        dl.IssueLicence(
+        IssueLicence(
             actor="officer",
             licence_no="PL-SH-2014-00001",
             kind=kind,
@@ -71,10 +94,8 @@ def test_a_production_licence_is_valid_four_years():
 
 
 def test_validity_is_configurable():
-    rules = dl.LicenceRules(validity_years=5)
-    assert dl.default_valid_until("production_licence", date(2014, 9, 29), rules) == date(
-        2019, 9, 28
-    )
+    rules = LicenceRules(validity_years=5)
+    assert default_valid_until("production_licence", date(2014, 9, 29), rules) == date(2019, 9, 28)
 
 
 def test_a_use_registration_has_no_expiry():
@@ -82,7 +103,7 @@ def test_a_use_registration_has_no_expiry():
 
 
 def test_licence_numbers_are_per_kind_bureau_and_year():
-    assert dl.licence_number("use_registration", "FTZ", 2014, 7) == "UR-FTZ-2014-00007"
+    assert licence_number("use_registration", "FTZ", 2014, 7) == "UR-FTZ-2014-00007"
 
 
 # --- renewal ---
@@ -90,65 +111,65 @@ def test_licence_numbers_are_per_kind_bureau_and_year():
 
 def test_renewal_may_be_asked_30_days_before_expiry():
     licence = issued(valid_until=date(2014, 12, 31))
-    [event] = run(licence, dl.RequestRenewal(actor="holder"), at(2014, 12, 1))
-    assert isinstance(event, dl.RenewalRequested) and licence.renewal is not None
+    [event] = run(licence, RequestRenewal(actor="holder"), at(2014, 12, 1))
+    assert isinstance(event, RenewalRequested) and licence.renewal is not None
 
 
 def test_renewal_asked_29_days_before_expiry_is_refused():
     licence = issued(valid_until=date(2014, 12, 31))
-    with pytest.raises(dc.RuleConflict, match="30 days"):
-        licence.decide(dl.RequestRenewal(actor="holder"), at(2014, 12, 2), RULES)
+    with pytest.raises(RuleConflict, match="30 days"):
+        licence.decide(RequestRenewal(actor="holder"), at(2014, 12, 2), RULES)
 
 
 def test_a_second_pending_renewal_is_refused():
     licence = issued(valid_until=date(2014, 12, 31))
-    run(licence, dl.RequestRenewal(actor="holder"), at(2014, 11, 1))
-    with pytest.raises(dc.RuleConflict, match="pending"):
-        licence.decide(dl.RequestRenewal(actor="holder"), at(2014, 11, 2), RULES)
+    run(licence, RequestRenewal(actor="holder"), at(2014, 11, 1))
+    with pytest.raises(RuleConflict, match="pending"):
+        licence.decide(RequestRenewal(actor="holder"), at(2014, 11, 2), RULES)
 
 
 def test_granted_renewal_extends_from_the_old_expiry():
     licence = issued(valid_until=date(2014, 12, 31))
-    run(licence, dl.RequestRenewal(actor="holder"), at(2014, 11, 1))
-    run(licence, dl.DecideRenewal(actor="o", outcome="granted", reason="ok"), at(2014, 12, 31))
+    run(licence, RequestRenewal(actor="holder"), at(2014, 11, 1))
+    run(licence, DecideRenewal(actor="o", outcome="granted", reason="ok"), at(2014, 12, 31))
     assert licence.valid_until == date(2018, 12, 31) and licence.renewal is None
 
 
 def test_refused_renewal_leaves_the_licence_to_expire():
     licence = issued(valid_until=date(2014, 12, 31))
-    run(licence, dl.RequestRenewal(actor="holder"), at(2014, 11, 1))
-    run(licence, dl.DecideRenewal(actor="o", outcome="refused", reason="no"), at(2014, 12, 1))
-    [expired] = run(licence, dl.SweepLicence(), at(2015, 1, 1))
-    assert isinstance(expired, dl.LicenceExpired) and expired.expired_on == date(2015, 1, 1)
+    run(licence, RequestRenewal(actor="holder"), at(2014, 11, 1))
+    run(licence, DecideRenewal(actor="o", outcome="refused", reason="no"), at(2014, 12, 1))
+    [expired] = run(licence, SweepLicence(), at(2015, 1, 1))
+    assert isinstance(expired, LicenceExpired) and expired.expired_on == date(2015, 1, 1)
 
 
 def test_no_deemed_renewal_on_the_expiry_day_itself():
     licence = issued(valid_until=date(2014, 12, 31))
-    run(licence, dl.RequestRenewal(actor="holder"), at(2014, 11, 1))
-    assert licence.decide(dl.SweepLicence(), at(2014, 12, 31), RULES) == []
+    run(licence, RequestRenewal(actor="holder"), at(2014, 11, 1))
+    assert licence.decide(SweepLicence(), at(2014, 12, 31), RULES) == []
 
 
 def test_a_renewal_undecided_at_expiry_is_deemed_granted():
     licence = issued(valid_until=date(2014, 12, 31))
-    run(licence, dl.RequestRenewal(actor="holder"), at(2014, 11, 1))
-    [renewed] = run(licence, dl.SweepLicence(), at(2015, 1, 1))
+    run(licence, RequestRenewal(actor="holder"), at(2014, 11, 1))
+    [renewed] = run(licence, SweepLicence(), at(2015, 1, 1))
     assert renewed.deemed and licence.valid_until == date(2018, 12, 31)
-    assert licence.decide(dl.SweepLicence(), at(2015, 1, 1), RULES) == []  # idempotent
+    assert licence.decide(SweepLicence(), at(2015, 1, 1), RULES) == []  # idempotent
 
 
 def test_deciding_after_expiry_is_refused_because_it_is_deemed():
     licence = issued(valid_until=date(2014, 12, 31))
-    run(licence, dl.RequestRenewal(actor="holder"), at(2014, 11, 1))
-    with pytest.raises(dc.RuleConflict, match="deemed"):
+    run(licence, RequestRenewal(actor="holder"), at(2014, 11, 1))
+    with pytest.raises(RuleConflict, match="deemed"):
         licence.decide(
-            dl.DecideRenewal(actor="o", outcome="refused", reason="late"), at(2015, 1, 1), RULES
+            DecideRenewal(actor="o", outcome="refused", reason="late"), at(2015, 1, 1), RULES
         )
 
 
 def test_an_unrenewed_licence_expires_the_day_after():
     licence = issued(valid_until=date(2014, 12, 31))
     assert licence.next_check_on(RULES) == date(2015, 1, 1)
-    run(licence, dl.SweepLicence(), at(2015, 1, 5))
+    run(licence, SweepLicence(), at(2015, 1, 5))
     assert licence.status == "expired" and licence.next_check_on(RULES) is None
 
 
@@ -157,24 +178,24 @@ def test_an_unrenewed_licence_expires_the_day_after():
 
 def test_suspend_reinstate_revoke():
     licence = issued()
-    run(licence, dl.SuspendLicence(actor="o", reason="accident"), at(2014, 10, 8))
+    run(licence, SuspendLicence(actor="o", reason="accident"), at(2014, 10, 8))
     assert licence.status == "suspended"
-    with pytest.raises(dc.RuleConflict, match="suspended"):
-        licence.decide(dl.SuspendLicence(actor="o", reason="again"), at(2014, 10, 9), RULES)
-    with pytest.raises(dc.RuleConflict, match="suspended"):
-        licence.decide(dl.RequestRenewal(actor="h"), at(2014, 10, 9), RULES)
-    run(licence, dl.ReinstateLicence(actor="o", reason="rectified"), at(2014, 10, 20))
-    run(licence, dl.RevokeLicence(actor="o", reason="forged records"), at(2014, 11, 1))
+    with pytest.raises(RuleConflict, match="suspended"):
+        licence.decide(SuspendLicence(actor="o", reason="again"), at(2014, 10, 9), RULES)
+    with pytest.raises(RuleConflict, match="suspended"):
+        licence.decide(RequestRenewal(actor="h"), at(2014, 10, 9), RULES)
+    run(licence, ReinstateLicence(actor="o", reason="rectified"), at(2014, 10, 20))
+    run(licence, RevokeLicence(actor="o", reason="forged records"), at(2014, 11, 1))
     assert licence.status == "revoked"
-    with pytest.raises(dc.RuleConflict, match="revoked"):
-        licence.decide(dl.ReinstateLicence(actor="o", reason="x"), at(2014, 11, 2), RULES)
+    with pytest.raises(RuleConflict, match="revoked"):
+        licence.decide(ReinstateLicence(actor="o", reason="x"), at(2014, 11, 2), RULES)
     assert [e["type"] for e in licence.timeline] == ["issued", "suspended", "reinstated", "revoked"]
 
 
 def test_a_suspended_licence_still_expires():
     licence = issued(valid_until=date(2014, 12, 31))
-    run(licence, dl.SuspendLicence(actor="o", reason="x"), at(2014, 12, 1))
-    run(licence, dl.SweepLicence(), at(2015, 1, 1))
+    run(licence, SuspendLicence(actor="o", reason="x"), at(2014, 12, 1))
+    run(licence, SweepLicence(), at(2015, 1, 1))
     assert licence.status == "expired"
 
 
@@ -191,7 +212,7 @@ def test_each_operator_item_has_its_own_expiry():
 
 @pytest.mark.parametrize(("lead", "by"), [(1, date(2018, 8, 28)), (3, date(2018, 6, 28))])
 def test_the_review_deadline_is_configurable(lead, by):
-    assert dl.LicenceRules(review_lead_months=lead).review_by(date(2018, 9, 28)) == by
+    assert LicenceRules(review_lead_months=lead).review_by(date(2018, 9, 28)) == by
 
 
 def test_review_deadline_on_a_short_month():
@@ -200,16 +221,16 @@ def test_review_deadline_on_a_short_month():
 
 def review(licence, when, **last_worked):
     items = tuple({"item": k, "last_worked_on": v} for k, v in last_worked.items())
-    return run(licence, dl.RequestRenewal(actor="employer", items=items), when)
+    return run(licence, RequestRenewal(actor="employer", items=items), when)
 
 
 def test_a_review_on_the_last_day_is_accepted_and_the_day_after_refused():
     licence = operator()
     review(licence, at(2018, 8, 28), T="2018-08-01")
     assert licence.renewal["items"] == [{"item": "T", "last_worked_on": "2018-08-01"}]
-    with pytest.raises(dc.RuleConflict, match="by 2018-08-28"):
+    with pytest.raises(RuleConflict, match="by 2018-08-28"):
         operator().decide(
-            dl.RequestRenewal(actor="e", items=({"item": "T", "last_worked_on": "2018-08-01"},)),
+            RequestRenewal(actor="e", items=({"item": "T", "last_worked_on": "2018-08-01"},)),
             at(2018, 8, 29),
             RULES,
         )
@@ -221,7 +242,7 @@ def test_review_on_the_65th_birthday_is_allowed_the_day_after_refused():
     assert allowed.items["T"]["valid"] and allowed.renewal is not None
     refused = operator(born_on="1952-06-01")
     events = review(refused, at(2017, 6, 2), T="2017-05-01")
-    assert [type(e) for e in events] == [dl.RenewalRefused, dl.OperatorItemInvalidated]
+    assert [type(e) for e in events] == [RenewalRefused, OperatorItemInvalidated]
     assert not refused.items["T"]["valid"] and refused.items["R1"]["valid"]
     assert "over 65" in refused.items["T"]["reason"]
 
@@ -244,7 +265,7 @@ def test_a_refused_review_invalidates_the_items():
     review(licence, at(2018, 8, 1), T="2018-07-01")
     run(
         licence,
-        dl.DecideRenewal(actor="o", outcome="refused", reason="failed exam"),
+        DecideRenewal(actor="o", outcome="refused", reason="failed exam"),
         at(2018, 8, 10),
     )
     assert not licence.items["T"]["valid"] and licence.items["R1"]["valid"]
@@ -253,7 +274,7 @@ def test_a_refused_review_invalidates_the_items():
 def test_a_granted_review_renews_that_item_only():
     licence = operator()
     review(licence, at(2018, 8, 1), T="2018-07-01")
-    run(licence, dl.DecideRenewal(actor="o", outcome="granted", reason="passed"), at(2018, 8, 10))
+    run(licence, DecideRenewal(actor="o", outcome="granted", reason="passed"), at(2018, 8, 10))
     assert licence.items["T"]["valid_until"] == date(2022, 9, 28)
     assert licence.items["R1"]["valid_until"] == date(2018, 9, 28)
 
@@ -261,26 +282,26 @@ def test_a_granted_review_renews_that_item_only():
 def test_reminder_30_days_before_the_review_deadline_once():
     licence = operator(items=("T",))
     assert licence.next_check_on(RULES) == date(2018, 7, 29)
-    assert licence.decide(dl.SweepLicence(), at(2018, 7, 28), RULES) == []
-    [reminder] = run(licence, dl.SweepLicence(), at(2018, 7, 29))
+    assert licence.decide(SweepLicence(), at(2018, 7, 28), RULES) == []
+    [reminder] = run(licence, SweepLicence(), at(2018, 7, 29))
     assert (reminder.item, reminder.review_by) == ("T", date(2018, 8, 28))
-    assert licence.decide(dl.SweepLicence(), at(2018, 8, 1), RULES) == []
+    assert licence.decide(SweepLicence(), at(2018, 8, 1), RULES) == []
     assert licence.next_check_on(RULES) == date(2018, 9, 29)
 
 
 def test_a_missed_review_invalidates_the_item_and_the_certificate_expires():
     licence = operator(items=("T",))
-    run(licence, dl.SweepLicence(), at(2018, 7, 29))
-    assert licence.decide(dl.SweepLicence(), at(2018, 9, 28), RULES) == []
-    events = run(licence, dl.SweepLicence(), at(2018, 9, 29))
-    assert [type(e) for e in events] == [dl.OperatorItemInvalidated, dl.LicenceExpired]
+    run(licence, SweepLicence(), at(2018, 7, 29))
+    assert licence.decide(SweepLicence(), at(2018, 9, 28), RULES) == []
+    events = run(licence, SweepLicence(), at(2018, 9, 29))
+    assert [type(e) for e in events] == [OperatorItemInvalidated, LicenceExpired]
     assert licence.items["T"]["reason"] == "review missed"
 
 
 def test_a_pending_review_at_item_expiry_is_deemed_granted():
     licence = operator(items=("T",))
     review(licence, at(2018, 8, 1), T="2018-07-01")
-    [renewed] = run(licence, dl.SweepLicence(), at(2018, 9, 29))
+    [renewed] = run(licence, SweepLicence(), at(2018, 9, 29))
     assert renewed.deemed and licence.items["T"]["valid_until"] == date(2022, 9, 28)
 
 
@@ -288,10 +309,10 @@ def test_licence_events_replay_from_their_data():
     licence = operator()
     review(licence, at(2018, 8, 1), T="2018-07-01")
     events = licence.decide(
-        dl.DecideRenewal(actor="o", outcome="granted", reason="ok"), at(2018, 8, 2), RULES
+        DecideRenewal(actor="o", outcome="granted", reason="ok"), at(2018, 8, 2), RULES
     )
     for e in events:
-        assert dl.EVENT_TYPES[e.type].from_data(e.to_data()) == e
+        assert EVENT_TYPES[e.type].from_data(e.to_data()) == e
 
 
 # --- elevator installation levels ---
@@ -313,7 +334,7 @@ NEW_USER = {"type": "organization", "uscc": "913502000728319549", "name": "New O
 def transfer(licence, when=at(2015, 3, 2)):
     return run(
         licence,
-        dl.TransferLicence(
+        TransferLicence(
             actor="officer",
             to_licence_no="UR-SH-2015-00007",
             to_holder=NEW_USER,
@@ -327,25 +348,25 @@ def test_a_transferred_use_registration_is_closed_and_names_its_successor():
     licence = issued("use_registration")
     [event] = transfer(licence)
     assert (event.to_licence_no, event.transferred_on) == ("UR-SH-2015-00007", date(2015, 3, 2))
-    assert licence.status == dl.TRANSFERRED
+    assert licence.status == TRANSFERRED
     assert licence.view()["transferred_to"] == "UR-SH-2015-00007"
     assert licence.timeline[-1]["type"] == "transferred"
     assert licence.next_check_on(RULES) is None
-    with pytest.raises(dc.RuleConflict, match="transferred"):
-        run(licence, dl.SuspendLicence(actor="officer", reason="x"), at(2015, 3, 3))
+    with pytest.raises(RuleConflict, match="transferred"):
+        run(licence, SuspendLicence(actor="officer", reason="x"), at(2015, 3, 3))
 
 
 def test_only_an_active_use_registration_can_be_transferred():
-    with pytest.raises(dc.RuleConflict, match="production_licence licence cannot be transferred"):
+    with pytest.raises(RuleConflict, match="production_licence licence cannot be transferred"):
         transfer(issued("production_licence"))
     licence = issued("use_registration")
-    run(licence, dl.SuspendLicence(actor="officer", reason="repair"), at(2015, 1, 5))
-    with pytest.raises(dc.RuleConflict, match="suspended"):
+    run(licence, SuspendLicence(actor="officer", reason="repair"), at(2015, 1, 5))
+    with pytest.raises(RuleConflict, match="suspended"):
         transfer(licence)
 
 
 def test_a_transfer_replays_from_its_data():
     licence = issued("use_registration")
     [event] = transfer(licence)
-    again = dl.EVENT_TYPES[event.type].from_data(event.to_data())
+    again = EVENT_TYPES[event.type].from_data(event.to_data())
     assert again == event

@@ -16,20 +16,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
-from .common import (
-    BUREAUS,
-    KINDS,
-    Command,
-    Event,
-    Invalid,
-    RuleConflict,
-    Stamp,
-    _iso_date,
-    _text,
-)
+from infra.domain import Command, Invalid, RuleConflict, Stamp, as_date, text
+from infra.places import BUREAUS, CITY_BUREAU, FTZ_BUREAU
 
-CITY_BUREAU = "SH"
-FTZ_BUREAU = "FTZ"
+from .common import KINDS, Event
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -110,11 +100,11 @@ class Delegation:
             for i, kind in enumerate(kinds):
                 if kind not in KINDS:
                     raise Invalid(f"kinds.{i}", f"must be one of {', '.join(KINDS)}")
-            effective = date.fromisoformat(_iso_date(command.effective_from, "effective_from"))
+            effective = as_date(command.effective_from, "effective_from")
             return [
                 DelegationGranted(
                     **stamp,
-                    delegation_id=_text(command.delegation_id, "id"),
+                    delegation_id=text(command.delegation_id, "id"),
                     bureau=command.bureau,
                     kinds=kinds,
                     effective_from=effective,
@@ -129,7 +119,7 @@ class Delegation:
                 raise RuleConflict(
                     f"revoke is not allowed: the delegation is revoked from {self.revoked_from}"
                 )
-            effective = date.fromisoformat(_iso_date(command.effective_from, "effective_from"))
+            effective = as_date(command.effective_from, "effective_from")
             if effective < self.effective_from:
                 raise Invalid(
                     "effective_from", f"must not be before the grant ({self.effective_from})"
@@ -139,7 +129,7 @@ class Delegation:
                     **stamp,
                     delegation_id=self.id,
                     effective_from=effective,
-                    reason=_text(command.reason, "reason"),
+                    reason=text(command.reason, "reason"),
                 )
             ]
         raise RuleConflict(f"{type(command).__name__} does not apply to a delegation")

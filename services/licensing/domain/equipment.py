@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
-from .common import Command, Event, RuleConflict, Stamp, _text, local_date
+from infra.clock import local_date
+from infra.domain import Command, RuleConflict, Stamp, text
+
+from .common import Event
 
 REGISTERED, SUSPENDED, CANCELLED = "registered", "suspended", "cancelled"
 # Fields an EquipmentChanged may carry (everything else of the record is fixed).
@@ -195,7 +198,7 @@ class Equipment:
                     **stamp,
                     equipment_code=code,
                     changed_on=today,
-                    reason=_text(command.reason, "reason"),
+                    reason=text(command.reason, "reason"),
                     **changes,
                 )
             ]
@@ -205,7 +208,7 @@ class Equipment:
                 EquipmentSuspended(
                     **stamp,
                     equipment_code=code,
-                    reason=_text(command.reason, "reason"),
+                    reason=text(command.reason, "reason"),
                     suspended_on=today,
                 )
             ]
@@ -226,7 +229,7 @@ class Equipment:
                 EquipmentCancelled(
                     **stamp,
                     equipment_code=code,
-                    reason=_text(command.reason, "reason"),
+                    reason=text(command.reason, "reason"),
                     cancelled_on=today,
                 )
             ]

@@ -10,32 +10,21 @@ from marshmallow import (
     validates_schema,
 )
 
+from infra.clock import today
 from infra.identifiers import (
     EquipmentCodeField,
     ResidentIdField,
     birth_date_of,
 )
+from infra.places import BUREAUS, DISTRICTS, PUDONG
+from infra.schemas import Reply, Strict
 from services.licensing.domain.common import (
     CONSTRUCTION_WORK,
-    DISTRICTS,
     ELEVATOR_LEVELS,
     KINDS,
-    PUDONG,
     USE_REGISTRATION_REASONS,
 )
-
-from .base import (
-    BUREAUS,
-    NAME,
-    SCOPE_ITEM,
-    TEXT,
-    IsoDate,
-    NotFuture,
-    Reply,
-    Strict,
-    Uscc,
-    clock_today,
-)
+from services.licensing.schemas.base import NAME, SCOPE_ITEM, TEXT, IsoDate, NotFuture, Uscc
 
 # --- applications ---------------------------------------------------------------------------
 
@@ -43,7 +32,7 @@ from .base import (
 class ApplicantIn(Strict):
     uscc = Uscc(metadata={"description": "an organization: its unified social credit code"})
     id_number = ResidentIdField(
-        today=clock_today, metadata={"description": "a person: the resident ID number"}
+        today=today, metadata={"description": "a person: the resident ID number"}
     )
     name = fields.String(required=True, validate=NAME)
 
@@ -90,12 +79,12 @@ class EquipmentIn(Strict):
 
 
 class UseRegistrationSubject(Strict):
-    equipment_code = EquipmentCodeField(required=True, today=clock_today)
+    equipment_code = EquipmentCodeField(required=True, today=today)
     reason = fields.String(required=True, validate=validate.OneOf(USE_REGISTRATION_REASONS))
     equipment = fields.Nested(EquipmentIn, required=True)
     maintenance_unit_uscc = Uscc()
     legacy_code = EquipmentCodeField(
-        today=clock_today, metadata={"description": "a legacy 20-digit Shanghai code (alias)"}
+        today=today, metadata={"description": "a legacy 20-digit Shanghai code (alias)"}
     )
 
     @validates_schema
@@ -112,7 +101,7 @@ class UseRegistrationSubject(Strict):
 
 
 class PersonIn(Strict):
-    id_number = ResidentIdField(required=True, today=clock_today)
+    id_number = ResidentIdField(required=True, today=today)
     name = fields.String(required=True, validate=NAME)
     born_on = IsoDate(required=True, validate=NotFuture())
 
@@ -136,7 +125,7 @@ class OperatorSubject(Strict):
 
 
 class ConstructionSubject(Strict):
-    equipment_code = EquipmentCodeField(required=True, today=clock_today)
+    equipment_code = EquipmentCodeField(required=True, today=today)
     work = fields.String(required=True, validate=validate.OneOf(CONSTRUCTION_WORK))
     installer_uscc = Uscc(required=True)
     starts_on = IsoDate(required=True)

@@ -10,19 +10,11 @@ from marshmallow import (
     validates_schema,
 )
 
-from services.licensing.domain.common import (
-    KINDS,
-)
-
-from .base import (
-    BUREAUS,
-    NAME,
-    TEXT,
-    IsoDate,
-    Strict,
-    Uscc,
-    clock_today,
-)
+from infra.clock import today
+from infra.places import BUREAUS
+from infra.schemas import Strict
+from services.licensing.domain.common import KINDS
+from services.licensing.schemas.base import NAME, TEXT, IsoDate, Uscc
 
 FIRST_AUDIT_YEAR = 2000
 
@@ -98,7 +90,7 @@ class PublicAuditQuery(Schema):
 
 class NotFutureYear(validate.Validator):
     def __call__(self, value: int) -> int:
-        if value > clock_today().year:
+        if value > today().year:
             raise ValidationError("must not be after the current year")
         return value
 

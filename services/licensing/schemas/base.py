@@ -1,44 +1,25 @@
-"""Shared fields and helpers: the injectable clock, identifiers, loading with paths."""
+"""Shared fields of the licensing schemas: identifiers, dates kept as ISO text, ``as_of``.
+
+The schema base (``Strict``, ``Reply``, ``load`` and the field-path rule) is the kit's,
+``infra.schemas``; today's date is ``infra.clock.today()``: this module reaches neither the
+bus nor the event store.
+"""
 
 from __future__ import annotations
 
 import os
 import re
 from datetime import UTC, date, datetime, time
-from typing import Any
 
-from marshmallow import (
-    INCLUDE,
-    RAISE,
-    Schema,
-    ValidationError,
-    fields,
-    validate,
-)
+from marshmallow import Schema, ValidationError, fields, validate
 
-from infra.bus.dependencies import Clock
-from infra.errors import Invalid
-from infra.identifiers import (
-    InvalidIdentifier,
-    USCCField,
-)
-from services.licensing.domain.common import (
-    CHINA_STANDARD_TIME,
-    DISTRICTS,
-    SCOPE_ACTIVITIES,
-    SCOPE_CLASSES,
-    local_date,
-)
+from infra.clock import CHINA_STANDARD_TIME, today
+from infra.identifiers import USCCField
+from services.licensing.domain.common import SCOPE_ACTIVITIES, SCOPE_CLASSES
 
-BUREAUS = ("SH", "FTZ", *DISTRICTS)
 SCOPE_ITEM = re.compile(rf"^({'|'.join(SCOPE_CLASSES)}):({'|'.join(SCOPE_ACTIVITIES)})$")
 TEXT = validate.Length(min=1, max=2000)
 NAME = validate.Length(min=1, max=200)
-
-
-def clock_today() -> date:
-    """Today in China Standard Time by the injectable clock (``SESP_CLOCK_FILE`` in tests)."""
-    return local_date(Clock().now())
 
 
 def uscc_exceptions() -> list[str]:
@@ -88,51 +69,6 @@ class AsOfQuery(Schema):
 
 class NotFuture(validate.Validator):
     def __call__(self, value: str) -> str:
-        if date.fromisoformat(value) > clock_today():
+        if date.fromisoformat(value) > today():
             raise ValidationError("must not be in the future")
         return value
-
-
-class Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class Reply(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-
-# --- helpers --------------------------------------------------------------------------------
-
-
-def flatten_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """marshmallow's nested messages keyed by dotted field path."""
-    out: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = str(key) if not prefix else f"{prefix}.{key}"
-            if key == "_schema" and prefix:
-                path = prefix
-            for k, v in flatten_errors(value, path).items():
-                out.setdefault(k, []).extend(v)
-    elif isinstance(messages, list | tuple) and all(isinstance(m, str) for m in messages):
-        out[prefix or "_schema"] = list(messages)
-    elif isinstance(messages, list | tuple):
-        for item in messages:
-            for k, v in flatten_errors(item, prefix).items():
-                out.setdefault(k, []).extend(v)
-    else:
-        out[prefix or "_schema"] = [str(messages)]
-    return out
-
-
-def load(schema: type[Schema] | Schema, data: Any, what: str = "request") -> dict:
-    """Load ``data`` or raise ``infra.errors.Invalid`` with errors by field path."""
-    instance = schema() if isinstance(schema, type) else schema
-    try:
-        return instance.load({} if data is None else data)
-    except ValidationError as exc:
-        raise Invalid(f"invalid {what}", flatten_errors(exc.messages)) from None
-    except InvalidIdentifier as exc:  # pragma: no cover - fields turn these into messages
-        raise Invalid(f"invalid {what}", {"_schema": [str(exc)]}) from None

@@ -8,17 +8,10 @@ from marshmallow import (
     validate,
 )
 
-from services.licensing.domain.common import (
-    KINDS,
-)
-
-from .base import (
-    BUREAUS,
-    TEXT,
-    IsoDate,
-    Reply,
-    Strict,
-)
+from infra.places import BUREAUS, CITY_BUREAU
+from infra.schemas import Reply, Strict
+from services.licensing.domain.common import KINDS
+from services.licensing.schemas.base import TEXT, IsoDate
 
 # --- delegations ----------------------------------------------------------------------------
 
@@ -27,7 +20,7 @@ class DelegationIn(Strict):
     bureau = fields.String(
         required=True,
         validate=validate.OneOf(
-            [b for b in BUREAUS if b != "SH"], error="the FTZ branch or a district bureau"
+            [b for b in BUREAUS if b != CITY_BUREAU], error="the FTZ branch or a district bureau"
         ),
     )
     kinds = fields.List(

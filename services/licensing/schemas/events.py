@@ -7,10 +7,7 @@ from marshmallow import (
     fields,
 )
 
-from .base import (
-    Reply,
-    flatten_errors,
-)
+from infra.schemas import Reply, flatten_errors
 
 # --- integration events ---------------------------------------------------------------------
 

@@ -8,20 +8,11 @@ from marshmallow import (
     validate,
 )
 
-from services.licensing.domain.common import (
-    DISTRICTS,
-    KINDS,
-)
-from services.licensing.domain.licence import STATUSES
-
-from .base import (
-    BUREAUS,
-    TEXT,
-    IsoDate,
-    Reply,
-    Strict,
-    Uscc,
-)
+from infra.places import BUREAUS, DISTRICTS
+from infra.schemas import Reply, Strict
+from services.licensing.domain.common import KINDS
+from services.licensing.domain.licence.rules import STATUSES
+from services.licensing.schemas.base import TEXT, IsoDate, Uscc
 
 # --- licences and equipment -----------------------------------------------------------------
 

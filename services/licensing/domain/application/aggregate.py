@@ -7,17 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from ..common import (
-    Calendar,
-    Command,
-    Deadline,
-    Event,
-    Invalid,
-    RuleConflict,
-    Stamp,
-    _text,
-    local_date,
-)
+from infra.clock import local_date
+from infra.domain import Command, Invalid, RuleConflict, Stamp, text
+
+from ..common import Calendar, Deadline, Event
 from . import clock, decisions
 from .commands import (
     Accept,
@@ -283,8 +276,8 @@ class Application:
                 return [
                     ApplicationNotAccepted(
                         **stamp,
-                        reason=_text(cmd.reason, "reason"),
-                        remedies=_text(cmd.remedies, "remedies"),
+                        reason=text(cmd.reason, "reason"),
+                        remedies=text(cmd.remedies, "remedies"),
                         decided_on=today,
                     )
                 ]
@@ -305,15 +298,15 @@ class Application:
                     )
                 ]
             case Review():
-                return [ReviewRecorded(**stamp, opinion=_text(cmd.opinion, "opinion"))]
+                return [ReviewRecorded(**stamp, opinion=text(cmd.opinion, "opinion"))]
             case SuspendClock():
                 if self.suspended:
                     raise ClockAlreadySuspended()
                 return [
                     ClockSuspended(
                         **stamp,
-                        reason=_text(cmd.reason, "reason"),
-                        notice_ref=_text(cmd.notice_ref, "notice_ref"),
+                        reason=text(cmd.reason, "reason"),
+                        notice_ref=text(cmd.notice_ref, "notice_ref"),
                         suspended_on=today,
                     )
                 ]
@@ -326,14 +319,14 @@ class Application:
             case Approve():
                 return decisions.approve(self, cmd, now, today, calendar)
             case Refuse():
-                reason, basis = _text(cmd.reason, "reason"), _text(cmd.legal_basis, "legal_basis")
+                reason, basis = text(cmd.reason, "reason"), text(cmd.legal_basis, "legal_basis")
                 return [
                     *clock.resume_before_decision(self, now, cmd.actor, today, calendar),
                     ApplicationRefused(
                         **stamp,
                         reason=reason,
                         legal_basis=basis,
-                        remedies=_text(cmd.remedies, "remedies"),
+                        remedies=text(cmd.remedies, "remedies"),
                         decided_on=today,
                     ),
                 ]
@@ -343,12 +336,12 @@ class Application:
                 if self.work_stopped:
                     raise RuleConflict("the work was already ordered to stop")
                 return [
-                    WorkStopOrdered(**stamp, reason=_text(cmd.reason, "reason"), ordered_on=today)
+                    WorkStopOrdered(**stamp, reason=text(cmd.reason, "reason"), ordered_on=today)
                 ]
             case DeliverCertificate():
                 return [decisions.deliver_certificate(self, cmd, today, stamp)]
             case Withdraw():
-                given = _text(cmd.reason, "reason", required=False)
+                given = text(cmd.reason, "reason", required=False)
                 return [ApplicationWithdrawn(**stamp, reason=given, withdrawn_on=today)]
         raise CommandNotAllowed(name, self.status)
 

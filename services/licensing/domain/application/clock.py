@@ -9,15 +9,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..common import (
-    SYSTEM_ACTOR,
-    Calendar,
-    Command,
-    Deadline,
-    Event,
-    Stamp,
-    _text,
-)
+from infra.domain import SYSTEM_ACTOR, Command, Stamp, text
+
+from ..common import Calendar, Deadline, Event
 from .commands import (
     Extend,
 )
@@ -87,7 +81,7 @@ def resume_before_decision(
 def extend(app: Application, cmd: Extend, today: date, stamp: Stamp, calendar: Calendar) -> Event:
     if app.extended:
         raise SecondExtensionRefused()
-    reason = _text(cmd.reason, "reason")
+    reason = text(cmd.reason, "reason")
     # Extend is allowed only while accepted, and acceptance sets the decision deadline.
     assert app.decision_due is not None
     # The law lets the head extend a period that has not run out ("在二十日内不能作出决定").

@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ..common import (
-    SYSTEM_ACTOR,
-    Command,
-)
+from infra.domain import SYSTEM_ACTOR, Command
+
 from .rules import DEFAULT_REMEDIES
 
 

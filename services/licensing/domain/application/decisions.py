@@ -7,15 +7,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from ..common import (
-    Calendar,
-    Event,
-    Invalid,
-    RuleConflict,
-    Stamp,
-    _iso_date,
-    _text,
-)
+from infra.domain import Invalid, RuleConflict, Stamp, as_date, text
+
+from ..common import Calendar, Event
 from . import clock
 from .commands import (
     Approve,
@@ -65,7 +59,7 @@ def request_correction(
         raise CorrectionAlreadyRequested()
     if isinstance(cmd.items, str) or not cmd.items:
         raise Invalid("items", "list every missing or incorrect item")
-    items = tuple(_text(item, f"items.{i}") for i, item in enumerate(cmd.items))
+    items = tuple(text(item, f"items.{i}") for i, item in enumerate(cmd.items))
     if len(set(items)) != len(items):
         raise Invalid("items", "an item is listed twice")
     return CorrectionRequested(**stamp, items=items)
@@ -74,15 +68,15 @@ def request_correction(
 def approve(
     app: Application, cmd: Approve, now: datetime, today: date, calendar: Calendar
 ) -> list[Event]:
-    opinion = _text(cmd.opinion, "opinion")
-    licence_no = _text(cmd.licence_no, "licence_no", required=False)
+    opinion = text(cmd.opinion, "opinion")
+    licence_no = text(cmd.licence_no, "licence_no", required=False)
     valid_until = None
     if cmd.valid_until is not None:
         if app.kind not in KINDS_WITH_VALIDITY:
             # A use registration and a filing never expire; an operator's items are valid
             # a fixed term each (LicenceRules.operator_item_years).
             raise Invalid("valid_until", f"a {app.kind} has no validity to set")
-        valid_until = date.fromisoformat(_iso_date(cmd.valid_until, "valid_until"))
+        valid_until = as_date(cmd.valid_until, "valid_until")
         if valid_until <= today:
             raise Invalid("valid_until", "must be after the decision date")
     certificate_due, provisional = None, False
@@ -113,5 +107,5 @@ def deliver_certificate(
         raise RuleConflict(f"a {app.kind} has no certificate to deliver")
     if app.certificate_delivered_on is not None:
         raise RuleConflict(f"the certificate was delivered on {app.certificate_delivered_on}")
-    reference = _text(cmd.reference, "reference", required=False)
+    reference = text(cmd.reference, "reference", required=False)
     return CertificateDelivered(**stamp, delivered_on=today, reference=reference)

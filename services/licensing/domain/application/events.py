@@ -7,9 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
 
-from ..common import (
-    Event,
-)
+from ..common import Event
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,26 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from infra.domain import Invalid, as_date, encode, text
+from infra.places import BUREAUS, DISTRICTS, PUDONG
+
 from ..common import (
-    BUREAUS,
     CONSTRUCTION_WORK,
-    DISTRICTS,
     ELEVATOR_LEVELS,
     KINDS,
-    PUDONG,
     SCOPE_ACTIVITIES,
     SCOPE_CLASSES,
     USE_REGISTRATION_REASONS,
-    Invalid,
-    _encode,
-    _iso_date,
-    _mapping,
-    _text,
 )
 from .commands import ReceiveApplication
 from .rules import _SHA256
 
 # --- validation of ReceiveApplication -------------------------------------------------------
+
+
+def _mapping(value: Any, path: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise Invalid(path, "must be an object")
+    return value
 
 
 def _materials(values: Iterable[Any], path: str) -> tuple[dict, ...]:
@@ -36,8 +37,8 @@ def _materials(values: Iterable[Any], path: str) -> tuple[dict, ...]:
             raise Invalid(f"{path}.{i}.sha256", "must be 64 hexadecimal characters")
         result.append(
             {
-                **_encode(item),
-                "name": _text(item.get("name"), f"{path}.{i}.name"),
+                **encode(item),
+                "name": text(item.get("name"), f"{path}.{i}.name"),
                 "sha256": sha.lower(),
             }
         )
@@ -46,19 +47,19 @@ def _materials(values: Iterable[Any], path: str) -> tuple[dict, ...]:
 
 def _split_person(kind: str, applicant: Mapping, subject: dict) -> tuple[dict, dict | None]:
     """The applicant without personal data, and the one natural person of the application."""
-    name = _text(applicant.get("name"), "applicant.name")
+    name = text(applicant.get("name"), "applicant.name")
     uscc, id_number = applicant.get("uscc"), applicant.get("id_number")
     if (uscc is None) == (id_number is None):
         raise Invalid("applicant", "give either uscc (an organization) or id_number (a person)")
     person = None
     if id_number is not None:
-        person = {"id_number": _text(id_number, "applicant.id_number").upper(), "name": name}
+        person = {"id_number": text(id_number, "applicant.id_number").upper(), "name": name}
     if kind == "operator_certificate":
         named = _mapping(subject.pop("person", None), "subject.person")
         operator = {
-            "id_number": _text(named.get("id_number"), "subject.person.id_number").upper(),
-            "name": _text(named.get("name"), "subject.person.name"),
-            "born_on": _iso_date(named.get("born_on"), "subject.person.born_on"),
+            "id_number": text(named.get("id_number"), "subject.person.id_number").upper(),
+            "name": text(named.get("name"), "subject.person.name"),
+            "born_on": as_date(named.get("born_on"), "subject.person.born_on").isoformat(),
         }
         # One data subject per application: a person applies only for their own certificate
         # (an employer applies with its uscc).
@@ -69,7 +70,7 @@ def _split_person(kind: str, applicant: Mapping, subject: dict) -> tuple[dict, d
         raise Invalid("subject.person", "only an operator certificate names a person")
     if id_number is not None:
         return {"type": "person"}, person
-    organization = {"type": "organization", "uscc": _text(uscc, "applicant.uscc").upper()}
+    organization = {"type": "organization", "uscc": text(uscc, "applicant.uscc").upper()}
     return {**organization, "name": name}, person
 
 
@@ -80,27 +81,29 @@ def _check_subject(kind: str, subject: dict) -> None:
         return subject[key]
 
     if kind == "use_registration":
-        _text(need("equipment_code"), "subject.equipment_code")
+        text(need("equipment_code"), "subject.equipment_code")
         if need("reason") not in USE_REGISTRATION_REASONS:
             raise Invalid("subject.reason", f"must be one of {', '.join(USE_REGISTRATION_REASONS)}")
         equipment = dict(_mapping(need("equipment"), "subject.equipment"))
         for key in ("variety", "product_name", "model", "maker"):
-            _text(equipment.get(key), f"subject.equipment.{key}")
-        equipment["manufactured_on"] = _iso_date(
+            text(equipment.get(key), f"subject.equipment.{key}")
+        equipment["manufactured_on"] = as_date(
             equipment.get("manufactured_on"), "subject.equipment.manufactured_on"
-        )
+        ).isoformat()
         subject["equipment"] = equipment
     elif kind == "operator_certificate":
         items = need("items")
         if not isinstance(items, list) or not all(isinstance(i, str) and i for i in items):
             raise Invalid("subject.items", "must be a list of work item codes")
-        subject["exam_passed_on"] = _iso_date(need("exam_passed_on"), "subject.exam_passed_on")
+        subject["exam_passed_on"] = as_date(
+            need("exam_passed_on"), "subject.exam_passed_on"
+        ).isoformat()
     elif kind == "construction_notice":
-        _text(need("equipment_code"), "subject.equipment_code")
+        text(need("equipment_code"), "subject.equipment_code")
         if need("work") not in CONSTRUCTION_WORK:
             raise Invalid("subject.work", f"must be one of {', '.join(CONSTRUCTION_WORK)}")
-        _text(need("installer_uscc"), "subject.installer_uscc")
-        subject["starts_on"] = _iso_date(need("starts_on"), "subject.starts_on")
+        text(need("installer_uscc"), "subject.installer_uscc")
+        subject["starts_on"] = as_date(need("starts_on"), "subject.starts_on").isoformat()
     else:
         scope = need("scope")
         if not isinstance(scope, list):
@@ -121,14 +124,14 @@ def _check_receive(cmd: ReceiveApplication) -> dict[str, Any]:
         raise Invalid("kind", f"must be one of {', '.join(KINDS)}")
     if cmd.bureau not in BUREAUS:
         raise Invalid("bureau", "unknown bureau")
-    _text(cmd.application_id, "id")
-    location = _encode(_mapping(cmd.location, "location"))
+    text(cmd.application_id, "id")
+    location = encode(_mapping(cmd.location, "location"))
     if location.get("district") not in DISTRICTS:
         raise Invalid("location.district", "must be a Shanghai district code (GB/T 2260)")
     location["in_ftz"] = bool(location.get("in_ftz", False))
     if location["in_ftz"] and location["district"] != PUDONG:
         raise Invalid("location.in_ftz", "the Free Trade Zone lies inside Pudong (310115)")
-    subject = _encode(_mapping(cmd.subject, "subject"))
+    subject = encode(_mapping(cmd.subject, "subject"))
     applicant, person = _split_person(cmd.kind, _mapping(cmd.applicant, "applicant"), subject)
     _check_subject(cmd.kind, subject)
     return {

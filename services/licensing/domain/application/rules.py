@@ -6,14 +6,7 @@ import re
 from datetime import date
 from enum import StrEnum
 
-from ..common import (
-    LicensingError,
-    RuleConflict,
-)
-
-# The application's errors keep their names; they are the shared licensing errors.
-ApplicationError = LicensingError
-ApplicationConflict = RuleConflict
+from infra.domain import RuleConflict
 
 INTAKE_WORKING_DAYS = 5
 DECISION_WORKING_DAYS = 20
@@ -39,25 +32,25 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-class CommandNotAllowed(ApplicationConflict):
+class CommandNotAllowed(RuleConflict):
     def __init__(self, command: str, status: str | None):
         self.command, self.status = command, status
         where = f"the application is {status}" if status else "no application exists yet"
         super().__init__(f"{command} is not allowed: {where}")
 
 
-class SecondExtensionRefused(ApplicationConflict):
+class SecondExtensionRefused(RuleConflict):
     def __init__(self) -> None:
         super().__init__("the decision period has already been extended once")
 
 
-class ExtensionTooLate(ApplicationConflict):
+class ExtensionTooLate(RuleConflict):
     def __init__(self, decision_due: date):
         self.decision_due = decision_due
         super().__init__(f"an extension must be decided by the decision due date {decision_due}")
 
 
-class IntakeWindowClosed(ApplicationConflict):
+class IntakeWindowClosed(RuleConflict):
     def __init__(self, command: str, intake_due: date):
         self.command, self.intake_due = command, intake_due
         super().__init__(
@@ -66,16 +59,16 @@ class IntakeWindowClosed(ApplicationConflict):
         )
 
 
-class CorrectionAlreadyRequested(ApplicationConflict):
+class CorrectionAlreadyRequested(RuleConflict):
     def __init__(self) -> None:
         super().__init__("a correction was already requested: every item must be listed at once")
 
 
-class ClockAlreadySuspended(ApplicationConflict):
+class ClockAlreadySuspended(RuleConflict):
     def __init__(self) -> None:
         super().__init__("the clock is already suspended")
 
 
-class ClockNotSuspended(ApplicationConflict):
+class ClockNotSuspended(RuleConflict):
     def __init__(self) -> None:
         super().__init__("the clock is not suspended")

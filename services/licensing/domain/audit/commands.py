@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from ..common import Command
+from infra.domain import Command
 
 
 @dataclass(frozen=True, kw_only=True)

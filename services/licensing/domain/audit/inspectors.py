@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..common import Command, Event, RuleConflict, _text
+from infra.domain import Command, RuleConflict, text
+
+from ..common import Event
 from .commands import RegisterInspector
 from .events import InspectorRegistered
 
@@ -28,9 +30,9 @@ class Inspector:
             InspectorRegistered(
                 at=now,
                 actor=command.actor,
-                inspector_id=_text(command.inspector_id, "inspector_id"),
+                inspector_id=text(command.inspector_id, "inspector_id"),
                 bureau=command.bureau,
-                name=_text(command.name, "name"),
+                name=text(command.name, "name"),
                 organization_uscc=command.organization_uscc,
             )
         ]

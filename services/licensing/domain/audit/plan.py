@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ..common import Command, Event, Invalid, RuleConflict, Stamp, _text, as_date, local_date
+from infra.clock import local_date
+from infra.domain import Command, Invalid, RuleConflict, Stamp, as_date, text
+
+from ..common import Event
 from .commands import (
     DrawAuditPlan,
     OrderRectification,
@@ -102,7 +105,7 @@ class AuditPlan:
                 if f.get("severity") not in ("minor", "serious"):
                     raise Invalid(f"findings.{i}.severity", "must be minor or serious")
                 findings.append(
-                    {"item": _text(f.get("item"), f"findings.{i}.item"), "severity": f["severity"]}
+                    {"item": text(f.get("item"), f"findings.{i}.item"), "severity": f["severity"]}
                 )
             return [
                 FindingsRecorded(
@@ -125,7 +128,7 @@ class AuditPlan:
             due = as_date(command.due_on, "due_on")
             if due <= today:
                 raise Invalid("due_on", "must be after today")
-            items = tuple(_text(x, f"items.{i}") for i, x in enumerate(command.items))
+            items = tuple(text(x, f"items.{i}") for i, x in enumerate(command.items))
             if not items:
                 raise Invalid("items", "list what must be rectified")
             return [

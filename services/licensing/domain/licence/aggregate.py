@@ -22,7 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ..common import Command, Event, RuleConflict, Stamp, _text, as_date, local_date
+from infra.clock import local_date
+from infra.domain import Command, RuleConflict, Stamp, as_date, text
+
+from ..common import Event
 from . import renewal
 from .commands import (
     DecideRenewal,
@@ -124,21 +127,19 @@ class Licence:
         if isinstance(command, SuspendLicence):
             self.require_status(name, ACTIVE)
             return [
-                LicenceSuspended(
-                    **stamp, reason=_text(command.reason, "reason"), suspended_on=today
-                )
+                LicenceSuspended(**stamp, reason=text(command.reason, "reason"), suspended_on=today)
             ]
         if isinstance(command, ReinstateLicence):
             self.require_status(name, SUSPENDED)
             return [
                 LicenceReinstated(
-                    **stamp, reason=_text(command.reason, "reason"), reinstated_on=today
+                    **stamp, reason=text(command.reason, "reason"), reinstated_on=today
                 )
             ]
         if isinstance(command, RevokeLicence):
             self.require_status(name, ACTIVE, SUSPENDED)
             return [
-                LicenceRevoked(**stamp, reason=_text(command.reason, "reason"), revoked_on=today)
+                LicenceRevoked(**stamp, reason=text(command.reason, "reason"), revoked_on=today)
             ]
         if isinstance(command, TransferLicence):
             if self.kind != "use_registration":
@@ -147,7 +148,7 @@ class Licence:
             return [
                 LicenceTransferred(
                     **stamp,
-                    to_licence_no=_text(command.to_licence_no, "to_licence_no"),
+                    to_licence_no=text(command.to_licence_no, "to_licence_no"),
                     to_holder=dict(command.to_holder),
                     application_id=command.application_id,
                     transferred_on=today,
@@ -172,7 +173,7 @@ class Licence:
             items = tuple({"item": i, "valid_until": valid_until.isoformat()} for i in cmd.items)
         return LicenceIssued(
             **stamp,
-            licence_no=_text(cmd.licence_no, "licence_no"),
+            licence_no=text(cmd.licence_no, "licence_no"),
             kind=cmd.kind,
             bureau=cmd.bureau,
             application_id=cmd.application_id,

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from ..common import Command
+from infra.domain import Command
 
 
 @dataclass(frozen=True, kw_only=True)

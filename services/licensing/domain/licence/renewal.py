@@ -14,7 +14,9 @@ import copy
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..common import Event, Invalid, RuleConflict, Stamp, _text, add_years, as_date
+from infra.domain import Invalid, RuleConflict, Stamp, as_date, text
+
+from ..common import Event, add_years
 from .commands import DecideRenewal, RequestRenewal
 from .events import (
     LicenceExpired,
@@ -58,7 +60,7 @@ def request_review(
     for i, entry in enumerate(cmd.items):
         if not isinstance(entry, dict):
             raise Invalid(f"items.{i}", "must be an object {item, last_worked_on}")
-        name = _text(entry.get("item"), f"items.{i}.item")
+        name = text(entry.get("item"), f"items.{i}.item")
         item = lic.items.get(name)
         if item is None or not item["valid"]:
             raise Invalid(f"items.{i}.item", "not a valid item of this certificate")
@@ -119,7 +121,7 @@ def decide_renewal(
     if lic.renewal is None:
         raise RuleConflict(f"no renewal is pending: the licence is {lic.status}")
     lic.require_status("DecideRenewal", ACTIVE, SUSPENDED)
-    reason = _text(cmd.reason, "reason")
+    reason = text(cmd.reason, "reason")
     if cmd.outcome not in ("granted", "refused"):
         raise Invalid("outcome", "must be granted or refused")
     pending = [i["item"] for i in lic.renewal["items"]]

@@ -42,6 +42,10 @@ class LicenceRules:
         return date(year, month, day)
 
 
+# The rules in force: what the service decides with and the licence rows are written with.
+DEFAULT_RULES = LicenceRules()
+
+
 def _days_in_month(year: int, month: int) -> int:
     nxt = date(year + (month == 12), month % 12 + 1, 1)
     return (nxt - timedelta(days=1)).day
