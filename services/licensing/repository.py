@@ -23,4 +23,3 @@ KINDS = Kinds(
     Kind("audit-", AuditPlan, audit_events.EVENT_TYPES),
     Kind("inspector-", Inspector, audit_events.EVENT_TYPES),
 )
-
