@@ -19,7 +19,7 @@ import functools
 import types
 import typing
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -60,16 +60,35 @@ class Invalid(Refused):
 
 
 # --- stored-data conversion -------------------------------------------------------------------
+# Converters are worked out once per class and per type hint (``functools.cache``): a bulk of
+# events (an insurer's batch: thousands of nested terms) pays a dictionary look-up per value,
+# not a walk over the type's fields and hints.
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass; ``None`` for any other class."""
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls))
+    return None
 
 
 def encode(value: Any) -> Any:
     """``value`` as plain JSON-able data."""
+    cls = type(value)
+    if cls in _PLAIN:
+        return value
+    if cls is list or cls is tuple:
+        return [encode(v) for v in value]
+    names = _field_names(cls)
+    if names is not None:
+        return {name: encode(getattr(value, name)) for name in names}
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
         return {str(k): encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -81,49 +100,61 @@ def decode(hint: Any, value: Any) -> Any:
     """Stored data back into the type ``hint`` names (the inverse of ``encode``)."""
     if value is None:
         return None
+    return _decoder(hint)(value)
+
+
+def _as_stored(value: Any) -> Any:
+    return value
+
+
+def _or_none(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    if convert is _as_stored:
+        return convert
+    return lambda value: None if value is None else convert(value)
+
+
+@functools.cache
+def _decoder(hint: Any) -> Callable[[Any], Any]:
+    """How to turn a stored non-null value into the type ``hint`` names."""
     origin = typing.get_origin(hint)
     if origin in (types.UnionType, typing.Union):
         inner = [a for a in typing.get_args(hint) if a is not type(None)]
         # ``X | None`` decodes as X; a union of several types is stored as it came.
-        return decode(inner[0], value) if len(inner) == 1 else value
+        return _decoder(inner[0]) if len(inner) == 1 else _as_stored
     if hint is datetime:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat
     if hint is date:
-        return date.fromisoformat(value)
+        return date.fromisoformat
     if hint is Decimal:
-        return Decimal(value)
+        return Decimal
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return from_data(hint, value)
-    if origin is tuple:
-        inner = typing.get_args(hint)[0]
-        return tuple(decode(inner, v) for v in value)
-    if origin is list:
-        inner = typing.get_args(hint)[0]
-        return [decode(inner, v) for v in value]
+        return functools.partial(from_data, hint)
+    if origin is tuple or origin is list:
+        item = _or_none(_decoder(typing.get_args(hint)[0]))
+        if item is _as_stored:
+            return origin
+        return lambda value: origin(item(v) for v in value)
     if origin is dict:
         # Keys are stored as text: a date (or other decodable) key comes back as its type.
         key_hint, value_hint = typing.get_args(hint)
-        return {
-            int(k) if key_hint is int else decode(key_hint, k): decode(value_hint, v)
-            for k, v in value.items()
-        }
+        key = int if key_hint is int else _or_none(_decoder(key_hint))
+        item = _or_none(_decoder(value_hint))
+        return lambda value: {key(k): item(v) for k, v in value.items()}
     if hint is dict:
-        return dict(value)
-    return value
+        return dict
+    return _as_stored
 
 
-_type_hints = functools.cache(typing.get_type_hints)
+@functools.cache
+def _field_decoders(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, _or_none(_decoder(hints[f.name]))) for f in dataclasses.fields(cls))
 
 
 def from_data(cls: type, data: Mapping[str, Any]) -> Any:
     """A dataclass ``cls`` from stored data; fields missing from ``data`` take their defaults."""
-    hints = _type_hints(cls)
     return cls(
-        **{
-            f.name: decode(hints[f.name], data[f.name])
-            for f in dataclasses.fields(cls)
-            if f.name in data
-        }
+        **{name: convert(data[name]) for name, convert in _field_decoders(cls) if name in data}
     )
 
 
