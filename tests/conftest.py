@@ -10,6 +10,9 @@ import pytest  # noqa: E402
 
 from infra.testing import Broker, Postgres  # noqa: E402
 
+# The stack and in-process fixtures, for every test module.
+pytest_plugins = ["tests.stacks"]
+
 
 @pytest.fixture(scope="session")
 def broker():

@@ -14,8 +14,7 @@ import random
 from typing import Any
 
 from infra.places import DISTRICTS, PUDONG
-
-from services.licensing.testing import (
+from services.licensing.examples import (
     new_equipment_code,
     new_resident_id,
     new_uscc,

@@ -13,8 +13,6 @@ from gateway.openapi import build_spec
 from gateway.routing import routes_of
 from gateway.service import GatewayService
 
-pytest_plugins = ["gateway.testing"]
-
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -58,12 +56,13 @@ def render(url: str, tmp_path) -> str:
 
 
 @pytest.fixture(scope="module")
-def gw(gateways):
-    return gateways()
+def stack(module_stacks):
+    """A gateway and no service: the pages need none."""
+    return module_stacks([], gateway=True, clock=None)
 
 
-def test_docs_page_lists_every_endpoint_in_a_browser(gw, tmp_path):
-    dom = render(gw.url + "/docs", tmp_path)
+def test_docs_page_lists_every_endpoint_in_a_browser(stack, tmp_path):
+    dom = render(stack.url + "/docs", tmp_path)
     spec = build_spec(routes_of(GatewayService))
     expected = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops}
     shown = set(re.findall(r'<span class="method \w+">(\w+)</span> <code>([^<]+)</code>', dom))
@@ -74,7 +73,7 @@ def test_docs_page_lists_every_endpoint_in_a_browser(gw, tmp_path):
         assert f'id="tag-{tag}"' in dom
 
 
-def test_public_page_renders_its_search_form(gw, tmp_path):
-    dom = render(gw.url + "/", tmp_path)
+def test_public_page_renders_its_search_form(stack, tmp_path):
+    dom = render(stack.url + "/", tmp_path)
     assert '<form method="get" action="/"' in dom
     assert 'name="q"' in dom

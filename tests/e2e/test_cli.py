@@ -8,6 +8,7 @@ import sys
 import pytest
 from sqlalchemy import text
 
+from infra import registry
 from infra.eventstore import EventStore, NewEvent, Personal, SubjectKeys, make_engine, migrate
 from infra.keys import master_key
 from infra.testing import env
@@ -25,10 +26,14 @@ def sesp(*args, extra_env=None):
 
 @pytest.fixture
 def licensing_store(db_url, tmp_path):
-    """A licensing database (SQLite or PostgreSQL) with two streams of events."""
-    envs = {"SESP_DATA_DIR": str(tmp_path), "SESP_LICENSING_DATABASE_URL": db_url}
-    for s in ("maintenance_credit", "blacklist", "insurance"):
-        envs[f"SESP_{s.upper()}_DATABASE_URL"] = f"sqlite:///{tmp_path / (s + '.db')}"
+    """A licensing database (SQLite or PostgreSQL) with two streams of events; every other
+    registered service gets an empty SQLite database (``sesp erase`` visits them all). No
+    service runs: ``sesp`` works on the databases."""
+    envs = {
+        f"SESP_{s.upper()}_DATABASE_URL": f"sqlite:///{tmp_path / (s + '.db')}"
+        for s in registry.names()
+    }
+    envs.update({"SESP_DATA_DIR": str(tmp_path), "SESP_LICENSING_DATABASE_URL": db_url})
     with env(**envs):
         engine = make_engine(db_url)
         migrate(engine)

@@ -23,7 +23,6 @@ from infra.bus.context import RequestContext
 from infra.errors import Conflict, Invalid, NotFound, PreconditionFailed, Stale
 from infra.schemas import Strict
 
-pytest_plugins = ["gateway.testing"]
 PROBLEM = "application/problem+json"
 
 

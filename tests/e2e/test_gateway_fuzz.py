@@ -1,6 +1,6 @@
 """Property-based fuzzing of the whole HTTP API from its own OpenAPI document (schemathesis).
 
-The gateway runs in this process and the four services as real processes on one test vhost.
+The gateway runs in this process and every registered service as a real process (a stack).
 Every operation gets ``SESP_FUZZ_EXAMPLES`` generated requests (default 10, derandomized so a
 run is reproducible) that fit its schema and as many that break it, sent with a token of a
 role the operation allows. No response may be a 5xx, and each one's status, content type and
@@ -29,12 +29,6 @@ from gateway.openapi import build_spec
 from gateway.routing import routes_of
 from gateway.service import GatewayService
 from infra import registry
-from infra.testing import ServiceProcess
-from tests.e2e.helpers import wait_for_ping
-
-SERVICES = registry.names()
-
-pytest_plugins = ["gateway.testing"]
 
 EXAMPLES = int(os.environ.get("SESP_FUZZ_EXAMPLES", "10"))
 SPEC = build_spec(routes_of(GatewayService))
@@ -51,18 +45,14 @@ USCC = "91350200776049653A"
 
 
 @pytest.fixture(scope="module")
-def stack(module_amqp_uri, gateways, tmp_path_factory):
-    data = tmp_path_factory.mktemp("fuzz")
-    env = {"SESP_AMQP_URI": module_amqp_uri, "SESP_DATA_DIR": str(data), "SESP_DEMO": "0"}
-    procs = [ServiceProcess(name, env, data / f"{name}.log").start() for name in SERVICES]
-    try:
-        for name in SERVICES:
-            wait_for_ping(module_amqp_uri, name)
+def stack(module_stacks):
+    return module_stacks(
+        registry.names(),
+        gateway=True,
         # A generous public rate: the fuzzer is one client sending hundreds of requests.
-        yield gateways(SESP_PUBLIC_RATE="1000/s")
-    finally:
-        for proc in procs:
-            proc.stop()
+        gateway_config={"SESP_PUBLIC_RATE": "1000/s"},
+        clock=None,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +69,7 @@ def tokens(stack):
 
 
 def test_the_served_document_is_the_one_fuzzed(stack):
-    assert stack.client.get("/openapi.json").json() == SPEC
+    assert stack.client().get("/openapi.json").json() == SPEC
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -18,8 +18,6 @@ from gateway.service import GatewayService
 from infra.errors import Conflict
 from infra.schemas import Strict
 
-pytest_plugins = ["gateway.testing"]
-
 CALLS: Counter = Counter()
 
 

@@ -20,7 +20,6 @@ from gateway.service import GatewayService
 from infra.paging import PageQuery, decode_cursor, encode_cursor, page_of
 from infra.schemas import Strict
 
-pytest_plugins = ["gateway.testing"]
 PROBLEM = "application/problem+json"
 NUMBERS = list(range(25))
 

@@ -27,18 +27,15 @@ from gateway.auth import (
 )
 from gateway.routing import ApiRoute, routes_of
 from gateway.service import GatewayService
-from infra.testing import ServiceProcess, wait_until
-from infra.testing import env as environment
-from services.licensing.testing import (
+from infra import registry
+from infra.testing import wait_until
+from services.licensing.examples import (
     SHA,
     new_equipment_code,
     new_uscc,
     production_licence,
     use_registration,
 )
-from tests.e2e.helpers import wait_for_ping
-
-pytest_plugins = ["gateway.testing"]
 
 ROUTES = routes_of(GatewayService)
 PROTECTED = [r for r in ROUTES if not r.public]
@@ -520,31 +517,15 @@ CELLS = _cells()
 
 
 @pytest.fixture(scope="module")
-def world(module_amqp_uri, gateways, tmp_path_factory):
-    """The licensing and insurance services as real processes, the gateway in this process,
-    one clock file for all (2014-09-29), every licence kind delegated to Xuhui."""
-    data = tmp_path_factory.mktemp("matrix")
-    clock = data / "clock"
-    clock.write_text(CLOCK)
-    env = {
-        "SESP_AMQP_URI": module_amqp_uri,
-        "SESP_DATA_DIR": str(data),
-        "SESP_CLOCK_FILE": str(clock),
-        "SESP_DEMO": "0",
-    }
-    names = ("licensing", "insurance")
-    procs = [ServiceProcess(name, env, data / f"{name}.log").start() for name in names]
-    try:
-        for name in names:
-            wait_for_ping(module_amqp_uri, name)
-        with environment(SESP_CLOCK_FILE=str(clock)):  # the gateway checks dates on this clock
-            world = World(gateways())
-            body = {"bureau": XUHUI, "kinds": ALL_KINDS, "effective_from": "2014-01-01"}
-            world.call("POST", "/v1/delegations", body, 201)
-            yield world
-    finally:
-        for proc in procs:
-            proc.stop()
+def world(module_stacks):
+    """Every registered service as a real process (a route of a new service joins the matrix
+    with its service), the gateway in this process, one clock file for all (2014-09-29), every
+    licence kind delegated to Xuhui."""
+    stack = module_stacks(registry.names(), gateway=True, clock=CLOCK)
+    world = World(stack.gateway)
+    body = {"bureau": XUHUI, "kinds": ALL_KINDS, "effective_from": "2014-01-01"}
+    world.call("POST", "/v1/delegations", body, 201)
+    return world
 
 
 def test_every_protected_route_has_a_case():

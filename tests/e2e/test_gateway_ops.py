@@ -11,13 +11,11 @@ from gateway.auth import CITY_ADMIN
 from gateway.call import Call
 from gateway.routing import PUBLIC, route
 from gateway.service import GatewayService
-from gateway.testing import make_stub_service
 from infra import registry
 from infra.logs import JsonFormatter
+from tests.stacks import make_stub_service
 
 SERVICES = registry.names()
-
-pytest_plugins = ["gateway.testing"]
 
 
 class PublicProbeRoutes:

@@ -19,8 +19,6 @@ from gateway.auth import (
 from gateway.cli import token as token_cli
 from infra.testing import env
 
-pytest_plugins = ["gateway.testing"]
-
 BOOTSTRAP = "bootstrap-secret-for-tests-0123456789"
 USCC = "91350200776049653A"
 OTHER_USCC = "913502000728319549"

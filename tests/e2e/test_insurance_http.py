@@ -9,12 +9,8 @@ import sys
 
 import pytest
 
-from gateway.service import GatewayService
-from infra.testing import ServiceProcess, wait_until
+from infra.testing import wait_until
 from services.insurance.sync_client import COLUMNS
-from tests.e2e.helpers import wait_for_ping
-
-pytest_plugins = ["gateway.testing"]
 
 INSURER_A = "91350200776049653A"
 INSURER_B = "913502000728319549"
@@ -42,24 +38,24 @@ def policy(n: int, *, revision: int = 1, codes=None, **changes):
 
 
 @pytest.fixture(scope="module")
-def stack(module_amqp_uri, gateways, tmp_path_factory):
-    data = tmp_path_factory.mktemp("insurance-http")
-    env = {"SESP_AMQP_URI": module_amqp_uri, "SESP_DATA_DIR": str(data)}
-    procs = [ServiceProcess(n, env, data / f"{n}.log").start() for n in ("insurance", "licensing")]
-    try:
-        for n in ("insurance", "licensing"):
-            wait_for_ping(module_amqp_uri, n)
-        gw = gateways(service_cls=GatewayService)
-        tokens = {
-            "a": gw.token("insurer", uscc=INSURER_A),
-            "b": gw.token("insurer", uscc=INSURER_B),
-            "officer": gw.token("bureau_officer", bureau="310104"),
-            "unit": gw.token("maintenance_unit", uscc=CARE),
-        }
-        yield gw, tokens
-    finally:
-        for p in procs:
-            p.stop()
+def stack(module_stacks):
+    """The services run on the real time (no clock file)."""
+    return module_stacks(["insurance", "licensing"], gateway=True, clock=None)
+
+
+@pytest.fixture(scope="module")
+def gw(stack):
+    return stack.gateway
+
+
+@pytest.fixture(scope="module")
+def tokens(gw):
+    return {
+        "a": gw.token("insurer", uscc=INSURER_A),
+        "b": gw.token("insurer", uscc=INSURER_B),
+        "officer": gw.token("bureau_officer", bureau="310104"),
+        "unit": gw.token("maintenance_unit", uscc=CARE),
+    }
 
 
 def put(gw, token, no, body, **headers):
@@ -68,43 +64,40 @@ def put(gw, token, no, body, **headers):
     )
 
 
-def test_create_replay_stale_supersede_cancel(stack):
-    gw, t = stack
-    created = put(gw, t["a"], "H-1", policy(1))
+def test_create_replay_stale_supersede_cancel(gw, tokens):
+    created = put(gw, tokens["a"], "H-1", policy(1))
     assert created.status_code == 201, created.text
     assert created.json()["version"] == 1
     assert created.json()["equipment"][0]["match"] == "pending"
 
-    replay = put(gw, t["a"], "H-1", policy(1))
+    replay = put(gw, tokens["a"], "H-1", policy(1))
     assert replay.status_code == 200
     assert replay.json() == created.json()  # unchanged, same body
 
-    newer = put(gw, t["a"], "H-1", policy(1, revision=2, premium="99.00"))
+    newer = put(gw, tokens["a"], "H-1", policy(1, revision=2, premium="99.00"))
     assert newer.status_code == 200 and newer.json()["version"] == 2
 
-    stale = put(gw, t["a"], "H-1", policy(1, revision=1))
+    stale = put(gw, tokens["a"], "H-1", policy(1, revision=1))
     assert stale.status_code == 409
     assert stale.headers["content-type"].startswith("application/problem+json")
 
-    cancelled = put(gw, t["a"], "H-1", policy(1, revision=3, status="cancelled"))
+    cancelled = put(gw, tokens["a"], "H-1", policy(1, revision=3, status="cancelled"))
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
 
 
-def test_invalid_policy_is_422_with_field_paths_and_changes_nothing(stack):
-    gw, t = stack
+def test_invalid_policy_is_422_with_field_paths_and_changes_nothing(gw, tokens):
     body = policy(2, ends_on="2014-01-01", extra="x")
     body["policyholders"][1]["uscc"] = "91440101MA5CJQ4N5X"
-    r = put(gw, t["a"], "H-2", body)
+    r = put(gw, tokens["a"], "H-2", body)
     assert r.status_code == 422
     errors = r.json()["errors"]
     assert {"ends_on", "extra", "policyholders.1.uscc"} <= set(errors)
-    missing = gw.client.get("/v1/insurance/policies/H-2", headers=gw.headers(t["a"]))
+    missing = gw.client.get("/v1/insurance/policies/H-2", headers=gw.headers(tokens["a"]))
     assert missing.status_code == 404
 
 
-def test_batch_mixes_valid_invalid_and_stale(stack):
-    gw, t = stack
-    assert put(gw, t["a"], "H-STALE", policy(3, revision=4)).status_code == 201
+def test_batch_mixes_valid_invalid_and_stale(gw, tokens):
+    assert put(gw, tokens["a"], "H-STALE", policy(3, revision=4)).status_code == 201
     items = [
         {"policy_no": "H-B1", **policy(4)},
         {"policy_no": "H-B2", **policy(5, premium="93")},
@@ -112,42 +105,41 @@ def test_batch_mixes_valid_invalid_and_stale(stack):
         {"policy_no": "H-B3", **policy(6)},
     ]
     r = gw.client.post(
-        "/v1/insurance/policies:batch", json={"policies": items}, headers=gw.headers(t["a"])
+        "/v1/insurance/policies:batch", json={"policies": items}, headers=gw.headers(tokens["a"])
     )
     assert r.status_code == 200, r.text
     assert [x["status"] for x in r.json()["results"]] == [201, 422, 409, 201]
     assert "premium" in r.json()["results"][1]["errors"]
 
 
-def test_insurers_see_and_change_only_their_own_policies(stack):
-    gw, t = stack
-    assert put(gw, t["a"], "H-OWN", policy(7)).status_code == 201
-    other = gw.client.get("/v1/insurance/policies/H-OWN", headers=gw.headers(t["b"]))
+def test_insurers_see_and_change_only_their_own_policies(gw, tokens):
+    assert put(gw, tokens["a"], "H-OWN", policy(7)).status_code == 201
+    other = gw.client.get("/v1/insurance/policies/H-OWN", headers=gw.headers(tokens["b"]))
     assert other.status_code == 404
     # B's PUT of the same number is B's own policy: A's stays as it was
-    assert put(gw, t["b"], "H-OWN", policy(8, revision=9)).status_code == 201
-    mine = gw.client.get("/v1/insurance/policies/H-OWN", headers=gw.headers(t["a"])).json()
+    assert put(gw, tokens["b"], "H-OWN", policy(8, revision=9)).status_code == 201
+    mine = gw.client.get("/v1/insurance/policies/H-OWN", headers=gw.headers(tokens["a"])).json()
     assert mine["revision"] == 1 and mine["insurer"] == INSURER_A
     # other roles may not push policies at all
-    assert put(gw, t["unit"], "H-OWN", policy(7, revision=2)).status_code == 403
+    assert put(gw, tokens["unit"], "H-OWN", policy(7, revision=2)).status_code == 403
     assert put(gw, None, "H-OWN", policy(7, revision=2)).status_code == 401
     # an officer names the insurer when two use the number
-    amb = gw.client.get("/v1/insurance/policies/H-OWN", headers=gw.headers(t["officer"]))
+    amb = gw.client.get("/v1/insurance/policies/H-OWN", headers=gw.headers(tokens["officer"]))
     assert amb.status_code == 422
     one = gw.client.get(
-        f"/v1/insurance/policies/H-OWN?insurer={INSURER_B}", headers=gw.headers(t["officer"])
+        f"/v1/insurance/policies/H-OWN?insurer={INSURER_B}", headers=gw.headers(tokens["officer"])
     )
     assert one.status_code == 200 and one.json()["insurer"] == INSURER_B
 
 
-def test_coverage_and_public_ratio(stack):
-    gw, t = stack
+def test_coverage_and_public_ratio(gw, tokens):
     code = "311000009201400009"
-    assert put(gw, t["a"], "H-COV", policy(9, codes=[code])).status_code == 201
+    assert put(gw, tokens["a"], "H-COV", policy(9, codes=[code])).status_code == 201
 
     def cov(on):
         r = gw.client.get(
-            f"/v1/insurance/equipment/{code}/coverage?on={on}", headers=gw.headers(t["officer"])
+            f"/v1/insurance/equipment/{code}/coverage?on={on}",
+            headers=gw.headers(tokens["officer"]),
         )
         assert r.status_code == 200, r.text
         return r.json()["covered"]
@@ -220,8 +212,7 @@ def _write_export(path, n_policies: int):
         )
 
 
-def test_sync_client_interrupted_and_rerun_ends_with_exactly_the_file(stack, tmp_path):
-    gw, _ = stack
+def test_sync_client_interrupted_and_rerun_ends_with_exactly_the_file(gw, tmp_path):
     insurer = "91440101MA5CJQ4N59"  # a fresh insurer for this test
     token = gw.token("insurer", uscc=insurer)
     export = tmp_path / "export.csv"
@@ -297,8 +288,7 @@ def test_sync_client_interrupted_and_rerun_ends_with_exactly_the_file(stack, tmp
         assert p["version"] == 1  # nothing doubled
 
 
-def test_public_reads_carry_an_etag_and_answer_304_when_unchanged(stack):
-    gw, _ = stack
+def test_public_reads_carry_an_etag_and_answer_304_when_unchanged(gw):
     url = "/v1/public/insurance/coverage?district=310110&on=2014-12-01"
     first = gw.client.get(url)
     assert first.status_code == 200

@@ -1,6 +1,5 @@
 """Insurance through real service processes over RPC (HTTP tests go through the gateway)."""
 
-import contextlib
 import copy
 import os
 import random
@@ -8,18 +7,18 @@ import subprocess
 import sys
 
 import pytest
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from infra.errors import NotFound, register_remote_errors
 from infra.identifiers import uscc_check_character
 from infra.testing import wait_until
-from tests.e2e.helpers import rpc_config, running
 
 INSURER = "91350200776049653A"
 OTHER_INSURER = "913502000728319549"
 ELEVATOR = "311012345201400001"
 LATE_ELEVATOR = "311012345201400002"
 DISTRICT = "310151"
+CLOCK = "2014-12-01T09:00:00+08:00"
+SERVICES = ["licensing", "insurance"]
 
 register_remote_errors()  # remote NotFound arrives as infra.errors.NotFound
 
@@ -47,39 +46,23 @@ def policy(**changes):
     return p
 
 
-@contextlib.contextmanager
-def _stack(amqp_uri, data_dir, insurance_db=None):
-    clock = data_dir / "clock"
-    clock.write_text("2014-12-01T09:00:00+08:00")
-    env = {"SESP_AMQP_URI": amqp_uri, "SESP_DATA_DIR": str(data_dir), "SESP_CLOCK_FILE": str(clock)}
-    if insurance_db:
-        env["SESP_INSURANCE_DATABASE_URL"] = insurance_db
-    with running({"licensing": env, "insurance": env}, data_dir, amqp_uri):
-        with ClusterRpcProxy(rpc_config(amqp_uri)) as rpc:
-            yield rpc, clock
+@pytest.fixture(scope="module")
+def shared_stack(module_stacks):
+    """One pair of service processes for the module (tests keep apart by unique ids)."""
+    return module_stacks(SERVICES, clock=CLOCK)
 
 
 @pytest.fixture(scope="module")
-def shared_stack(broker, tmp_path_factory):
-    """One pair of service processes for the module (tests keep apart by unique ids)."""
-    vhost = broker.create_vhost()
-    try:
-        with _stack(broker.uri_for(vhost), tmp_path_factory.mktemp("insurance-rpc")) as s:
-            yield s
-    finally:
-        broker.delete_vhost(vhost)
+def rpc(shared_stack):
+    """A proxy to the module's shared processes."""
+    with shared_stack.rpc() as proxy:
+        yield proxy
 
 
 @pytest.fixture
-def stack(shared_stack):
-    return shared_stack
-
-
-@pytest.fixture
-def own_stack(amqp_uri, tmp_path):
+def own_stack(stacks):
     """Processes of this test alone: for tests that move the clock."""
-    with _stack(amqp_uri, tmp_path) as s:
-        yield s
+    return stacks(SERVICES, clock=CLOCK)
 
 
 def _fresh_uscc(rng: random.Random) -> str:
@@ -100,8 +83,7 @@ def unique_ids(monkeypatch):
     monkeypatch.setattr(module, "LATE_ELEVATOR", f"3110{maker:05d}201400002")
 
 
-def test_policy_sync_create_replay_stale_supersede_cancel(stack):
-    rpc, _ = stack
+def test_policy_sync_create_replay_stale_supersede_cancel(rpc):
     [created] = rpc.insurance.sync_policies(INSURER, [policy()])
     assert (created["status"], created["outcome"], created["version"]) == (201, "created", 1)
 
@@ -123,8 +105,7 @@ def test_policy_sync_create_replay_stale_supersede_cancel(stack):
     assert (view["status"], view["revision"], view["premium"]) == ("cancelled", 4, "93.00")
 
 
-def test_batch_mixing_valid_invalid_and_stale_policies(stack):
-    rpc, _ = stack
+def test_batch_mixing_valid_invalid_and_stale_policies(rpc):
     rpc.insurance.sync_policies(INSURER, [policy(policy_no="P-STALE", revision=5)])
     bad = policy(policy_no="P-BAD", ends_on="2014-01-01")
     bad["policyholders"][0]["share"] = "0.50"
@@ -145,15 +126,13 @@ def test_batch_mixing_valid_invalid_and_stale_policies(stack):
         rpc.insurance.get_policy("P-BAD", INSURER)
 
 
-def test_an_insurer_cannot_read_another_insurers_policy(stack):
-    rpc, _ = stack
+def test_an_insurer_cannot_read_another_insurers_policy(rpc):
     rpc.insurance.sync_policies(INSURER, [policy()])
     with pytest.raises(NotFound):
         rpc.insurance.get_policy("PA-2014-0001", OTHER_INSURER)
 
 
-def test_policy_before_registration_becomes_matched_when_it_lands(stack):
-    rpc, _ = stack
+def test_policy_before_registration_becomes_matched_when_it_lands(rpc):
     rpc.licensing.register_equipment(ELEVATOR, "310104")
     wait_until(lambda: _registered(rpc, ELEVATOR), what="first registration to reach insurance")
     rpc.insurance.sync_policies(INSURER, [policy()])
@@ -173,8 +152,7 @@ def test_policy_before_registration_becomes_matched_when_it_lands(stack):
     )
 
 
-def test_coverage_before_inside_and_after_the_period(stack):
-    rpc, _ = stack
+def test_coverage_before_inside_and_after_the_period(rpc):
     rpc.insurance.sync_policies(INSURER, [policy()])
     assert rpc.insurance.coverage(ELEVATOR, "2014-06-30")["covered"] is False
     inside = rpc.insurance.coverage(ELEVATOR, "2014-07-01")
@@ -183,8 +161,7 @@ def test_coverage_before_inside_and_after_the_period(stack):
     assert rpc.insurance.coverage(ELEVATOR, "2015-07-01")["covered"] is False
 
 
-def test_district_coverage_ratio(stack):
-    rpc, _ = stack
+def test_district_coverage_ratio(rpc):
     before = rpc.insurance.district_coverage(DISTRICT, "2014-12-01")
     codes = [ELEVATOR, LATE_ELEVATOR, ELEVATOR[:-1] + "3", ELEVATOR[:-1] + "4"]
     for code in codes:
@@ -199,25 +176,24 @@ def test_district_coverage_ratio(stack):
 
 
 def test_reminder_three_days_before_the_end_then_lapse(own_stack):
-    rpc, clock = own_stack
-    rpc.insurance.sync_policies(INSURER, [policy()])
-    clock.write_text("2015-06-26T09:00:00+08:00")  # four days before the end: nothing yet
-    assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 0}
-    clock.write_text("2015-06-27T09:00:00+08:00")  # three days before
-    assert rpc.insurance.sweep_now() == {"reminded": 1, "lapsed": 0}
-    assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 0}  # idempotent
-    assert [p["policy_no"] for p in rpc.insurance.policies_ending(3)] == ["PA-2014-0001"]
-    clock.write_text("2015-06-30T23:00:00+08:00")  # last day: still covered
-    assert rpc.insurance.sweep_now()["lapsed"] == 0
-    clock.write_text("2015-07-01T09:00:00+08:00")
-    assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 1}
-    assert rpc.insurance.get_policy("PA-2014-0001", INSURER)["status"] == "lapsed"
-    # the period it covered stays covered for an accident investigation
-    assert rpc.insurance.coverage(ELEVATOR, "2015-01-15")["covered"] is True
+    with own_stack.rpc() as rpc:
+        rpc.insurance.sync_policies(INSURER, [policy()])
+        own_stack.set_clock("2015-06-26T09:00:00+08:00")  # four days before the end: nothing yet
+        assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 0}
+        own_stack.set_clock("2015-06-27T09:00:00+08:00")  # three days before
+        assert rpc.insurance.sweep_now() == {"reminded": 1, "lapsed": 0}
+        assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 0}  # idempotent
+        assert [p["policy_no"] for p in rpc.insurance.policies_ending(3)] == ["PA-2014-0001"]
+        own_stack.set_clock("2015-06-30T23:00:00+08:00")  # last day: still covered
+        assert rpc.insurance.sweep_now()["lapsed"] == 0
+        own_stack.set_clock("2015-07-01T09:00:00+08:00")
+        assert rpc.insurance.sweep_now() == {"reminded": 0, "lapsed": 1}
+        assert rpc.insurance.get_policy("PA-2014-0001", INSURER)["status"] == "lapsed"
+        # the period it covered stays covered for an accident investigation
+        assert rpc.insurance.coverage(ELEVATOR, "2015-01-15")["covered"] is True
 
 
-def test_premium_factors_are_null_until_credit_events_exist(stack):
-    rpc, _ = stack
+def test_premium_factors_are_null_until_credit_events_exist(rpc):
     rpc.licensing.register_equipment(ELEVATOR, "310104")
     wait_until(lambda: _registered(rpc, ELEVATOR), what="registration")
     factors = rpc.insurance.premium_factors(ELEVATOR)
@@ -226,23 +202,24 @@ def test_premium_factors_are_null_until_credit_events_exist(stack):
 
 
 def test_replay_rebuilds_the_same_read_models(own_stack):
-    rpc, clock = own_stack
-    rpc.licensing.register_equipment(ELEVATOR, "310104")
-    wait_until(lambda: _registered(rpc, ELEVATOR), what="registration")
-    rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-2", revision=2)])
-    rpc.insurance.sync_policies(INSURER, [policy(revision=2, equipment_codes=[ELEVATOR])])
-    clock.write_text("2015-07-01T09:00:00+08:00")
-    rpc.insurance.sweep_now()
-    live = rpc.insurance.read_model_digest()
-    assert rpc.insurance.replay()["events"] >= 5
-    assert rpc.insurance.read_model_digest() == live
+    with own_stack.rpc() as rpc:
+        rpc.licensing.register_equipment(ELEVATOR, "310104")
+        wait_until(lambda: _registered(rpc, ELEVATOR), what="registration")
+        rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-2", revision=2)])
+        rpc.insurance.sync_policies(INSURER, [policy(revision=2, equipment_codes=[ELEVATOR])])
+        own_stack.set_clock("2015-07-01T09:00:00+08:00")
+        rpc.insurance.sweep_now()
+        live = rpc.insurance.read_model_digest()
+        assert rpc.insurance.replay()["events"] >= 5
+        assert rpc.insurance.read_model_digest() == live
 
 
-def test_bulk_sync_on_postgresql_replays_to_the_same_read_models(amqp_uri, tmp_path, pg_url):
+def test_bulk_sync_on_postgresql_replays_to_the_same_read_models(stacks):
     """A batch is written in bulk (events, policies, elevators: one statement each), unlike a
     replay, which folds event by event: both must give the same rows. On PostgreSQL, where
     the bulk statements take their own path."""
-    with _stack(amqp_uri, tmp_path, insurance_db=pg_url) as (rpc, _clock):
+    stack = stacks(SERVICES, db="postgresql", clock=CLOCK)
+    with stack.rpc() as rpc:
         holder = {"uscc": "9135021359498494XQ", "name": '电梯业主 "甲"\t', "role": "owner"}
         batch = [
             policy(policy_no=f"PG-{i}", equipment_codes=[f"31101234520140{i:04d}"])
@@ -269,15 +246,15 @@ def _registered(rpc, code):
         return None
 
 
-def test_sesp_replay_rebuilds_a_running_service(own_stack, amqp_uri):
-    rpc, _ = own_stack
-    rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-9", revision=3)])
-    out = subprocess.run(
-        [sys.executable, "-m", "infra.cli", "replay", "insurance"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "SESP_AMQP_URI": amqp_uri},
-    )
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "rebuilt read models equal the live ones" in out.stdout
+def test_sesp_replay_rebuilds_a_running_service(own_stack):
+    with own_stack.rpc() as rpc:
+        rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-9", revision=3)])
+        out = subprocess.run(
+            [sys.executable, "-m", "infra.cli", "replay", "insurance"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, **own_stack.env},
+        )
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "rebuilt read models equal the live ones" in out.stdout

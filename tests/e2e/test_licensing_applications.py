@@ -16,9 +16,8 @@ import eventlet
 import pytest
 from sqlalchemy import create_engine, text
 
-from services.licensing.testing import (
+from services.licensing.examples import (
     SHA,
-    licensing_stack,
     new_equipment_code,
     new_resident_id,
     new_uscc,
@@ -36,21 +35,20 @@ FTZ_POWERS = [
 
 
 @pytest.fixture(scope="module")
-def stack(broker, postgres, tmp_path_factory):
-    db_url = postgres.create_database()
-    try:
-        with licensing_stack(broker, tmp_path_factory.mktemp("licensing"), db_url) as s:
-            s.db_url = db_url
-            admin = s.client(s.token("city_admin"))
-            r = admin.post(
-                "/v1/delegations",
-                {"bureau": "FTZ", "kinds": FTZ_POWERS, "effective_from": "2014-09-01"},
-            )
-            assert r.status_code == 201, r.text
-            s.ftz_delegation = r.json()
-            yield s
-    finally:
-        postgres.drop_database(db_url)
+def stack(module_stacks):
+    return module_stacks(["licensing"], gateway=True, db="postgresql")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ftz_delegation(stack):
+    """The FTZ bureau holds the four powers before any test of the module runs."""
+    admin = stack.client(stack.token("city_admin"))
+    r = admin.post(
+        "/v1/delegations",
+        {"bureau": "FTZ", "kinds": FTZ_POWERS, "effective_from": "2014-09-01"},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +83,9 @@ def ok(response, status=200):
 # --- delegations --------------------------------------------------------------------------
 
 
-def test_delegation_is_listed_with_its_history(stack, admin, ftz_officer):
-    assert stack.ftz_delegation["status"] == "active"
-    assert stack.ftz_delegation["kinds"] == FTZ_POWERS
+def test_delegation_is_listed_with_its_history(stack, admin, ftz_officer, ftz_delegation):
+    assert ftz_delegation["status"] == "active"
+    assert ftz_delegation["kinds"] == FTZ_POWERS
     r = ok(
         admin.post(
             "/v1/delegations",
@@ -269,7 +267,7 @@ def test_an_operator_certificate_keeps_personal_data_out_of_public_records_and_t
     assert approved["licence_no"] in text_out
     assert id_number not in text_out and "Li Si" not in text_out
 
-    engine = create_engine(stack.db_url)
+    engine = create_engine(stack.db_urls["licensing"])
     try:
         with engine.connect() as conn:
             stored = conn.execute(text("SELECT data FROM events")).scalars().all()
@@ -298,11 +296,7 @@ def test_erasing_a_person_leaves_the_record_with_the_personal_fields_erased(
     assert id_number not in subject
     erased = subprocess.run(
         [sys.executable, "-m", "infra.cli", "erase", subject, "--service", "licensing"],
-        env={
-            **os.environ,
-            "SESP_LICENSING_DATABASE_URL": stack.db_url,
-            "SESP_DATA_DIR": str(stack.data_dir),
-        },
+        env={**os.environ, **stack.env},
         capture_output=True,
         text=True,
         timeout=60,

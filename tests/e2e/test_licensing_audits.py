@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.licensing.testing import licensing_stack, new_uscc, production_licence
+from services.licensing.examples import new_uscc, production_licence
 
 CHANGNING, HUANGPU = "310105", "310101"
 KIND = "production_licence"
@@ -36,16 +36,12 @@ def changning_line(coverage: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def stack(broker, postgres, tmp_path_factory):
-    url = postgres.create_database()
-    try:
-        with licensing_stack(broker, tmp_path_factory.mktemp("audits"), db_url=url) as s:
-            admin = s.client(s.token("city_admin"))
-            delegation = {"bureau": CHANGNING, "kinds": [KIND], "effective_from": "2014-01-01"}
-            ok(admin.post("/v1/delegations", delegation), 201)
-            yield s
-    finally:
-        postgres.drop_database(url)
+def stack(module_stacks):
+    s = module_stacks(["licensing"], gateway=True, db="postgresql")
+    admin = s.client(s.token("city_admin"))
+    delegation = {"bureau": CHANGNING, "kinds": [KIND], "effective_from": "2014-01-01"}
+    ok(admin.post("/v1/delegations", delegation), 201)
+    return s
 
 
 @pytest.fixture(scope="module")

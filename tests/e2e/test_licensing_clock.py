@@ -11,8 +11,7 @@ from __future__ import annotations
 import pytest
 
 from infra.testing import wait_until
-from services.licensing.testing import (
-    licensing_stack,
+from services.licensing.examples import (
     new_resident_id,
     new_uscc,
     operator_certificate,
@@ -26,9 +25,8 @@ def ok(response, status=200):
 
 
 @pytest.fixture(scope="module")
-def stack(broker, tmp_path_factory):
-    with licensing_stack(broker, tmp_path_factory.mktemp("clock")) as s:
-        yield s
+def stack(module_stacks):
+    return module_stacks(["licensing"], gateway=True)
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ import json
 import pytest
 
 from infra.testing import wait_until
-from services.licensing.testing import (
-    licensing_stack,
+from services.licensing.examples import (
     new_equipment_code,
     new_resident_id,
     new_uscc,
@@ -32,17 +31,17 @@ def ok(response, status=200):
 
 
 @pytest.fixture(scope="module")
-def stack(broker, tmp_path_factory):
-    with licensing_stack(broker, tmp_path_factory.mktemp("licences")) as s:
-        admin = s.client(s.token("city_admin"))
-        ok(
-            admin.post(
-                "/v1/delegations",
-                {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"},
-            ),
-            201,
-        )
-        yield s
+def stack(module_stacks):
+    s = module_stacks(["licensing"], gateway=True)
+    admin = s.client(s.token("city_admin"))
+    ok(
+        admin.post(
+            "/v1/delegations",
+            {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"},
+        ),
+        201,
+    )
+    return s
 
 
 @pytest.fixture(scope="module")

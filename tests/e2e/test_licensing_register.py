@@ -14,8 +14,7 @@ import sys
 
 import pytest
 
-from services.licensing.testing import (
-    licensing_stack,
+from services.licensing.examples import (
     new_equipment_code,
     new_uscc,
     production_licence,
@@ -31,9 +30,8 @@ def ok(response, status=200):
 
 
 @pytest.fixture(scope="module")
-def stack(broker, tmp_path_factory):
-    with licensing_stack(broker, tmp_path_factory.mktemp("register")) as s:
-        yield s
+def stack(module_stacks):
+    return module_stacks(["licensing"], gateway=True)
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,11 @@ redelivery of the unacknowledged request) change nothing twice."""
 from __future__ import annotations
 
 import eventlet
-from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
 from infra.errors import Conflict
-from infra.testing import wait_until
-from services.licensing.testing import new_uscc, production_licence
-from tests.e2e.helpers import rpc_config, running, wait_for_ping
+from infra.testing import Stack, wait_until
+from services.licensing.examples import new_uscc, production_licence
 
 TOTAL = 48
 
@@ -23,11 +21,11 @@ def _approved(engine) -> int:
         ).scalar_one()
 
 
-def _approve(amqp_uri: str, app_id: str) -> str:
+def _approve(stack: Stack, app_id: str) -> str:
     """Approve as an officer would: on a lost answer, look and try again."""
     for _ in range(20):
         try:
-            with ClusterRpcProxy(rpc_config(amqp_uri), timeout=20) as rpc:
+            with stack.rpc(timeout=20) as rpc:
                 try:
                     return rpc.licensing.application_command(app_id, "approve", {"opinion": "ok"})[
                         "status"
@@ -39,44 +37,37 @@ def _approve(amqp_uri: str, app_id: str) -> str:
     raise AssertionError(f"application {app_id} could not be approved")
 
 
-def test_sigkill_during_approvals_applies_each_once_with_gapless_numbers(
-    amqp_uri, postgres, tmp_path
-):
-    db = postgres.create_database()
-    env = {
-        "SESP_AMQP_URI": amqp_uri,
-        "SESP_DATA_DIR": str(tmp_path),
-        "SESP_LICENSING_DATABASE_URL": db,
-    }
-    engine = create_engine(db)
+def test_sigkill_during_approvals_applies_each_once_with_gapless_numbers(stacks):
+    stack = stacks(["licensing"], db="postgresql", clock=None)
+    licensing = stack.processes["licensing"]
+    engine = create_engine(stack.db_urls["licensing"])
     try:
-        with running({"licensing": env}, tmp_path, amqp_uri) as procs:
-            with ClusterRpcProxy(rpc_config(amqp_uri)) as rpc:
-                ids = []
-                for _ in range(TOTAL):
-                    app = rpc.licensing.submit_application(production_licence(new_uscc()))
-                    rpc.licensing.application_command(app["id"], "accept", {})
-                    ids.append(app["id"])
+        with stack.rpc() as rpc:
+            ids = []
+            for _ in range(TOTAL):
+                app = rpc.licensing.submit_application(production_licence(new_uscc()))
+                rpc.licensing.application_command(app["id"], "accept", {})
+                ids.append(app["id"])
 
-            pool = eventlet.GreenPool(6)
-            results = [pool.spawn(_approve, amqp_uri, app_id) for app_id in ids]
-            wait_until(lambda: _approved(engine) >= 8, timeout=60, what="8 approvals")
-            procs["licensing"].kill()
-            killed_at = _approved(engine)
-            assert killed_at < TOTAL, "the kill must land in the middle of the approvals"
-            eventlet.sleep(1.0)
-            procs["licensing"].start()
-            wait_for_ping(amqp_uri, "licensing")
+        pool = eventlet.GreenPool(6)
+        results = [pool.spawn(_approve, stack, app_id) for app_id in ids]
+        wait_until(lambda: _approved(engine) >= 8, timeout=60, what="8 approvals")
+        licensing.kill()
+        killed_at = _approved(engine)
+        assert killed_at < TOTAL, "the kill must land in the middle of the approvals"
+        eventlet.sleep(1.0)
+        licensing.start()
+        stack.wait_ready(["licensing"])
 
-            assert [r.wait() for r in results] == ["approved"] * TOTAL
-            eventlet.sleep(1.0)  # any redelivered request has been answered by now
+        assert [r.wait() for r in results] == ["approved"] * TOTAL
+        eventlet.sleep(1.0)  # any redelivered request has been answered by now
 
-            with ClusterRpcProxy(rpc_config(amqp_uri)) as rpc:
-                apps = [rpc.licensing.get_application(app_id) for app_id in ids]
-                numbers = [a["licence_no"] for a in apps]
-                for a in apps:
-                    assert [e["type"] for e in a["timeline"]].count("approved") == 1, a["id"]
-                licences = [rpc.licensing.get_licence(no) for no in numbers]
+        with stack.rpc() as rpc:
+            apps = [rpc.licensing.get_application(app_id) for app_id in ids]
+            numbers = [a["licence_no"] for a in apps]
+            for a in apps:
+                assert [e["type"] for e in a["timeline"]].count("approved") == 1, a["id"]
+            licences = [rpc.licensing.get_licence(no) for no in numbers]
 
         assert _approved(engine) == TOTAL
         assert len(set(numbers)) == TOTAL

@@ -5,9 +5,9 @@ import pytest
 from infra.errors import Invalid
 from infra.schemas import load
 from infra.testing import env
+from services.licensing.examples import operator_certificate, production_licence, use_registration
 from services.licensing.schemas.applications import ApplicationIn
 from services.licensing.schemas.events import INTEGRATION_EVENTS
-from services.licensing.testing import operator_certificate, production_licence, use_registration
 
 USCC = "91350200776049653A"
 

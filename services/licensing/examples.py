@@ -1,29 +1,22 @@
-"""Test support: the licensing service as a real process plus a real gateway, over HTTP.
+"""Example licensing requests and fresh identifiers: the demo data is made of them, and the
+tests build their requests with them.
 
-``licensing_stack(broker, tmp_dir, db_url=None, start="2014-09-29T09:00:00+08:00")`` is a
-context manager that starts the licensing service on a fresh vhost (its database: ``db_url``,
-or SQLite in ``tmp_dir``) and a gateway in this process, with one injectable clock file for
-both (``stack.set_clock(...)`` moves time). Test modules start one per module and isolate
-their tests by unique ids (credit codes, equipment codes).
+The builders return application bodies as ``POST /v1/applications`` takes them. The
+generators return valid identifiers (check characters included) drawn at random, or from a
+seeded ``rng`` for repeatable demo data, so that tests sharing one running service keep apart
+by their own credit codes, resident ids and equipment codes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
 import random
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
-
-import httpx
-from nameko.standalone.rpc import ClusterRpcProxy
 
 from infra.identifiers import resident_id_check_character, uscc_check_character
 
-SHA = "ab" * 32
+SHA = "ab" * 32  # a material's digest: any 64 hex digits will do
 _counter = itertools.count(1)
 
 
@@ -36,6 +29,7 @@ def new_uscc(rng: random.Random | None = None) -> str:
 
 
 def new_resident_id(born: str = "19800101", rng: random.Random | None = None) -> str:
+    """A valid 18-character resident id of a Pudong resident born on ``born`` (YYYYMMDD)."""
     rng = rng or random.Random()
     first17 = "310115" + born + f"{rng.randrange(1000):03d}"
     return first17 + resident_id_check_character(first17)
@@ -45,78 +39,6 @@ def new_equipment_code(year: int = 2014, variety: str = "3110") -> str:
     """A fresh 18-digit code: variety, maker, year, sequence."""
     n = next(_counter)
     return f"{variety}{random.randrange(100000):05d}{year}{(os.getpid() * 1000 + n) % 100000:05d}"
-
-
-@dataclass
-class Stack:
-    gateway: Any
-    amqp_uri: str
-    clock: Path
-    data_dir: Path
-
-    @property
-    def url(self) -> str:
-        return self.gateway.url
-
-    def set_clock(self, iso: str) -> None:
-        self.clock.write_text(iso)
-
-    def token(self, role: str, **scope: str) -> str:
-        return self.gateway.token(role, **scope)
-
-    def client(self, token: str | None = None) -> Api:
-        return Api(self.gateway.url, token)
-
-    def rpc(self):
-        return ClusterRpcProxy({"AMQP_URI": self.amqp_uri, "serializer": "json"}, timeout=60)
-
-
-class Api:
-    """A tiny HTTP client with a bearer token."""
-
-    def __init__(self, base_url: str, token: str | None):
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(base_url=base_url, headers=headers, timeout=30)
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return self.http.get(path, params={k: v for k, v in params.items() if v is not None})
-
-    def post(self, path: str, body: Any = None, **headers: str) -> httpx.Response:
-        # An empty JSON object, not an empty body: eventlet's WSGI server reports a missing
-        # Content-Type as text/plain, which the gateway refuses (415) where a body is declared.
-        return self.http.post(path, json={} if body is None else body, headers=headers)
-
-
-@contextlib.contextmanager
-def licensing_stack(
-    broker, tmp_dir: Path, db_url: str | None = None, start: str = "2014-09-29T09:00:00+08:00"
-) -> Iterator[Stack]:
-    from gateway.testing import RunningGateway
-    from tests.e2e.helpers import running
-
-    vhost = broker.create_vhost()
-    uri = broker.uri_for(vhost)
-    clock = tmp_dir / "clock"
-    clock.write_text(start)
-    env = {"SESP_AMQP_URI": uri, "SESP_DATA_DIR": str(tmp_dir), "SESP_CLOCK_FILE": str(clock)}
-    if db_url:
-        env["SESP_LICENSING_DATABASE_URL"] = db_url
-    # The gateway validates identifiers against the same clock.
-    previous = os.environ.get("SESP_CLOCK_FILE")
-    os.environ["SESP_CLOCK_FILE"] = str(clock)
-    try:
-        with running({"licensing": env}, tmp_dir, uri):
-            gateway = RunningGateway(uri, f"sqlite:///{tmp_dir / 'gateway.db'}").start()
-            try:
-                yield Stack(gateway, uri, clock, tmp_dir)
-            finally:
-                gateway.stop()
-    finally:
-        if previous is None:
-            os.environ.pop("SESP_CLOCK_FILE", None)
-        else:
-            os.environ["SESP_CLOCK_FILE"] = previous
-        broker.delete_vhost(vhost)
 
 
 # --- request bodies ---------------------------------------------------------------------------
