@@ -28,7 +28,7 @@ class PageQuery(Schema):
     """``?limit=`` (default 50, max 500) and an opaque ``?cursor=``."""
 
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.String(validate=validate.Length(max=1000))
+    cursor = fields.String(validate=validate.Length(max=500))
 
 
 def _signing_key() -> bytes:

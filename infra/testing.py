@@ -238,6 +238,14 @@ class ServiceProcess:
         self.wait()
 
 
+def write_clock(path: Path, iso: str) -> None:
+    """Set an injectable clock file atomically: a process reading it mid-write must never see
+    it empty (it would fall back to the real date and, say, expire every licence)."""
+    partial = path.with_name(path.name + ".new")
+    partial.write_text(iso)
+    os.replace(partial, path)
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` until it returns a truthy value; fail with ``what`` on timeout."""
     deadline = time.monotonic() + timeout
@@ -462,7 +470,7 @@ class Stack:
         undo.callback(self.broker.delete_vhost, vhost)
         self.amqp_uri = self.broker.uri_for(vhost)
         if self.clock is not None and self._clock_start is not None:
-            self.clock.write_text(self._clock_start)
+            write_clock(self.clock, self._clock_start)
         for name in self.services:
             if self.postgres is not None and self.db == "postgresql":
                 url = self.postgres.create_database()
@@ -551,7 +559,7 @@ class Stack:
         """Move every process's now (and the gateway's) to ``iso``."""
         if self.clock is None:
             raise RuntimeError("this stack runs on the real time: start it with a clock")
-        self.clock.write_text(iso)
+        write_clock(self.clock, iso)
 
     def token(self, role: str, **scope: str) -> str:
         return self._running_gateway().token(role, **scope)
