@@ -82,7 +82,9 @@ def encode(value: Any) -> Any:
         return value
     if cls is list or cls is tuple:
         return [encode(v) for v in value]
-    names = _field_names(cls)
+    # Class objects hash by identity; mypy checks type[Any] against Hashable through the
+    # instances' __hash__ and rejects it.
+    names = _field_names(cls)  # type: ignore[arg-type]
     if names is not None:
         return {name: encode(getattr(value, name)) for name in names}
     if isinstance(value, datetime | date):

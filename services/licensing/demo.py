@@ -50,9 +50,7 @@ def register_demo_elevators(lic: Any, elevators: int = DEMO_ELEVATORS) -> None:
         in_ftz = district == PUDONG and rng.random() < 0.2
         code = f"3110{rng.randrange(100000):05d}{rng.randrange(1995, 2015)}{i:05d}"
         # A fixed event id per demo elevator: re-running the loader changes nothing.
-        lic.register_equipment(
-            code, district, in_ftz, event_id=f"00000000-0000-4000-8000-{i:012d}"
-        )
+        lic.register_equipment(code, district, in_ftz, event_id=f"00000000-0000-4000-8000-{i:012d}")
 
 
 def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
