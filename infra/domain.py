@@ -67,35 +67,50 @@ class Invalid(Refused):
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-@functools.cache
-def _field_names(cls: type) -> tuple[str, ...] | None:
-    """The field names of a dataclass; ``None`` for any other class."""
-    if dataclasses.is_dataclass(cls):
-        return tuple(f.name for f in dataclasses.fields(cls))
-    return None
-
-
 def encode(value: Any) -> Any:
     """``value`` as plain JSON-able data."""
     cls = type(value)
     if cls in _PLAIN:
         return value
-    if cls is list or cls is tuple:
-        return [encode(v) for v in value]
     # Class objects hash by identity; mypy checks type[Any] against Hashable through the
     # instances' __hash__ and rejects it.
-    names = _field_names(cls)  # type: ignore[arg-type]
-    if names is not None:
-        return {name: encode(getattr(value, name)) for name in names}
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): encode(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [encode(v) for v in value]
-    return value
+    return _encoder(cls)(value)  # type: ignore[arg-type]
+
+
+def _encode_items(value: Any) -> list[Any]:
+    # Plain items are taken as they are, without a call each: most of an event is plain.
+    return [v if type(v) in _PLAIN else encode(v) for v in value]
+
+
+def _encode_mapping(value: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(k): encode(v) for k, v in value.items()}
+
+
+@functools.cache
+def _encoder(cls: type) -> Callable[[Any], Any]:
+    """How to encode a non-plain value of class ``cls``."""
+    if cls is list or cls is tuple:
+        return _encode_items
+    if dataclasses.is_dataclass(cls):
+        names = tuple(f.name for f in dataclasses.fields(cls))
+
+        def encode_fields(value: Any) -> dict[str, Any]:
+            out = {}
+            for name in names:
+                v = getattr(value, name)
+                out[name] = v if type(v) in _PLAIN else encode(v)
+            return out
+
+        return encode_fields
+    if issubclass(cls, datetime | date):
+        return cls.isoformat
+    if issubclass(cls, Decimal):
+        return str
+    if issubclass(cls, Mapping):
+        return _encode_mapping
+    if issubclass(cls, list | tuple):
+        return _encode_items
+    return _as_stored
 
 
 def decode(hint: Any, value: Any) -> Any:
@@ -148,16 +163,24 @@ def _decoder(hint: Any) -> Callable[[Any], Any]:
 
 
 @functools.cache
-def _field_decoders(cls: type) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+def _field_decoders(cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """Each field's name and converter (``None``: the stored value is the value)."""
     hints = typing.get_type_hints(cls)
-    return tuple((f.name, _or_none(_decoder(hints[f.name]))) for f in dataclasses.fields(cls))
+    out = []
+    for f in dataclasses.fields(cls):
+        convert = _or_none(_decoder(hints[f.name]))
+        out.append((f.name, None if convert is _as_stored else convert))
+    return tuple(out)
 
 
 def from_data(cls: type, data: Mapping[str, Any]) -> Any:
     """A dataclass ``cls`` from stored data; fields missing from ``data`` take their defaults."""
-    return cls(
-        **{name: convert(data[name]) for name, convert in _field_decoders(cls) if name in data}
-    )
+    kwargs = {}
+    for name, convert in _field_decoders(cls):
+        if name in data:
+            value = data[name]
+            kwargs[name] = value if convert is None else convert(value)
+    return cls(**kwargs)
 
 
 # --- commands and events --------------------------------------------------------------------
@@ -190,7 +213,8 @@ class Event:
 
     def to_data(self) -> dict[str, Any]:
         """The event as plain JSON-able data (dates and times as ISO strings)."""
-        return {f.name: encode(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        data: dict[str, Any] = encode(self)
+        return data
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> typing.Self:
