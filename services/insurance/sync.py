@@ -62,6 +62,7 @@ def sync_policy(repo: Repository, now: datetime, insurer: str, item: dict) -> di
 def _sync(repo: Repository, now: datetime, insurer: str, items: list) -> list[Result]:
     results: list[Result | None] = [None] * len(items)
     pending: list[_Pending] = []
+    actor = repo.actor
     for index, item in enumerate(items):
         try:
             data = load_policy(item, with_policy_no=True)
@@ -70,7 +71,7 @@ def _sync(repo: Repository, now: datetime, insurer: str, items: list) -> list[Re
             results[index] = Refusal(policy_no, exc)
             continue
         command = SyncPolicy(
-            actor=repo.actor,
+            actor=actor,
             insurer=insurer,
             policy_no=data.pop("policy_no"),
             revision=data.pop("revision"),

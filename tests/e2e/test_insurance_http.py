@@ -80,6 +80,7 @@ def test_create_replay_stale_supersede_cancel(gw, tokens):
     stale = put(gw, tokens["a"], "H-1", policy(1, revision=1))
     assert stale.status_code == 409
     assert stale.headers["content-type"].startswith("application/problem+json")
+    assert stale.json()["type"].endswith("problem-stale") and "older" in stale.json()["detail"]
 
     cancelled = put(gw, tokens["a"], "H-1", policy(1, revision=3, status="cancelled"))
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"

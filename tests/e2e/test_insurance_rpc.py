@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from infra.errors import NotFound, register_remote_errors
+from infra.errors import Invalid, NotFound, Stale, register_remote_errors
 from infra.identifiers import uscc_check_character
 from infra.testing import wait_until
 
@@ -103,6 +103,26 @@ def test_policy_sync_create_replay_stale_supersede_cancel(rpc):
     assert cancelled["status"] == 200
     view = rpc.insurance.get_policy("PA-2014-0001", INSURER)
     assert (view["status"], view["revision"], view["premium"]) == ("cancelled", 4, "93.00")
+
+
+def test_an_elevator_dropped_by_a_cancelling_revision_stays_uncovered(rpc):
+    rpc.insurance.sync_policies(INSURER, [policy()])
+    rpc.insurance.sync_policies(
+        INSURER, [policy(revision=2, status="cancelled", equipment_codes=[ELEVATOR])]
+    )
+    # active again, naming only the elevator the cancelling revision kept
+    rpc.insurance.sync_policies(INSURER, [policy(revision=3, equipment_codes=[ELEVATOR])])
+    assert rpc.insurance.coverage(ELEVATOR, "2014-12-01")["covered"] is True
+    assert rpc.insurance.coverage(LATE_ELEVATOR, "2014-12-01")["covered"] is False
+
+
+def test_one_pushed_policy_refused_raises_its_kernel_error(rpc):
+    rpc.insurance.sync_policy(INSURER, policy(revision=2))
+    with pytest.raises(Stale, match="older"):
+        rpc.insurance.sync_policy(INSURER, policy(revision=1))
+    with pytest.raises(Invalid) as invalid:
+        rpc.insurance.sync_policy(INSURER, policy(revision=3, ends_on="2014-01-01"))
+    assert set(invalid.value.errors) == {"ends_on"}
 
 
 def test_batch_mixing_valid_invalid_and_stale_policies(rpc):
