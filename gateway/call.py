@@ -46,7 +46,8 @@ class Call:
             raise Forbidden("outside the scope of this token")
 
     def visible(self, *, bureau: str | None = None, uscc: str | Iterable[str] | None = None):
-        """404 unless in scope: single-object reads do not reveal what exists elsewhere."""
+        """404 unless in scope: single-object reads do not reveal what exists elsewhere (the
+        route answers it with the same body as a missing object)."""
         if self.principal is None or not self.principal.covers(bureau=bureau, uscc=uscc):
             raise NotFound("no such object")
 

@@ -185,7 +185,16 @@ class ApiRoute(HttpRequestHandler):
                 return self._idempotent(call, key, payload)
             return self._run(call)
         except Exception as exc:  # every failure answers problem+json
-            return problem_response(to_problem(exc, request_id), request_id)
+            return problem_response(self._problem(exc, request_id), request_id)
+
+    def _problem(self, exc: BaseException, request_id: str) -> Problem:
+        """The problem for a failure of this route. A single-object read answers one 404 body
+        whether the object is missing or outside the caller's scope (however the service or
+        ``call.visible`` worded it): two wordings would tell a prober which objects exist."""
+        problem = to_problem(exc, request_id)
+        if self.single_read and problem.status == 404:
+            return Problem("not-found")
+        return problem
 
     def _authenticate(self, request: Request) -> Principal | None:
         if self.public:
@@ -292,7 +301,7 @@ class ApiRoute(HttpRequestHandler):
         try:
             response = self.response_from_result(event.wait())
         except Exception as exc:
-            return problem_response(to_problem(exc, call.request_id), call.request_id)
+            return problem_response(self._problem(exc, call.request_id), call.request_id)
         if (
             self.http_method == "GET"
             and self.path.startswith("/v1/public/")
