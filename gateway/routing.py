@@ -170,6 +170,9 @@ class ApiRoute(HttpRequestHandler):
         try:
             principal = self._authenticate(request)
             environ["sesp.actor"] = principal.id if principal else ANONYMOUS["id"]
+            broken = _unstorable_parameters(request)
+            if broken:
+                raise Problem("validation", errors=broken)
             raw = self._read_body(request) if self.http_method in BODY_METHODS else b""
             payload = self._parse(request, raw)
             call = Call(
@@ -254,11 +257,12 @@ class ApiRoute(HttpRequestHandler):
             payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
             raise Problem("malformed-json", f"the body is not valid JSON: {exc}") from None
-        # JSON may escape lone surrogates ("\ud800") that no UTF-8 text can hold: storing,
-        # hashing or publishing such a string fails far from here, so refuse it by its path.
-        broken = _not_unicode(payload)
+        # JSON may escape lone surrogates ("\ud800") that no UTF-8 text can hold, and NUL
+        # ("\u0000") that PostgreSQL text cannot: storing, hashing or publishing such a string
+        # fails far from here, so refuse it by its path.
+        broken = _unstorable(payload)
         if broken:
-            raise Problem("validation", errors={p: ["must be valid Unicode text"] for p in broken})
+            raise Problem("validation", errors=broken)
         return payload
 
     def _load_body(self, payload: Any) -> Any:
@@ -387,22 +391,46 @@ def _is_json(mimetype: str) -> bool:
     )
 
 
-def _not_unicode(value: Any, path: str = "") -> list[str]:
-    """Field paths of strings (keys included) in ``value`` that are not valid Unicode."""
-    out: list[str] = []
+NOT_UNICODE = "must be valid Unicode text"
+HAS_NUL = "must not contain NUL characters"
+
+
+def _text_problem(text: str) -> str | None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return NOT_UNICODE
+    return HAS_NUL if "\x00" in text else None
+
+
+def _unstorable(value: Any, path: str = "") -> dict[str, list[str]]:
+    """Field paths of strings (keys included) in ``value`` that no store can hold: not valid
+    Unicode (lone surrogates) or holding NUL."""
+    out: dict[str, list[str]] = {}
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            out.append(path or "_schema")
+        problem = _text_problem(value)
+        if problem:
+            out[path or "_schema"] = [problem]
     elif isinstance(value, dict):
         for key, inner in value.items():
-            name = key.encode("utf-8", "backslashreplace").decode("utf-8")
+            name = key.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\0")
             inner_path = f"{path}.{name}" if path else name
-            out += _not_unicode(key, inner_path) or _not_unicode(inner, inner_path)
+            out.update(_unstorable(key, inner_path) or _unstorable(inner, inner_path))
     elif isinstance(value, list):
         for i, inner in enumerate(value):
-            out += _not_unicode(inner, f"{path}.{i}" if path else str(i))
+            out.update(_unstorable(inner, f"{path}.{i}" if path else str(i)))
+    return out
+
+
+def _unstorable_parameters(request: Request) -> dict[str, list[str]]:
+    """Path and query parameters that hold NUL (a URL's %00), by parameter name. (A URL that
+    is not UTF-8 never gets here: the web server answers it 400.)"""
+    out: dict[str, list[str]] = {}
+    values = [*(getattr(request, "path_values", None) or {}).items(), *request.args.items(True)]
+    for name, value in values:
+        problem = _text_problem(name) or _text_problem(value)
+        if problem:
+            out[name.replace("\x00", "\\0")] = [problem]
     return out
 
 

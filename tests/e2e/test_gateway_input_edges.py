@@ -1,9 +1,10 @@
 """Odd input is the client's mistake: 4xx problem+json naming what is wrong, never a 5xx.
 
 Each case here once answered 500 or 502 (or an HTML page): a forged page cursor, a lone
-surrogate in a JSON string, an If-Match with a non-ASCII digit, a URL that is not UTF-8, a
-request line the HTTP server cannot parse. And an invented HTTP method must not grow the
-metrics. The gateway runs in-process on the real broker, called over real sockets.
+surrogate in a JSON string, NUL in a string or a URL parameter, an If-Match with a non-ASCII
+digit, a URL that is not UTF-8, a request line the HTTP server cannot parse. And an invented
+HTTP method must not grow the metrics. The gateway runs in-process on the real broker, called
+over real sockets.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ class EdgeRoutes:
     def versioned(self, call: Call):
         call.check_version(3)
         return {"version": 4}
+
+    @route("GET", "/v1/test/things/{thing_id}", roles=[CITY_ADMIN], tag="Test", summary="t")
+    def thing(self, call: Call):
+        return {"id": call.path["thing_id"]}
 
     @route("GET", "/v1/public/test-numbers", roles=PUBLIC, tag="Test", summary="n", query=PageQuery)
     def numbers(self, call: Call):
@@ -131,6 +136,32 @@ def test_a_lone_surrogate_in_a_string_is_422_on_its_field(gw, admin, body, path)
     )
     assert r.status_code == 422, r.text
     assert r.json()["errors"] == {path: ["must be valid Unicode text"]}
+
+
+@pytest.mark.parametrize(
+    "body, path",
+    [
+        (b'{"text": "a\\u0000b"}', "text"),
+        (b'{"text": "ok", "tags": ["fine", "\\u0000"]}', "tags.1"),
+    ],
+)
+def test_a_nul_in_a_string_is_422_on_its_field(gw, admin, body, path):
+    # PostgreSQL text and jsonb cannot hold NUL: stored, it was a 502 from the service.
+    r = gw.client.post(
+        "/v1/test/notes", content=body, headers={**admin, "Content-Type": "application/json"}
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == {path: ["must not contain NUL characters"]}
+
+
+@pytest.mark.parametrize(
+    "url, name",
+    [("/v1/test/things/a%00b", "thing_id"), ("/v1/public/test-numbers?cursor=%00", "cursor")],
+)
+def test_a_nul_in_a_path_or_query_parameter_is_422_on_it(gw, admin, url, name):
+    r = gw.client.get(url, headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"] == {name: ["must not contain NUL characters"]}
 
 
 def test_a_lone_surrogate_in_a_key_is_refused_too(gw, admin):
