@@ -28,6 +28,8 @@ class Call:
     path: dict[str, str] = field(default_factory=dict)
     query: dict[str, Any] = field(default_factory=dict)
     body: Any = None
+    # Codes of the USCC exception list the request names (passed on to the services).
+    uscc_exceptions: frozenset[str] = frozenset()
 
     @property
     def caller(self) -> Principal:

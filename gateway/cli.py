@@ -8,6 +8,8 @@ import sys
 import click
 
 from gateway.auth import ROLES, TokenStore, claim_errors
+from gateway.uscc_exceptions import UsccExceptionList
+from infra.identifiers import uscc_exceptions
 from infra.places import BUREAUS
 
 
@@ -29,14 +31,16 @@ def token() -> None:
 @click.option("--name", required=True, help="Who or what holds the token.")
 def create(role: str, bureau: str | None, uscc: str | None, name: str) -> None:
     """Create a token; its secret is printed once, as the last line."""
-    errors = claim_errors(role, bureau, uscc)
+    store = _store()
+    # The USCC exception list applies here as over the API.
+    listed = UsccExceptionList(store.engine).listed([uscc] if uscc else [])
+    with uscc_exceptions(listed):
+        errors = claim_errors(role, bureau, uscc)
     if errors:
         for field, messages in errors.items():
             click.echo(f"--{field}: {'; '.join(messages)}", err=True)
         sys.exit(2)
-    secret, record = _store().create(
-        role=role, name=name, bureau=bureau, uscc=uscc, created_by="cli"
-    )
+    secret, record = store.create(role=role, name=name, bureau=bureau, uscc=uscc, created_by="cli")
     scope = record["bureau"] or record["uscc"] or "city"
     click.echo(f"token {record['id']} for {name!r}: role {role}, scope {scope}")
     click.echo(secret)

@@ -1,5 +1,6 @@
-"""What the whole gateway process shares: its database, token and idempotency stores, the public
-rate limiter, the metrics and the list of routes (one instance per nameko container).
+"""What the whole gateway process shares: its database, token and idempotency stores, the USCC
+exception list, the public rate limiter, the metrics and the list of routes (one instance per
+nameko container).
 
 Settings are read from the nameko config first (tests run several gateways in one process),
 then from the environment:
@@ -20,6 +21,7 @@ from gateway.db import open_database
 from gateway.idempotency import IdempotencyStore
 from gateway.metrics import Metrics
 from gateway.ratelimit import Rate, RateLimiter
+from gateway.uscc_exceptions import UsccExceptionList
 
 if TYPE_CHECKING:
     from gateway.routing import ApiRoute
@@ -48,6 +50,7 @@ class GatewayCore(SharedExtension):
         self.engine = open_database(setting(cfg, "SESP_GATEWAY_DATABASE_URL"))
         self.tokens = TokenStore(self.engine, setting(cfg, "SESP_ADMIN_TOKEN"))
         self.idempotency = IdempotencyStore(self.engine)
+        self.uscc_exceptions = UsccExceptionList(self.engine)
         self.limiter = RateLimiter(Rate.parse(setting(cfg, "SESP_PUBLIC_RATE", "20/s")))
         self.metrics = Metrics()
         self.rpc_timeout = float(setting(cfg, "SESP_RPC_TIMEOUT", "30"))

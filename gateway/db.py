@@ -1,4 +1,5 @@
-"""The gateway's own database: API tokens and idempotency records (nothing else).
+"""The gateway's own database: API tokens, idempotency records and the USCC exception list
+(nothing else).
 
 SQLite file by default, PostgreSQL via ``SESP_GATEWAY_DATABASE_URL``; tables come from the
 gateway's Alembic chain (version table ``gateway_version``). Times are naive UTC.
@@ -51,6 +52,17 @@ idempotency_records = sa.Table(
 )
 # Expired records are purged by expires_at.
 sa.Index("ix_idempotency_expires", idempotency_records.c.expires_at)
+
+# Credit codes real registries issued although they fail the check, accepted by every input
+# (city_admin keeps the list; infra.identifiers explains how services learn of it).
+uscc_exceptions = sa.Table(
+    "uscc_exceptions",
+    metadata,
+    sa.Column("uscc", sa.String(18), primary_key=True),
+    sa.Column("note", sa.String(500), nullable=False),
+    sa.Column("listed_at", sa.DateTime, nullable=False),
+    sa.Column("listed_by", sa.String(200), nullable=False),
+)
 
 
 def utcnow() -> datetime:

@@ -46,9 +46,11 @@ from gateway.call import ANONYMOUS, Call
 from gateway.core import GatewayCore
 from gateway.idempotency import StoredResponse, request_hash
 from gateway.problems import Problem, problem_response, to_problem
+from gateway.uscc_exceptions import named_in
 from gateway.web import GatewayWebServer
 from infra.bus.context import context_data
 from infra.errors import DomainError
+from infra.identifiers import uscc_exceptions
 from infra.schemas import flatten_errors
 
 PUBLIC = "public"
@@ -175,13 +177,21 @@ class ApiRoute(HttpRequestHandler):
                 raise Problem("validation", errors=broken)
             raw = self._read_body(request) if self.http_method in BODY_METHODS else b""
             payload = self._parse(request, raw)
+            path = dict(getattr(request, "path_values", {}) or {})
+            # The exception-list codes this request names: admitted by the edge's validation
+            # here, and by the services' through the RPC context (see infra.identifiers).
+            named = named_in([payload, path, request.args.to_dict(flat=False)])
+            listed = self.core.uscc_exceptions.listed(named)
+            with uscc_exceptions(listed):
+                query, body = self._load_query(request), self._load_body(payload)
             call = Call(
                 request=request,
                 principal=principal,
                 request_id=request_id,
-                path=dict(getattr(request, "path_values", {}) or {}),
-                query=self._load_query(request),
-                body=self._load_body(payload),
+                path=path,
+                query=query,
+                body=body,
+                uscc_exceptions=listed,
             )
             key = request.headers.get("Idempotency-Key")
             if self.http_method == "POST" and key is not None:
@@ -299,7 +309,7 @@ class ApiRoute(HttpRequestHandler):
             self,
             (call,),
             {},
-            context_data=context_data(actor, call.request_id),
+            context_data=context_data(actor, call.request_id, call.uscc_exceptions),
             handle_result=partial(self.handle_result, event),
         )
         try:

@@ -79,3 +79,23 @@ class Token(Reply):
 class TokenPage(Reply):
     items = fields.List(fields.Nested(Token), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
+
+
+class UsccExceptionIn(Strict):
+    note = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "why the code is accepted: the registry, the unit, a reference"},
+    )
+
+
+class UsccException(Reply):
+    uscc = fields.String(required=True)
+    note = fields.String(required=True)
+    listed_at = fields.String(required=True)
+    listed_by = fields.String(required=True, metadata={"description": "the token that listed it"})
+
+
+class UsccExceptionPage(Reply):
+    items = fields.List(fields.Nested(UsccException), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)

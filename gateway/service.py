@@ -14,7 +14,7 @@ import logging
 
 from nameko.timer import timer
 
-from gateway.routes.admin import AdminRoutes
+from gateway.routes.admin import AdminRoutes, UsccExceptionRoutes
 from gateway.routes.audits import AuditRoutes
 from gateway.routes.equipment import EquipmentRoutes
 from gateway.routes.insurance import InsuranceRoutes
@@ -25,7 +25,13 @@ log = logging.getLogger("sesp.gateway")
 
 
 class GatewayService(
-    OpsRoutes, AdminRoutes, LicensingRoutes, EquipmentRoutes, AuditRoutes, InsuranceRoutes
+    OpsRoutes,
+    AdminRoutes,
+    UsccExceptionRoutes,
+    LicensingRoutes,
+    EquipmentRoutes,
+    AuditRoutes,
+    InsuranceRoutes,
 ):
     name = "gateway"
 

@@ -7,11 +7,23 @@ number is personal data and must not end up in logs or error bodies.
 Time is an argument (``today``), never read here, so tests and the timer sweeps control it. The
 marshmallow fields at the end are the only part that needs a third-party package; they are the
 edge's way of using the same rules.
+
+The USCC exception list. Real registries issued some codes that fail the check; city_admin
+keeps the list of those the platform accepts (``/v1/admin/uscc-exceptions``, in the gateway's
+database). One rule for every input: ``validate_uscc`` admits a listed code wherever it is
+called while ``uscc_exceptions(codes)`` is in effect for the current request. The gateway
+looks up the codes a request names (only those failing the check) and sets them for its edge
+validation; it passes the same codes to the services in the RPC context
+(``infra.bus.context``), whose workers set them again, so a service re-validating the same
+fields admits exactly what the edge admitted, and nothing else: a caller that does not come
+through the gateway (CLI, demo loader, tests) has no exceptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -79,14 +91,58 @@ def uscc_check_character(first17: str) -> str:
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
-def validate_uscc(value: object, exceptions: Iterable[str] = ()) -> str:
+# The exception-list codes of the request being handled (a context variable: each greenthread,
+# so each nameko worker, has its own).
+_LISTED: ContextVar[frozenset[str]] = ContextVar("sesp_uscc_exceptions", default=frozenset())
+
+
+def _normalised(codes: Iterable[str]) -> frozenset[str]:
+    return frozenset(str(c).strip().upper() for c in codes)
+
+
+@contextmanager
+def uscc_exceptions(codes: Iterable[str]) -> Iterator[frozenset[str]]:
+    """Within the block, ``validate_uscc`` (and so every ``USCCField``) admits these codes
+    from the exception list as they are."""
+    listed = _normalised(codes)
+    token = _LISTED.set(listed)
+    try:
+        yield listed
+    finally:
+        _LISTED.reset(token)
+
+
+def admit_uscc_exceptions(codes: Iterable[str]) -> None:
+    """Set the exception-list codes for the rest of this greenthread (a worker's setup: it
+    ends with the worker)."""
+    _LISTED.set(_normalised(codes))
+
+
+def listed_uscc_exceptions() -> frozenset[str]:
+    """The exception-list codes in effect for the request being handled."""
+    return _LISTED.get()
+
+
+def uscc_fails_check(value: object) -> bool:
+    """Whether ``value`` is text that only an exception could make a credit code."""
+    if not isinstance(value, str):
+        return False
+    try:
+        validate_uscc(value, admit_listed=False)
+    except InvalidIdentifier:
+        return True
+    return False
+
+
+def validate_uscc(value: object, exceptions: Iterable[str] = (), admit_listed: bool = True) -> str:
     """Validate a unified social credit code (GB 32100-2015); return it upper-cased.
 
-    ``exceptions`` is the administrator-maintained list of codes that real registries issued
-    although they fail the check: a listed code is accepted as it is.
+    A code in ``exceptions``, or (``admit_listed``) on the exception list of the request being
+    handled (``uscc_exceptions``), is accepted as it is: real registries issued some codes
+    that fail the check.
     """
     code = _text(value, "unified social credit code")
-    if code in {str(e).strip().upper() for e in exceptions}:
+    if code in _normalised(exceptions) or (admit_listed and code in _LISTED.get()):
         return code
     name = "unified social credit code"
     _length(code, 18, name)
@@ -225,8 +281,8 @@ class _IdentifierField(fields.String):
 
 
 class USCCField(_IdentifierField):
-    """A unified social credit code; ``exceptions`` is a list or a callable returning one
-    (the administrator-maintained list changes while the process runs)."""
+    """A unified social credit code. The request's exception list (``uscc_exceptions``)
+    applies; ``exceptions`` adds codes of its own (a list, or a callable returning one)."""
 
     def __init__(self, *, exceptions: Iterable[str] | Callable[[], Iterable[str]] = (), **kw):
         super().__init__(**kw)

@@ -6,6 +6,7 @@ from nameko.extensions import DependencyProvider
 
 from gateway.core import GatewayCore
 from gateway.rpc import Rpc
+from infra.bus.context import RequestContext
 
 
 class GatewayAccess(DependencyProvider):
@@ -20,3 +21,6 @@ class GatewayAccess(DependencyProvider):
 class RouteBase:
     rpc = Rpc()
     gateway = GatewayAccess()
+    # Admits the request's USCC exception-list codes in the worker too (a route method that
+    # validates a code itself applies the same list as the edge did).
+    request_context = RequestContext()

@@ -1,27 +1,48 @@
-"""Request context carried across RPC: who acts (actor) and which request (correlation id).
+"""Request context carried across RPC: who acts (actor), which request (correlation id) and
+the codes of the USCC exception list the request names.
 
-The gateway puts both into nameko's context data; a service reads them with ``RequestContext``
-and writes them into the metadata of every event it appends.
+The gateway puts them into nameko's context data; a service reads them with ``RequestContext``,
+writes actor and request id into the metadata of every event it appends, and admits the
+exception-list codes while its worker validates the request (``infra.identifiers``).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from nameko.extensions import DependencyProvider
 
+from infra.identifiers import admit_uscc_exceptions
+
 ACTOR_KEY = "sesp_actor"
 REQUEST_ID_KEY = "sesp_request_id"
+USCC_EXCEPTIONS_KEY = "sesp_uscc_exceptions"
 
 
-def context_data(actor: dict[str, Any] | None, request_id: str | None) -> dict[str, str]:
-    """Context data for ``ClusterRpcProxy(context_data=...)``: JSON strings travel as headers."""
-    return {
+def context_data(
+    actor: dict[str, Any] | None, request_id: str | None, uscc_exceptions: Iterable[str] = ()
+) -> dict[str, str]:
+    """Context data for ``ClusterRpcProxy(context_data=...)``: JSON strings travel as headers.
+    ``uscc_exceptions``: the exception-list codes the request names (usually none)."""
+    data = {
         ACTOR_KEY: json.dumps(actor or {"id": "system", "role": "system"}),
         REQUEST_ID_KEY: request_id or str(uuid.uuid4()),
     }
+    codes = sorted(uscc_exceptions)
+    if codes:
+        data[USCC_EXCEPTIONS_KEY] = json.dumps(codes)
+    return data
+
+
+def _codes(raw: str | None) -> list[str]:
+    try:
+        codes = json.loads(raw) if raw else []
+    except (TypeError, ValueError):
+        return []
+    return [c for c in codes if isinstance(c, str)] if isinstance(codes, list) else []
 
 
 class Context:
@@ -37,7 +58,13 @@ class Context:
 
 
 class RequestContext(DependencyProvider):
-    """Injects a ``Context`` built from the calling worker's context data."""
+    """Injects a ``Context`` built from the calling worker's context data, and admits the
+    request's USCC exception-list codes for the worker (its own greenthread)."""
+
+    def worker_setup(self, worker_ctx) -> None:
+        codes = _codes(worker_ctx.context_data.get(USCC_EXCEPTIONS_KEY))
+        if codes:
+            admit_uscc_exceptions(codes)
 
     def get_dependency(self, worker_ctx) -> Context:
         data = worker_ctx.context_data

@@ -28,6 +28,13 @@ def new_uscc(rng: random.Random | None = None) -> str:
     return body + uscc_check_character(body)
 
 
+def new_failing_uscc(rng: random.Random | None = None) -> str:
+    """A fresh code with a wrong check character: what the USCC exception list is for."""
+    code = new_uscc(rng)
+    alphabet = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+    return code[:17] + alphabet[(alphabet.index(code[17]) + 1) % len(alphabet)]
+
+
 def new_resident_id(born: str = "19800101", rng: random.Random | None = None) -> str:
     """A valid 18-character resident id of a Pudong resident born on ``born`` (YYYYMMDD)."""
     rng = rng or random.Random()

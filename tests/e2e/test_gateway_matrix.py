@@ -32,6 +32,7 @@ from infra.testing import wait_until
 from services.licensing.examples import (
     SHA,
     new_equipment_code,
+    new_failing_uscc,
     new_uscc,
     production_licence,
     use_registration,
@@ -146,6 +147,12 @@ class World:
         self.call("POST", f"/v1/applications/{app}/accept", {})
         self.call("POST", f"/v1/applications/{app}/approve", {"opinion": "filed"})
         return app
+
+    def uscc_exception(self) -> str:
+        """A code that fails the check, on the USCC exception list."""
+        code = new_failing_uscc()
+        self.call("PUT", f"/v1/admin/uscc-exceptions/{code}", {"note": "matrix"}, 201)
+        return code
 
     def new_token_id(self) -> str:
         _, record = self.gw.core.tokens.create(role=CITY_ADMIN, name="matrix victim")
@@ -288,6 +295,18 @@ CASES: dict[str, Case] = {
     ),
     "list_tokens": Case(ok=lambda w, role: Req(params={"limit": 5}), expect=200),
     "revoke_token": Case(ok=lambda w, role: Req(path={"token_id": w.new_token_id()}), expect=204),
+    # --- the USCC exception list --------------------------------------------------------
+    "list_uscc_exceptions": Case(ok=lambda w, role: Req(), expect=200),
+    "get_uscc_exception": Case(
+        ok=lambda w, role: Req(path={"uscc": w.uscc_exception()}), expect=200
+    ),
+    "put_uscc_exception": Case(
+        ok=lambda w, role: Req(path={"uscc": new_failing_uscc()}, json={"note": "matrix"}),
+        expect=201,
+    ),
+    "delete_uscc_exception": Case(
+        ok=lambda w, role: Req(path={"uscc": w.uscc_exception()}), expect=204
+    ),
     # --- delegations ---------------------------------------------------------------------
     "create_delegation": Case(
         ok=lambda w, role: Req(

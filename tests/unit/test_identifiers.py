@@ -13,9 +13,12 @@ from infra.identifiers import (
     InvalidIdentifier,
     ResidentIdField,
     USCCField,
+    admit_uscc_exceptions,
+    listed_uscc_exceptions,
     parse_equipment_code,
     resident_id_check_character,
     uscc_check_character,
+    uscc_exceptions,
     validate_equipment_code,
     validate_resident_id,
     validate_uscc,
@@ -63,6 +66,53 @@ def test_a_known_bad_code_is_accepted_only_through_the_exception_list():
     assert validate_uscc(KNOWN_BAD, exceptions=[KNOWN_BAD.lower()]) == KNOWN_BAD
     with pytest.raises(InvalidIdentifier):
         validate_uscc("91350200776049653B", exceptions=[KNOWN_BAD])
+
+
+def test_the_requests_exception_list_admits_its_codes_while_it_is_in_effect():
+    with uscc_exceptions([KNOWN_BAD.lower()]) as listed:
+        assert listed == {KNOWN_BAD}
+        assert validate_uscc(KNOWN_BAD) == KNOWN_BAD
+        with pytest.raises(InvalidIdentifier):  # only the listed codes
+            validate_uscc("91350200776049653B")
+        with pytest.raises(InvalidIdentifier):  # the list itself is not consulted
+            validate_uscc(KNOWN_BAD, admit_listed=False)
+    with pytest.raises(InvalidIdentifier):
+        validate_uscc(KNOWN_BAD)
+
+
+def test_each_greenthread_has_its_own_exception_list():
+    import eventlet
+
+    seen = []
+
+    def worker(codes):
+        admit_uscc_exceptions(codes)
+        eventlet.sleep(0)  # let the other worker run in between
+        seen.append(listed_uscc_exceptions())
+
+    pool = eventlet.GreenPool()
+    pool.spawn(worker, [KNOWN_BAD])
+    pool.spawn(worker, [])
+    pool.waitall()
+    assert sorted(seen, key=len) == [frozenset(), frozenset({KNOWN_BAD})]
+    assert listed_uscc_exceptions() == frozenset()
+
+
+def test_the_rpc_context_carries_the_exception_list_to_a_services_worker():
+    from types import SimpleNamespace
+
+    import eventlet
+
+    from infra.bus.context import RequestContext, context_data
+
+    data = context_data({"id": "tok", "role": "applicant"}, "req-1", {KNOWN_BAD})
+    assert "sesp_uscc_exceptions" not in context_data(None, "req-2")
+
+    def worker():
+        RequestContext().worker_setup(SimpleNamespace(context_data=data))
+        return validate_uscc(KNOWN_BAD)
+
+    assert eventlet.spawn(worker).wait() == KNOWN_BAD
 
 
 def test_credit_code_that_is_not_text_is_invalid():

@@ -3,6 +3,7 @@
 import pytest
 
 from infra.errors import Invalid
+from infra.identifiers import uscc_exceptions
 from infra.schemas import load
 from infra.testing import env
 from services.licensing.examples import operator_certificate, production_licence, use_registration
@@ -39,7 +40,7 @@ def test_the_year_in_an_equipment_code_may_not_be_after_today():
 def test_the_exception_list_admits_a_known_bad_credit_code():
     body = production_licence("91350203M0001QAY9B")
     assert "applicant.uscc" in errors_of(body)
-    with env(SESP_USCC_EXCEPTIONS="91350203M0001QAY9B"):
+    with uscc_exceptions(["91350203M0001QAY9B"]):
         assert load(ApplicationIn, body)["applicant"]["uscc"]
 
 

@@ -5,8 +5,8 @@ with field paths before any RPC) and again in the service (RPC callers other tha
 exist: the CLI, the demo loader, tests). Loaded data stays JSON (dates as ISO text) so that it
 travels over RPC unchanged.
 
-Identifiers use the kernel's validators (``infra.identifiers``): credit codes (with the
-administrators' exception list, ``SESP_USCC_EXCEPTIONS``, comma separated), resident ID numbers
+Identifiers use the kernel's validators (``infra.identifiers``): credit codes (with the codes
+of city_admin's exception list that the gateway passes with the request), resident ID numbers
 and equipment codes, against *today* from the injectable clock.
 
 ``INTEGRATION_EVENTS`` (``events``) describes the data of every event published on

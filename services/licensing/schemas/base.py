@@ -7,14 +7,13 @@ bus nor the event store.
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, date, datetime, time
 
 from marshmallow import Schema, ValidationError, fields, validate
 
 from infra.clock import CHINA_STANDARD_TIME, today
-from infra.identifiers import USCCField
+from infra.identifiers import USCCField, listed_uscc_exceptions
 from services.licensing.domain.common import SCOPE_ACTIVITIES, SCOPE_CLASSES
 
 SCOPE_ITEM = re.compile(rf"^({'|'.join(SCOPE_CLASSES)}):({'|'.join(SCOPE_ACTIVITIES)})$")
@@ -22,14 +21,14 @@ TEXT = validate.Length(min=1, max=2000)
 NAME = validate.Length(min=1, max=200)
 
 
-def uscc_exceptions() -> list[str]:
-    """Codes real registries issued although they fail the check (administrator-maintained)."""
-    raw = os.environ.get("SESP_USCC_EXCEPTIONS", "")
-    return [c.strip().upper() for c in raw.split(",") if c.strip()]
+def uscc_exceptions() -> frozenset[str]:
+    """The codes of the USCC exception list this request names (the kit applies them to every
+    credit code it validates; see ``infra.identifiers``)."""
+    return listed_uscc_exceptions()
 
 
 def Uscc(**kw) -> USCCField:  # noqa: N802  (a field factory reads like a field class)
-    return USCCField(exceptions=uscc_exceptions, **kw)
+    return USCCField(**kw)
 
 
 class IsoDate(fields.Date):
