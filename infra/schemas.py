@@ -8,13 +8,18 @@
   (``_schema``) messages belong to the nested field's path (``applicant``), and only the
   top-level schema's to ``_schema``.
 - ``load``: load or raise the kernel's ``Invalid`` with those paths.
+- ``Date`` and ``Timestamp``: the date and time fields of every input. They refuse (on their own
+  field) what the platform cannot compute with: years outside ``EARLIEST_YEAR`` to
+  ``LATEST_YEAR`` (``9999-12-31`` plus a day, or ``0001-01-01`` in UTC, overflow Python's
+  dates deep in a service) and offsets no time zone has (beyond +-14:00).
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields
 
 from infra.errors import Invalid
 
@@ -62,3 +67,58 @@ def load(schema: type[Schema] | Schema, data: Any, what: str = "request") -> dic
         return instance.load({} if data is None else data)
     except ValidationError as exc:
         raise Invalid(f"invalid {what}", flatten_errors(exc.messages)) from None
+
+
+# --- dates and times ------------------------------------------------------------------------
+
+# Far enough for every date a record names (a unit made in 1900, a validity in 2199), near
+# enough that adding years, days and offsets to one never leaves Python's calendar.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2199
+# The offsets time zones use lie between UTC-12:00 and UTC+14:00.
+LARGEST_OFFSET = timedelta(hours=14)
+
+
+def within_reach(day: date) -> bool:
+    """Whether the platform computes with ``day`` (its year is within the bounds)."""
+    return EARLIEST_YEAR <= day.year <= LATEST_YEAR
+
+
+class Date(fields.Date):
+    """A calendar date (``YYYY-MM-DD``) of a year from ``EARLIEST_YEAR`` to ``LATEST_YEAR``."""
+
+    default_error_messages = {
+        "out_of_reach": f"must be a date from {EARLIEST_YEAR}-01-01 to {LATEST_YEAR}-12-31",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> date:
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not within_reach(day):
+            raise self.make_error("out_of_reach")
+        return day
+
+
+class Timestamp(fields.Field):
+    """An RFC 3339 timestamp with its offset (``Z`` for UTC), loaded as an aware datetime: a
+    year from ``EARLIEST_YEAR`` to ``LATEST_YEAR``, an offset within +-14:00."""
+
+    default_error_messages = {
+        "invalid": "must be a timestamp with an offset (RFC 3339)",
+        "out_of_reach": (
+            f"must be a time from {EARLIEST_YEAR} to {LATEST_YEAR} with an offset of at most "
+            "+-14:00"
+        ),
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs) -> datetime:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise self.make_error("invalid") from None
+        offset = moment.utcoffset()
+        if offset is None:
+            raise self.make_error("invalid")
+        if abs(offset) > LARGEST_OFFSET or not within_reach(moment.date()):
+            raise self.make_error("out_of_reach")
+        return moment

@@ -10,7 +10,8 @@ import pytest
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from infra.errors import Invalid
-from infra.schemas import Reply, Strict, flatten_errors, load
+from infra.schemas import Date as KitDate
+from infra.schemas import Reply, Strict, Timestamp, flatten_errors, load
 
 # marshmallow's messages -> the errors a caller reads (the one rule, as a table).
 FIELD_PATHS = [
@@ -175,3 +176,40 @@ def test_a_reply_passes_fields_it_does_not_name():
 
 def test_strict_and_reply_are_marshmallow_schemas():
     assert issubclass(Strict, Schema) and issubclass(Reply, Schema)
+
+
+# --- dates and timestamps the platform can compute with ------------------------------------
+
+
+class Window(Strict):
+    on = KitDate()
+    at = Timestamp()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("on", "0001-01-01"),
+        ("on", "1899-12-31"),
+        ("on", "2200-01-01"),
+        ("on", "9999-12-31"),
+        ("at", "9999-12-31T23:59:59-12:00"),
+        ("at", "0001-01-01T00:00:00+14:00"),
+        ("at", "2014-09-29T09:00:00+15:00"),  # no time zone is that far from UTC
+        ("at", "2014-09-29T09:00:00"),  # no offset: which instant is meant?
+        ("at", "not a time"),
+    ],
+)
+def test_dates_and_timestamps_out_of_reach_are_refused_on_their_field(field, value):
+    with pytest.raises(Invalid) as err:
+        load(Window, {field: value})
+    assert list(err.value.errors) == [field]
+
+
+def test_dates_and_timestamps_inside_the_bounds_load():
+    data = load(Window, {"on": "1900-01-01", "at": "2199-12-31T23:59:59-12:00"})
+    assert str(data["on"]) == "1900-01-01"
+    assert data["at"].utcoffset().total_seconds() == -12 * 3600
+    assert load(Window, {"at": "2014-09-29T01:00:00Z"})["at"].isoformat() == (
+        "2014-09-29T01:00:00+00:00"
+    )

@@ -14,6 +14,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from infra.clock import CHINA_STANDARD_TIME, today
 from infra.identifiers import USCCField, listed_uscc_exceptions
+from infra.schemas import Date, Timestamp
 from services.licensing.domain.common import SCOPE_ACTIVITIES, SCOPE_CLASSES
 
 SCOPE_ITEM = re.compile(rf"^({'|'.join(SCOPE_CLASSES)}):({'|'.join(SCOPE_ACTIVITIES)})$")
@@ -31,8 +32,9 @@ def Uscc(**kw) -> USCCField:  # noqa: N802  (a field factory reads like a field 
     return USCCField(**kw)
 
 
-class IsoDate(fields.Date):
-    """A date validated as a date, kept as ISO text (the data travels as JSON)."""
+class IsoDate(Date):
+    """A date validated as a date the platform can compute with (the kit's ``Date``: years
+    1900-2199), kept as ISO text (the data travels as JSON)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         return super()._deserialize(value, attr, data, **kwargs).isoformat()
@@ -40,7 +42,8 @@ class IsoDate(fields.Date):
 
 class AsOf(fields.Field):
     """A point in time for ``as_of`` reads: a date (the end of that day, China time) or an
-    RFC 3339 timestamp with an offset. Loaded as ISO text in UTC."""
+    RFC 3339 timestamp with an offset, within the kit's bounds (``Date``, ``Timestamp``), so
+    the conversion cannot overflow. Loaded as ISO text in UTC."""
 
     default_error_messages = {
         "invalid": "a date (YYYY-MM-DD) or a timestamp with an offset (RFC 3339)",
@@ -49,16 +52,11 @@ class AsOf(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
             raise self.make_error("invalid")
-        try:
-            if len(value) == 10:
-                day = date.fromisoformat(value)
-                moment = datetime.combine(day, time.max, CHINA_STANDARD_TIME)
-            else:
-                moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise self.make_error("invalid") from None
-        if moment.tzinfo is None:
-            raise self.make_error("invalid")
+        if len(value) == 10:
+            day = Date()._deserialize(value, attr, data, **kwargs)
+            moment = datetime.combine(day, time.max, CHINA_STANDARD_TIME)
+        else:
+            moment = Timestamp()._deserialize(value, attr, data, **kwargs)
         return moment.astimezone(UTC).isoformat()
 
 
