@@ -164,8 +164,11 @@ class LicensingRoutes(RouteBase):
         roles=[CITY_ADMIN],
         tag="Delegations",
         summary="Delegate licence kinds to a bureau from a date",
+        description="An identical delegation (same bureau, kinds and effective date) still in "
+        "force answers 409. `effective_from` lies between 1990-01-01 and 5 years after today.",
         body=DelegationIn,
         responses={201: DelegationView},
+        errors=(409,),
     )
     def create_delegation(self, call: Call):
         return 201, self.rpc.licensing.create_delegation(call.body)
@@ -176,6 +179,8 @@ class LicensingRoutes(RouteBase):
         roles=[CITY_ADMIN],
         tag="Delegations",
         summary="Revoke a delegation from a date",
+        description="Effective today or later (never backdated: 422 on `effective_from`); "
+        "until that date the delegation stays `active` and shows `revoked_from`.",
         body=RevocationIn,
         responses={200: DelegationView},
         **IF_MATCH,

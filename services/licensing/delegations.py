@@ -1,16 +1,17 @@
-"""Delegations: grant, revoke, list (history included)."""
+"""Delegations: grant, revoke, list (history included). Statuses are read on today's date
+(``Delegation.status_on``)."""
 
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 
 from infra.clock import local_date
-from infra.errors import PreconditionFailed
+from infra.domain import derived_id
+from infra.errors import Conflict, PreconditionFailed
 from infra.repository import Repository
 from infra.schemas import load
 from services.licensing.domain import delegation as dd
@@ -19,18 +20,42 @@ from services.licensing.schemas.delegations import DelegationIn, RevocationIn
 
 
 def grant(repo: Repository, now: datetime, body: dict) -> dict:
+    """Grant a delegation; an identical one (same bureau, kinds and effective date) still in
+    force is refused (409), so a repeated grant never doubles the history."""
     data = load(DelegationIn, body, "delegation")
-    delegation_id = str(uuid.uuid4())
+    bureau, kinds = data["bureau"], tuple(dict.fromkeys(data["kinds"]))
+    effective = date.fromisoformat(data["effective_from"])
+    today = local_date(now)
+    identical = _identical(repo.conn, bureau, kinds, effective)
+    for row in identical:
+        if row.revoked_from is None or row.revoked_from > today:
+            raise Conflict(
+                f"delegation {row.id} grants {bureau} the same kinds from {effective} and is "
+                "in force: revoke it first, or grant from another date"
+            )
+    # The id follows from the terms and how many identical ones came before: two identical
+    # grants racing write one stream, and the second is refused (409).
+    delegation_id = derived_id("delegation", bureau, *sorted(kinds), effective, len(identical))
     delegation = dd.Delegation()
     command = dd.GrantDelegation(
         actor=repo.actor,
         delegation_id=delegation_id,
-        bureau=data["bureau"],
-        kinds=tuple(data["kinds"]),
-        effective_from=date.fromisoformat(data["effective_from"]),
+        bureau=bureau,
+        kinds=kinds,
+        effective_from=effective,
     )
     repo.decide_and_save(delegation_id, delegation, command, now)
-    return delegation.view(local_date(now))
+    return delegation.view(today)
+
+
+def _identical(conn, bureau: str, kinds: tuple[str, ...], effective: date) -> list:
+    c = delegations.c
+    rows = conn.execute(
+        select(c.id, c.kinds, c.revoked_from).where(
+            c.bureau == bureau, c.effective_from == effective
+        )
+    ).all()
+    return [r for r in rows if set(json.loads(r.kinds)) == set(kinds)]
 
 
 def revoke(

@@ -87,19 +87,73 @@ def test_a_revocation_ends_the_delegation_on_its_effective_date():
 
 def test_grant_then_revoke_records_history():
     d = granted()
-    assert (d.status, d.in_force_on(date(2014, 10, 1)), d.in_force_on(date(2014, 9, 30))) == (
-        "active",
-        True,
-        False,
-    )
+    assert (d.in_force_on(date(2014, 10, 1)), d.in_force_on(date(2014, 9, 30))) == (True, False)
+    assert d.status_on(date(2014, 9, 29)) == "active"
     [event] = d.decide(
         dd.RevokeDelegation(actor="admin", effective_from=date(2015, 3, 1), reason="moved"), NOW
     )
     d.apply(event)
-    assert d.status == "revoked" and d.in_force_on(date(2015, 2, 28))
-    assert not d.in_force_on(date(2015, 3, 1))
+    assert d.in_force_on(date(2015, 2, 28)) and not d.in_force_on(date(2015, 3, 1))
     view = d.view(date(2015, 3, 1))
     assert (view["revoked_from"], view["in_force"], view["version"]) == ("2015-03-01", False, 2)
+
+
+def test_a_revocation_dated_ahead_leaves_the_delegation_active_until_that_day():
+    d = granted()
+    [event] = d.decide(
+        dd.RevokeDelegation(actor="admin", effective_from=date(2015, 3, 1), reason="moved"), NOW
+    )
+    d.apply(event)
+    before, on = d.view(date(2015, 2, 28)), d.view(date(2015, 3, 1))
+    assert (before["status"], before["revoked_from"], before["in_force"]) == (
+        "active",
+        "2015-03-01",
+        True,
+    )
+    assert (on["status"], on["in_force"]) == ("revoked", False)
+
+
+@pytest.mark.parametrize("effective", [date(2014, 9, 28), date(2014, 9, 1)])
+def test_a_backdated_revocation_is_invalid(effective):
+    d = granted(effective=date(2014, 1, 1))
+    with pytest.raises(Invalid, match="backdated") as err:
+        d.decide(dd.RevokeDelegation(actor="a", effective_from=effective, reason="x"), NOW)
+    assert list(err.value.errors) == ["effective_from"]
+
+
+def test_a_revocation_from_today_is_allowed():
+    d = granted(effective=date(2014, 1, 1))
+    [event] = d.decide(
+        dd.RevokeDelegation(actor="a", effective_from=date(2014, 9, 29), reason="x"), NOW
+    )
+    d.apply(event)
+    assert d.view(date(2014, 9, 29))["status"] == "revoked"
+
+
+@pytest.mark.parametrize(
+    ("effective", "allowed"),
+    [
+        (date(1989, 12, 31), False),
+        (date(1990, 1, 1), True),
+        (date(2019, 9, 29), True),  # five years after 2014-09-29
+        (date(2019, 9, 30), False),
+    ],
+)
+def test_a_grant_is_dated_within_bounds(effective, allowed):
+    if allowed:
+        assert granted(effective=effective).effective_from == effective
+        return
+    with pytest.raises(Invalid) as err:
+        granted(effective=effective)
+    assert list(err.value.errors) == ["effective_from"]
+
+
+def test_a_revocation_more_than_five_years_ahead_is_invalid():
+    with pytest.raises(Invalid) as err:
+        granted().decide(
+            dd.RevokeDelegation(actor="a", effective_from=date(2019, 9, 30), reason="x"), NOW
+        )
+    assert list(err.value.errors) == ["effective_from"]
 
 
 def test_a_second_revocation_is_refused():

@@ -2,7 +2,11 @@
 
 A delegation grants one bureau one or more licence kinds from an effective date; a revocation
 ends it from its own effective date. Both are events, so the history stays queryable: which
-bureau held which power on any day.
+bureau held which power on any day. Its status is read on a day: ``active`` until the
+revocation's effective date (a revocation dated ahead shows as ``revoked_from`` meanwhile),
+``revoked`` from it. Effective dates lie between ``EARLIEST_EFFECTIVE`` and
+``YEARS_AHEAD`` years after today; a revocation takes effect today at the earliest (the
+applications routed in the meantime were routed under the delegation, and keep their bureau).
 
 Routing (DOMAIN.md): ``FTZ`` if the location is in the FTZ and the kind is delegated to ``FTZ``;
 else the district bureau if the kind is delegated to it; else the city bureau ``SH``. The
@@ -16,10 +20,29 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, ClassVar
 
+from infra.clock import local_date
 from infra.domain import Command, Invalid, RuleConflict, Stamp, as_date, text
 from infra.places import BUREAUS, CITY_BUREAU, FTZ_BUREAU
 
-from .common import KINDS, Event
+from .common import KINDS, Event, add_years
+
+ACTIVE, REVOKED = "active", "revoked"
+# Bounds of an effective date (a typo such as 1914 or 2041 is refused, 422 on the field).
+EARLIEST_EFFECTIVE = date(1990, 1, 1)
+YEARS_AHEAD = 5
+
+
+def check_effective(day: date, today: date) -> date:
+    """``day`` if it lies within the bounds of an effective date on ``today``."""
+    if day < EARLIEST_EFFECTIVE:
+        raise Invalid("effective_from", f"must not be before {EARLIEST_EFFECTIVE.isoformat()}")
+    latest = add_years(today, YEARS_AHEAD)
+    if day > latest:
+        raise Invalid(
+            "effective_from",
+            f"must not be more than {YEARS_AHEAD} years ahead (after {latest.isoformat()})",
+        )
+    return day
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +98,9 @@ class Delegation:
 
     kind_name: ClassVar[str] = "delegation"
 
-    @property
-    def status(self) -> str:
-        return "revoked" if self.revoked_from is not None else "active"
+    def status_on(self, day: date) -> str:
+        """``revoked`` from the revocation's effective date on, ``active`` before."""
+        return REVOKED if self.revoked_from is not None and self.revoked_from <= day else ACTIVE
 
     def in_force_on(self, day: date) -> bool:
         """Whether the delegation holds on ``day``."""
@@ -89,6 +112,7 @@ class Delegation:
 
     def decide(self, command: Command, now: Any) -> list[Event]:
         stamp: Stamp = {"at": now, "actor": command.actor}
+        today = local_date(now)
         if isinstance(command, GrantDelegation):
             if self.version:
                 raise RuleConflict("the delegation exists already")
@@ -100,7 +124,7 @@ class Delegation:
             for i, kind in enumerate(kinds):
                 if kind not in KINDS:
                     raise Invalid(f"kinds.{i}", f"must be one of {', '.join(KINDS)}")
-            effective = as_date(command.effective_from, "effective_from")
+            effective = check_effective(as_date(command.effective_from, "effective_from"), today)
             return [
                 DelegationGranted(
                     **stamp,
@@ -119,10 +143,17 @@ class Delegation:
                 raise RuleConflict(
                     f"revoke is not allowed: the delegation is revoked from {self.revoked_from}"
                 )
-            effective = as_date(command.effective_from, "effective_from")
+            effective = check_effective(as_date(command.effective_from, "effective_from"), today)
             if effective < self.effective_from:
                 raise Invalid(
                     "effective_from", f"must not be before the grant ({self.effective_from})"
+                )
+            if effective < today:
+                # Backdating would unroute what was routed under the delegation meanwhile.
+                raise Invalid(
+                    "effective_from",
+                    f"must not be before today ({today.isoformat()}): a revocation cannot "
+                    "be backdated",
                 )
             return [
                 DelegationRevoked(
@@ -143,20 +174,20 @@ class Delegation:
                 self.revoked_from, self.revocation_reason = event.effective_from, event.reason
         self.version += 1
 
-    def view(self, today: date | None = None) -> dict[str, Any]:
+    def view(self, today: date) -> dict[str, Any]:
+        """The delegation as it stands on ``today``."""
         out: dict[str, Any] = {
             "id": self.id,
             "bureau": self.bureau,
             "kinds": list(self.kinds),
             "effective_from": self.effective_from.isoformat() if self.effective_from else None,
-            "status": self.status,
+            "status": self.status_on(today),
             "version": self.version,
         }
         if self.revoked_from is not None:
             out["revoked_from"] = self.revoked_from.isoformat()
             out["revocation_reason"] = self.revocation_reason
-        if today is not None:
-            out["in_force"] = self.in_force_on(today)
+        out["in_force"] = self.in_force_on(today)
         return out
 
 

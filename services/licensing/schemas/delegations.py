@@ -8,7 +8,7 @@ from marshmallow import (
     validate,
 )
 
-from infra.places import BUREAUS, CITY_BUREAU
+from infra.places import BUREAU_LABELS, BUREAUS
 from infra.schemas import Reply, Strict
 from services.licensing.domain.common import KINDS
 from services.licensing.schemas.base import TEXT, IsoDate
@@ -20,7 +20,7 @@ class DelegationIn(Strict):
     bureau = fields.String(
         required=True,
         validate=validate.OneOf(
-            [b for b in BUREAUS if b != CITY_BUREAU], error="the FTZ branch or a district bureau"
+            BUREAUS[1:], BUREAU_LABELS[1:], error="the FTZ branch or a district bureau: {labels}"
         ),
     )
     kinds = fields.List(
@@ -28,11 +28,20 @@ class DelegationIn(Strict):
         required=True,
         validate=validate.Length(min=1, max=len(KINDS)),
     )
-    effective_from = IsoDate(required=True)
+    effective_from = IsoDate(
+        required=True,
+        metadata={"description": "from 1990-01-01 to 5 years after today (else 422)"},
+    )
 
 
 class RevocationIn(Strict):
-    effective_from = IsoDate(required=True)
+    effective_from = IsoDate(
+        required=True,
+        metadata={
+            "description": "today or later, at most 5 years ahead (a revocation is never "
+            "backdated); the delegation reads active until then"
+        },
+    )
     reason = fields.String(required=True, validate=TEXT)
 
 
@@ -46,7 +55,13 @@ class DelegationView(Reply):
     bureau = fields.String(required=True)
     kinds = fields.List(fields.String(), required=True)
     effective_from = fields.String(required=True)
-    status = fields.String(required=True)
+    status = fields.String(
+        required=True,
+        metadata={
+            "description": "active, or revoked from the revocation's effective date on (until "
+            "then the delegation is active and shows revoked_from)"
+        },
+    )
     version = fields.Integer(required=True)
     revoked_from = fields.String()
     revocation_reason = fields.String()
