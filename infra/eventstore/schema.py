@@ -62,13 +62,32 @@ subject_keys = Table(
     Column("erased_at", DateTime, nullable=True),
 )
 
-# How far the outbox relay has published (and a gap it is waiting on, if any).
+# How far the outbox relay has published, and what stops it: the error of its current run of
+# failed attempts (cleared by the next batch it publishes), since when, how many attempts, and
+# the event it cannot get past when the error is that event's own.
 relay_state = Table(
     "relay_state",
     metadata,
     Column("name", String(100), primary_key=True),
     Column("position", BigInteger, nullable=False),
     Column("updated_at", DateTime, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("error_since", DateTime, nullable=True),
+    Column("failures", Integer, nullable=False, default=0, server_default="0"),
+    Column("stuck_event_id", String(36), nullable=True),
+)
+
+# Events an operator told the relay to step over (``sesp relay skip``): never published, kept
+# here with the reason and the error that stopped the relay, so they can be found and re-driven.
+parked = Table(
+    "parked",
+    metadata,
+    Column("position", BigInteger, primary_key=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("type", String(120), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("parked_at", DateTime, nullable=False),
 )
 
 # Messages the broker returned as unroutable: reported and kept, never silently dropped.
