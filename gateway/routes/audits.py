@@ -3,6 +3,8 @@ risk facts, the yearly minimum (coverage) and the published results."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields
 
 from gateway.auth import BUREAU_OFFICER
@@ -23,8 +25,10 @@ from infra.schemas import Reply, Strict
 from services.licensing.schemas.audits import (
     AuditCoverageQuery,
     AuditPlanIn,
+    AuditPlanQuery,
     FindingsIn,
     InspectorIn,
+    InspectorQuery,
     PublicAuditQuery,
     RectificationOrderIn,
     RiskFactIn,
@@ -35,12 +39,29 @@ class PublicAuditListQuery(PageQuery, PublicAuditQuery):
     pass
 
 
+class AuditPlanListQuery(PageQuery, AuditPlanQuery):
+    pass
+
+
+class InspectorListQuery(PageQuery, InspectorQuery):
+    pass
+
+
 class AuditTarget(Reply):
     licence_no = fields.String(required=True)
-    holder = fields.String(allow_none=True)
+    holder = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "the organization; for a person's certificate the person's name, "
+            "shown to the issuing bureau and city-wide callers (else null)"
+        },
+    )
     holder_uscc = fields.String(allow_none=True)
     weight = fields.Float(required=True)
     inspectors = fields.List(fields.String(), required=True)
+    inspectors_short = fields.Integer(
+        metadata={"description": "inspectors the plan asked for but could not assign"}
+    )
     outcome = fields.String()
     drawn_this_year = fields.Boolean(
         metadata={"description": "an earlier plan of the year had drawn it (drawn last)"}
@@ -94,6 +115,26 @@ class PublicAuditPlan(Reply):
     targets = fields.List(fields.Dict(), required=True)
 
 
+class AuditPlanSummary(Reply):
+    id = fields.String(required=True)
+    bureau = fields.String(required=True)
+    kind = fields.String(required=True)
+    seed = fields.Integer(required=True)
+    drawn_on = fields.String(required=True)
+    target_count = fields.Integer(required=True)
+    outcomes = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "targets per outcome (pending, clean, minor_findings, ...)"},
+    )
+
+
+class AuditPlanPage(Reply):
+    items = fields.List(fields.Nested(AuditPlanSummary), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
 class PublicAuditPage(Reply):
     items = fields.List(fields.Nested(PublicAuditPlan), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
@@ -104,6 +145,11 @@ class InspectorView(Reply):
     bureau = fields.String(required=True)
     name = fields.String(required=True)
     organization_uscc = fields.String(required=True)
+
+
+class InspectorPage(Reply):
+    items = fields.List(fields.Nested(InspectorView), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
 
 
 class VerifyIn(Strict):
@@ -141,9 +187,12 @@ class AuditRoutes(RouteBase):
         tag="Audits",
         summary="Draw an audit plan: risk-weighted random targets and inspectors",
         description="The seed and the candidate lists are recorded: the draw is "
-        "reproducible. A city-wide caller names the bureau.",
+        "reproducible. A city-wide caller names the bureau. A bureau with no inspectors on its "
+        "list cannot draw (409): register inspectors first. A target the list cannot fully "
+        "staff (conflicts) shows `inspectors_short`.",
         body=AuditPlanIn,
         responses={201: AuditPlanView},
+        errors=(409,),
     )
     def draw_audit_plan(self, call: Call):
         bureau = (
@@ -155,6 +204,39 @@ class AuditRoutes(RouteBase):
             call.require(bureau=call.body["bureau"])
         body = {k: v for k, v in call.body.items() if k != "bureau"}
         return 201, self.rpc.licensing.draw_audit_plan(bureau, body)
+
+    @route(
+        "GET",
+        "/v1/audits/plans",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="Audit plans, newest first (officers: their bureau's)",
+        description="Each plan with its number of targets and their outcomes counted; the plan "
+        "itself is `GET /v1/audits/{plan_id}`.",
+        query=AuditPlanListQuery,
+        responses={200: AuditPlanPage},
+    )
+    def list_audit_plans(self, call: Call):
+        q = call.query
+        filters: dict[str, Any] = {k: q[k] for k in ("kind", "year") if k in q}
+        filters["bureau"] = _bureau_filter(call, q.get("bureau"))
+        items = self.rpc.licensing.list_audit_plans(filters, q["limit"] + 1, _after(call, 2))
+        return _page(items, q["limit"], ("drawn_on", "id"))
+
+    @route(
+        "GET",
+        "/v1/audits/inspectors",
+        roles=OFFICIALS,
+        tag="Audits",
+        summary="Inspectors' lists (officers: their bureau's)",
+        query=InspectorListQuery,
+        responses={200: InspectorPage},
+    )
+    def list_inspectors(self, call: Call):
+        q = call.query
+        bureau = _bureau_filter(call, q.get("bureau"))
+        items = self.rpc.licensing.list_inspectors(bureau, q["limit"] + 1, _after(call, 2))
+        return _page(items, q["limit"], ("bureau", "inspector_id"))
 
     @route(
         "GET",
@@ -240,8 +322,13 @@ class AuditRoutes(RouteBase):
         roles=OFFICIALS,
         tag="Audits",
         summary="Record a risk fact (accident, credit grade, verified complaint)",
+        description="A district or FTZ officer records facts about the licensees of his "
+        "bureau and the users and maintainers of the units it supervises (403 otherwise); the "
+        "city bureau and city_admin about anyone. `fact_id` is the recording bureau's own: "
+        "the same fact again answers `recorded: false`, another fact under a used id 409.",
         body=RiskFactIn,
         responses={201: None},
+        errors=(409,),
     )
     def record_risk_fact(self, call: Call):
-        return 201, self.rpc.licensing.record_risk_fact(call.body)
+        return 201, self.rpc.licensing.record_risk_fact(call.body, _own_bureau(call))

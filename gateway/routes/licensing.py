@@ -149,6 +149,15 @@ def _licence_command(
     return handler
 
 
+def _names_for(call: Call) -> str | None:
+    """Whose persons' names a caller sees in lists: an officer its own bureau's licensees
+    (the city bureau's officers and city_admin everyone's); others none."""
+    p = call.caller
+    if p.role == CITY_ADMIN:
+        return CITY_BUREAU
+    return p.bureau if p.role == BUREAU_OFFICER else None
+
+
 def _own_bureau(call: Call) -> str | None:
     """An officer's bureau (None: city-wide, the city bureau's officers and city_admin)."""
     p = call.caller
@@ -352,6 +361,9 @@ class LicensingRoutes(RouteBase):
         roles=ANY_TOKEN,
         tag="Licences",
         summary="Licences (officers: their bureau; holders: their own)",
+        description="`holder`: a credit code, or for officials a person's resident ID number. "
+        "Officers list the licences their bureau acts on; a person's name shows to the bureau "
+        "that issued the certificate (and to city-wide callers).",
         query=LicenceListQuery,
         responses={200: LicencePage},
     )
@@ -363,7 +375,9 @@ class LicensingRoutes(RouteBase):
             if q.get("holder") and q["holder"] != call.caller.uscc:
                 call.require(uscc=q["holder"])
             filters["holder"] = call.caller.uscc
-        items = self.rpc.licensing.list_licences(filters, q["limit"] + 1, _after(call, 1))
+        items = self.rpc.licensing.list_licences(
+            filters, q["limit"] + 1, _after(call, 1), _names_for(call)
+        )
         return _page(items, q["limit"], ("licence_no",))
 
     suspend_licence = _licence_command(

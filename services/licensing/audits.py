@@ -1,6 +1,9 @@
-"""Post-approval audits: inspectors, risk facts, plans drawn at random, findings,
-rectification orders, verification, overdue orders, published results, and the yearly
-minimum (coverage of a bureau's licensees by the year's plans)."""
+"""Post-approval audits: plans drawn at random, findings, rectification orders, verification,
+overdue orders, published results, and the yearly minimum (coverage of a bureau's licensees by
+the year's plans). The inspectors' list, risk facts and the list of plans: ``audit_registers``.
+
+A bureau's licensees are the active licences it supervises (``licences.supervised_by``): its
+own, and use registrations whose units a relocation moved into its area."""
 
 from __future__ import annotations
 
@@ -11,11 +14,10 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from infra.clock import local_date
-from infra.domain import derived_id
-from infra.errors import Forbidden, Invalid, NotFound, PreconditionFailed
+from infra.errors import Forbidden, NotFound, PreconditionFailed
 from infra.places import CITY_BUREAU
 from infra.repository import Repository
 from infra.schemas import load
@@ -24,21 +26,18 @@ from services.licensing.domain.audit.commands import (
     DrawAuditPlan,
     OrderRectification,
     RecordFindings,
-    RegisterInspector,
     SweepAudit,
     VerifyRectification,
 )
 from services.licensing.domain.audit.coverage import drawn_in_year, yearly_coverage
-from services.licensing.domain.audit.events import RiskFactRecorded
-from services.licensing.domain.audit.inspectors import Inspector
 from services.licensing.domain.audit.plan import AuditPlan
 from services.licensing.domain.audit.risk import RiskFact, risk_factors
 from services.licensing.domain.audit.rules import AuditRules
+from services.licensing.domain.licence.aggregate import Licence
 from services.licensing.projections import (
     audit_plans,
     inspectors,
     licences,
-    risk_fact_row,
     risk_facts,
 )
 from services.licensing.projections import equipment as equipment_table
@@ -46,9 +45,7 @@ from services.licensing.schemas.audits import (
     AuditCoverageQuery,
     AuditPlanIn,
     FindingsIn,
-    InspectorIn,
     RectificationOrderIn,
-    RiskFactIn,
 )
 
 MAX_SEED = 2**53 - 1  # exact in JSON numbers everywhere
@@ -82,58 +79,6 @@ class Audits:
 
     def actor(self) -> str:
         return self.repo.actor
-
-    # --- inspectors and risk facts ------------------------------------------------------
-
-    def register_inspector(self, body: dict, bureau: str | None) -> dict:
-        data = load(InspectorIn, body, "inspector")
-        bureau = bureau or data.get("bureau")
-        if not bureau:
-            raise Invalid("which bureau?", {"bureau": ["required for a city-wide token"]})
-        inspector = self.repo.load(Inspector, data["inspector_id"])
-        self.repo.decide_and_save(
-            data["inspector_id"],
-            inspector,
-            RegisterInspector(
-                actor=self.actor(),
-                inspector_id=data["inspector_id"],
-                bureau=bureau,
-                name=data["name"],
-                organization_uscc=data["organization_uscc"],
-            ),
-            self.now,
-        )
-        return {
-            "inspector_id": inspector.inspector_id,
-            "bureau": inspector.bureau,
-            "name": inspector.name,
-            "organization_uscc": inspector.organization_uscc,
-        }
-
-    def record_risk_fact(self, body: dict) -> dict:
-        data = load(RiskFactIn, body, "risk fact")
-        if data["type"] == "credit_grade" and not data.get("grade"):
-            raise Invalid("a grade is needed", {"grade": ["required for credit_grade"]})
-        fact = RiskFact(
-            data["fact_id"],
-            data["uscc"],
-            data["type"],
-            date.fromisoformat(data["occurred_on"]),
-            data.get("grade"),
-        )
-        event = RiskFactRecorded(
-            at=self.now,
-            actor=self.actor(),
-            fact_id=fact.fact_id,
-            uscc=fact.uscc,
-            fact_type=fact.type,
-            occurred_on=fact.occurred_on,
-            grade=fact.grade,
-        )
-        stored = self.repo.append_fact(f"risk-{fact.uscc}", event, derived_id("risk", fact.fact_id))
-        if stored:
-            self.conn.execute(insert(risk_facts).values(**risk_fact_row(event.to_data())))
-        return {**fact.row(), "occurred_on": fact.occurred_on.isoformat(), "recorded": stored}
 
     # --- plans --------------------------------------------------------------------------
 
@@ -215,7 +160,7 @@ class Audits:
             inspectors=tuple(listed),
         )
         self.repo.decide_and_save(plan_id, plan, command, self.now)
-        return self._view(plan)
+        return self._view(plan, bureau)
 
     def command(
         self,
@@ -240,7 +185,7 @@ class Audits:
                 f"the audit plan is at version {plan.version}, not {expected_version}"
             )
         self.repo.decide_and_save(plan_id, plan, command, self.now)
-        return self._view(plan)
+        return self._view(plan, bureau)
 
     def _plan(self, plan_id: str, bureau: str | None) -> AuditPlan:
         plan = self.repo.load(AuditPlan, plan_id, must_exist="audit plan")
@@ -252,14 +197,15 @@ class Audits:
         plan = self.repo.load(AuditPlan, plan_id, must_exist="audit plan")
         if bureau and bureau not in (CITY_BUREAU, plan.bureau):
             raise NotFound(f"audit plan {plan_id} not found")
-        view = self._view(plan)
+        view = self._view(plan, bureau)
         # Anyone can check the draw: the recorded seed and candidates give the same targets.
         view["reproduced"] = plan.reproduce() == _drawn_targets(plan)
         return view
 
-    def _view(self, plan: AuditPlan) -> dict:
+    def _view(self, plan: AuditPlan, viewer: str | None) -> dict:
         """The plan, and where its bureau stands against the yearly minimum of its kind in the
-        year it was drawn (licensees counted today)."""
+        year it was drawn (licensees counted today). ``viewer``: the caller's bureau (None:
+        city-wide), which sees the names of the persons whose certificates it issued."""
         # A stored plan was drawn: the draw set its date, bureau and kind.
         assert plan.drawn_on is not None and plan.bureau is not None and plan.kind is not None
         year = plan.drawn_on.year
@@ -272,7 +218,19 @@ class Audits:
             licensees,
             self._plans_of_year(year, plan.bureau, plan.kind),
         )
-        return {**plan.view(), "yearly": coverage.view()}
+        view = plan.view()
+        if plan.kind == "operator_certificate":
+            for target in view["targets"]:
+                target["holder"] = self._person_name(target["licence_no"], viewer)
+        return {**view, "yearly": coverage.view()}
+
+    def _person_name(self, licence_no: str, viewer: str | None) -> str | None:
+        """The certificate holder's name, decrypted from the licence's stream (read models
+        never hold it), for the issuing bureau or a city-wide caller; None for others."""
+        licence = self.repo.load(Licence, licence_no)
+        if viewer not in (None, CITY_BUREAU, licence.bureau):
+            return None
+        return licence.holder_view().get("name")
 
     # --- the yearly minimum -------------------------------------------------------------
 
@@ -299,9 +257,9 @@ class Audits:
     def _licensees(self, bureau: str | None, kind: str | None) -> dict[tuple[str, str], int]:
         """Active licences per (bureau, kind): the candidates a draw would pick from today."""
         rows = self.conn.execute(
-            select(licences.c.bureau, licences.c.kind, func.count())
+            select(licences.c.supervised_by, licences.c.kind, func.count())
             .where(*_licensees_of(bureau, kind))
-            .group_by(licences.c.bureau, licences.c.kind)
+            .group_by(licences.c.supervised_by, licences.c.kind)
         ).all()
         return {(b, k): n for b, k, n in rows}
 
@@ -335,10 +293,11 @@ class Audits:
 
 
 def _licensees_of(bureau: str | None, kind: str | None) -> list:
-    """Where-clauses of a bureau's licensees of a kind: its active licences (either optional)."""
+    """Where-clauses of a bureau's licensees of a kind: the active licences it supervises (its
+    own, and units relocated into its area; either optional)."""
     clauses = [licences.c.status == "active"]
     if bureau:
-        clauses.append(licences.c.bureau == bureau)
+        clauses.append(licences.c.supervised_by == bureau)
     if kind:
         clauses.append(licences.c.kind == kind)
     return clauses

@@ -13,8 +13,11 @@ from sqlalchemy import select
 
 from infra.clock import local_date
 from infra.domain import Command
+from infra.domain import Event as KitEvent
 from infra.errors import Conflict, NotFound, PreconditionFailed
+from infra.eventstore import ERASED
 from infra.identifiers import parse_equipment_code
+from infra.places import bureau_of_place
 from infra.repository import Repository
 from infra.schemas import load
 from infra.sweep import Sweep
@@ -28,6 +31,7 @@ from services.licensing.domain.licence.aggregate import Licence
 from services.licensing.domain.licence.commands import (
     DecideRenewal,
     IssueLicence,
+    MoveSupervision,
     ReinstateLicence,
     RequestRenewal,
     RevokeLicence,
@@ -48,7 +52,7 @@ from services.licensing.domain.licence.rules import (
     licence_number,
 )
 from services.licensing.projections import licences, sequence_next
-from services.licensing.records import licence_summary, public_record
+from services.licensing.records import officers_listing, public_listing
 from services.licensing.schemas.applications import ReasonIn
 from services.licensing.schemas.licences import RenewalDecisionIn, RenewalIn
 
@@ -107,6 +111,8 @@ class Licensing:
                 raise Conflict(f"equipment {code} is {eq.status}, not suspended")
             elif reason == "transfer":
                 self._check_transfer(app, eq)
+            else:
+                self._check_user(app, eq, reason)
             if eq.version and eq.record.get("licence_no") and reason != "transfer":
                 return eq.record["licence_no"]
         year = self.today.year
@@ -123,6 +129,21 @@ class Licensing:
         new_user = app.applicant_data.get("uscc")
         if new_user and new_user == (eq.record.get("user") or {}).get("uscc"):
             raise Conflict(f"equipment {code} is already used by {new_user}: nothing to transfer")
+
+    @staticmethod
+    def _check_user(app: Application, eq: de.Equipment, reason: str) -> None:
+        """Only a transfer changes a unit's user: every other use registration of a registered
+        unit is applied for by its user (a change would otherwise hand the unit over)."""
+        user = (eq.record.get("user") or {}).get("uscc")
+        applicant = app.applicant_data.get("uscc")
+        if user is None and reason == "resume_after_suspension":
+            return  # resuming names no user: nothing is handed over
+        if applicant != user:
+            used_by = f"used by {user}" if user else "used by a user the register does not know"
+            raise Conflict(
+                f"equipment {eq.code} is {used_by}: a {reason} is applied for by its user; "
+                f"a new user ({applicant}) applies for a transfer"
+            )
 
     def issue(self, app: Application, approved: ApplicationApproved) -> None:
         """Issue the licence of an approval and update the register for a use registration.
@@ -142,7 +163,7 @@ class Licensing:
         if app.kind == "use_registration":
             if app.subject_data["reason"] == "transfer":
                 self._close_transferred(app, approved)
-            self._register(app, approved)
+            self._follow_relocation(app, approved, self._register(app, approved))
 
     @staticmethod
     def _resumes_suspended_certificate(app: Application, licence: Licence) -> bool:
@@ -173,10 +194,38 @@ class Licensing:
         )
         self.repo.decide_and_save(old_no, old, command, self.now, self.rules)
 
+    def _follow_relocation(
+        self, app: Application, approved: ApplicationApproved, changes: list[KitEvent]
+    ) -> None:
+        """A unit relocated to a place of another bureau is supervised there from now on, and
+        so is its certificate: the new place's bureau (``FTZ`` inside the zone, else its
+        district's) acts on both, whoever issued the certificate."""
+        if not any(
+            isinstance(e, de.EquipmentChanged) and (e.district or e.in_ftz is not None)
+            for e in changes
+        ):
+            return
+        eq = self.repo.load(de.Equipment, app.subject_data["equipment_code"])
+        no = eq.record.get("licence_no")
+        if not no:
+            return  # no certificate: the unit's place gives its bureau already
+        licence = self.repo.load(Licence, no)
+        if licence.status not in (ACTIVE, SUSPENDED):
+            return
+        place = bureau_of_place(eq.record.get("district"), bool(eq.record.get("in_ftz")))
+        command = MoveSupervision(
+            actor=approved.actor, to_bureau=place, reason=f"relocation ({app.id})"
+        )
+        self.repo.decide_and_save(no, licence, command, self.now, self.rules)
+
     def _holder(self, app: Application) -> dict:
         applicant = app.applicant_data
         if app.kind == "operator_certificate":
             holder = {"type": "person"}
+            id_number = (app.person or {}).get("id_number")
+            if isinstance(id_number, str) and id_number != ERASED:
+                # The data subject, not the number: what officers search a person by.
+                holder["subject"] = self.repo.subject_id(id_number)
             if applicant.get("type") == "organization":
                 holder.update(employer_uscc=applicant["uscc"], employer_name=applicant["name"])
             return holder
@@ -205,7 +254,7 @@ class Licensing:
         )
         self.repo.decide_and_save(approved.licence_no, licence, command, self.now, self.rules)
 
-    def _register(self, app: Application, approved: ApplicationApproved) -> None:
+    def _register(self, app: Application, approved: ApplicationApproved) -> list[KitEvent]:
         subject = app.subject_data
         code, reason = subject["equipment_code"], subject["reason"]
         equipment = subject.get("equipment") or {}
@@ -250,7 +299,7 @@ class Licensing:
                 "licence_no": approved.licence_no,
             }
             command = de.ChangeEquipment(actor=actor, changes=changes, reason=reason)
-        self.repo.decide_and_save(code, eq, command, self.now)
+        return self.repo.decide_and_save(code, eq, command, self.now)
 
     # --- licence commands -------------------------------------------------------------
 
@@ -291,53 +340,39 @@ class Licensing:
         return self.repo.load(Licence, licence_no, must_exist="licence", as_of=as_of).view()
 
     def scope(self, licence_no: str) -> dict:
+        """``bureau``: the bureau that acts on the licence (its supervisor); ``issued_by``."""
+        c = licences.c
         row = self.conn.execute(
-            select(
-                licences.c.bureau, licences.c.holder_uscc, licences.c.status, licences.c.version
-            ).where(licences.c.licence_no == licence_no)
+            select(c.bureau, c.supervised_by, c.holder_uscc, c.status, c.version).where(
+                c.licence_no == licence_no
+            )
         ).first()
         if row is None:
             raise NotFound(f"licence {licence_no} not found")
         return {
             "licence_no": licence_no,
-            "bureau": row.bureau,
+            "bureau": row.supervised_by,
+            "issued_by": row.bureau,
             "holder_uscc": row.holder_uscc,
             "status": row.status,
             "version": row.version,
         }
 
-    def list(self, filters: dict, limit: int = 50, after: list | None = None) -> list[dict]:
-        c = licences.c
-        q = select(licences)
-        if filters.get("holder"):
-            q = q.where(c.holder_uscc == filters["holder"])
-        for name in ("kind", "status", "bureau"):
-            if filters.get(name):
-                q = q.where(c[name] == filters[name])
-        if after:
-            q = q.where(c.licence_no > after[0])
-        rows = self.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
-        return [licence_summary(r) for r in rows]
+    def list(
+        self,
+        filters: dict,
+        limit: int = 50,
+        after: list | None = None,
+        names_for: str | None = None,
+    ) -> list[dict]:
+        """Licences as officers and holders list them (``records.officers_listing``)."""
+        return officers_listing(self.repo, filters, limit, after, names_for)
 
     # ``builtins.list``: in this class body ``list`` is the method above.
     def public(
         self, holder: str | None, limit: int = 50, after: builtins.list | None = None
     ) -> builtins.list:
-        c = licences.c
-        q = select(licences)
-        if holder:
-            text = holder.strip()
-            if len(text) == 18 and text.isalnum():
-                q = q.where(c.holder_uscc == text.upper(), c.holder_type == "organization")
-            else:
-                escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                q = q.where(
-                    c.holder_name.like(f"%{escaped}%", escape="\\"), c.holder_type == "organization"
-                )
-        if after:
-            q = q.where(c.licence_no > after[0])
-        rows = self.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
-        return [public_record(r) for r in rows]
+        return public_listing(self.conn, holder, limit, after)
 
 
 # --- time -----------------------------------------------------------------------------------

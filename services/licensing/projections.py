@@ -89,11 +89,14 @@ licences = Table(
     metadata,
     Column("licence_no", String(50), primary_key=True),
     Column("kind", String(40), nullable=False),
-    Column("bureau", String(6), nullable=False),
+    Column("bureau", String(6), nullable=False),  # the issuing authority
     Column("status", String(20), nullable=False),
     Column("holder_type", String(20), nullable=False),
     Column("holder_uscc", String(18), index=True),  # an operator's employer, if it applied
     Column("holder_name", String(200)),  # organizations only
+    # A person's data-subject id (a keyed hash of the ID number, never the number itself):
+    # officers find a person's certificates by ID number through it.
+    Column("holder_subject", String(40), index=True),
     Column("application_id", String(64), nullable=False),
     Column("decision_no", String(60), nullable=False),
     Column("decided_on", Date, nullable=False),
@@ -105,8 +108,16 @@ licences = Table(
     Column("renewal_pending", Boolean, nullable=False),
     Column("next_check_on", Date, index=True),
     Column("version", Integer, nullable=False),
+    # The bureau that acts on the licence (the issuer, or where a relocation moved the unit).
+    Column("supervised_by", String(6), nullable=False),
 )
 Index("ix_licences_bureau_kind_status", licences.c.bureau, licences.c.kind, licences.c.status)
+Index(
+    "ix_licences_supervised_by_kind_status",
+    licences.c.supervised_by,
+    licences.c.kind,
+    licences.c.status,
+)
 
 equipment = Table(
     "equipment",
@@ -152,9 +163,12 @@ inspectors = Table(
     Column("version", Integer, nullable=False),
 )
 
+# Fact ids are the recording bureau's own (``SH`` for city-wide callers and for facts recorded
+# before ids were per bureau).
 risk_facts = Table(
     "risk_facts",
     metadata,
+    Column("bureau", String(6), primary_key=True),
     Column("fact_id", String(64), primary_key=True),
     Column("uscc", String(18), nullable=False, index=True),
     Column("type", String(30), nullable=False),
@@ -221,6 +235,7 @@ def licence_row(lic: Licence, rules: LicenceRules) -> dict[str, Any]:
         "holder_type": holder.get("type", "organization"),
         "holder_uscc": holder.get("uscc") or holder.get("employer_uscc"),
         "holder_name": holder.get("name") if holder.get("type") != "person" else None,
+        "holder_subject": holder.get("subject") if holder.get("type") == "person" else None,
         "application_id": lic.application_id,
         "decision_no": lic.decision_no,
         "decided_on": lic.decided_on,
@@ -232,6 +247,7 @@ def licence_row(lic: Licence, rules: LicenceRules) -> dict[str, Any]:
         "renewal_pending": lic.renewal is not None,
         "next_check_on": lic.next_check_on(rules),
         "version": lic.version,
+        "supervised_by": lic.supervised_by,
     }
 
 
@@ -282,9 +298,13 @@ def inspector_row(ins: Inspector) -> dict[str, Any]:
     }
 
 
+RISK_FACTS_CITY_WIDE = "SH"
+
+
 def risk_fact_row(data: Mapping[str, Any]) -> dict[str, Any]:
     """The row of a recorded risk fact (``RiskFactRecorded``'s data)."""
     return {
+        "bureau": data.get("bureau") or RISK_FACTS_CITY_WIDE,
         "fact_id": data["fact_id"],
         "uscc": data["uscc"],
         "type": data["fact_type"],

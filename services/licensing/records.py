@@ -1,10 +1,26 @@
 """Licences as the public sees them (the published decision records) and as officers list
-them: one place decides what of a licence is published."""
+them: one place decides what of a licence is published.
+
+Officers find a person's certificates by resident ID number: the number is turned into the
+person's data subject (``Repository.subject_id``), which the read model keeps instead of it.
+The bureau that issued a person's certificate sees the person's name, decrypted from the
+licence's stream on read (read models never hold it).
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+
+from infra.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
+from infra.places import CITY_BUREAU
+from services.licensing.domain.licence.aggregate import Licence
+from services.licensing.projections import licences
+
+if TYPE_CHECKING:
+    from infra.repository import Repository
 
 AUTHORITIES = {
     "SH": "Shanghai Municipal Bureau of Quality and Technical Supervision",
@@ -43,6 +59,7 @@ def licence_summary(row: Any) -> dict[str, Any]:
     return {
         **public_record(row),
         "bureau": row.bureau,
+        "supervised_by": row.supervised_by,
         "holder": {"type": row.holder_type, "uscc": row.holder_uscc, "name": row.holder_name},
         "scope": json.loads(row.scope),
         "level": row.level,
@@ -51,3 +68,75 @@ def licence_summary(row: Any) -> dict[str, Any]:
         "renewal_pending": row.renewal_pending,
         "version": row.version,
     }
+
+
+def _holder_clauses(repo: Repository, holder: str) -> list:
+    """Who ``holder`` names: an organization by credit code, a person by resident ID number
+    (through the data subject), or both when the text is valid as both."""
+    c = licences.c
+    clauses = []
+    try:
+        clauses.append(c.holder_uscc == validate_uscc(holder))
+    except InvalidIdentifier:
+        pass
+    try:
+        subject = repo.subject_id(validate_resident_id(holder))
+        clauses.append(c.holder_subject == subject)
+    except InvalidIdentifier:
+        pass
+    return clauses
+
+
+def officers_listing(
+    repo: Repository,
+    filters: dict,
+    limit: int = 50,
+    after: list | None = None,
+    names_for: str | None = None,
+) -> list[dict[str, Any]]:
+    """Licences by ``holder`` (credit code or resident ID number), ``kind``, ``status`` and
+    ``bureau`` (the bureau that acts on them). ``names_for``: the caller's bureau, whose
+    persons' certificates show the person's name (``SH``: every bureau's); None shows none."""
+    c = licences.c
+    q = select(licences)
+    if filters.get("holder"):
+        clauses = _holder_clauses(repo, filters["holder"])
+        if not clauses:
+            return []  # names nobody (the gateway refuses such a holder first)
+        q = q.where(or_(*clauses))
+    for name in ("kind", "status"):
+        if filters.get(name):
+            q = q.where(c[name] == filters[name])
+    if filters.get("bureau"):
+        q = q.where(c.supervised_by == filters["bureau"])
+    if after:
+        q = q.where(c.licence_no > after[0])
+    rows = repo.conn.execute(q.order_by(c.licence_no).limit(limit)).all()
+    out = []
+    for row in rows:
+        summary = licence_summary(row)
+        if row.holder_type == "person" and names_for in (CITY_BUREAU, row.bureau):
+            person = repo.load(Licence, row.licence_no).holder_view().get("name")
+            summary["name"] = summary["holder"]["name"] = person
+        out.append(summary)
+    return out
+
+
+def public_listing(conn, holder: str | None, limit: int = 50, after: list | None = None) -> list:
+    """Public decision records of organizations by credit code (exact) or name (partial);
+    persons' certificates appear in the full list without a name or credit code."""
+    c = licences.c
+    q = select(licences)
+    if holder:
+        text = holder.strip()
+        if len(text) == 18 and text.isalnum():
+            q = q.where(c.holder_uscc == text.upper(), c.holder_type == "organization")
+        else:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            q = q.where(
+                c.holder_name.like(f"%{escaped}%", escape="\\"), c.holder_type == "organization"
+            )
+    if after:
+        q = q.where(c.licence_no > after[0])
+    rows = conn.execute(q.order_by(c.licence_no).limit(limit)).all()
+    return [public_record(r) for r in rows]

@@ -72,15 +72,16 @@ class Register:
         return self.load(code, as_of).view()
 
     def scope(self, code: str) -> dict:
-        """Who supervises a unit: the bureau that issued its use-registration certificate;
-        a unit without one (registered before the system) its location's bureau: ``FTZ``
-        inside the zone, else its district's."""
+        """Who supervises a unit: the bureau that supervises its use-registration certificate
+        (the issuer, or the bureau of the place a relocation moved it to); a unit without one
+        (registered before the system) its location's bureau: ``FTZ`` inside the zone, else
+        its district's."""
         eq = self.load(code)
         bureau = None
         licence_no = eq.record.get("licence_no")
         if licence_no:
             licence = self.repo.load(Licence, licence_no)
-            bureau = licence.bureau if licence.version else None
+            bureau = licence.supervised_by if licence.version else None
         if bureau is None:
             bureau = bureau_of_place(eq.record.get("district"), bool(eq.record.get("in_ftz")))
         return {

@@ -24,6 +24,7 @@ from infra.service import KernelService
 from infra.sweep import Sweep
 from services.licensing import applications, audits, delegations, licences
 from services.licensing.applications import Applications
+from services.licensing.audit_registers import AuditRegisters
 from services.licensing.audits import Audits
 from services.licensing.calendar import WorkingCalendar
 from services.licensing.construction import check_construction
@@ -83,6 +84,9 @@ class LicensingService(KernelService):
 
     def _audits(self) -> Audits:
         return Audits(self.repository(), self.clock.now(), self.rules.audit)
+
+    def _audit_registers(self) -> AuditRegisters:
+        return AuditRegisters(self.repository(), self.clock.now())
 
     # --- delegations ------------------------------------------------------------------
 
@@ -168,9 +172,15 @@ class LicensingService(KernelService):
 
     @rpc
     def list_licences(
-        self, filters: dict | None = None, limit: int = 50, after: list | None = None
+        self,
+        filters: dict | None = None,
+        limit: int = 50,
+        after: list | None = None,
+        names_for: str | None = None,
     ) -> list[dict]:
-        return self._licensing().list(filters or {}, limit, after)
+        """``filters``: ``holder`` (credit code or resident ID number), ``kind``, ``status``,
+        ``bureau``; ``names_for``: the bureau whose persons' names show (``SH``: all)."""
+        return self._licensing().list(filters or {}, limit, after, names_for)
 
     @rpc
     def licence_command(
@@ -247,11 +257,26 @@ class LicensingService(KernelService):
 
     @rpc
     def register_inspector(self, body: dict, bureau: str | None = None) -> dict:
-        return self._audits().register_inspector(body, bureau)
+        return self._audit_registers().register_inspector(body, bureau)
 
     @rpc
-    def record_risk_fact(self, body: dict) -> dict:
-        return self._audits().record_risk_fact(body)
+    def list_inspectors(
+        self, bureau: str | None = None, limit: int = 50, after: list | None = None
+    ) -> list[dict]:
+        return self._audit_registers().list_inspectors(bureau, limit, after)
+
+    @rpc
+    def record_risk_fact(self, body: dict, bureau: str | None = None) -> dict:
+        """``bureau``: the recording officer's (None: city-wide); it must supervise the unit
+        or licensee the fact is about, and its fact ids are its own."""
+        return self._audit_registers().record_risk_fact(body, bureau)
+
+    @rpc
+    def list_audit_plans(
+        self, filters: dict | None = None, limit: int = 50, after: list | None = None
+    ) -> list[dict]:
+        """Plans, newest first: ``bureau``, ``kind``, ``year`` filters."""
+        return self._audit_registers().list_plans(filters or {}, limit, after)
 
     @rpc
     def draw_audit_plan(self, bureau: str, body: dict) -> dict:

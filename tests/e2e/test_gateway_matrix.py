@@ -195,6 +195,13 @@ class World:
         }
         return self.call("POST", "/v1/delegations", body, 201)["id"]
 
+    def licensee(self) -> str:
+        """The credit code of a fresh Xuhui licensee (a Xuhui officer's risk facts are about
+        its own licensees and units)."""
+        uscc = new_uscc()
+        self.licence(uscc)
+        return uscc
+
     def audit_plan(self, stage: str = "drawn") -> tuple[str, str]:
         """A Xuhui plan over one fresh licensee: (plan id, the target's licence number)."""
         no = self.licence(new_uscc())
@@ -448,12 +455,33 @@ CASES: dict[str, Case] = {
         ok=lambda w, role: Req(
             json={
                 "fact_id": f"fact-{w.seq()}",
-                "uscc": new_uscc(),
+                "uscc": w.licensee(),
                 "type": "accident",
                 "occurred_on": "2013-05-01",
             }
         ),
         expect=201,
+        out_of_scope=lambda w, role: Req(
+            json={
+                "fact_id": f"fact-{w.seq()}",
+                "uscc": w.licensee(),
+                "type": "accident",
+                "occurred_on": "2013-05-01",
+            }
+        ),
+        scoped=(BUREAU_OFFICER,),
+    ),
+    "list_audit_plans": Case(
+        ok=lambda w, role: Req(params={"kind": "production_licence"}),
+        expect=200,
+        out_of_scope=lambda w, role: Req(params={"bureau": XUHUI}),
+        scoped=(BUREAU_OFFICER,),
+    ),
+    "list_inspectors": Case(
+        ok=lambda w, role: Req(),
+        expect=200,
+        out_of_scope=lambda w, role: Req(params={"bureau": XUHUI}),
+        scoped=(BUREAU_OFFICER,),
     ),
     "draw_audit_plan": Case(
         ok=lambda w, role: Req(json={"kind": "production_licence", "size": 1, "bureau": XUHUI}),
@@ -550,11 +578,19 @@ CELLS = _cells()
 def world(module_stacks):
     """Every registered service as a real process (a route of a new service joins the matrix
     with its service), the gateway in this process, one clock file for all (2014-09-29), every
-    licence kind delegated to Xuhui."""
+    licence kind delegated to Xuhui, one inspector on Xuhui's list."""
     stack = module_stacks(registry.names(), gateway=True, clock=CLOCK)
     world = World(stack.gateway)
     body = {"bureau": XUHUI, "kinds": ALL_KINDS, "effective_from": "2014-01-01"}
     world.call("POST", "/v1/delegations", body, 201)
+    # Xuhui draws plans: it needs inspectors on its list.
+    inspector = {
+        "inspector_id": "matrix-inspector",
+        "name": "Matrix Inspector",
+        "organization_uscc": new_uscc(),
+        "bureau": XUHUI,
+    }
+    world.call("POST", "/v1/audits/inspectors", inspector, 201)
     return world
 
 

@@ -41,6 +41,15 @@ def stack(module_stacks):
     admin = s.client(s.token("city_admin"))
     delegation = {"bureau": CHANGNING, "kinds": [KIND], "effective_from": "2014-01-01"}
     ok(admin.post("/v1/delegations", delegation), 201)
+    # A bureau draws only with inspectors on its list.
+    changning = s.client(s.token("bureau_officer", bureau=CHANGNING))
+    for i in (1, 2):
+        inspector = {
+            "inspector_id": f"cn-{i}",
+            "name": f"Inspector {i}",
+            "organization_uscc": new_uscc(),
+        }
+        ok(changning.post("/v1/audits/inspectors", inspector), 201)
     return s
 
 

@@ -241,9 +241,65 @@ def test_public_results_have_no_inspectors_or_weights():
     assert results["seed"] == 42 and len(results["targets"]) == 3
     assert all(
         set(t)
-        == {"licence_no", "holder", "holder_uscc", "outcome", "findings", "rectification_due_on"}
+        == {
+            "licence_no",
+            "holder",
+            "holder_uscc",
+            "outcome",
+            "findings",
+            "minor_findings",
+            "rectification_due_on",
+        }
         for t in results["targets"]
     )
+
+
+def test_a_plan_is_refused_while_the_bureau_has_no_inspectors():
+    with pytest.raises(RuleConflict, match="no inspectors"):
+        plan(inspectors=[])
+
+
+def test_public_results_count_minor_findings_and_list_serious_ones():
+    p = plan()
+    no = next(iter(p.targets))
+    findings = (
+        {"item": "log untidy", "severity": "minor"},
+        {"item": "sign faded", "severity": "minor"},
+        {"item": "brake worn", "severity": "serious"},
+    )
+    for e in p.decide(RecordFindings(actor="o", licence_no=no, findings=findings), NOW):
+        p.apply(e)
+    [published] = [t for t in p.public_results()["targets"] if t["licence_no"] == no]
+    assert (published["findings"], published["minor_findings"]) == (["brake worn"], 2)
+
+
+def test_a_persons_certificate_is_published_without_holder_or_employer():
+    p = AuditPlan()
+    for e in p.decide(
+        DrawAuditPlan(
+            actor="o",
+            plan_id="p",
+            bureau="SH",
+            kind="operator_certificate",
+            seed=1,
+            size=2,
+            rate=None,
+            per_target=1,
+            candidates=tuple({**c, "holder": None} for c in candidates(2)),
+            inspectors=tuple(INSPECTORS),
+        ),
+        NOW,
+    ):
+        p.apply(e)
+    assert all(t["holder_uscc"] for t in p.view()["targets"])  # officials see the employer
+    published = p.public_results()["targets"]
+    assert [(t["holder"], t["holder_uscc"]) for t in published] == [(None, None), (None, None)]
+
+
+def test_a_target_short_of_inspectors_says_so():
+    short = plan(n=1, size=1, per_target=3, inspectors=INSPECTORS[:2])
+    [target] = short.view()["targets"]
+    assert (target["inspectors"], target["inspectors_short"]) == (["i1"], 2)
 
 
 def test_plan_events_replay_from_their_data():

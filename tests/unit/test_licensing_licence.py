@@ -11,6 +11,7 @@ from services.licensing.domain.licence.aggregate import Licence
 from services.licensing.domain.licence.commands import (
     DecideRenewal,
     IssueLicence,
+    MoveSupervision,
     ReinstateLicence,
     RequestRenewal,
     RevokeLicence,
@@ -370,3 +371,39 @@ def test_a_transfer_replays_from_its_data():
     [event] = transfer(licence)
     again = EVENT_TYPES[event.type].from_data(event.to_data())
     assert again == event
+
+
+# --- supervision after a relocation ---------------------------------------------------------
+
+
+def move(licence, to="310104", when=at(2015, 4, 1)):
+    command = MoveSupervision(actor="officer", to_bureau=to, reason="relocation (a7)")
+    return run(licence, command, when)
+
+
+def test_a_relocation_moves_a_use_registration_to_the_bureau_of_the_new_place():
+    licence = issued("use_registration")
+    assert licence.supervised_by == "SH"
+    [event] = move(licence)
+    assert (event.from_bureau, event.to_bureau, event.moved_on) == (
+        "SH",
+        "310104",
+        date(2015, 4, 1),
+    )
+    assert (licence.bureau, licence.supervised_by) == ("SH", "310104")  # the issuer stays
+    assert licence.view()["supervised_by"] == "310104"
+    assert licence.timeline[-1]["type"] == "supervision_moved"
+    assert move(licence) == []  # already there
+    assert EVENT_TYPES[event.type].from_data(event.to_data()) == event
+
+
+def test_only_a_use_registration_in_force_moves():
+    with pytest.raises(RuleConflict, match="stays with the bureau"):
+        move(issued("production_licence"))
+    licence = issued("use_registration")
+    run(licence, RevokeLicence(actor="officer", reason="scrapped"), at(2015, 1, 5))
+    with pytest.raises(RuleConflict, match="revoked"):
+        move(licence)
+    suspended = issued("use_registration")
+    run(suspended, SuspendLicence(actor="officer", reason="repair"), at(2015, 1, 5))
+    assert move(suspended)[0].to_bureau == "310104"

@@ -108,3 +108,22 @@ class AuditCoverageQuery(Schema):
         validate=validate.OneOf(BUREAUS),
         metadata={"description": "one bureau (default: the officer's own; city-wide: all)"},
     )
+
+
+class AuditPlanQuery(Schema):
+    bureau = fields.String(
+        validate=validate.OneOf(BUREAUS),
+        metadata={"description": "one bureau (an officer: its own; city-wide: any)"},
+    )
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    year = fields.Integer(
+        validate=[validate.Range(min=FIRST_AUDIT_YEAR), NotFutureYear()],
+        metadata={"description": "plans drawn in this calendar year"},
+    )
+
+
+class InspectorQuery(Schema):
+    bureau = fields.String(
+        validate=validate.OneOf(BUREAUS),
+        metadata={"description": "one bureau's list (an officer: its own; city-wide: any)"},
+    )

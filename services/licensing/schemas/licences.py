@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from marshmallow import (
     Schema,
+    ValidationError,
     fields,
     validate,
 )
 
+from infra.clock import today
+from infra.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 from infra.places import BUREAUS, DISTRICTS
 from infra.schemas import Reply, Strict
 from services.licensing.domain.common import KINDS
@@ -35,8 +38,31 @@ class RenewalDecisionIn(Strict):
     reason = fields.String(required=True, validate=TEXT)
 
 
+class Holder(fields.String):
+    """A licence holder: an organization's credit code or a person's resident ID number
+    (both 18 characters; each checked by its own check character)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return validate_uscc(text)  # the request's exception list applies
+        except InvalidIdentifier as as_uscc:
+            try:
+                return validate_resident_id(text, today())
+            except InvalidIdentifier as as_person:
+                raise ValidationError(
+                    f"neither a credit code ({as_uscc.reason}) "
+                    f"nor a resident ID number ({as_person.reason})"
+                ) from None
+
+
 class LicenceQuery(Schema):
-    holder = Uscc()
+    holder = Holder(
+        metadata={
+            "description": "an organization's credit code, or (officials) a person's resident "
+            "ID number"
+        }
+    )
     kind = fields.String(validate=validate.OneOf(KINDS))
     status = fields.String(validate=validate.OneOf(STATUSES))
     bureau = fields.String(validate=validate.OneOf(BUREAUS))
@@ -52,7 +78,10 @@ class PublicLicenceQuery(Schema):
 class LicenceView(Reply):
     licence_no = fields.String(required=True)
     kind = fields.String(required=True)
-    bureau = fields.String(required=True)
+    bureau = fields.String(required=True, metadata={"description": "the issuing authority"})
+    supervised_by = fields.String(
+        metadata={"description": "the bureau that acts on it (a relocation moves a unit's)"}
+    )
     status = fields.String(required=True)
     holder = fields.Dict(required=True)
     decision_no = fields.String(required=True)

@@ -92,9 +92,11 @@ class InspectorRegistered(Event):
 @dataclass(frozen=True, kw_only=True)
 class RiskFactRecorded(Event):
     """A risk fact about a licensee: ``accident``, ``credit_grade`` (with ``grade``) or
-    ``complaint_verified``, on ``occurred_on``."""
+    ``complaint_verified``, on ``occurred_on``, recorded by ``bureau`` under its own
+    ``fact_id`` (None: recorded when ids were city-wide; they are the city bureau's)."""
 
     fact_id: str
+    bureau: str | None = None
     uscc: str
     fact_type: str
     occurred_on: date

@@ -54,6 +54,13 @@ class AuditPlan:
                 raise RuleConflict("the plan exists already")
             if not command.candidates:
                 raise RuleConflict(f"the bureau has no active {command.kind} licences to audit")
+            if not command.inspectors:
+                # A plan fixes its inspectors at the draw: drawn without any, no target could
+                # ever be staffed by the second random draw.
+                raise RuleConflict(
+                    f"the bureau {command.bureau} has no inspectors on its list: register "
+                    "inspectors before drawing a plan"
+                )
             size = plan_size(len(command.candidates), command.size, command.rate)
             if size < 1:
                 raise Invalid("rate", "draws no target")
@@ -209,6 +216,8 @@ class AuditPlan:
             "factors": t.get("factors", {}),
             "drawn_this_year": bool(t.get("drawn_this_year")),
             "inspectors": list(t["inspectors"]),
+            # Fewer inspectors than the plan asks for (a short list, or conflicts): say so.
+            "inspectors_short": max(0, self.per_target - len(t["inspectors"])),
             "findings": t["findings"],
             "rectification": _order_view(order),
             "outcome": outcome_of(t),
@@ -235,7 +244,10 @@ class AuditPlan:
         return draw(self.candidates, self.inspectors, self.seed, self.size, self.per_target)
 
     def public_results(self) -> dict[str, Any]:
-        """What is published: the plan and each target's outcome; no personal data."""
+        """What is published: the plan and each target's outcome; no personal data. Serious
+        findings are listed, minor ones counted (``minor_findings``). A person's certificate
+        shows neither the person nor the employer behind it (as in the public licences)."""
+        person = self.kind == "operator_certificate"
         return {
             "id": self.id,
             "bureau": self.bureau,
@@ -246,12 +258,13 @@ class AuditPlan:
             "targets": [
                 {
                     "licence_no": t["licence_no"],
-                    "holder": t.get("holder"),
-                    "holder_uscc": t.get("holder_uscc"),
+                    "holder": None if person else t.get("holder"),
+                    "holder_uscc": None if person else t.get("holder_uscc"),
                     "outcome": outcome_of(t),
                     "findings": [
                         f["item"] for f in t["findings"] or [] if f["severity"] == "serious"
                     ],
+                    "minor_findings": sum(f["severity"] == "minor" for f in t["findings"] or []),
                     "rectification_due_on": (
                         t["order"]["due_on"].isoformat() if t["order"] else None
                     ),

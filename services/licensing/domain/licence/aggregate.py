@@ -30,6 +30,7 @@ from . import renewal
 from .commands import (
     DecideRenewal,
     IssueLicence,
+    MoveSupervision,
     ReinstateLicence,
     RequestRenewal,
     RevokeLicence,
@@ -49,6 +50,7 @@ from .events import (
     OperatorItemReviewDue,
     RenewalRefused,
     RenewalRequested,
+    SupervisionMoved,
 )
 from .rules import (
     ACTIVE,
@@ -68,7 +70,10 @@ class Licence:
 
     licence_no: str | None = None
     kind: str | None = None
-    bureau: str | None = None
+    bureau: str | None = None  # the issuing authority (the decision's)
+    # The bureau that acts on the licence: the issuer, until a relocation moves a use
+    # registration's unit to a place of another bureau.
+    supervised_by: str | None = None
     application_id: str | None = None
     decision_no: str | None = None
     decided_on: date | None = None
@@ -154,6 +159,22 @@ class Licence:
                     transferred_on=today,
                 )
             ]
+        if isinstance(command, MoveSupervision):
+            if self.kind != "use_registration":
+                raise RuleConflict(f"a {self.kind} licence stays with the bureau that issued it")
+            self.require_status(name, ACTIVE, SUSPENDED)
+            assert self.supervised_by is not None  # issued: the issue set it
+            if command.to_bureau == self.supervised_by:
+                return []
+            return [
+                SupervisionMoved(
+                    **stamp,
+                    from_bureau=self.supervised_by,
+                    to_bureau=command.to_bureau,
+                    reason=text(command.reason, "reason"),
+                    moved_on=today,
+                )
+            ]
         if isinstance(command, RequestRenewal):
             return renewal.request_renewal(self, command, today, stamp, rules)
         if isinstance(command, DecideRenewal):
@@ -196,6 +217,7 @@ class Licence:
         match event:
             case LicenceIssued():
                 self.licence_no, self.kind, self.bureau = event.licence_no, event.kind, event.bureau
+                self.supervised_by = event.bureau
                 self.application_id, self.decision_no = event.application_id, event.decision_no
                 self.decided_on, self.holder = event.decided_on, dict(event.holder)
                 self.person = dict(event.person) if event.person is not None else None
@@ -234,6 +256,8 @@ class Licence:
             case LicenceTransferred():
                 self.status, self.renewal = TRANSFERRED, None
                 self.transferred_to = event.to_licence_no
+            case SupervisionMoved():
+                self.supervised_by = event.to_bureau
             case LicenceExpired():
                 self.status, self.renewal = EXPIRED, None
             case OperatorItemReviewDue():
@@ -264,6 +288,7 @@ class Licence:
             "licence_no": self.licence_no,
             "kind": self.kind,
             "bureau": self.bureau,
+            "supervised_by": self.supervised_by,
             "status": self.status,
             "holder": self.holder_view(),
             "application_id": self.application_id,

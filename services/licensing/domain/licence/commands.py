@@ -64,6 +64,14 @@ class TransferLicence(Command):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MoveSupervision(Command):
+    """A use registration's unit moved to a place another bureau supervises (relocation)."""
+
+    to_bureau: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class SweepLicence(Command):
     """Sent by the timer sweep: reminders, deemed renewal, lapsed items, expiry (if due)."""
 

@@ -112,6 +112,20 @@ class LicenceTransferred(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SupervisionMoved(Event):
+    """The unit of this use registration was relocated to a place of another bureau:
+    ``to_bureau`` supervises the unit and acts on this certificate from now on (the issuing
+    ``bureau`` and the decision stay as they were)."""
+
+    from_bureau: str
+    to_bureau: str
+    reason: str
+    moved_on: date
+    timeline_type: ClassVar[str] = "supervision_moved"
+    timeline_details: ClassVar[tuple[str, ...]] = ("from_bureau", "to_bureau")
+
+
+@dataclass(frozen=True, kw_only=True)
 class LicenceExpired(Event):
     """The licence ran out on ``valid_until`` without renewal (or, for an operator, no item is
     valid any more); final."""
@@ -154,6 +168,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         LicenceReinstated,
         LicenceRevoked,
         LicenceTransferred,
+        SupervisionMoved,
         LicenceExpired,
         OperatorItemReviewDue,
         OperatorItemInvalidated,
