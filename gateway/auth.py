@@ -50,12 +50,15 @@ class Principal:
     uscc: str | None = None
 
     def actor(self) -> dict[str, Any]:
-        """What services record as the actor of an event (no secret in it)."""
+        """What services record as the actor of an event (no secret in it): the token id for
+        audit, and the role, scope and name that timelines show people."""
         out: dict[str, Any] = {"id": self.id, "role": self.role}
         if self.bureau:
             out["bureau"] = self.bureau
         if self.uscc:
             out["uscc"] = self.uscc
+        if self.name:
+            out["name"] = self.name
         return out
 
     def covers(self, *, bureau: str | None = None, uscc: str | Iterable[str] | None = None) -> bool:
@@ -83,6 +86,11 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
+def _a(role: str) -> str:
+    """The role with its article: "an insurer", "a city_admin"."""
+    return f"{'an' if role[:1] in 'aeiou' else 'a'} {role}"
+
+
 def claim_errors(role: str, bureau: str | None, uscc: str | None) -> dict[str, list[str]]:
     """Problems with a role/scope combination, keyed by field (empty when fine)."""
     errors: dict[str, list[str]] = {}
@@ -95,17 +103,17 @@ def claim_errors(role: str, bureau: str | None, uscc: str | None) -> dict[str, l
         elif bureau not in BUREAUS:
             errors["bureau"] = [f"unknown bureau; one of {', '.join(BUREAUS)}"]
     elif bureau:
-        errors["bureau"] = [f"a {role} token has no bureau"]
+        errors["bureau"] = [f"{_a(role)} token has no bureau"]
     if role in USCC_ROLES:
         if not uscc:
-            errors["uscc"] = [f"a {role} token needs a uscc"]
+            errors["uscc"] = [f"{_a(role)} token needs a uscc"]
         else:
             try:
                 validate_uscc(uscc)
             except InvalidIdentifier as exc:
                 errors["uscc"] = [str(exc)]
     elif uscc:
-        errors["uscc"] = [f"a {role} token has no uscc"]
+        errors["uscc"] = [f"{_a(role)} token has no uscc"]
     return errors
 
 

@@ -1,5 +1,11 @@
 """The `sesp` command: operate the platform (integrity and anchors, erasure, dead letters,
-replays, tokens)."""
+replays, tokens).
+
+Run with the wrong environment, a command must not quietly work on something else: each says
+on stderr which broker or store it uses (``sesp: ...``), and fails within seconds with a
+message naming the setting to check when the store, the broker or the service is not there.
+A store that does not exist is never created by a command that only reads or repairs one.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +15,58 @@ import sys
 import click
 
 from infra import registry, settings
+from infra.clitools import fail, say, shown, store_exists
 
 SERVICE = click.Choice(registry.names())
+PING_TIMEOUT = 5  # seconds a service has to answer before a command gives up on it
 
 
-def _store(service: str):
+def _store(service: str, must_exist: bool = True):
+    """The service's event store, as ``SESP_<SERVICE>_DATABASE_URL`` / ``SESP_DATA_DIR`` name
+    it; None (with a line saying so) when it does not exist and ``must_exist`` is False."""
     from infra.eventstore import EventStore, SubjectKeys, make_engine, migrate
     from infra.keys import master_key
 
-    engine = make_engine(settings.database_url(service))
+    url = settings.database_url(service)
+    if not store_exists(url):
+        text = (
+            f"{service}: no event store at {shown(url)}: check SESP_DATA_DIR or "
+            f"SESP_{service.upper()}_DATABASE_URL"
+        )
+        if must_exist:
+            fail(text)
+        say(text + " (skipped)")
+        return None
+    say(f"{service}: store {shown(url)}")
+    engine = make_engine(url)
     migrate(engine)
     return engine, EventStore(engine.dialect.name, SubjectKeys(master_key(service)))
+
+
+def _ping(service: str) -> dict:
+    """The service's answer to a ping on the configured broker, within ``PING_TIMEOUT``
+    seconds; otherwise the command ends here, saying why."""
+    from kombu.exceptions import OperationalError
+    from nameko.exceptions import RpcTimeout, UnknownService
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    broker = shown(settings.amqp_uri())
+    say(f"broker {broker}")
+    hint = "check SESP_AMQP_URI (and its vhost)"
+    try:
+        with ClusterRpcProxy(settings.nameko_config(), timeout=PING_TIMEOUT) as rpc:
+            return getattr(rpc, service).ping()
+    except UnknownService:
+        fail(f"{service} is not running on the broker at {broker}: {hint}")
+    except RpcTimeout:
+        fail(
+            f"{service} did not answer within {PING_TIMEOUT} s on the broker at {broker} (its "
+            f"queue is there, no process consumes it): start {service}, or {hint}"
+        )
+    except (OSError, OperationalError) as exc:
+        fail(f"cannot reach the broker at {broker} ({exc}): {hint}")
+    except Exception as exc:  # amqp refusals (an unknown vhost, bad credentials)
+        fail(f"the broker at {broker} refused the connection ({exc}): {hint}")
 
 
 @click.group()
@@ -43,7 +90,11 @@ def verify(service: str | None, anchors: str | None) -> None:
     kept = _read_anchors(anchors) if anchors else []
     bad = 0
     for name in names:
-        engine, store = _store(name)
+        found = _store(name, must_exist=service is not None)
+        if found is None:
+            bad += 1
+            continue
+        engine, store = found
         with engine.connect() as conn:
             problems = store.verify(conn)
         if not problems:
@@ -86,7 +137,10 @@ def anchor(service: str | None, out: str | None) -> None:
 
     lines = []
     for name in [service] if service else registry.names():
-        engine, store = _store(name)
+        found = _store(name, must_exist=service is not None)
+        if found is None:
+            continue
+        engine, store = found
         lines.append(json.dumps(anchoring.take(name, store, engine), sort_keys=True))
         engine.dispose()
     for line in lines:
@@ -105,7 +159,10 @@ def erase(subject: str, service: str | None) -> None:
 
     found = False
     for name in [service] if service else registry.names():
-        engine, store = _store(name)
+        opened = _store(name, must_exist=service is not None)
+        if opened is None:  # nothing stored there, nothing to erase
+            continue
+        engine, store = opened
         with engine.begin() as conn:
             if store.keys.erase(conn, subject, to_db(utcnow())):
                 found = True
@@ -124,6 +181,8 @@ def replay(service: str) -> None:
     eventlet.monkey_patch()
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    answer = _ping(service)
+    say(f"{service}: store {answer.get('store', '(not said)')}")
     with ClusterRpcProxy(settings.nameko_config(), timeout=3600) as rpc:
         target = getattr(rpc, service)
         before = target.read_model_digest()
@@ -132,10 +191,16 @@ def replay(service: str) -> None:
         _show_replay_progress(target, run, service)
         result = reply.result()
         after = target.read_model_digest()
-    click.echo(f"{service}: {result}")
+    events = result.get("events", 0)
+    click.echo(f"{service}: rebuilt its read models from {plural(events, 'event')}")
     same = before == after
     click.echo(f"{service}: rebuilt read models {'equal' if same else 'DIFFER FROM'} the live ones")
     sys.exit(0 if same else 1)
+
+
+def plural(n: int, noun: str, nouns: str | None = None) -> str:
+    """``1 event``, ``2 events``, ``0 dead letters``."""
+    return f"{n} {noun if n == 1 else (nouns or noun + 's')}"
 
 
 def _show_replay_progress(target, run: int, service: str) -> None:
@@ -171,7 +236,7 @@ def dlq_list(service: str, as_json: bool) -> None:
     """Show the dead letters of a service (they stay in the queue)."""
     from infra.bus.deadletters import peek
 
-    items = peek(settings.amqp_uri(), service)
+    items = _dead_letters(peek, service)
     for item in items:
         if as_json:
             click.echo(json.dumps(item, ensure_ascii=False))
@@ -180,7 +245,7 @@ def dlq_list(service: str, as_json: bool) -> None:
                 f"{item['queue']}  {item['type']}  {item['stream_id']} v{item['version']}  "
                 f"event {item['event_id']}  ({item['reason']})"
             )
-    click.echo(f"{len(items)} dead letter(s) for {service}", err=True)
+    click.echo(f"{plural(len(items), 'dead letter')} for {service}", err=True)
 
 
 @dlq.command("replay")
@@ -189,8 +254,31 @@ def dlq_replay(service: str) -> None:
     """Send every dead letter of a service back to the queue it came from, in order."""
     from infra.bus.deadletters import replay
 
-    n = replay(settings.amqp_uri(), service)
-    click.echo(f"replayed {n} dead letter(s) for {service}")
+    n = _dead_letters(replay, service)
+    click.echo(f"replayed {plural(n, 'dead letter')} for {service}")
+
+
+def _dead_letters(action, service: str):
+    """``action(amqp_uri, service)`` on the configured broker, failing clearly when the broker
+    or the service's dead-letter queue is not there."""
+    from kombu.exceptions import OperationalError
+
+    from infra.bus.deadletters import NoDeadLetterQueue
+
+    broker = shown(settings.amqp_uri())
+    say(f"broker {broker}")
+    hint = "check SESP_AMQP_URI (and its vhost)"
+    try:
+        return action(settings.amqp_uri(), service)
+    except NoDeadLetterQueue as exc:
+        fail(
+            f"the broker at {broker} has no queue {exc.queue}: {service} never consumed events "
+            f"there (or consumes none): {hint}"
+        )
+    except (OSError, OperationalError) as exc:
+        fail(f"cannot reach the broker at {broker} ({exc}): {hint}")
+    except Exception as exc:  # amqp refusals (an unknown vhost, bad credentials)
+        fail(f"the broker at {broker} refused the connection ({exc}): {hint}")
 
 
 def _mount_contributed() -> None:

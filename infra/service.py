@@ -80,8 +80,10 @@ class KernelService:
 
     @rpc
     def ping(self) -> dict:
-        """Readiness probe used by the gateway's /readyz."""
-        return {"service": self.name, "ok": True}
+        """Readiness probe used by the gateway's /readyz; ``store`` (the database, without its
+        password) lets ``sesp`` say which store a command reached."""
+        store = self.db.engine.url.render_as_string(hide_password=True)
+        return {"service": self.name, "ok": True, "store": store}
 
     @rpc
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[dict]:

@@ -365,10 +365,18 @@ class RunningGateway:
 
         return self.container.shared_extensions[GatewayCore]
 
-    def token(self, role: str, *, bureau: str | None = None, uscc: str | None = None) -> str:
-        """A new token straight from the store (as ``sesp token create`` makes them)."""
+    def token(
+        self,
+        role: str,
+        *,
+        bureau: str | None = None,
+        uscc: str | None = None,
+        name: str | None = None,
+    ) -> str:
+        """A new token straight from the store (as ``sesp token create`` makes them); ``name``:
+        who holds it (default ``test <role>``)."""
         secret, _ = self.core.tokens.create(
-            role=role, name=f"test {role}", bureau=bureau, uscc=uscc, created_by="test"
+            role=role, name=name or f"test {role}", bureau=bureau, uscc=uscc, created_by="test"
         )
         return secret
 

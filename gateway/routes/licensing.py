@@ -261,12 +261,16 @@ class LicensingRoutes(RouteBase):
         roles=[APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
         tag="Applications",
         summary="Applications (officers: their bureau; applicants: their own)",
+        description="`overdue=true`: running late now (a deadline passed, nothing decided or "
+        "delivered); `decided_late=true`: decided after the decision due date (a late "
+        "decision leaves the overdue list but stays on this one).",
         query=ApplicationListQuery,
         responses={200: ApplicationPage},
     )
     def list_applications(self, call: Call):
         q = call.query
-        filters = {k: q[k] for k in ("bureau", "status", "kind", "overdue", "applicant") if k in q}
+        names = ("bureau", "status", "kind", "overdue", "decided_late", "applicant")
+        filters = {k: q[k] for k in names if k in q}
         filters["bureau"] = _bureau_filter(call, q.get("bureau"))
         if call.caller.role == APPLICANT:
             if q.get("applicant") and q["applicant"] != call.caller.uscc:
@@ -294,7 +298,8 @@ class LicensingRoutes(RouteBase):
         "supplement",
         MaterialsIn,
         [APPLICANT, BUREAU_OFFICER, CITY_ADMIN],
-        "Supply the requested materials; a new intake period starts",
+        "Supply the requested materials; a new intake period starts once every requested "
+        "item is answered",
     )
     review_application = _application_command(
         "review", OpinionIn, OFFICIALS, "Record a review step with its opinion"

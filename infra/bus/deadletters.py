@@ -9,6 +9,23 @@ import kombu
 
 from infra.bus.subscriber import dlq_name
 
+CONNECT_TIMEOUT = 5  # seconds: an operator's command fails fast when the broker is not there
+
+
+class NoDeadLetterQueue(LookupError):
+    """The broker has no dead-letter queue for the service: nothing of it ever consumed events
+    there (a wrong broker or vhost, or a service that consumes none)."""
+
+    def __init__(self, queue: str):
+        self.queue = queue
+        super().__init__(f"no queue {queue}")
+
+
+def _connection(amqp_uri: str) -> kombu.Connection:
+    conn = kombu.Connection(amqp_uri, connect_timeout=CONNECT_TIMEOUT)
+    conn.ensure_connection(max_retries=1)  # fail now, not after retrying for ever
+    return conn
+
 
 def _describe(message) -> dict:
     try:
@@ -29,9 +46,10 @@ def _describe(message) -> dict:
 
 
 def peek(amqp_uri: str, service: str) -> list[dict]:
-    """Read every dead letter without acking; closing the channel puts them all back."""
+    """Read every dead letter without acking; closing the channel puts them all back. Raises
+    ``NoDeadLetterQueue`` when the broker has no such queue."""
     out = []
-    with kombu.Connection(amqp_uri) as conn:
+    with _connection(amqp_uri) as conn:
         ch = conn.channel()
         try:
             while True:
@@ -40,7 +58,7 @@ def peek(amqp_uri: str, service: str) -> list[dict]:
                     break
                 out.append(_describe(msg))
         except amqp.exceptions.NotFound:
-            return []
+            raise NoDeadLetterQueue(dlq_name(service)) from None
         finally:
             try:
                 ch.close()
@@ -50,18 +68,19 @@ def peek(amqp_uri: str, service: str) -> list[dict]:
 
 
 def replay(amqp_uri: str, service: str) -> int:
-    """Move each dead letter back to its original queue (publish confirmed, then ack).
+    """Move each dead letter back to its original queue (publish confirmed, then ack). Raises
+    ``NoDeadLetterQueue`` when the broker has no such queue.
 
     Only the letters waiting when it starts: one that fails again at once is back at the tail
     of the dead-letter queue while we work, and must not be re-driven round and round.
     """
     n = 0
-    with kombu.Connection(amqp_uri) as conn:
+    with _connection(amqp_uri) as conn:
         ch = conn.channel()
         try:
             _, waiting, _ = ch.queue_declare(dlq_name(service), passive=True)
         except amqp.exceptions.NotFound:
-            return 0
+            raise NoDeadLetterQueue(dlq_name(service)) from None
         ch.confirm_select()
         for _ in range(waiting):
             msg = ch.basic_get(dlq_name(service), no_ack=False)

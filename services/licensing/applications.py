@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 
 from infra.clock import local_date
-from infra.domain import Command, Event, derived_id
+from infra.domain import Event, derived_id
 from infra.errors import Invalid, NotFound, PreconditionFailed
 from infra.repository import Repository, domain_errors
 from infra.schemas import load
@@ -24,6 +24,7 @@ from infra.sweep import Sweep
 from services.licensing.domain.application.aggregate import Application
 from services.licensing.domain.application.commands import (
     Accept,
+    ApplicationCommand,
     Approve,
     DeemAcceptance,
     DeliverCertificate,
@@ -42,7 +43,8 @@ from services.licensing.domain.application.commands import (
 )
 from services.licensing.domain.application.events import ApplicationApproved, DeemedAccepted
 from services.licensing.domain.delegation import Grant, route_application
-from services.licensing.projections import applications, delegations
+from services.licensing.domain.licence.rules import default_valid_until
+from services.licensing.projections import applications, delegations, licences
 from services.licensing.schemas.applications import (
     ApplicationIn,
     ApproveIn,
@@ -57,7 +59,7 @@ from services.licensing.schemas.applications import (
 )
 
 # API command name -> (body schema, domain command builder)
-COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], Command]]] = {
+COMMANDS: dict[str, tuple[type | None, Callable[[dict, str], ApplicationCommand]]] = {
     "accept": (None, lambda b, a: Accept(actor=a)),
     "not-accept": (ReasonIn, lambda b, a: NotAccept(actor=a, reason=b["reason"])),
     "request-correction": (
@@ -110,7 +112,8 @@ def log_provisional(app: Application) -> None:
 
 
 def view(app: Application, today: date, calendar: Any) -> dict[str, Any]:
-    """The application as ``GET /v1/applications/{id}`` shows it."""
+    """The application as ``GET /v1/applications/{id}`` shows it (timeline times in China
+    Standard Time, its actors as role, bureau or credit code, and name: no token ids)."""
     assert app.received_on is not None  # only a received application is shown
     return {
         "id": app.id,
@@ -137,6 +140,10 @@ def view(app: Application, today: date, calendar: Any) -> dict[str, Any]:
             app.certificate_delivered_on.isoformat() if app.certificate_delivered_on else None
         ),
         "correction_items": list(app.correction_items),
+        "open_correction_items": list(app.open_correction_items),
+        "decided_on": app.decided_on.isoformat() if app.decided_on else None,
+        "decided_late": app.decided_late,
+        "working_days_late": app.working_days_late,
         "timeline": list(app.timeline),
         "licence_no": app.licence_no,
         "valid_until": app.valid_until.isoformat() if app.valid_until else None,
@@ -164,6 +171,8 @@ def summary(row: Any, today: date) -> dict[str, Any]:
         },
         "clock_running": row.clock_running,
         "overdue": row.late_after is not None and row.late_after < today,
+        "decided_late": row.decided_late,
+        "working_days_late": row.working_days_late,
         "licence_no": row.licence_no,
         "version": row.version,
     }
@@ -185,6 +194,15 @@ class Applications:
     def actor(self) -> str:
         return self.repo.actor
 
+    def by(self) -> dict[str, str] | None:
+        """Who gives this worker's commands as timelines show them: role, bureau or credit
+        code, and the token's name (the gateway's context); None for the system."""
+        actor = self.repo.meta.get("actor") or {}
+        role = actor.get("role")
+        if not role or role == "system":
+            return None
+        return {k: str(actor[k]) for k in ("role", "bureau", "uscc", "name") if actor.get(k)}
+
     # --- submission ---
 
     def submit(self, body: dict, check_subject: Callable[[dict], None] | None = None) -> dict:
@@ -198,6 +216,7 @@ class Applications:
         app = Application()
         command = ReceiveApplication(
             actor=self.actor(),
+            by=self.by(),
             application_id=app_id,
             kind=data["kind"],
             bureau=route.bureau,
@@ -208,7 +227,7 @@ class Applications:
         )
         self.repo.decide_and_save(app_id, app, command, self.now, self.calendar)
         log_provisional(app)
-        return view(app, self.today, self.calendar)
+        return self._view(app, self.today)
 
     # --- commands ---
 
@@ -229,8 +248,12 @@ class Applications:
             raise PreconditionFailed(
                 f"the application is at version {app.version}, not {expected_version}"
             )
-        command = build(data, self.actor())
+        command = dataclasses.replace(build(data, self.actor()), by=self.by())
         if isinstance(command, Approve):
+            # The validity the approval grants: the kind's term under the licence rules.
+            assert app.kind is not None  # an approvable application was received
+            term = default_valid_until(app.kind, self.today, self.on_approved.rules)
+            command = dataclasses.replace(command, term_ends_on=term)
             with domain_errors():
                 app.decide(command, self.now, self.calendar)  # refused here before any number
             licence_no = self.on_approved.prepare(app, command)
@@ -243,7 +266,7 @@ class Applications:
                 self.on_approved.issue(app, event)
         if events:
             log_provisional(app)
-        return view(app, self.today, self.calendar)
+        return self._view(app, self.today)
 
     @staticmethod
     def _event_id(app: Application, event: Event) -> str | None:
@@ -255,7 +278,18 @@ class Applications:
         """The application now, or as it stood at ``as_of`` (its clock read on that day)."""
         app = self.repo.load(Application, app_id, must_exist="application", as_of=as_of)
         today = min(self.today, local_date(as_of)) if as_of else self.today
-        return view(app, today, self.calendar)
+        return self._view(app, today)
+
+    def _view(self, app: Application, today: date) -> dict[str, Any]:
+        shown = view(app, today, self.calendar)
+        if shown["valid_until"] is None and app.licence_no is not None:
+            # Approvals recorded before they stated the validity granted (an operator's
+            # certificate, a licence on its default term): the licence's own.
+            valid_until = self.repo.conn.execute(
+                select(licences.c.valid_until).where(licences.c.licence_no == app.licence_no)
+            ).scalar()
+            shown["valid_until"] = valid_until.isoformat() if valid_until else None
+        return shown
 
     def scope(self, app_id: str) -> dict:
         row = self.repo.conn.execute(
@@ -288,6 +322,8 @@ class Applications:
             q = q.where(c.late_after < self.today)
         elif filters.get("overdue") is False:
             q = q.where(or_(c.late_after.is_(None), c.late_after >= self.today))
+        if filters.get("decided_late") is not None:
+            q = q.where(c.decided_late.is_(bool(filters["decided_late"])))
         if after:
             on, last_id = date.fromisoformat(after[0]), after[1]
             q = q.where(or_(c.received_on > on, and_(c.received_on == on, c.id > last_id)))

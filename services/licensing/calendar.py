@@ -1,7 +1,10 @@
 """Working days for statutory time limits (工作日): official holidays and make-up working days.
 
 Sources, weakest first:
-1. weekends (Saturday, Sunday) - the only thing known about a year nobody has configured;
+1. weekends (Saturday, Sunday) and the holidays fixed by date in the State Council's rules on
+   public holidays (全国年节及纪念日放假办法): 1 January, 1 May (and 2 May from 2025, when the
+   amended rules took effect), 1-3 October - all that is known about a year nobody has
+   configured (the lunar holidays and the make-up working days come with each year's schedule);
 2. the ``chinesecalendar`` package, which knows the State Council's schedule for the years it
    ships (2004-2026 in 1.11.0) and raises ``NotImplementedError`` for the others;
 3. override files ``<year>.json`` = ``{"holidays": [...], "workdays": [...]}`` (ISO dates of that
@@ -31,6 +34,16 @@ import chinese_calendar
 SHIPPED_HOLIDAYS = Path(__file__).parent / "holidays"
 HOLIDAYS_DIR_ENV = "SESP_HOLIDAYS_DIR"
 _ONE_DAY = timedelta(days=1)
+# (month, day) of the holidays fixed by date, and the year the amended rules added 2 May.
+FIXED_HOLIDAYS = frozenset({(1, 1), (5, 1), (10, 1), (10, 2), (10, 3)})
+SECOND_LABOUR_DAY_FROM = 2025
+
+
+def fixed_holiday(day: date) -> bool:
+    """Whether ``day`` is a statutory holiday by its date alone, whatever the year's schedule."""
+    if (day.month, day.day) in FIXED_HOLIDAYS:
+        return True
+    return (day.month, day.day) == (5, 2) and day.year >= SECOND_LABOUR_DAY_FROM
 
 
 class HolidayDataError(ValueError):
@@ -160,7 +173,8 @@ class WorkingCalendar:
         return not self.is_configured(day.year)
 
     def is_working_day(self, day: date) -> bool:
-        """Whether ``day`` is a working day (for an unconfigured year: Monday to Friday)."""
+        """Whether ``day`` is a working day (for a year the package does not know: Monday to
+        Friday but the holidays fixed by date, unless an override file says otherwise)."""
         override = self.overrides.get(day.year)
         if override is not None:
             if day in override.holidays:
@@ -169,7 +183,7 @@ class WorkingCalendar:
                 return True
         if self._package_knows(day.year):
             return chinese_calendar.is_workday(day)
-        return day.weekday() < 5
+        return day.weekday() < 5 and not fixed_holiday(day)
 
     def add_working_days(self, start: date, n: int) -> WorkingDayResult:
         """The n-th working day after ``start`` (``start`` itself never counts; n=0: start)."""

@@ -81,6 +81,10 @@ applications = Table(
     Column("licence_no", String(50)),
     Column("decided_on", Date),
     Column("version", Integer, nullable=False),
+    # Decided after the decision due date, and by how many working days (supervisors list
+    # late decisions: they leave the overdue list once decided).
+    Column("decided_late", Boolean, nullable=False),
+    Column("working_days_late", Integer),
 )
 Index("ix_applications_bureau_status", applications.c.bureau, applications.c.status)
 
@@ -222,6 +226,8 @@ def application_row(app: Application) -> dict[str, Any]:
         "licence_no": app.licence_no,
         "decided_on": app.decided_on,
         "version": app.version,
+        "decided_late": app.decided_late,
+        "working_days_late": app.working_days_late,
     }
 
 

@@ -197,7 +197,7 @@ def test_ftz_story_from_submission_to_the_register(stack, ftz_officer, pudong_of
             {
                 "materials": [
                     {"name": "inspection report", "sha256": SHA},
-                    {"name": "contract", "sha256": SHA},
+                    {"name": "contract", "sha256": SHA, "item": "maintenance contract"},
                 ]
             },
         )
@@ -308,6 +308,88 @@ def test_erasing_a_person_leaves_the_record_with_the_personal_fields_erased(
     assert after["status"] == "approved" and after["licence_no"] == licence_no
     licence = ok(admin.get(f"/v1/licences/{licence_no}"))
     assert licence["holder"]["id_number"] == "[erased]" and licence["status"] == "active"
+
+
+def test_an_operator_certificate_application_shows_the_validity_of_its_licence(stack, ftz_officer):
+    body = operator_certificate(new_resident_id("19820202"), "Zhou Jiu", "1982-02-02")
+    app = ok(ftz_officer.post("/v1/applications", body), 201)
+    base = f"/v1/applications/{app['id']}"
+    ok(ftz_officer.post(f"{base}/accept"))
+    approved = ok(ftz_officer.post(f"{base}/approve", {"opinion": "exam passed"}))
+    licence = ok(ftz_officer.get(f"/v1/licences/{approved['licence_no']}"))
+    assert approved["valid_until"] == licence["valid_until"] == "2018-09-28"
+    assert ok(ftz_officer.get(base))["valid_until"] == "2018-09-28"
+
+
+def test_a_supplement_answering_one_of_two_items_leaves_the_other_open(stack, city_officer):
+    uscc = new_uscc()
+    me = applicant(stack, uscc)
+    base = (
+        f"/v1/applications/{ok(me.post('/v1/applications', production_licence(uscc)), 201)['id']}"
+    )
+    ok(city_officer.post(f"{base}/request-correction", {"items": ["site plan", "quality manual"]}))
+    part = ok(me.post(f"{base}/supplement", {"materials": [{"name": "site plan", "sha256": SHA}]}))
+    assert part["status"] == "awaiting_correction"
+    assert part["open_correction_items"] == ["quality manual"]
+    assert part["deadlines"]["intake_due"] == "2014-10-11"  # the old one: no new intake period
+    assert part["timeline"][-1]["open_items"] == ["quality manual"]
+    stray = me.post(
+        f"{base}/supplement",
+        {"materials": [{"name": "x", "sha256": SHA, "item": "fire certificate"}]},
+    )
+    assert stray.status_code == 422 and "materials.0.item" in stray.json()["errors"]
+    rest = ok(
+        me.post(f"{base}/supplement", {"materials": [{"name": "Quality Manual", "sha256": SHA}]})
+    )
+    assert (rest["status"], rest["open_correction_items"]) == ("received", [])
+
+
+def test_timeline_entries_show_the_officers_bureau_and_name_in_china_time(stack):
+    stack.set_clock("2014-09-29T01:00:00+00:00")  # the module's moment, as a server keeps it
+    uscc = new_uscc()
+    me = stack.client(stack.token("applicant", uscc=uscc, name="Acme portal"))
+    officer = stack.client(stack.token("bureau_officer", bureau="SH", name="Wang Li"))
+    app = ok(me.post("/v1/applications", production_licence(uscc)), 201)
+    ok(officer.post(f"/v1/applications/{app['id']}/accept"))
+    seen = ok(me.get(f"/v1/applications/{app['id']}"))
+    received, accepted = seen["timeline"]
+    assert accepted["actor"] == "bureau_officer:SH:Wang Li"
+    assert accepted["by"] == {"role": "bureau_officer", "bureau": "SH", "name": "Wang Li"}
+    assert received["actor"] == f"applicant:{uscc}:Acme portal"
+    assert [e["at"] for e in seen["timeline"]] == ["2014-09-29T09:00:00+08:00"] * 2
+    # The stored event keeps the token id for audit; the applicant never reads it.
+    engine = create_engine(stack.db_urls["licensing"])
+    try:
+        with engine.connect() as conn:
+            data = (
+                conn.execute(
+                    text("SELECT data FROM events WHERE stream_id = :s ORDER BY version"),
+                    {"s": f"application-{app['id']}"},
+                )
+                .scalars()
+                .all()
+            )
+    finally:
+        engine.dispose()
+    role, token_id = json.loads(data[1])["actor"].split(":")
+    assert role == "bureau_officer" and token_id.startswith("tok_")
+    assert token_id not in json.dumps(seen)
+
+
+def test_dates_out_of_reach_are_refused_on_their_field(stack, city_officer):
+    uscc = new_uscc()
+    app = ok(applicant(stack, uscc).post("/v1/applications", production_licence(uscc)), 201)
+    base = f"/v1/applications/{app['id']}"
+    ok(city_officer.post(f"{base}/accept"))
+    for valid_until in ("9999-12-31", "2019-01-01"):  # the term of 4 years ends 2018-09-28
+        r = city_officer.post(f"{base}/approve", {"opinion": "ok", "valid_until": valid_until})
+        assert r.status_code == 422, r.text
+        assert "valid_until" in r.json()["errors"]
+    for as_of in ("9999-12-31T23:59:59-12:00", "0001-01-01T00:00:00+14:00", "0001-01-01"):
+        r = city_officer.get(base, as_of=as_of)
+        assert r.status_code == 422, r.text
+        assert "as_of" in r.json()["errors"]
+    assert ok(city_officer.get(base))["status"] == "accepted"  # nothing was recorded
 
 
 # --- races, versions, status ----------------------------------------------------------------

@@ -83,6 +83,13 @@ def world(stack, officer):
         officer.post(f"/v1/applications/{op['id']}/approve", {"opinion": "exam passed"})
     )["licence_no"]
     ok(officer.post(f"/v1/applications/{op['id']}/deliver-certificate", {}))
+    # Another applicant's, accepted today (decision due 31 October): decided or stopped late.
+    w["late_uscc"] = new_uscc()
+    other = stack.client(stack.token("applicant", uscc=w["late_uscc"]))
+    w["late_holder"] = other
+    for name in ("late", "late_suspended"):
+        w[name] = ok(other.post("/v1/applications", production_licence(w["late_uscc"])), 201)["id"]
+        ok(officer.post(f"/v1/applications/{w[name]}/accept"))
     return w
 
 
@@ -145,6 +152,42 @@ def test_overdue_lists_the_missed_decisions(stack, world, officer):
     listed = ok(officer.get("/v1/applications", overdue="true", applicant=world["uscc"]))
     assert [a["id"] for a in listed["items"]] == [world["silent"]]
     assert status_of(officer, world["silent"])["overdue"] is True
+
+
+def test_a_run_out_decision_period_cannot_be_extended_after_a_suspension(stack, world, officer):
+    # Monday 3 November: the decision was due Friday 31 October.
+    base = f"/v1/applications/{world['late_suspended']}"
+    ok(officer.post(f"{base}/suspend-clock", {"reason": "expert review", "notice_ref": "N-7"}))
+    refused = officer.post(f"{base}/extend", {"reason": "the experts need more time"})
+    assert refused.status_code == 409, refused.text
+    assert "ran out on 2014-10-31" in refused.json()["detail"]
+    resumed = ok(officer.post(f"{base}/resume-clock"))
+    assert resumed["deadlines"]["decision_due"] == "2014-10-31"
+    assert resumed["clock"]["extended"] is False and resumed["overdue"] is True
+
+
+def test_a_late_decision_is_recorded_and_listed(stack, world, officer):
+    late = world["late"]
+    approved = ok(officer.post(f"/v1/applications/{late}/approve", {"opinion": "conditions met"}))
+    assert (approved["decided_late"], approved["working_days_late"]) == (True, 1)
+    assert approved["timeline"][-1]["decided_late"] is True
+    assert ok(officer.get(f"/v1/applications/{late}"))["decided_late"] is True
+    mine = {"applicant": world["late_uscc"]}
+    overdue = ok(officer.get("/v1/applications", overdue="true", **mine))["items"]
+    assert late not in [a["id"] for a in overdue]  # no longer running late ...
+    listed = ok(officer.get("/v1/applications", decided_late="true", **mine))["items"]
+    assert [(a["id"], a["decided_late"]) for a in listed] == [(late, True)]  # ... but late
+    in_time = ok(officer.get("/v1/applications", decided_late="false", **mine))["items"]
+    assert late not in [a["id"] for a in in_time]
+    # Scoped like every filter: the applicant sees its own, another bureau's officer nothing.
+    holder = ok(world["late_holder"].get("/v1/applications", decided_late="true"))["items"]
+    assert [a["id"] for a in holder] == [late]
+    pudong = stack.client(stack.token("bureau_officer", bureau="310115"))
+    assert ok(pudong.get("/v1/applications", decided_late="true"))["items"] == []
+    with stack.rpc() as rpc:  # the read model says the same after a rebuild
+        live = rpc.licensing.read_model_digest()
+        rpc.licensing.replay()
+        assert rpc.licensing.read_model_digest() == live
 
 
 def test_a_renewal_undecided_at_expiry_is_deemed_granted(stack, world, officer):

@@ -20,7 +20,7 @@ from infra.repository import Repository
 from services.licensing.applications import deadline_recomputation, deemed_acceptance
 from services.licensing.calendar import WorkingCalendar, YearOverride
 from services.licensing.domain.application.aggregate import Application
-from services.licensing.domain.application.commands import ReceiveApplication
+from services.licensing.domain.application.commands import Accept, ReceiveApplication
 from services.licensing.projections import READ_MODELS, applications
 from services.licensing.repository import KINDS
 from services.licensing.service import MIGRATIONS
@@ -113,3 +113,24 @@ def test_deemed_acceptance_is_recorded_once_however_often_the_sweep_runs(worker)
     assert [worker.run(sweep, after_intake) for _ in range(4)] == [1, 1, 0, 0]
     assert worker.statuses() == {"b-1": "accepted", "b-2": "accepted", "b-3": "received"}
     assert len(worker.uow.read_stream("application-b-1")) == 2
+
+
+def test_the_provisional_flag_clears_once_the_open_deadline_is_final(worker):
+    # Received and accepted before 2030's schedule was published: the intake deadline (closed
+    # at acceptance) and the decision deadline (open) are both provisional.
+    worker.receive("c-1", datetime(2030, 3, 4, 9, tzinfo=CST))
+    repo = worker.repo
+    app = repo.load(Application, "c-1")
+    repo.decide_and_save(
+        "c-1", app, Accept(actor="bureau_officer:t1"), datetime(2030, 3, 5, 9, tzinfo=CST),
+        UNCONFIGURED,
+    )  # fmt: skip
+    worker.commit()
+    assert worker.provisional() == {"c-1": True}
+    assert worker.run(deadline_recomputation(SCHEDULE_OF_2030), datetime(2030, 3, 6, tzinfo=CST))
+    # Only the deadline the application runs against is recomputed; the flag follows it.
+    assert worker.provisional() == {"c-1": False}
+    # Nothing is due any more: the sweep does not pick it up again.
+    assert (
+        worker.run(deadline_recomputation(SCHEDULE_OF_2030), datetime(2030, 3, 6, tzinfo=CST)) == 0
+    )

@@ -711,13 +711,15 @@ def test_recompute_records_the_deadline_once_the_schedule_is_configured(tmp_path
     (tmp_path / "2027.json").write_text(json.dumps({"holidays": ["2027-01-01", "2027-01-04"]}))
     configured = WorkingCalendar.from_directories([tmp_path])
     app = received(when=at(2026, 12, 28))
-    # Weekends only: 29, 30, 31 Dec, Fri 1 Jan, Mon 4 Jan.
-    assert app.intake_due == Deadline(date(2027, 1, 4), True)
+    # Weekdays less the fixed holiday: 29, 30, 31 Dec, (Fri 1 Jan), Mon 4 Jan, Tue 5 Jan.
+    assert app.intake_due == Deadline(date(2027, 1, 5), True)
     [event] = run(app, RecomputeDeadlines(), at(2026, 12, 29), configured)
     assert isinstance(event, DeadlinesRecomputed)
     assert app.intake_due == Deadline(date(2027, 1, 6), False)
     assert app.decide(RecomputeDeadlines(), at(2026, 12, 29), configured) == []
-    assert app.timeline[-1]["type"] == "received"  # not a procedural step
+    # The timeline shows the new date (the receipt's entry keeps the one told then).
+    assert app.timeline[-1]["type"] == "deadline_recomputed"
+    assert app.timeline[-1]["intake_due"] == "2027-01-06"
 
 
 def test_recompute_on_a_closed_application_does_nothing():

@@ -85,15 +85,47 @@ def test_working_days_between_is_negative_backwards(calendar):
     assert count.days == -6
 
 
-def test_a_year_nobody_configured_counts_weekends_only_and_is_provisional(calendar):
-    # 1 January 2027 is a Friday; without a schedule it is an ordinary working day.
+def test_a_year_nobody_configured_counts_weekdays_less_the_fixed_holidays_and_is_provisional(
+    calendar,
+):
+    # 1 January 2027 is a Friday: a statutory holiday whatever the year's schedule says.
     assert calendar.is_provisional(date(2027, 1, 1))
-    assert calendar.is_working_day(date(2027, 1, 1))
+    assert not calendar.is_working_day(date(2027, 1, 1))
     assert not calendar.is_working_day(date(2027, 1, 2))
+    assert calendar.is_working_day(date(2027, 1, 4))
+    # 31 Dec = 1, (1 Jan holiday, weekend), 4 Jan = 2, 5 = 3, 6 = 4, 7 = 5.
     result = calendar.add_working_days(date(2026, 12, 30), 5)
-    assert result.date == date(2027, 1, 6)
+    assert result.date == date(2027, 1, 7)
     assert result.provisional is True
-    assert calendar.working_days_between(date(2026, 12, 30), date(2027, 1, 6)).provisional
+    assert calendar.working_days_between(date(2026, 12, 30), date(2027, 1, 7)).provisional
+
+
+# The holidays fixed by date in the State Council's rules on public holidays (as amended with
+# effect from 2025: Labour Day is 1 and 2 May), weekdays of years no schedule covers.
+FIXED_HOLIDAYS = [
+    date(2027, 1, 1),
+    date(2029, 5, 1),
+    date(2029, 5, 2),
+    date(2027, 10, 1),
+    date(2030, 10, 2),
+    date(2030, 10, 3),
+]
+
+
+@pytest.mark.parametrize("day", FIXED_HOLIDAYS, ids=str)
+def test_an_unconfigured_year_knows_the_holidays_fixed_by_date(calendar, day):
+    assert day.weekday() < 5 and calendar.is_provisional(day)
+    assert not calendar.is_working_day(day)
+    assert calendar.is_working_day(
+        day + timedelta(days=7) if day.weekday() < 4 else day - timedelta(days=7)
+    )
+
+
+def test_an_override_file_may_still_declare_a_fixed_holiday_a_working_day(tmp_path):
+    write_year(tmp_path, 2027, workdays=["2027-10-01"])
+    calendar = WorkingCalendar.from_directories([tmp_path])
+    assert calendar.is_working_day(date(2027, 10, 1))
+    assert not calendar.is_working_day(date(2027, 1, 1))  # unlisted: still the fixed holiday
 
 
 def test_a_result_inside_a_known_year_is_not_provisional(calendar):

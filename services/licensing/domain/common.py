@@ -7,11 +7,13 @@ Pure: standard library and the kit's pure modules only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ClassVar, Protocol
 
 from infra import domain
+from infra.clock import CHINA_STANDARD_TIME
 
 KINDS = (
     "use_registration",
@@ -68,11 +70,31 @@ class Event(domain.Event):
         if self.timeline_type is None:
             return None
         data = self.to_data()
-        entry = {"type": self.timeline_type, "at": data["at"], "actor": self.actor}
+        entry = {"type": self.timeline_type, "at": china_time(self.at), "actor": self.actor}
         for name in ("opinion", "reason", *self.timeline_details):
             if data.get(name) is not None:
                 entry[name] = data[name]
         return entry
+
+
+def china_time(moment: datetime) -> str:
+    """An event's time as a timeline shows it: China Standard Time, like every date next to it
+    (a naive time is taken as local already)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=CHINA_STANDARD_TIME)
+    return moment.astimezone(CHINA_STANDARD_TIME).isoformat()
+
+
+def shown_actor(actor: str, by: Mapping[str, Any] | None) -> str:
+    """Who acted, as a timeline shows it: ``role:bureau:name`` for an officer,
+    ``role:credit code:name`` for an applicant, ``role:name`` for a city administrator. The
+    token id (``role:token id`` in the stored event) means nothing to a reader and stays in the
+    record for audit: an actor recorded without ``by`` shows its role alone."""
+    role = actor.partition(":")[0]
+    if not by:
+        return role
+    parts = (by.get("role") or role, by.get("bureau") or by.get("uscc"), by.get("name"))
+    return ":".join(str(p) for p in parts if p)
 
 
 def add_years(day: date, years: int) -> date:

@@ -16,17 +16,28 @@ from infra.identifiers import (
     ResidentIdField,
     birth_date_of,
 )
-from infra.places import BUREAUS, DISTRICTS, PUDONG
-from infra.schemas import Reply, Strict
+from infra.places import BUREAUS, DISTRICT_LABELS, DISTRICTS, PUDONG
+from infra.schemas import Pattern, Reply, Strict
 from services.licensing.domain.common import (
     CONSTRUCTION_WORK,
     ELEVATOR_LEVELS,
     KINDS,
+    SCOPE_ACTIVITIES,
+    SCOPE_CLASSES,
     USE_REGISTRATION_REASONS,
 )
 from services.licensing.schemas.base import NAME, SCOPE_ITEM, TEXT, IsoDate, NotFuture, Uscc
 
 # --- applications ---------------------------------------------------------------------------
+
+WORK_ITEM = (
+    "a work item code as on the certificate: a capital letter, then up to 5 capitals or "
+    "digits (T, R1, Q2, N1...)"
+)
+SCOPE_ITEM_FORMAT = (
+    f"<class>:<activity>, the class one of {', '.join(SCOPE_CLASSES)}, the activity one of "
+    f"{', '.join(SCOPE_ACTIVITIES)} (elevator:maintenance)"
+)
 
 
 class ApplicantIn(Strict):
@@ -45,7 +56,9 @@ class ApplicantIn(Strict):
 class LocationIn(Strict):
     district = fields.String(
         required=True,
-        validate=validate.OneOf(DISTRICTS, error="must be a Shanghai district code (GB/T 2260)"),
+        validate=validate.OneOf(
+            DISTRICTS, DISTRICT_LABELS, error="must be a Shanghai district code: {labels}"
+        ),
     )
     in_ftz = fields.Boolean(load_default=False)
     address = fields.String(validate=validate.Length(max=500))
@@ -62,13 +75,17 @@ class MaterialIn(Strict):
     name = fields.String(required=True, validate=NAME)
     sha256 = fields.String(
         required=True,
-        validate=validate.Regexp(r"^[0-9a-f]{64}$", error="must be 64 lower-case hex characters"),
+        validate=Pattern(r"^[0-9a-f]{64}$", error="must be 64 lower-case hex characters"),
     )
 
 
 class EquipmentIn(Strict):
     variety = fields.String(
-        required=True, validate=validate.Regexp(r"^[1-9]\d{3}$", error="a 4-digit variety code")
+        required=True,
+        validate=Pattern(
+            r"^[1-9][0-9]{3}$",
+            error="a 4-digit variety code: the first four digits of the equipment code (3110)",
+        ),
     )
     product_name = fields.String(required=True, validate=NAME)
     model = fields.String(required=True, validate=NAME)
@@ -117,7 +134,7 @@ class PersonIn(Strict):
 class OperatorSubject(Strict):
     person = fields.Nested(PersonIn, required=True)
     items = fields.List(
-        fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9]{0,5}$", error="a work item code")),
+        fields.String(validate=Pattern(r"^[A-Z][A-Z0-9]{0,5}$", error=WORK_ITEM)),
         required=True,
         validate=validate.Length(min=1, max=20),
     )
@@ -134,7 +151,7 @@ class ConstructionSubject(Strict):
 
 class LicenceSubject(Strict):
     scope = fields.List(
-        fields.String(validate=validate.Regexp(SCOPE_ITEM, error="<class>:<activity>")),
+        fields.String(validate=Pattern(SCOPE_ITEM, error=SCOPE_ITEM_FORMAT)),
         required=True,
         validate=validate.Length(min=1, max=40),
     )
@@ -199,9 +216,24 @@ class ApplicationIn(Strict):
                     )
 
 
+class SupplementMaterialIn(MaterialIn):
+    item = fields.String(
+        validate=TEXT,
+        metadata={
+            "description": "the requested correction item this document answers (default: "
+            "the item its name is, case and spacing aside)"
+        },
+    )
+
+
 class MaterialsIn(Strict):
+    """``supplement``: the intake period starts again once every requested item is answered;
+    until then the application stays awaiting correction with the items still open."""
+
     materials = fields.List(
-        fields.Nested(MaterialIn), required=True, validate=validate.Length(min=1, max=200)
+        fields.Nested(SupplementMaterialIn),
+        required=True,
+        validate=validate.Length(min=1, max=200),
     )
 
 
@@ -226,7 +258,12 @@ class SuspendClockIn(Strict):
 
 class ApproveIn(Strict):
     opinion = fields.String(required=True, validate=TEXT)
-    valid_until = IsoDate()
+    valid_until = IsoDate(
+        metadata={
+            "description": "production and pressure-piping licences only: a validity shorter "
+            "than the statutory term (4 years less a day from the decision), never longer"
+        }
+    )
 
 
 class RefuseIn(Strict):
@@ -262,6 +299,9 @@ class ApplicationQuery(Schema):
     )
     kind = fields.String(validate=validate.OneOf(KINDS))
     overdue = fields.Boolean()
+    decided_late = fields.Boolean(
+        metadata={"description": "decided (approved or refused) after the decision due date"}
+    )
     applicant = Uscc(metadata={"description": "the applicant's credit code"})
 
 
@@ -280,10 +320,26 @@ class ApplicationClock(Reply):
     working_days_used = fields.Integer(required=True)
 
 
+class TimelineActor(Reply):
+    role = fields.String(required=True)
+    bureau = fields.String()
+    uscc = fields.String()
+    name = fields.String()
+
+
 class LicensingTimelineEntry(Reply):
     type = fields.String(required=True)
-    at = fields.String(required=True)
-    actor = fields.String(required=True)
+    at = fields.String(
+        required=True, metadata={"description": "RFC 3339 in China Standard Time (+08:00)"}
+    )
+    actor = fields.String(
+        required=True,
+        metadata={
+            "description": "role:bureau or credit code:name (system for the sweep; the role "
+            "alone where no name was recorded)"
+        },
+    )
+    by = fields.Nested(TimelineActor)
     opinion = fields.String()
     reason = fields.String()
 
@@ -303,7 +359,18 @@ class ApplicationView(Reply):
     overdue = fields.Boolean()
     timeline = fields.List(fields.Nested(LicensingTimelineEntry))
     licence_no = fields.String(allow_none=True)
+    valid_until = fields.String(allow_none=True)
     certificate_delivered_on = fields.String(allow_none=True)
+    correction_items = fields.List(fields.String())
+    open_correction_items = fields.List(
+        fields.String(), metadata={"description": "requested items no supplement answered yet"}
+    )
+    decided_on = fields.String(allow_none=True)
+    decided_late = fields.Boolean(metadata={"description": "decided after the decision due date"})
+    working_days_late = fields.Integer(
+        allow_none=True,
+        metadata={"description": "working days after the due date (0 in time; null undecided)"},
+    )
 
 
 class ApplicationSummary(Reply):
@@ -313,6 +380,8 @@ class ApplicationSummary(Reply):
     bureau = fields.String(required=True)
     received_on = fields.String(required=True)
     overdue = fields.Boolean(required=True)
+    decided_late = fields.Boolean(required=True)
+    working_days_late = fields.Integer(allow_none=True)
     deadlines = fields.Nested(ApplicationDeadlines, required=True)
     version = fields.Integer(required=True)
 

@@ -54,6 +54,10 @@ class ApplicationAcceptedV1(_Event):
 class ApplicationDecidedV1(_Event):
     decided_on = fields.String(required=True)
     licence_no = fields.String(allow_none=True)
+    # Absent from decisions recorded before they said so.
+    decided_late = fields.Boolean(allow_none=True)
+    working_days_late = fields.Integer(allow_none=True)
+    by = fields.Dict(allow_none=True, metadata={"description": "role, bureau or uscc, name"})
 
 
 class LicenceIssuedV1(_Event):

@@ -14,8 +14,15 @@ day after the event:
   (``DeliverCertificate``); an approved application whose certificate is late is overdue.
 Deadlines are computed when the fact that sets them is decided and recorded in that event, with
 a ``provisional`` flag when the calendar had to guess a year; ``RecomputeDeadlines`` records new
-values once the year's schedule is configured. While the clock is suspended, ``decision_due``
-keeps its last value and ``clock_running`` is false; resuming records the moved date.
+values once the year's schedule is configured (the application is provisional while the deadline
+it runs against is). While the clock is suspended, ``decision_due`` keeps its last value and
+``clock_running`` is false; resuming records the moved date, unless the period had run out before
+the suspension (then nothing was stopped, and nothing can be extended). A decision records
+whether it came after the due date and by how many working days. A correction request is
+answered item by item: until every item is supplied the intake clock stays stopped.
+
+Who acted: ``actor`` (``role:token id``) is kept in every event for audit; ``by`` (role, bureau
+or credit code, name) is what the timeline shows, with times in China Standard Time.
 
 Dates are local dates in China Standard Time: an aware ``now`` is converted, a naive one is taken
 as local time.
@@ -28,5 +35,6 @@ it is, so an erased value (``"[erased]"``) replays without error.
 The package: ``rules`` (numbers, statuses, refusals), ``commands``, ``events``, ``intake``
 (validation of a new application), ``aggregate`` (``Application``: state, the status
 machine, ``apply``), ``clock`` (deemed acceptance, decision deadline, suspension, extension,
-recomputation), ``decisions`` (receipt, correction request, approval, certificate delivery).
+working days used, lateness, recomputation), ``decisions`` (receipt, correction request and
+supplements, approval with the validity it grants, refusal, work stop, certificate delivery).
 """

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from infra.clock import local_date
-from infra.domain import Command, Invalid, RuleConflict, Stamp, text
+from infra.domain import Command, Stamp, text
 
 from ..common import Calendar, Deadline, Event
 from . import clock, decisions
@@ -33,6 +34,7 @@ from .commands import (
 from .events import (
     ApplicationAccepted,
     ApplicationApproved,
+    ApplicationEvent,
     ApplicationNotAccepted,
     ApplicationReceived,
     ApplicationRefused,
@@ -48,11 +50,8 @@ from .events import (
     ReviewRecorded,
     WorkStopOrdered,
 )
-from .intake import _materials
 from .rules import (
     DECISION_WORKING_DAYS,
-    INTAKE_WORKING_DAYS,
-    ClockAlreadySuspended,
     ClockNotSuspended,
     CommandNotAllowed,
     IntakeWindowClosed,
@@ -81,14 +80,6 @@ ALLOWED: dict[type[Command], frozenset[Status]] = {
 
 
 @dataclass
-class Suspension:
-    started_on: date
-    reason: str
-    notice_ref: str
-    ended_on: date | None = None
-
-
-@dataclass
 class Application:
     """State of one application, folded from its events."""
 
@@ -104,12 +95,15 @@ class Application:
     received_on: date | None = None
     intake_started_on: date | None = None  # receipt, or the day the correction was supplied
     correction_items: tuple[str, ...] = ()
+    open_correction_items: tuple[str, ...] = ()  # requested, not answered by a supplement yet
     accepted_on: date | None = None
     deemed_accepted: bool = False
     extended: bool = False
-    suspensions: list[Suspension] = field(default_factory=list)
+    suspensions: list[clock.Suspension] = field(default_factory=list)
     suspended_working_days: int = 0
     decided_on: date | None = None
+    decided_late: bool = False  # decided after the decision due date
+    working_days_late: int | None = None  # None: undecided, or not recorded (older decisions)
     withdrawn_on: date | None = None
     work_stopped: bool = False
     licence_no: str | None = None
@@ -164,12 +158,25 @@ class Application:
         }
 
     @property
+    def open_deadline(self) -> str | None:
+        """The deadline the application is running against (``intake_due``, ``decision_due``
+        or ``certificate_due``); None while none runs (awaiting correction, decided, ...)."""
+        if self.status == Status.RECEIVED and self.intake_due is not None:
+            return "intake_due"
+        if self.status == Status.ACCEPTED and self.decision_due is not None:
+            return "decision_due"
+        if self.certificate_pending:
+            return "certificate_due"
+        return None
+
+    @property
     def provisional(self) -> bool:
-        """Whether a shown deadline was computed without an official schedule for its year."""
-        return any(
-            d is not None and d.provisional
-            for d in (self.intake_due, self.decision_due, self.certificate_due)
-        )
+        """Whether the open deadline was computed without an official schedule for its year.
+        A closed deadline keeps the date it had (history), but no longer makes the
+        application provisional: once the open one is recomputed, the flag clears."""
+        name = self.open_deadline
+        due = getattr(self, name) if name else None
+        return due is not None and due.provisional
 
     def deemed_acceptance_due(self, today: date) -> bool:
         """True once the intake period has passed with no outcome: on the due day itself the
@@ -212,15 +219,7 @@ class Application:
 
     def working_days_used(self, today: date, calendar: Calendar) -> int:
         """Working days of the decision period used by ``today``, suspended days excluded."""
-        if self.accepted_on is None:
-            return 0
-        end = min(d for d in (today, self.decided_on, self.withdrawn_on) if d is not None)
-        used = calendar.working_days_between(self.accepted_on, end).days
-        for s in self.suspensions:
-            stop = min(s.ended_on or end, end)
-            if stop > s.started_on:
-                used -= calendar.working_days_between(s.started_on, stop).days
-        return max(used, 0)
+        return clock.working_days_used(self, today, calendar)
 
     # --- decide ---
 
@@ -228,8 +227,21 @@ class Application:
         """Check ``command`` against the rules and return the events it causes (none applied).
 
         If the intake period has already lapsed, deemed acceptance is recorded first, whoever
-        notices it (the sweep or the next command).
+        notices it (the sweep or the next command). The events of the command's actor record
+        who it is as the timeline shows them (the command's ``by``).
         """
+        events = self._decide(command, now, calendar)
+        by = getattr(command, "by", None)
+        if not by:
+            return events
+        return [
+            dataclasses.replace(e, by=dict(by))
+            if isinstance(e, ApplicationEvent) and e.actor == command.actor
+            else e
+            for e in events
+        ]
+
+    def _decide(self, command: Command, now: datetime, calendar: Calendar) -> list[Event]:
         today = local_date(now)
         if isinstance(command, ReceiveApplication):
             if self.status is not None:
@@ -284,32 +296,11 @@ class Application:
             case RequestCorrection():
                 return [decisions.request_correction(self, cmd, today, stamp)]
             case Supplement():
-                materials = _materials(cmd.materials, "materials")
-                if not materials:
-                    raise Invalid("materials", "supply at least one document")
-                due = calendar.add_working_days(today, INTAKE_WORKING_DAYS)
-                return [
-                    MaterialsSupplemented(
-                        **stamp,
-                        materials=materials,
-                        supplemented_on=today,
-                        intake_due=due.date,
-                        provisional=due.provisional,
-                    )
-                ]
+                return [decisions.supplement(self, cmd, today, stamp, calendar)]
             case Review():
                 return [ReviewRecorded(**stamp, opinion=text(cmd.opinion, "opinion"))]
             case SuspendClock():
-                if self.suspended:
-                    raise ClockAlreadySuspended()
-                return [
-                    ClockSuspended(
-                        **stamp,
-                        reason=text(cmd.reason, "reason"),
-                        notice_ref=text(cmd.notice_ref, "notice_ref"),
-                        suspended_on=today,
-                    )
-                ]
+                return [clock.suspend(self, cmd, today, stamp)]
             case ResumeClock():
                 if not self.suspended:
                     raise ClockNotSuspended()
@@ -319,25 +310,9 @@ class Application:
             case Approve():
                 return decisions.approve(self, cmd, now, today, calendar)
             case Refuse():
-                reason, basis = text(cmd.reason, "reason"), text(cmd.legal_basis, "legal_basis")
-                return [
-                    *clock.resume_before_decision(self, now, cmd.actor, today, calendar),
-                    ApplicationRefused(
-                        **stamp,
-                        reason=reason,
-                        legal_basis=basis,
-                        remedies=text(cmd.remedies, "remedies"),
-                        decided_on=today,
-                    ),
-                ]
+                return decisions.refuse(self, cmd, now, today, calendar)
             case OrderWorkStop():
-                if self.kind != "construction_notice":
-                    raise RuleConflict("only a filed construction notice can be stopped")
-                if self.work_stopped:
-                    raise RuleConflict("the work was already ordered to stop")
-                return [
-                    WorkStopOrdered(**stamp, reason=text(cmd.reason, "reason"), ordered_on=today)
-                ]
+                return [decisions.order_work_stop(self, cmd, today, stamp)]
             case DeliverCertificate():
                 return [decisions.deliver_certificate(self, cmd, today, stamp)]
             case Withdraw():
@@ -368,17 +343,24 @@ class Application:
                 self.status, self.decided_on = Status.NOT_ACCEPTED, event.decided_on
             case CorrectionRequested():
                 self.status, self.correction_items = Status.AWAITING_CORRECTION, event.items
+                self.open_correction_items = event.items
             case MaterialsSupplemented():
-                self.status = Status.RECEIVED
                 self.materials.extend(dict(m) for m in event.materials)
-                self.intake_started_on = event.supplemented_on
-                self.intake_due = Deadline(event.intake_due, event.provisional)
+                self.open_correction_items = event.open_items
+                if event.intake_due is not None:  # every item answered: intake starts again
+                    self.status = Status.RECEIVED
+                    self.intake_started_on = event.supplemented_on
+                    self.intake_due = Deadline(event.intake_due, event.provisional)
             case ClockSuspended():
+                in_time = self.decision_due is None or event.suspended_on <= self.decision_due.on
                 self.suspensions.append(
-                    Suspension(event.suspended_on, event.reason, event.notice_ref)
+                    clock.Suspension(
+                        event.suspended_on, event.reason, event.notice_ref, None, in_time
+                    )
                 )
             case ClockResumed():
                 self.suspensions[-1].ended_on = event.resumed_on
+                self.suspensions[-1].stopped_days = event.suspended_working_days
                 self.suspended_working_days += event.suspended_working_days
                 self.decision_due = Deadline(event.decision_due, event.provisional)
             case DecisionExtended():
@@ -389,8 +371,10 @@ class Application:
                 self.licence_no, self.valid_until = event.licence_no, event.valid_until
                 if event.certificate_due is not None:
                     self.certificate_due = Deadline(event.certificate_due, event.provisional)
+                self._decided(event)
             case ApplicationRefused():
                 self.status, self.decided_on = Status.REFUSED, event.decided_on
+                self._decided(event)
             case WorkStopOrdered():
                 self.work_stopped = True
             case CertificateDelivered():
@@ -405,3 +389,13 @@ class Application:
         if entry is not None:
             self.timeline.append(entry)
         self.version += 1
+
+    def _decided(self, event: ApplicationApproved | ApplicationRefused) -> None:
+        """Whether the decision came after the decision due date; a decision recorded before
+        decisions said so is read from its date (how many working days is then unknown)."""
+        if event.decided_late is None:
+            due = self.decision_due
+            self.decided_late = due is not None and event.decided_on > due.on
+            return
+        self.decided_late = event.decided_late
+        self.working_days_late = event.working_days_late

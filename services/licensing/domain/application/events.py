@@ -7,11 +7,29 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
 
-from ..common import Event
+from ..common import Event, shown_actor
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApplicationReceived(Event):
+class ApplicationEvent(Event):
+    """Base of the application's events: ``actor`` (``role:token id``) is kept for audit;
+    ``by`` is who acted as the timeline shows them (role, bureau or credit code, the token's
+    name), recorded from the caller's token when the command came through the gateway."""
+
+    by: dict | None = None
+
+    def timeline_entry(self) -> dict[str, Any] | None:
+        entry = super().timeline_entry()
+        if entry is None:
+            return None
+        entry["actor"] = shown_actor(self.actor, self.by)
+        if self.by:
+            entry["by"] = dict(self.by)
+        return entry
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApplicationReceived(ApplicationEvent):
     """An application was received (收到申请) and routed to ``bureau``; the intake clock starts.
 
     ``person`` holds all personal data (see module docstring); ``applicant`` and ``subject``
@@ -34,7 +52,7 @@ class ApplicationReceived(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApplicationAccepted(Event):
+class ApplicationAccepted(ApplicationEvent):
     """The bureau accepted the application (受理) on ``accepted_on``; the decision clock starts."""
 
     accepted_on: date
@@ -45,7 +63,7 @@ class ApplicationAccepted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeemedAccepted(Event):
+class DeemedAccepted(ApplicationEvent):
     """No intake outcome by ``intake_due``: by law the application counts as accepted from the
     day it was (completely) received, ``accepted_on``."""
 
@@ -58,7 +76,7 @@ class DeemedAccepted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApplicationNotAccepted(Event):
+class ApplicationNotAccepted(ApplicationEvent):
     """The bureau decided not to accept (不予受理), with the reason and the applicant's remedies."""
 
     reason: str
@@ -69,7 +87,7 @@ class ApplicationNotAccepted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CorrectionRequested(Event):
+class CorrectionRequested(ApplicationEvent):
     """The bureau told the applicant, at once, every item to correct or supply (一次性告知)."""
 
     items: tuple[str, ...]
@@ -78,20 +96,22 @@ class CorrectionRequested(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MaterialsSupplemented(Event):
-    """The applicant supplied the requested materials; a new intake period runs from
-    ``supplemented_on`` to ``intake_due``."""
+class MaterialsSupplemented(ApplicationEvent):
+    """The applicant supplied materials for the correction request. Once every requested item
+    is answered a new intake period runs from ``supplemented_on`` to ``intake_due``; while
+    ``open_items`` remain, the intake clock stays stopped (``intake_due`` is None)."""
 
     materials: tuple[dict, ...]
     supplemented_on: date
-    intake_due: date
+    intake_due: date | None
     provisional: bool
+    open_items: tuple[str, ...] = ()
     timeline_type: ClassVar[str] = "supplemented"
-    timeline_details: ClassVar[tuple[str, ...]] = ("materials", "intake_due")
+    timeline_details: ClassVar[tuple[str, ...]] = ("materials", "intake_due", "open_items")
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReviewRecorded(Event):
+class ReviewRecorded(ApplicationEvent):
     """A review step: who (``actor``), which opinion (text) and when (``at``)."""
 
     opinion: str
@@ -99,7 +119,7 @@ class ReviewRecorded(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClockSuspended(Event):
+class ClockSuspended(ApplicationEvent):
     """The decision clock stopped from ``suspended_on`` for a hearing, testing, expert review or
     on-site evaluation, notified in writing under ``notice_ref``."""
 
@@ -111,7 +131,7 @@ class ClockSuspended(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClockResumed(Event):
+class ClockResumed(ApplicationEvent):
     """The decision clock runs again; ``suspended_working_days`` (those after the suspension
     day up to and including ``resumed_on``) moved the decision due date to ``decision_due``."""
 
@@ -124,7 +144,7 @@ class ClockResumed(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DecisionExtended(Event):
+class DecisionExtended(ApplicationEvent):
     """The bureau head extended the decision period (once, by ``extension_days``) and the
     applicant is told ``reason``."""
 
@@ -137,7 +157,7 @@ class DecisionExtended(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApplicationApproved(Event):
+class ApplicationApproved(ApplicationEvent):
     """The licence was granted (准予许可) on ``decided_on``; the certificate is due by
     ``certificate_due`` (none for a construction notice, which is a filing)."""
 
@@ -147,24 +167,34 @@ class ApplicationApproved(Event):
     decided_on: date
     certificate_due: date | None
     provisional: bool
+    # After the decision due date: by how many working days (None: recorded before decisions
+    # said so; the aggregate then reads lateness from the dates).
+    decided_late: bool | None = None
+    working_days_late: int | None = None
     timeline_type: ClassVar[str] = "approved"
-    timeline_details: ClassVar[tuple[str, ...]] = ("licence_no", "valid_until", "certificate_due")
+    timeline_details: ClassVar[tuple[str, ...]] = (
+        "licence_no", "valid_until", "certificate_due", "decided_late", "working_days_late",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApplicationRefused(Event):
+class ApplicationRefused(ApplicationEvent):
     """The licence was refused (不予许可) with reasons, legal basis and the applicant's remedies."""
 
     reason: str
     legal_basis: str
     remedies: str
     decided_on: date
+    decided_late: bool | None = None  # as on ApplicationApproved
+    working_days_late: int | None = None
     timeline_type: ClassVar[str] = "refused"
-    timeline_details: ClassVar[tuple[str, ...]] = ("legal_basis", "remedies")
+    timeline_details: ClassVar[tuple[str, ...]] = (
+        "legal_basis", "remedies", "decided_late", "working_days_late",
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkStopOrdered(Event):
+class WorkStopOrdered(ApplicationEvent):
     """The bureau ordered the filed construction work to stop (责令停止施工) for ``reason``."""
 
     reason: str
@@ -173,7 +203,7 @@ class WorkStopOrdered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class CertificateDelivered(Event):
+class CertificateDelivered(ApplicationEvent):
     """The bureau handed over the licence certificate (发证) on ``delivered_on``: the
     certificate deadline is met (or was missed, if later)."""
 
@@ -184,7 +214,7 @@ class CertificateDelivered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApplicationWithdrawn(Event):
+class ApplicationWithdrawn(ApplicationEvent):
     """The applicant withdrew the application before a decision."""
 
     reason: str | None
@@ -193,14 +223,19 @@ class ApplicationWithdrawn(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
-class DeadlinesRecomputed(Event):
-    """Open deadlines were recomputed with a newer working-day calendar (not a procedural step:
-    no timeline entry). A missing value means that deadline was not open."""
+class DeadlinesRecomputed(ApplicationEvent):
+    """The open deadline was recomputed with a newer working-day calendar (a year's schedule
+    was published): the timeline shows the new date next to the provisional one it replaces.
+    A missing value means that deadline was not open."""
 
     intake_due: date | None
     decision_due: date | None
     certificate_due: date | None
     provisional: bool
+    timeline_type: ClassVar[str] = "deadline_recomputed"
+    timeline_details: ClassVar[tuple[str, ...]] = (
+        "intake_due", "decision_due", "certificate_due", "provisional",
+    )  # fmt: skip
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -45,9 +45,17 @@ class SecondExtensionRefused(RuleConflict):
 
 
 class ExtensionTooLate(RuleConflict):
-    def __init__(self, decision_due: date):
-        self.decision_due = decision_due
-        super().__init__(f"an extension must be decided by the decision due date {decision_due}")
+    """The decision period ran out (on ``decision_due``): there is nothing left to extend. A
+    suspension that began after that day stopped no period (``suspended_on``)."""
+
+    def __init__(self, decision_due: date, suspended_on: date | None = None):
+        self.decision_due, self.suspended_on = decision_due, suspended_on
+        why = f"the decision period ran out on {decision_due}"
+        if suspended_on is not None:
+            why += f", before the clock was suspended on {suspended_on}"
+        super().__init__(
+            f"{why}: a run-out period cannot be extended (an extension is decided by the due date)"
+        )
 
 
 class IntakeWindowClosed(RuleConflict):
