@@ -63,11 +63,18 @@ class Summary:
     rejected: list[dict] = field(default_factory=list)
 
     def line(self) -> str:
+        def n(count: int, one: str, many: str) -> str:
+            return f"{count} {one if count == 1 else many}"
+
         return (
-            f"{self.policies} policies from {self.rows} rows: {self.created} created, "
-            f"{self.superseded} superseded, {self.unchanged} unchanged, "
+            f"{n(self.policies, 'policy', 'policies')} from {n(self.rows, 'row', 'rows')}: "
+            f"{self.created} created, {self.superseded} superseded, {self.unchanged} unchanged, "
             f"{len(self.rejected)} rejected"
-            + (f" ({self.skipped_batches} batches already done)" if self.skipped_batches else "")
+            + (
+                f" ({n(self.skipped_batches, 'batch', 'batches')} already done)"
+                if self.skipped_batches
+                else ""
+            )
         )
 
 

@@ -116,10 +116,10 @@ def test_sesp_token_create_prints_a_working_token_as_its_last_line(gw):
             token_cli, ["create", "--role", "city_admin", "--name", "night shift"]
         )
         assert result.exit_code == 0, result.output
-        secret = result.output.strip().splitlines()[-1]
+        secret = result.stdout.strip().splitlines()[-1]
         assert gw.client.get("/v1/admin/tokens", headers=gw.headers(secret)).status_code == 200
 
-        token_id = result.output.split()[1]
+        token_id = result.stdout.split()[1]
         revoked = runner.invoke(token_cli, ["revoke", token_id])
         assert revoked.exit_code == 0, revoked.output
         assert gw.client.get("/v1/admin/tokens", headers=gw.headers(secret)).status_code == 401
@@ -136,7 +136,7 @@ def test_sesp_token_create_takes_the_scope_options(gw):
             ["create", "--role", "bureau_officer", "--bureau", "FTZ", "--name", "FTZ desk"],
         )
         assert result.exit_code == 0, result.output
-        secret = result.output.strip().splitlines()[-1]
+        secret = result.stdout.strip().splitlines()[-1]
     principal = gw.core.tokens.authenticate(secret)
     assert principal.role == BUREAU_OFFICER and principal.bureau == "FTZ"
 
