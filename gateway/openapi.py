@@ -3,6 +3,11 @@ schemas. Every route's declared responses are listed, plus the errors the framew
 answer for it (401/403 for protected routes, 400/413/415/422 where a body is read, 429 on the
 public API; where a service is called, the statuses of the domain errors (404, 409, 422) and
 502/503/504), all as ``application/problem+json``.
+
+For newcomers (``gateway.guide``): every request body carries named working examples; a body
+whose field changes shape with another (an application's ``subject`` by ``kind``) is a
+``oneOf`` with a discriminator, one object per value; every field that takes a bureau or a
+district code lists the codes with their names (``infra.places``), as the introduction does.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from gateway.guide import VARIANTS, examples_for
 from gateway.problems import PROBLEM_JSON, PROBLEM_TYPES
 from gateway.schemas import ProblemSchema
+from infra.places import BUREAU_NAMES, DISTRICT_NAMES, place_of
 
 API_VERSION = "1.0.0"
 DESCRIPTIONS = {
@@ -135,10 +142,13 @@ def operation(route) -> dict[str, Any]:
         op["x-scope"] = route.scope
         op["x-out-of-scope-status"] = route.out_of_scope
     if route.body_schema is not None:
-        op["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": route.body_schema}},
-        }
+        media: dict[str, Any] = {"schema": route.body_schema}
+        examples = examples_for(route.body_schema)
+        if examples:
+            media["examples"] = {
+                name: {"summary": e.summary, "value": e.value} for name, e in examples.items()
+            }
+        op["requestBody"] = {"required": True, "content": {"application/json": media}}
     for status, declared in sorted(route.responses.items()):
         op["responses"][str(status)] = _response(route, status, declared)
     for status in sorted(error_statuses(route)):
@@ -162,10 +172,14 @@ def build_spec(routes: Iterable) -> dict[str, Any]:
                 "application/problem+json (RFC 9457); problem types: "
                 + ", ".join(sorted(PROBLEM_TYPES))
                 + "."
+                + places_text()
             )
         },
     )
     spec.components.schema("Problem", schema=ProblemSchema)
+    for variants in VARIANTS:
+        for cls in dict.fromkeys(variants.schemas.values()):
+            spec.components.schema(_schema_name(cls), schema=cls)
     spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "An API token"}
     )
@@ -178,4 +192,82 @@ def build_spec(routes: Iterable) -> dict[str, Any]:
         spec.path(path=path, operations=by_path[path])
     out = spec.to_dict()
     out["tags"] = [{"name": t} for t in tags]
+    schemas = out["components"]["schemas"]
+    for variants in VARIANTS:
+        _describe_variants(schemas, variants)
+    _name_places(out)
     return out
+
+
+def _ref(name: str) -> str:
+    return f"#/components/schemas/{name}"
+
+
+def _describe_variants(schemas: dict[str, Any], variants) -> None:
+    """Replace the component of ``variants.schema`` by one object per value of its
+    discriminator, each with the field's own schema (``oneOf``; OpenAPI's ``discriminator``)."""
+    name = _schema_name(variants.schema)
+    base = schemas.get(name)
+    if base is None:  # no route of this gateway takes it
+        return
+    mapping = {}
+    for value, cls in variants.schemas.items():
+        properties = dict(base["properties"])
+        properties[variants.by] = {**properties[variants.by], "enum": [value]}
+        properties[variants.field] = {"$ref": _ref(_schema_name(cls))}
+        variant_name = f"{name}.{value}"
+        schemas[variant_name] = {
+            **base,
+            "title": variants.titles.get(value, value),
+            "properties": properties,
+        }
+        mapping[value] = _ref(variant_name)
+    schemas[name] = {
+        "description": f"`{variants.field}` depends on `{variants.by}`: "
+        + "; ".join(f"`{v}`: {variants.titles.get(v, v)}" for v in mapping)
+        + ".",
+        "oneOf": [{"$ref": ref} for ref in mapping.values()],
+        "discriminator": {"propertyName": variants.by, "mapping": mapping},
+    }
+
+
+def places_text() -> str:
+    """Every bureau and district code with its names, as the API's introduction lists them."""
+    rows = []
+    for code, (bureau_zh, bureau_en) in BUREAU_NAMES.items():
+        zh, en = place_of(code)
+        rows.append(f"| `{code}` | {zh} {en} | {bureau_zh} {bureau_en} |")
+    return (
+        "\n\n## Bureaus and districts\n\nA district is named by its code (GB/T 2260); a "
+        "bureau by `SH` (the city bureau), `FTZ` (the Free Trade Zone branch) or the code of "
+        "the district it supervises.\n\n| code | place | bureau |\n| --- | --- | --- |\n"
+        + "\n".join(rows)
+    )
+
+
+def _place_names(codes: list[Any]) -> str:
+    names = []
+    for code in codes:
+        zh, en = DISTRICT_NAMES.get(code) or BUREAU_NAMES[code]
+        names.append(f"{code} {zh} ({en})")
+    return "; ".join(names)
+
+
+def _name_places(node: Any) -> None:
+    """Give every enum of bureau or district codes in the document the names of its codes."""
+    if isinstance(node, dict):
+        enum = node.get("enum")
+        if (
+            isinstance(enum, list)
+            and len(enum) > 1
+            and all(isinstance(c, str) and c in BUREAU_NAMES for c in enum)
+        ):
+            named = _place_names(enum)
+            node["description"] = (
+                f"{node['description']} ({named})" if node.get("description") else named
+            )
+        for value in node.values():
+            _name_places(value)
+    elif isinstance(node, list):
+        for value in node:
+            _name_places(value)

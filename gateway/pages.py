@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from html import escape
 from typing import Any
 
 from werkzeug.wrappers import Response
 
 from gateway.problems import PROBLEM_TYPES
+from infra.places import BUREAU_NAMES, place_of
 
 STYLE = """
 body{font:15px/1.5 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
@@ -30,6 +32,8 @@ margin:.8rem 0}article h3{margin:.2rem 0;font-size:1rem;font-weight:600}
 table{border-collapse:collapse;margin:.4rem 0;font-size:.9rem}
 td,th{border:1px solid #d8dde4;padding:.2rem .5rem;text-align:left;vertical-align:top}
 code{font-size:.92em}form{margin:1rem 0}input{padding:.4rem;width:20rem;max-width:90%}
+pre{background:#f0f3f7;border:1px solid #d8dde4;padding:.4rem .6rem;overflow-x:auto}
+h4{margin:.6rem 0 .2rem;font-size:.95rem}
 """
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode("utf-8")).digest()).decode("ascii")
 PAGE_CSP = (
@@ -67,8 +71,9 @@ def _resolve(spec: dict, schema: dict | None) -> dict:
 def _type_of(spec: dict, prop: dict) -> str:
     if "$ref" in prop:
         return prop["$ref"].rsplit("/", 1)[-1]
-    if "anyOf" in prop:
-        return " | ".join(_type_of(spec, p) for p in prop["anyOf"])
+    for combined in ("anyOf", "oneOf"):
+        if combined in prop:
+            return " | ".join(_type_of(spec, p) for p in prop[combined])
     kind = prop.get("type", "any")
     kinds = kind if isinstance(kind, list) else [kind]
     out = []
@@ -120,23 +125,55 @@ def _operation_html(spec: dict, path: str, method: str, op: dict[str, Any]) -> s
         parts.append("</p>")
     body = op.get("requestBody", {}).get("content", {}).get("application/json")
     if body:
-        rows = _fields(spec, body.get("schema", {}))
-        parts.append(
-            '<table class="request"><tr><th>request field</th><th>type</th>'
-            "<th>required</th><th>notes</th></tr>"
-        )
-        for name, kind, req, note in rows:
-            parts.append(
-                f"<tr><td><code>{escape(name)}</code></td><td>{escape(kind)}</td>"
-                f"<td>{'yes' if req else ''}</td><td>{escape(note)}</td></tr>"
-            )
-        parts.append("</table>")
+        parts.append(_body_html(spec, body))
     responses = ", ".join(
         f"<code>{escape(code)}</code> {escape(r.get('description', ''))}"
         for code, r in op.get("responses", {}).items()
     )
     parts.append(f'<p class="responses">Responses: {responses}</p></article>')
     return "".join(parts)
+
+
+def _body_html(spec: dict, body: dict) -> str:
+    """The request fields (one table per shape of a body that has several) and examples."""
+    schema = _resolve(spec, body.get("schema", {}))
+    shapes = [_resolve(spec, s) for s in schema.get("oneOf", [])] or [schema]
+    parts = [f"<p>{escape(schema['description'])}</p>"] if len(shapes) > 1 else []
+    for shape in shapes:
+        if len(shapes) > 1:
+            parts.append(f'<h4 class="shape">{escape(shape.get("title", ""))}</h4>')
+        parts.append(
+            '<table class="request"><tr><th>request field</th><th>type</th>'
+            "<th>required</th><th>notes</th></tr>"
+        )
+        for name, kind, req, note in _fields(spec, shape):
+            parts.append(
+                f"<tr><td><code>{escape(name)}</code></td><td>{escape(kind)}</td>"
+                f"<td>{'yes' if req else ''}</td><td>{escape(note)}</td></tr>"
+            )
+        parts.append("</table>")
+    for example in body.get("examples", {}).values():
+        text = json.dumps(example["value"], ensure_ascii=False, indent=2)
+        parts.append(
+            f'<details class="example"><summary>Example: {escape(example["summary"])}</summary>'
+            f"<pre>{escape(text)}</pre></details>"
+        )
+    return "".join(parts)
+
+
+def _places_html() -> str:
+    rows = "".join(
+        f"<tr><td><code>{code}</code></td><td>{escape(' '.join(place_of(code)))}</td>"
+        f"<td>{escape(zh)} {escape(en)}</td></tr>"
+        for code, (zh, en) in BUREAU_NAMES.items()
+    )
+    return (
+        '<section id="places"><h2>Bureaus and districts</h2>'
+        "<p>A district is named by its code (GB/T 2260); a bureau by <code>SH</code> (the "
+        "city bureau), <code>FTZ</code> (the Free Trade Zone branch) or the code of the "
+        "district it supervises.</p>"
+        f"<table><tr><th>code</th><th>place</th><th>bureau</th></tr>{rows}</table></section>"
+    )
 
 
 def docs_page(spec: dict) -> str:
@@ -148,6 +185,7 @@ def docs_page(spec: dict) -> str:
             by_tag.setdefault(tag, []).append(_operation_html(spec, path, method, op))
             count += 1
     nav = "".join(f'<li><a href="#tag-{escape(tag)}">{escape(tag)}</a></li>' for tag in by_tag)
+    nav += '<li><a href="#places">Bureaus and districts</a></li>'
     sections = "".join(
         f'<section id="tag-{escape(tag)}"><h2>{escape(tag)}</h2>{"".join(ops)}</section>'
         for tag, ops in by_tag.items()
@@ -168,7 +206,7 @@ def docs_page(spec: dict) -> str:
         '<section id="problems"><h2>Problem types</h2>'
         "<p>Every error is <code>application/problem+json</code>.</p>"
         "<table><tr><th>type</th><th>status</th><th>title</th><th>meaning</th></tr>"
-        f"{problems}</table></section>"
+        f"{problems}</table></section>" + _places_html()
     )
     return _page("SESP API", header, main)
 

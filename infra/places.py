@@ -31,6 +31,8 @@ DISTRICT_NAMES: dict[str, tuple[str, str]] = {
 }
 DISTRICTS: tuple[str, ...] = tuple(DISTRICT_NAMES)
 BUREAUS: tuple[str, ...] = (CITY_BUREAU, FTZ_BUREAU, *DISTRICTS)
+# "310104 Xuhui": how a validation message names the codes it allows.
+DISTRICT_LABELS: tuple[str, ...] = tuple(f"{c} {en}" for c, (_, en) in DISTRICT_NAMES.items())
 BUREAU_NAMES: dict[str, tuple[str, str]] = {
     CITY_BUREAU: (
         "上海市市场监督管理局",
@@ -42,6 +44,23 @@ BUREAU_NAMES: dict[str, tuple[str, str]] = {
         for code, (zh, en) in DISTRICT_NAMES.items()
     },
 }
+# The places of the two bureaus that are not a district's.
+PLACES_BEYOND_DISTRICTS: dict[str, tuple[str, str]] = {
+    CITY_BUREAU: ("上海市", "Shanghai: the whole city"),
+    FTZ_BUREAU: ("中国(上海)自由贸易试验区", "the Free Trade Zone, inside Pudong"),
+}
+
+
+def place_of(code: str) -> tuple[str, str]:
+    """The Chinese and English name of the place a bureau or district code stands for."""
+    return DISTRICT_NAMES.get(code) or PLACES_BEYOND_DISTRICTS[code]
+
+
+BUREAU_LABELS: tuple[str, ...] = (
+    f"{CITY_BUREAU} the city bureau",
+    f"{FTZ_BUREAU} the Free Trade Zone branch",
+    *DISTRICT_LABELS,
+)
 
 
 def bureau_of_place(district: str | None, in_ftz: bool) -> str:

@@ -8,6 +8,8 @@
   (``_schema``) messages belong to the nested field's path (``applicant``), and only the
   top-level schema's to ``_schema``.
 - ``load``: load or raise the kernel's ``Invalid`` with those paths.
+- ``Pattern``: a pattern the whole text must match (marshmallow's ``Regexp`` matches a prefix,
+  and its ``$`` lets a trailing newline through: ``"93.00\n"`` was money).
 - ``Date`` and ``Timestamp``: the date and time fields of every input. They refuse (on their own
   field) what the platform cannot compute with: years outside ``EARLIEST_YEAR`` to
   ``LATEST_YEAR`` (``9999-12-31`` plus a day, or ``0001-01-01`` in UTC, overflow Python's
@@ -17,9 +19,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, overload
 
-from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields
+from marshmallow import INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 from infra.errors import Invalid
 
@@ -69,6 +71,21 @@ def load(schema: type[Schema] | Schema, data: Any, what: str = "request") -> dic
         raise Invalid(f"invalid {what}", flatten_errors(exc.messages)) from None
 
 
+class Pattern(validate.Regexp):
+    """``validate.Regexp`` on the whole text. Write patterns as ECMA-262 understands them too
+    (``[0-9]``, not ``\\d``, which also takes other scripts' digits; ``$``, not ``\\Z``): the
+    OpenAPI document carries them."""
+
+    @overload
+    def __call__(self, value: str) -> str: ...
+    @overload
+    def __call__(self, value: bytes) -> bytes: ...
+    def __call__(self, value):
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 # --- dates and times ------------------------------------------------------------------------
 
 # Far enough for every date a record names (a unit made in 1900, a validity in 2199), near
@@ -87,6 +104,7 @@ class Date(fields.Date):
     """A calendar date (``YYYY-MM-DD``) of a year from ``EARLIEST_YEAR`` to ``LATEST_YEAR``."""
 
     default_error_messages = {
+        "invalid": "Not a valid date: use YYYY-MM-DD (e.g. 2014-10-01).",
         "out_of_reach": f"must be a date from {EARLIEST_YEAR}-01-01 to {LATEST_YEAR}-12-31",
     }
 
@@ -102,7 +120,7 @@ class Timestamp(fields.Field):
     year from ``EARLIEST_YEAR`` to ``LATEST_YEAR``, an offset within +-14:00."""
 
     default_error_messages = {
-        "invalid": "must be a timestamp with an offset (RFC 3339)",
+        "invalid": "must be a timestamp with an offset (RFC 3339, e.g. 2014-10-01T09:30:00+08:00)",
         "out_of_reach": (
             f"must be a time from {EARLIEST_YEAR} to {LATEST_YEAR} with an offset of at most "
             "+-14:00"

@@ -10,7 +10,8 @@ from gateway.routes.base import RouteBase
 from gateway.routing import PUBLIC, route
 from infra.errors import Invalid
 from infra.identifiers import USCCField
-from infra.schemas import Reply
+from infra.places import DISTRICT_LABELS, DISTRICTS
+from infra.schemas import Date, Reply
 from services.insurance.schemas import MAX_BATCH, POLICY_NO, BatchEnvelopeSchema, PolicySchema
 
 TAG = "Insurance"
@@ -101,12 +102,17 @@ class PolicyQuery(Schema):
 
 
 class OnQuery(Schema):
-    on = fields.Date(metadata={"description": "default: today"})
+    on = Date(metadata={"description": "default: today"})
 
 
 class DistrictQuery(Schema):
-    district = fields.String(required=True, validate=validate.Regexp(r"^3101\d\d$"))
-    on = fields.Date()
+    district = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            DISTRICTS, DISTRICT_LABELS, error="must be a Shanghai district code: {labels}"
+        ),
+    )
+    on = Date()
 
 
 class EndingQuery(Schema):

@@ -9,15 +9,11 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from infra.identifiers import EquipmentCodeField, USCCField
-from infra.schemas import Strict, load
+from infra.schemas import Pattern, Strict, load
 
-MONEY = validate.Regexp(r"^\d{1,13}\.\d{2}$", error="money in yuan with two decimals, e.g. 93.00")
-SHARE = validate.Regexp(
-    r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$", error="a share between 0 and 1, e.g. 0.30"
-)
-POLICY_NO = validate.Regexp(
-    r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="1-64 letters, digits, -, _ or ."
-)
+MONEY = Pattern(r"^[0-9]{1,13}\.[0-9]{2}$", error="money in yuan with two decimals, e.g. 93.00")
+SHARE = Pattern(r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$", error="a share between 0 and 1, e.g. 0.30")
+POLICY_NO = Pattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="1-64 letters, digits, -, _ or .")
 MAX_EQUIPMENT_PER_POLICY = 5000
 MAX_BATCH = 1000
 
@@ -39,7 +35,7 @@ class LimitsSchema(Strict):
 class PolicySchema(Strict):
     """``PUT /v1/insurance/policies/{policy_no}`` body."""
 
-    revision = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    revision = fields.Integer(required=True, strict=True, validate=validate.Range(1, 2**31 - 1))
     policyholders = fields.List(
         fields.Nested(PolicyholderSchema), required=True, validate=validate.Length(min=1, max=20)
     )

@@ -8,7 +8,7 @@ from marshmallow import (
     validate,
 )
 
-from infra.places import BUREAUS, CITY_BUREAU
+from infra.places import BUREAU_LABELS, BUREAUS
 from infra.schemas import Reply, Strict
 from services.licensing.domain.common import KINDS
 from services.licensing.schemas.base import TEXT, IsoDate
@@ -20,7 +20,7 @@ class DelegationIn(Strict):
     bureau = fields.String(
         required=True,
         validate=validate.OneOf(
-            [b for b in BUREAUS if b != CITY_BUREAU], error="the FTZ branch or a district bureau"
+            BUREAUS[1:], BUREAU_LABELS[1:], error="the FTZ branch or a district bureau: {labels}"
         ),
     )
     kinds = fields.List(
