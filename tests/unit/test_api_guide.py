@@ -15,7 +15,7 @@ from gateway.pages import docs_page
 from gateway.routing import routes_of
 from gateway.service import GatewayService
 from infra.places import BUREAU_NAMES, BUREAUS, DISTRICT_NAMES
-from infra.schemas import Date, Timestamp
+from infra.schemas import Date, Pattern, Timestamp
 from infra.testing import env
 from services.licensing.domain.common import KINDS
 from services.licensing.schemas.applications import SUBJECTS, ApplicationIn
@@ -217,3 +217,28 @@ def test_the_pattern_messages_of_licensing_name_their_format():
 def test_dates_are_the_kits_date_fields_where_the_gateway_owns_them():
     ours = [w for w, f in DATES if isinstance(f, fields.Date) and not isinstance(f, Date)]
     assert set(w.replace("Schema.", ".") for w in ours) <= NOT_YET, ours
+
+
+PATTERNS = [
+    (where, check)
+    for where, field in FIELDS
+    for check in field.validators
+    if isinstance(check, validate.Regexp)
+]
+
+
+@pytest.mark.parametrize(("where", "check"), PATTERNS, ids=[w for w, _ in PATTERNS])
+def test_a_pattern_takes_the_whole_text_and_ascii_digits_only(where, check):
+    """marshmallow's Regexp matches a prefix and lets "93.00\\n" through its "$"; "\\d" takes
+    "٩٣" too: both stored text no reader expected."""
+    assert isinstance(check, Pattern), where
+    assert "\\d" not in check.regex.pattern, where
+
+
+@pytest.mark.parametrize("money", ["93.00\n", "٩٣.٠٠", "９３.００", "93.00 "])
+def test_money_is_ascii_digits_and_nothing_after(money):
+    from services.insurance.schemas import MONEY
+
+    with pytest.raises(ValidationError):
+        MONEY(money)
+    assert MONEY("93.00") == "93.00"
