@@ -96,19 +96,19 @@ def test_delegation_is_listed_with_its_history(stack, admin, ftz_officer, ftz_de
     revoked = ok(
         admin.post(
             f"/v1/delegations/{r['id']}/revoke",
-            {"effective_from": "2014-06-01", "reason": "reorganised"},
+            {"effective_from": "2014-09-29", "reason": "reorganised"},
         )
     )
-    assert (revoked["status"], revoked["revoked_from"]) == ("revoked", "2014-06-01")
+    assert (revoked["status"], revoked["revoked_from"]) == ("revoked", "2014-09-29")
     again = admin.post(
-        f"/v1/delegations/{r['id']}/revoke", {"effective_from": "2014-07-01", "reason": "twice"}
+        f"/v1/delegations/{r['id']}/revoke", {"effective_from": "2014-10-01", "reason": "twice"}
     )
     assert again.status_code == 409 and "revoked" in again.json()["detail"]
     listed = ok(ftz_officer.get("/v1/delegations", bureau="310104"))["items"]
     assert [d["id"] for d in listed] == [r["id"]]
-    in_force_may = ok(admin.get("/v1/delegations", bureau="310104", as_of="2014-05-31"))
-    in_force_june = ok(admin.get("/v1/delegations", bureau="310104", as_of="2014-06-01"))
-    assert len(in_force_may["items"]) == 1 and in_force_june["items"] == []
+    in_force_before = ok(admin.get("/v1/delegations", bureau="310104", as_of="2014-09-28"))
+    in_force_from = ok(admin.get("/v1/delegations", bureau="310104", as_of="2014-09-29"))
+    assert len(in_force_before["items"]) == 1 and in_force_from["items"] == []
 
 
 def test_if_match_on_a_delegation_revocation(stack, admin):
@@ -119,7 +119,7 @@ def test_if_match_on_a_delegation_revocation(stack, admin):
         ),
         201,
     )
-    url, body = f"/v1/delegations/{d['id']}/revoke", {"effective_from": "2014-06-01", "reason": "x"}
+    url, body = f"/v1/delegations/{d['id']}/revoke", {"effective_from": "2014-09-29", "reason": "x"}
     assert admin.post(url, body, **{"If-Match": '"7"'}).status_code == 412
     listed = ok(admin.get("/v1/delegations", bureau="310106"))["items"]
     assert [x["status"] for x in listed] == ["active"]  # nothing changed
