@@ -4,10 +4,14 @@ on licences (officers find certificates by resident ID number through it), and r
 per recording bureau.
 
 Existing licences are supervised by their issuer; existing risk facts were recorded in the one
-city-wide namespace, which becomes the city bureau's (``SH``).
+city-wide namespace, which becomes the city bureau's (``SH``). Published results of plans over
+operator certificates stop naming the employer behind a person's certificate at once (their
+count of minor findings comes with the plan's next change, or ``sesp replay licensing``).
 
 Revision ID: lic0004
 """
+
+import json
 
 import sqlalchemy as sa
 from alembic import op
@@ -47,6 +51,22 @@ def upgrade():
     op.drop_table("risk_facts")
     op.rename_table("risk_facts_by_bureau", "risk_facts")
     op.create_index("ix_risk_facts_uscc", "risk_facts", ["uscc"])
+
+    # What is published about a person's certificate withholds the employer too.
+    plans = sa.table(
+        "audit_plans", sa.column("id", sa.String), sa.column("kind"), sa.column("results")
+    )
+    bind = op.get_bind()
+    persons = sa.select(plans.c.id, plans.c.results).where(plans.c.kind == "operator_certificate")
+    for plan_id, text in bind.execute(persons).all():
+        results = json.loads(text)
+        for target in results["targets"]:
+            target["holder"] = target["holder_uscc"] = None
+        bind.execute(
+            plans.update()
+            .where(plans.c.id == plan_id)
+            .values(results=json.dumps(results, sort_keys=True))
+        )
 
 
 def downgrade():
