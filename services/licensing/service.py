@@ -31,9 +31,8 @@ from services.licensing.construction import check_construction
 from services.licensing.domain.audit.rules import AuditRules
 from services.licensing.domain.licence.rules import DEFAULT_RULES
 from services.licensing.licences import Licensing
-from services.licensing.projections import READ_MODELS
+from services.licensing.projections import KINDS, READ_MODELS
 from services.licensing.register import Register
-from services.licensing.repository import KINDS
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SWEEP_SECONDS = 5

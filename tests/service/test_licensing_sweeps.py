@@ -21,8 +21,7 @@ from services.licensing.applications import deadline_recomputation, deemed_accep
 from services.licensing.calendar import WorkingCalendar, YearOverride
 from services.licensing.domain.application.aggregate import Application
 from services.licensing.domain.application.commands import Accept, ReceiveApplication
-from services.licensing.projections import READ_MODELS, applications
-from services.licensing.repository import KINDS
+from services.licensing.projections import KINDS, READ_MODELS, applications
 from services.licensing.service import MIGRATIONS
 
 CST = timezone(timedelta(hours=8))

@@ -83,7 +83,7 @@ def test_a_birth_date_in_the_future_is_refused():
 
 
 def test_every_integration_event_has_a_schema():
-    from services.licensing.repository import KINDS
+    from services.licensing.projections import KINDS
 
     published = set().union(*(k.types for k in KINDS))
     documented = set(INTEGRATION_EVENTS)
