@@ -577,9 +577,13 @@ CELLS = _cells()
 @pytest.fixture(scope="module")
 def world(module_stacks):
     """Every registered service as a real process (a route of a new service joins the matrix
-    with its service), the gateway in this process, one clock file for all (2014-09-29), every
-    licence kind delegated to Xuhui, one inspector on Xuhui's list."""
-    stack = module_stacks(registry.names(), gateway=True, clock=CLOCK)
+    with its service), the gateway in this process, one clock file for all (2014-09-29)."""
+    return prepared_world(module_stacks(registry.names(), gateway=True, clock=CLOCK))
+
+
+def prepared_world(stack) -> World:
+    """The world of a stack whose clock is ``CLOCK``: every licence kind delegated to Xuhui,
+    one inspector on Xuhui's list (the fuzzing builds its requests on the same world)."""
     world = World(stack.gateway)
     body = {"bureau": XUHUI, "kinds": ALL_KINDS, "effective_from": "2014-01-01"}
     world.call("POST", "/v1/delegations", body, 201)
