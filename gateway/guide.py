@@ -19,7 +19,7 @@ from marshmallow import Schema
 
 from gateway.routes.audits import VerifyIn
 from gateway.schemas import TokenCreate, UsccExceptionIn
-from services.insurance.schemas import BatchEnvelopeSchema, PolicySchema
+from services.insurance.schemas import BatchEnvelopeSchema, PolicySchema, QuoteSchema
 from services.licensing.examples import operator_certificate, production_licence, use_registration
 from services.licensing.schemas import applications as apps
 from services.licensing.schemas.audits import (
@@ -303,6 +303,12 @@ EXAMPLES: dict[type[Schema], dict[str, Example]] = {
         "batch": Example(
             "A batch (each policy with its number)",
             {"policies": [{"policy_no": "PA-2014-000123", **_policy()}]},
+        )
+    },
+    QuoteSchema: {
+        "quote": Example(
+            "Asked to quote two lifts, for a month",
+            {"equipment_codes": [EQUIPMENT, "311012345201400002"], "valid_until": "2014-12-31"},
         )
     },
 }

@@ -1,26 +1,53 @@
-"""Insurance: insurers push policies; officers see coverage; the public sees district ratios."""
+"""Insurance: insurers push policies and declare quotes; officers see coverage; the public
+sees district ratios.
+
+An insurer reads the coverage and premium factors of the elevators it insures or declared a
+quote for (the service decides: 404 elsewhere, as for an unknown elevator), and sees only its
+own policies. A policy's representation carries an ``ETag``: its version, then a digest of
+how its elevators matched the register (which changes the body without a new version), so a
+``304`` never hides a newly matched elevator; ``If-Match`` on a ``PUT`` takes the tag or the
+bare version.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from marshmallow import Schema, ValidationError, fields, validate
+from werkzeug.wrappers import Response
 
 from gateway.auth import BUREAU_OFFICER, CITY_ADMIN, INSURER
-from gateway.call import Call
+from gateway.call import VERSION_TAG, Call
 from gateway.routes.base import RouteBase
+from gateway.routes.equipment import _unit_code
 from gateway.routing import PUBLIC, route
-from infra.errors import Invalid
+from infra.errors import Invalid, PreconditionFailed
 from infra.identifiers import USCCField
+from infra.paging import PageQuery, decode_cursor, page_of
 from infra.places import DISTRICT_LABELS, DISTRICTS
 from infra.schemas import Date, Reply
-from services.insurance.schemas import MAX_BATCH, POLICY_NO, BatchEnvelopeSchema, PolicySchema
+from services.insurance.schemas import (
+    MAX_BATCH,
+    POLICY_NO,
+    BatchEnvelopeSchema,
+    PolicySchema,
+    QuoteSchema,
+)
 
 TAG = "Insurance"
 OFFICIALS = [CITY_ADMIN, BUREAU_OFFICER]
+# A policy's representation is the insurer's and officers' only: no shared cache keeps it, and
+# a client revalidates (If-None-Match) before reusing it.
+PRIVATE = "private, no-cache"
 
 
 class PolicyEquipment(Reply):
     equipment_code = fields.String(required=True)
     match = fields.String(required=True, metadata={"enum": ["registered", "pending"]})
+    registered_as = fields.String(
+        metadata={"description": "the unit's code, when the policy names its legacy code"}
+    )
     flag = fields.String(metadata={"description": "equipment_cancelled when deregistered"})
 
 
@@ -61,8 +88,15 @@ class CoveringPolicy(Reply):
 class Coverage(Reply):
     equipment_code = fields.String(required=True)
     on = fields.Date(required=True)
-    covered = fields.Boolean(required=True)
-    policies = fields.List(fields.Nested(CoveringPolicy), required=True)
+    covered = fields.Boolean(required=True, metadata={"description": "by any policy"})
+    covered_by_another_insurer = fields.Boolean(
+        metadata={"description": "insurers only: a policy of another insurer covers it"}
+    )
+    policies = fields.List(
+        fields.Nested(CoveringPolicy),
+        required=True,
+        metadata={"description": "an insurer sees its own policies only"},
+    )
 
 
 class PremiumFactors(Reply):
@@ -115,7 +149,7 @@ class DistrictQuery(Schema):
     on = Date()
 
 
-class EndingQuery(Schema):
+class EndingQuery(PageQuery):
     ending_within = fields.Integer(
         required=True,
         validate=validate.Range(min=0, max=366),
@@ -123,8 +157,51 @@ class EndingQuery(Schema):
     )
 
 
+class QuoteView(Reply):
+    id = fields.String(required=True)
+    insurer = fields.String(required=True)
+    equipment_codes = fields.List(fields.String(), required=True)
+    valid_until = fields.Date(required=True)
+    declared_at = fields.String(required=True)
+    version = fields.Integer(required=True)
+
+
 EQUIPMENT_CODE = {"description": "18-digit equipment code (or legacy 20-digit alias)"}
 POLICY_PARAM = {"description": "the insurer's policy number"}
+SCOPED = (
+    "An insurer reads only elevators it insures (one of its policies names it) or declared a "
+    "quote for (POST /v1/insurance/quotes, until its valid_until); elsewhere 404."
+)
+
+
+def policy_tag(view: dict) -> str:
+    """The ``ETag`` of a policy's representation: its version, and a digest of how its
+    elevators matched the register."""
+    matches = json.dumps(view.get("equipment", []), sort_keys=True).encode()
+    return f'"{view["version"]}-{hashlib.sha256(matches).hexdigest()[:12]}"'
+
+
+def _expected_version(call: Call) -> int | None:
+    """The version ``If-Match`` names: a policy's tag (``"3-…"``) or a bare ``"3"``."""
+    raw = call.request.headers.get("If-Match")
+    if raw is None:
+        return None
+    version = raw.strip().removeprefix("W/").strip('"').partition("-")[0]
+    if not VERSION_TAG.fullmatch(version):
+        raise PreconditionFailed(f"If-Match {raw!r} names no version")
+    return int(version)
+
+
+def _tagged(call: Call, status: int, view: dict):
+    """The policy with its ``ETag``; 304 when ``If-None-Match`` names it (reads)."""
+    tag = policy_tag(view)
+    headers = {"ETag": tag, "Cache-Control": PRIVATE}
+    wanted = call.request.headers.get("If-None-Match")
+    if wanted is not None and call.request.method == "GET":
+        named = {t.strip().removeprefix("W/") for t in wanted.split(",")}
+        if tag in named or "*" in named:
+            return Response(status=304, headers=headers)
+    return status, view, headers
 
 
 class InsuranceRoutes(RouteBase):
@@ -135,11 +212,14 @@ class InsuranceRoutes(RouteBase):
         tag=TAG,
         summary="Create or supersede a policy (idempotent per revision)",
         description="201 created; 200 superseded by a newer revision, or an identical "
-        "replay (unchanged, same body); 409 when the revision is older than "
-        "the stored one; 422 when invalid.",
+        "replay (unchanged, same body: the same terms in any order of elevators and "
+        "policyholders, amounts written with any number of decimals); 409 when the revision "
+        "is older than the stored one; 412 when If-Match names another version; 422 when "
+        "invalid. The response carries the policy's ETag.",
         body=PolicySchema,
         responses={201: PolicyView, 200: PolicyView},
-        errors=(409, 422),
+        errors=(409, 412, 422),
+        if_match=True,
         path_params={"policy_no": POLICY_PARAM},
     )
     def put_policy(self, call: Call):
@@ -151,11 +231,12 @@ class InsuranceRoutes(RouteBase):
                 "invalid policy number", {"policy_no": [str(m) for m in exc.messages]}
             ) from None
         item = {"policy_no": policy_no, **PolicySchema().dump(call.body)}
-        # A refusal comes back as the kernel's error (Stale: 409, Invalid: 422), which the
-        # gateway's one table turns into its problem response.
-        result = self.rpc.insurance.sync_policy(call.caller.uscc, item)
+        # A refusal comes back as the kernel's error (Stale: 409, PreconditionFailed: 412,
+        # Invalid: 422), which the gateway's one table turns into its problem response. The
+        # version is checked by the service, in the transaction that writes the push.
+        result = self.rpc.insurance.sync_policy(call.caller.uscc, item, _expected_version(call))
         view = self.rpc.insurance.get_policy(policy_no, call.caller.uscc)
-        return result["status"], view
+        return _tagged(call, result["status"], view)
 
     @route(
         "POST",
@@ -179,13 +260,15 @@ class InsuranceRoutes(RouteBase):
         roles=[INSURER, *OFFICIALS],
         tag=TAG,
         summary="A policy with its elevators and how each matched the register",
+        description="Carries an ETag (the version, then a digest of the elevators' matches); "
+        "If-None-Match naming it answers 304.",
         query=PolicyQuery,
         responses={200: PolicyView},
         path_params={"policy_no": POLICY_PARAM},
     )
     def get_policy(self, call: Call):
         insurer = call.caller.uscc if call.caller.role == INSURER else call.query.get("insurer")
-        return self.rpc.insurance.get_policy(call.path["policy_no"], insurer)
+        return _tagged(call, 200, self.rpc.insurance.get_policy(call.path["policy_no"], insurer))
 
     @route(
         "GET",
@@ -193,13 +276,18 @@ class InsuranceRoutes(RouteBase):
         roles=[INSURER, *OFFICIALS],
         tag=TAG,
         summary="Active policies ending within N days (an insurer sees its own)",
+        description="By end date, insurer and number, in pages (limit, cursor).",
         query=EndingQuery,
         responses={200: EndingPolicies},
     )
     def policies_ending(self, call: Call):
+        q = call.query
         insurer = call.caller.uscc if call.caller.role == INSURER else None
-        items = self.rpc.insurance.policies_ending(call.query["ending_within"], insurer)
-        return {"items": items, "next_cursor": None}
+        after = decode_cursor(q["cursor"], 3) if q.get("cursor") else None
+        items = self.rpc.insurance.policies_ending(
+            q["ending_within"], insurer, q["limit"] + 1, after
+        )
+        return page_of(items, q["limit"], lambda p: [p["ends_on"], p["insurer"], p["policy_no"]])
 
     @route(
         "GET",
@@ -207,13 +295,16 @@ class InsuranceRoutes(RouteBase):
         roles=[INSURER, *OFFICIALS],
         tag=TAG,
         summary="Whether an elevator was covered on a date, and by which policies",
+        description=SCOPED + " An insurer sees its own policies only, and whether another "
+        "insurer's policy covers the elevator on the date (covered_by_another_insurer).",
         query=OnQuery,
         responses={200: Coverage},
+        errors=(422,),
         path_params={"equipment_code": EQUIPMENT_CODE},
     )
     def coverage(self, call: Call):
         on = call.query.get("on")
-        return self.rpc.insurance.coverage(call.path["equipment_code"], on and on.isoformat())
+        return self.rpc.insurance.coverage(_unit_code(call), on and on.isoformat(), _insurer(call))
 
     @route(
         "GET",
@@ -221,13 +312,34 @@ class InsuranceRoutes(RouteBase):
         roles=[INSURER],
         tag=TAG,
         summary="Premium factors of an elevator",
-        description="credit_grade, faults_12m and entrapments_12m come from the "
+        description=SCOPED + " credit_grade, faults_12m and entrapments_12m come from the "
         "maintenance-credit service and are null until it publishes them.",
         responses={200: PremiumFactors},
+        errors=(422,),
         path_params={"equipment_code": EQUIPMENT_CODE},
     )
     def premium_factors(self, call: Call):
-        return self.rpc.insurance.premium_factors(call.path["equipment_code"])
+        return self.rpc.insurance.premium_factors(_unit_code(call), call.caller.uscc)
+
+    @route(
+        "POST",
+        "/v1/insurance/quotes",
+        roles=[INSURER],
+        tag=TAG,
+        summary="Declare that you were asked to quote elevators",
+        description="Recorded as an event; until valid_until (today to 90 days ahead) the "
+        "insurer reads the coverage and premium factors of these elevators (never another "
+        "insurer's policies).",
+        body=QuoteSchema,
+        responses={201: QuoteView},
+        errors=(422,),
+    )
+    def declare_quote(self, call: Call):
+        body = call.body
+        quote = self.rpc.insurance.declare_quote(
+            call.caller.uscc, body["equipment_codes"], body["valid_until"].isoformat()
+        )
+        return 201, quote
 
     @route(
         "GET",
@@ -241,3 +353,8 @@ class InsuranceRoutes(RouteBase):
     def public_coverage(self, call: Call):
         on = call.query.get("on")
         return self.rpc.insurance.district_coverage(call.query["district"], on and on.isoformat())
+
+
+def _insurer(call: Call) -> str | None:
+    """The insurer a read is scoped to (None: an official, who sees everything)."""
+    return call.caller.uscc if call.caller.role == INSURER else None

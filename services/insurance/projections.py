@@ -5,11 +5,17 @@
   saved, live and in a rebuild alike: a rebuilt model equals the live one by construction.
   A policy links exactly the elevators its current terms name, so an elevator that an
   earlier revision named and a later one (a cancellation included) dropped is linked no more.
+  The ``digest`` is of the canonical terms (``Terms.canonical``): equal for two pushes that
+  say the same.
+- ``quotes``: one row per elevator of a quote an insurer declared (``quote_rows``), what opens
+  the elevator's coverage and premium factors to that insurer until ``valid_until``.
 - ``equipment_register``: the service's copy of the register, fed by licensing's equipment
   events. Those are facts insurance decides nothing about (no rule, no command), so they are
   written straight into the table (``facts``) instead of being folded into an aggregate: each
   consumed event is also stored in insurance's own store (stream ``licensing:<stream>``, same
-  event id), which is what a rebuild reads them from.
+  event id), which is what a rebuild reads them from. A unit registered with a legacy
+  20-digit Shanghai code keeps it in ``legacy_code``: policies and quotes name either code,
+  and reads match them through both (``reads.aliases``).
 """
 
 from __future__ import annotations
@@ -44,7 +50,14 @@ from infra.eventstore.db import bulk_insert
 from infra.eventstore.records import to_db
 from infra.readmodels import ReadModels
 from infra.repository import Kind, Kinds
-from services.insurance.domain import EVENT_TYPES, STREAM_PREFIX, Policy
+from services.insurance.domain import (
+    EVENT_TYPES,
+    QUOTE_EVENT_TYPES,
+    QUOTE_PREFIX,
+    STREAM_PREFIX,
+    Policy,
+    Quote,
+)
 
 metadata = MetaData()
 # json.dumps(terms, sort_keys=True), its encoder built once.
@@ -63,7 +76,10 @@ equipment_register = Table(
     Column("manufacture_year", Integer),
     # how many registration events took effect on this row: exactly once keeps it at 1
     Column("applied", Integer, nullable=False),
+    # the unit's legacy 20-digit Shanghai code, when it was registered with one (an alias)
+    Column("legacy_code", String(20)),
 )
+Index("ix_equipment_register_legacy_code", equipment_register.c.legacy_code)
 
 policies = Table(
     "policies",
@@ -71,7 +87,8 @@ policies = Table(
     Column("insurer", String(18), primary_key=True),
     Column("policy_no", String(64), primary_key=True),
     Column("revision", Integer, nullable=False),
-    Column("digest", String(64), nullable=False),  # of ``terms``: spot a changed revision
+    # of the canonical terms: equal for pushes that say the same, however they write it
+    Column("digest", String(64), nullable=False),
     Column("status", String(20), nullable=False),  # active | cancelled | lapsed
     Column("cover", String(20), nullable=False),
     Column("premium", String(20), nullable=False),
@@ -93,6 +110,17 @@ policy_equipment = Table(
 )
 Index("ix_policy_equipment_code", policy_equipment.c.equipment_code)
 
+quotes = Table(
+    "quotes",
+    metadata,
+    Column("insurer", String(18), primary_key=True),
+    Column("quote_id", String(36), primary_key=True),
+    Column("equipment_code", String(20), primary_key=True),
+    Column("valid_until", Date, nullable=False),
+    Column("declared_at", DateTime, nullable=False),
+)
+Index("ix_quotes_equipment_code", quotes.c.equipment_code)
+
 
 # --- policies: rows of the aggregate's state ------------------------------------------------
 
@@ -102,11 +130,12 @@ def policy_row(policy: Policy) -> dict[str, Any]:
     terms = policy.terms
     assert terms is not None and policy.changed_at is not None  # saved: enrolled at least
     text = _TERMS_JSON.encode(encode(terms))
+    canonical = _TERMS_JSON.encode(encode(terms.canonical()))
     return {
         "insurer": policy.insurer,
         "policy_no": policy.policy_no,
         "revision": policy.revision,
-        "digest": hashlib.sha256(text.encode()).hexdigest(),
+        "digest": hashlib.sha256(canonical.encode()).hexdigest(),
         "status": policy.status,
         "cover": terms.cover,
         "premium": terms.premium,
@@ -128,6 +157,16 @@ def policy_links(policy: Policy) -> list[dict[str, str]]:
     ]
 
 
+def write_rows(conn: Connection, saved: Sequence[Policy | Quote]) -> None:
+    """Write the rows of the aggregates just saved (policies and quotes)."""
+    saved_policies = [a for a in saved if isinstance(a, Policy)]
+    if saved_policies:
+        write_policies(conn, saved_policies)
+    saved_quotes = [a for a in saved if isinstance(a, Quote)]
+    if saved_quotes:
+        write_quotes(conn, saved_quotes)
+
+
 def write_policies(conn: Connection, saved: Sequence[Policy]) -> None:
     """Write the rows of policies just saved in a few statements whatever their number: per
     insurer, one delete of their rows and one of their links, then one bulk insert of each."""
@@ -141,6 +180,34 @@ def write_policies(conn: Connection, saved: Sequence[Policy]) -> None:
             )
     bulk_insert(conn, policies, [policy_row(p) for p in saved])
     bulk_insert(conn, policy_equipment, [link for p in saved for link in policy_links(p)])
+
+
+# --- quotes: rows of the aggregate's state --------------------------------------------------
+
+
+def quote_rows(quote: Quote) -> list[dict[str, Any]]:
+    """The ``quotes`` rows of a declared quote: one per elevator it names."""
+    assert quote.declared_at is not None  # saved: declared
+    return [
+        {
+            "insurer": quote.insurer,
+            "quote_id": quote.quote_id,
+            "equipment_code": code,
+            "valid_until": quote.valid_until,
+            "declared_at": to_db(quote.declared_at),
+        }
+        for code in quote.equipment_codes
+    ]
+
+
+def write_quotes(conn: Connection, saved: Sequence[Quote]) -> None:
+    for quote in saved:
+        conn.execute(
+            delete(quotes).where(
+                quotes.c.insurer == quote.insurer, quotes.c.quote_id == quote.quote_id
+            )
+        )
+    bulk_insert(conn, quotes, [row for q in saved for row in quote_rows(q)])
 
 
 # --- the equipment register: licensing's facts ----------------------------------------------
@@ -164,6 +231,7 @@ def _equipment_registered(conn: Connection, ev: StoredEvent) -> None:
         "registered_on": date.fromisoformat(d["registered_on"]) if d.get("registered_on") else None,
         "maintenance_unit_uscc": d.get("maintenance_unit_uscc"),
         "manufacture_year": _year_of(code),
+        "legacy_code": d.get("legacy_code"),
     }
     where = equipment_register.c.equipment_code == code
     moved = conn.execute(
@@ -212,10 +280,13 @@ EQUIPMENT_FACTS = {
     **{name: _equipment_status for name in _EQUIPMENT_STATUS},
 }
 
-KINDS = Kinds(Kind(STREAM_PREFIX, Policy, EVENT_TYPES))
+KINDS = Kinds(
+    Kind(STREAM_PREFIX, Policy, EVENT_TYPES),
+    Kind(QUOTE_PREFIX, Quote, QUOTE_EVENT_TYPES),
+)
 READ_MODELS = ReadModels(
     metadata,
     KINDS,
-    write_policies,
+    write_rows,
     facts={OBSERVED_PREFIX + name: writer for name, writer in EQUIPMENT_FACTS.items()},
 )

@@ -2,6 +2,13 @@
 factors and the equipment register, all answered from the read models.
 
 Use cases of ``InsuranceService``'s read RPCs (same names), kept apart from the nameko wiring.
+
+An elevator is known by its code and, when it was registered with one, its legacy 20-digit
+Shanghai code: policies and quotes may name either, and every read matches both
+(``aliases``). An insurer reads the coverage and premium factors only of the elevators it
+insures (one of its policies names it) or declared a quote for (until the quote's
+``valid_until``); elsewhere it gets ``NotFound``, as for an elevator nobody knows. It never
+sees another insurer's policies: only whether one covers the elevator on the date.
 """
 
 from __future__ import annotations
@@ -9,11 +16,13 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from infra.bus.dependencies import Clock, UnitOfWork
 from infra.errors import Invalid, NotFound
-from services.insurance.projections import equipment_register, policies, policy_equipment
+from services.insurance.projections import equipment_register, policies, policy_equipment, quotes
+
+_OUT_OF_SCOPE = "equipment {code}: no policy or quote of yours names it"
 
 
 def get_policy(db: UnitOfWork, policy_no: str, insurer: str | None = None) -> dict:
@@ -38,18 +47,25 @@ def get_policy(db: UnitOfWork, policy_no: str, insurer: str | None = None) -> di
 
 def _policy_view(db: UnitOfWork, row) -> dict:
     terms = json.loads(row["terms"])
-    reg = {
-        r.equipment_code: r.status
-        for r in db.conn.execute(
-            select(equipment_register.c.equipment_code, equipment_register.c.status).where(
-                equipment_register.c.equipment_code.in_(terms["equipment_codes"])
-            )
+    codes = terms["equipment_codes"]
+    e = equipment_register.c
+    # Each code the policy names, as registered: under that code, or as a unit's legacy code.
+    reg: dict[str, tuple[str, str]] = {}
+    for r in db.conn.execute(
+        select(e.equipment_code, e.legacy_code, e.status).where(
+            or_(e.equipment_code.in_(codes), e.legacy_code.in_(codes))
         )
-    }
+    ):
+        reg.setdefault(r.equipment_code, (r.equipment_code, r.status))
+        if r.legacy_code is not None:
+            reg.setdefault(r.legacy_code, (r.equipment_code, r.status))
     equipment = []
-    for code in terms["equipment_codes"]:
+    for code in codes:
         entry = {"equipment_code": code, "match": "registered" if code in reg else "pending"}
-        if reg.get(code) == "cancelled":
+        registered_as, status = reg.get(code, (code, None))
+        if registered_as != code:
+            entry["registered_as"] = registered_as
+        if status == "cancelled":
             entry["flag"] = "equipment_cancelled"
         equipment.append(entry)
     return {
@@ -63,9 +79,55 @@ def _policy_view(db: UnitOfWork, row) -> dict:
     }
 
 
-def coverage(db: UnitOfWork, clock: Clock, equipment_code: str, on: str | None = None) -> dict:
-    """Whether an elevator was covered on a date, with the policies that cover it."""
+def aliases(db: UnitOfWork, code: str) -> set[str]:
+    """The codes an elevator is known by: ``code`` and, for a registered unit, its code and
+    its legacy code (whichever of them ``code`` is)."""
+    e = equipment_register.c
+    found = {code}
+    for r in db.conn.execute(
+        select(e.equipment_code, e.legacy_code).where(
+            or_(e.equipment_code == code, e.legacy_code == code)
+        )
+    ):
+        found.add(r.equipment_code)
+        if r.legacy_code is not None:
+            found.add(r.legacy_code)
+    return found
+
+
+def in_scope(db: UnitOfWork, clock: Clock, insurer: str, codes: set[str]) -> bool:
+    """Whether the insurer insures the elevator (one of its policies names one of its codes,
+    whatever the policy's status) or declared a quote for it that is still valid."""
+    insured = exists(
+        select(1).where(
+            policy_equipment.c.insurer == insurer, policy_equipment.c.equipment_code.in_(codes)
+        )
+    )
+    quoted = exists(
+        select(1).where(
+            quotes.c.insurer == insurer,
+            quotes.c.equipment_code.in_(codes),
+            quotes.c.valid_until >= clock.today(),
+        )
+    )
+    return bool(db.conn.execute(select(or_(insured, quoted))).scalar())
+
+
+def coverage(
+    db: UnitOfWork,
+    clock: Clock,
+    equipment_code: str,
+    on: str | None = None,
+    insurer: str | None = None,
+) -> dict:
+    """Whether an elevator was covered on a date, with the policies that cover it.
+
+    ``insurer``: an insurer asks (see the module's scope rule): ``NotFound`` outside its
+    scope; only its own policies are listed, with ``covered_by_another_insurer``."""
     day = date.fromisoformat(on) if on else clock.today()
+    codes = aliases(db, equipment_code)
+    if insurer is not None and not in_scope(db, clock, insurer, codes):
+        raise NotFound(_OUT_OF_SCOPE.format(code=equipment_code))
     rows = (
         db.conn.execute(
             select(policies)
@@ -76,16 +138,20 @@ def coverage(db: UnitOfWork, clock: Clock, equipment_code: str, on: str | None =
                     policy_equipment.c.policy_no == policies.c.policy_no,
                 ),
             )
-            .where(policy_equipment.c.equipment_code == equipment_code, _covers(day))
-            .order_by(policies.c.starts_on)
+            .where(policy_equipment.c.equipment_code.in_(codes), _covers(day))
+            .order_by(policies.c.starts_on, policies.c.insurer, policies.c.policy_no)
         )
         .mappings()
         .all()
     )
+    # A policy naming both codes of one unit is one policy.
+    rows = list({(r["insurer"], r["policy_no"]): r for r in rows}.values())
+    answer: dict = {"equipment_code": equipment_code, "on": day.isoformat(), "covered": bool(rows)}
+    if insurer is not None:
+        answer["covered_by_another_insurer"] = any(r["insurer"] != insurer for r in rows)
+        rows = [r for r in rows if r["insurer"] == insurer]
     return {
-        "equipment_code": equipment_code,
-        "on": day.isoformat(),
-        "covered": bool(rows),
+        **answer,
         "policies": [
             {
                 "insurer": r["insurer"],
@@ -115,7 +181,13 @@ def district_coverage(db: UnitOfWork, clock: Clock, district: str, on: str | Non
                 ),
             )
         )
-        .where(policy_equipment.c.equipment_code == elevators.c.equipment_code, _covers(day))
+        .where(
+            # a policy may name the unit's code or its legacy code
+            policy_equipment.c.equipment_code.in_(
+                [elevators.c.equipment_code, elevators.c.legacy_code]
+            ),
+            _covers(day),
+        )
     )
     base = (
         select(func.count())
@@ -138,21 +210,38 @@ def district_coverage(db: UnitOfWork, clock: Clock, district: str, on: str | Non
 
 
 def policies_ending(
-    db: UnitOfWork, clock: Clock, within_days: int, insurer: str | None = None
+    db: UnitOfWork,
+    clock: Clock,
+    within_days: int,
+    insurer: str | None = None,
+    limit: int = 501,
+    after: list | None = None,
 ) -> list[dict]:
-    """Active policies whose period ends within N days from today (officers' list)."""
+    """Active policies whose period ends within N days from today, by end date, insurer and
+    number: ``limit`` of them after the position ``after`` (``[ends_on, insurer,
+    policy_no]`` of the last one a page showed)."""
     today = clock.today()
+    p = policies.c
     q = (
         select(policies)
         .where(
-            policies.c.status == "active",
-            policies.c.ends_on >= today,
-            policies.c.ends_on <= today + timedelta(days=within_days),
+            p.status == "active",
+            p.ends_on >= today,
+            p.ends_on <= today + timedelta(days=within_days),
         )
-        .order_by(policies.c.ends_on, policies.c.insurer, policies.c.policy_no)
+        .order_by(p.ends_on, p.insurer, p.policy_no)
     )
     if insurer:
-        q = q.where(policies.c.insurer == insurer)
+        q = q.where(p.insurer == insurer)
+    if after:
+        ends_on, last_insurer, policy_no = date.fromisoformat(after[0]), after[1], after[2]
+        q = q.where(
+            or_(
+                p.ends_on > ends_on,
+                and_(p.ends_on == ends_on, p.insurer > last_insurer),
+                and_(p.ends_on == ends_on, p.insurer == last_insurer, p.policy_no > policy_no),
+            )
+        )
     return [
         {
             "insurer": r["insurer"],
@@ -160,16 +249,24 @@ def policies_ending(
             "ends_on": r["ends_on"].isoformat(),
             "revision": r["revision"],
         }
-        for r in db.conn.execute(q.limit(5000)).mappings()
+        for r in db.conn.execute(q.limit(limit)).mappings()
     ]
 
 
-def premium_factors(db: UnitOfWork, clock: Clock, equipment_code: str) -> dict:
-    """Factors an insurer may price on. The credit grade, faults and entrapments come from
-    the maintenance-credit service, which publishes nothing yet: they are null until then."""
+def premium_factors(
+    db: UnitOfWork, clock: Clock, equipment_code: str, insurer: str | None = None
+) -> dict:
+    """Factors an insurer may price on (``insurer``: only in its scope, see the module). The
+    credit grade, faults and entrapments come from the maintenance-credit service, which
+    publishes nothing yet: they are null until then."""
+    if insurer is not None and not in_scope(db, clock, insurer, aliases(db, equipment_code)):
+        raise NotFound(_OUT_OF_SCOPE.format(code=equipment_code))
+    e = equipment_register.c
     row = (
         db.conn.execute(
-            select(equipment_register).where(equipment_register.c.equipment_code == equipment_code)
+            select(equipment_register)
+            .where(or_(e.equipment_code == equipment_code, e.legacy_code == equipment_code))
+            .order_by(e.equipment_code)
         )
         .mappings()
         .first()
@@ -178,7 +275,7 @@ def premium_factors(db: UnitOfWork, clock: Clock, equipment_code: str) -> dict:
         raise NotFound(f"equipment {equipment_code} is not in the register")
     year = row["manufacture_year"]
     return {
-        "equipment_code": equipment_code,
+        "equipment_code": row["equipment_code"],
         "maintenance_unit_uscc": row["maintenance_unit_uscc"],
         "credit_grade": None,
         "age_years": (clock.today().year - year) if year else None,

@@ -6,16 +6,21 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
 from infra.identifiers import EquipmentCodeField, USCCField
-from infra.schemas import Pattern, Strict, load
+from infra.schemas import Date, Pattern, Strict, load
+from services.insurance.domain import QUOTE_MAX_DAYS, money_text, share_text
 
-MONEY = Pattern(r"^[0-9]{1,13}\.[0-9]{2}$", error="money in yuan with two decimals, e.g. 93.00")
+# Two decimals are what the terms keep ("5000000" is kept as "5000000.00"): see post_load.
+MONEY = Pattern(
+    r"^[0-9]{1,13}(\.[0-9]{1,2})?$", error="money in yuan, at most two decimals, e.g. 93.00"
+)
 SHARE = Pattern(r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$", error="a share between 0 and 1, e.g. 0.30")
 POLICY_NO = Pattern(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", error="1-64 letters, digits, -, _ or .")
 MAX_EQUIPMENT_PER_POLICY = 5000
 MAX_BATCH = 1000
+MAX_QUOTED = 1000  # elevators in one quote: a large estate, not the register
 
 
 class PolicyholderSchema(Strict):
@@ -26,10 +31,19 @@ class PolicyholderSchema(Strict):
     )
     share = fields.String(required=True, validate=SHARE)
 
+    @post_load
+    def _canonical(self, data, **kwargs):
+        data["share"] = share_text(data["share"])
+        return data
+
 
 class LimitsSchema(Strict):
     per_accident = fields.String(required=True, validate=MONEY)
     per_person = fields.String(required=True, validate=MONEY)
+
+    @post_load
+    def _canonical(self, data, **kwargs):
+        return {name: money_text(value) for name, value in data.items()}
 
 
 class PolicySchema(Strict):
@@ -47,8 +61,8 @@ class PolicySchema(Strict):
     cover = fields.String(required=True, validate=validate.OneOf(["liability", "comprehensive"]))
     limits = fields.Nested(LimitsSchema, required=True)
     premium = fields.String(required=True, validate=MONEY)
-    starts_on = fields.Date(required=True)
-    ends_on = fields.Date(required=True)
+    starts_on = Date(required=True)
+    ends_on = Date(required=True)
     status = fields.String(required=True, validate=validate.OneOf(["active", "cancelled"]))
 
     @validates_schema(skip_on_field_errors=False)  # report every problem at once
@@ -67,6 +81,13 @@ class PolicySchema(Strict):
         if errors:
             raise ValidationError(errors)
 
+    @post_load
+    def _canonical(self, data, **kwargs):
+        # The terms keep amounts in one way of writing them: a replay that writes "93" where
+        # the first push wrote "93.00" says the same, and the stored text shows it so.
+        data["premium"] = money_text(data["premium"])
+        return data
+
 
 class BatchItemSchema(PolicySchema):
     policy_no = fields.String(required=True, validate=POLICY_NO)
@@ -80,10 +101,35 @@ class BatchEnvelopeSchema(Strict):
     )
 
 
+class QuoteSchema(Strict):
+    """``POST /v1/insurance/quotes``: the elevators an insurer was asked to quote, until when."""
+
+    equipment_codes = fields.List(
+        EquipmentCodeField(),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_QUOTED),
+        metadata={"example": ["311012345201400001"]},
+    )
+    valid_until = Date(
+        required=True,
+        metadata={
+            "description": f"today to {QUOTE_MAX_DAYS} days ahead (China Standard Time)",
+            "example": "2014-12-31",
+        },
+    )
+
+    @validates_schema
+    def _unique(self, data, **kwargs):
+        codes = data.get("equipment_codes") or []
+        if len(set(codes)) != len(codes):
+            raise ValidationError("an elevator is listed twice", field_name="equipment_codes")
+
+
 # Built once: a schema instance is reusable, and building one (with its nested schemas) costs
 # more than loading a policy with it.
 _POLICY = PolicySchema()
 _BATCH_ITEM = BatchItemSchema()
+_QUOTE = QuoteSchema()
 
 
 def load_policy(payload: Any, with_policy_no: bool = False) -> dict:
@@ -93,6 +139,11 @@ def load_policy(payload: Any, with_policy_no: bool = False) -> dict:
     data["starts_on"] = data["starts_on"].isoformat()
     data["ends_on"] = data["ends_on"].isoformat()
     return data
+
+
+def load_quote(payload: Any) -> dict:
+    """Validate a declared quote; raises ``infra.errors.Invalid`` with errors by field path."""
+    return load(_QUOTE, payload, "quote")
 
 
 # -- integration events published by this service ------------------------------------------
@@ -106,4 +157,5 @@ INTEGRATION_EVENTS = {
     "PolicyCancelled": "revision, terms",
     "PolicyEndingSoon": "ends_on, reminded_on",
     "PolicyLapsed": "ends_on, equipment_codes",
+    "QuoteDeclared": "insurer, quote_id, equipment_codes, valid_until, declared_on",
 }

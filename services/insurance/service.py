@@ -15,7 +15,7 @@ from infra.bus.dependencies import ServiceDatabase, UnitOfWork
 from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.eventstore import NewEvent
 from infra.service import KernelService
-from services.insurance import reads, sync
+from services.insurance import quotes, reads, sync
 from services.insurance.projections import (
     EQUIPMENT_FACTS,
     KINDS,
@@ -63,9 +63,20 @@ class InsuranceService(KernelService):
         return sync.sync_policies(self.repository(), self.clock.now(), insurer, items)
 
     @rpc
-    def sync_policy(self, insurer: str, item: dict) -> dict:
-        """One pushed policy; a refusal is raised as its kernel error."""
-        return sync.sync_policy(self.repository(), self.clock.now(), insurer, item)
+    def sync_policy(self, insurer: str, item: dict, expected_version: int | None = None) -> dict:
+        """One pushed policy; a refusal is raised as its kernel error (412 when
+        ``expected_version`` is not the stored one)."""
+        return sync.sync_policy(
+            self.repository(), self.clock.now(), insurer, item, expected_version
+        )
+
+    @rpc
+    def declare_quote(self, insurer: str, equipment_codes: list[str], valid_until: str) -> dict:
+        """An insurer was asked to quote these elevators until ``valid_until`` (see
+        ``quotes``)."""
+        return quotes.declare(
+            self.repository(), self.clock.now(), insurer, equipment_codes, valid_until
+        )
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -74,20 +85,28 @@ class InsuranceService(KernelService):
         return reads.get_policy(self.db, policy_no, insurer)
 
     @rpc
-    def coverage(self, equipment_code: str, on: str | None = None) -> dict:
-        return reads.coverage(self.db, self.clock, equipment_code, on)
+    def coverage(
+        self, equipment_code: str, on: str | None = None, insurer: str | None = None
+    ) -> dict:
+        return reads.coverage(self.db, self.clock, equipment_code, on, insurer)
 
     @rpc
     def district_coverage(self, district: str, on: str | None = None) -> dict:
         return reads.district_coverage(self.db, self.clock, district, on)
 
     @rpc
-    def policies_ending(self, within_days: int, insurer: str | None = None) -> list[dict]:
-        return reads.policies_ending(self.db, self.clock, within_days, insurer)
+    def policies_ending(
+        self,
+        within_days: int,
+        insurer: str | None = None,
+        limit: int = 501,
+        after: list | None = None,
+    ) -> list[dict]:
+        return reads.policies_ending(self.db, self.clock, within_days, insurer, limit, after)
 
     @rpc
-    def premium_factors(self, equipment_code: str) -> dict:
-        return reads.premium_factors(self.db, self.clock, equipment_code)
+    def premium_factors(self, equipment_code: str, insurer: str | None = None) -> dict:
+        return reads.premium_factors(self.db, self.clock, equipment_code, insurer)
 
     @rpc
     def equipment(self, equipment_code: str) -> dict:

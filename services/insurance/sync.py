@@ -51,15 +51,30 @@ def sync_policies(repo: Repository, now: datetime, insurer: str, items: list) ->
     return [_as_dict(i, r) for i, r in enumerate(results)]
 
 
-def sync_policy(repo: Repository, now: datetime, insurer: str, item: dict) -> dict:
-    """Apply one pushed policy; its refusal is raised (409 stale, 422 invalid...)."""
-    [result] = _sync(repo, now, insurer, [item])
+def sync_policy(
+    repo: Repository,
+    now: datetime,
+    insurer: str,
+    item: dict,
+    expected_version: int | None = None,
+) -> dict:
+    """Apply one pushed policy; its refusal is raised (409 stale, 422 invalid...).
+
+    ``expected_version`` (a PUT's ``If-Match``): the push is refused (412) unless the stored
+    policy is at that version, checked in the transaction that writes it."""
+    [result] = _sync(repo, now, insurer, [item], {0: expected_version})
     if isinstance(result, Refusal):
         raise result.error
     return _as_dict(0, result)
 
 
-def _sync(repo: Repository, now: datetime, insurer: str, items: list) -> list[Result]:
+def _sync(
+    repo: Repository,
+    now: datetime,
+    insurer: str,
+    items: list,
+    expected: dict[int, int | None] | None = None,
+) -> list[Result]:
     results: list[Result | None] = [None] * len(items)
     pending: list[_Pending] = []
     actor = repo.actor
@@ -68,7 +83,9 @@ def _sync(repo: Repository, now: datetime, insurer: str, items: list) -> list[Re
             data = load_policy(item, with_policy_no=True)
         except errors.Invalid as exc:
             policy_no = item.get("policy_no") if isinstance(item, dict) else None
-            results[index] = Refusal(policy_no, exc)
+            # A result names the policy by its number, which is text: anything else is the
+            # error itself (reported on policy_no), not a number to echo.
+            results[index] = Refusal(policy_no if isinstance(policy_no, str) else None, exc)
             continue
         command = SyncPolicy(
             actor=actor,
@@ -89,7 +106,7 @@ def _sync(repo: Repository, now: datetime, insurer: str, items: list) -> list[Re
         for entry in pending:
             (later if entry[1].policy_no in seen else this_round).append(entry)
             seen.add(entry[1].policy_no)
-        _sync_round(repo, now, policies, this_round, results)
+        _sync_round(repo, now, policies, this_round, results, expected or {})
         pending = later
     return cast(list[Result], results)  # every item got its result by now
 
@@ -100,6 +117,7 @@ def _sync_round(
     policies: dict[str, Policy],
     entries: list[_Pending],
     results: list[Result | None],
+    expected: dict[int, int | None],
 ) -> None:
     """Decide on each policy, then save every change at once."""
     changes: list[tuple[str, Policy, list]] = []
@@ -107,6 +125,13 @@ def _sync_round(
     for index, command in entries:
         key = policy_key(command.insurer, command.policy_no)
         policy = policies[key]
+        wanted = expected.get(index)
+        if wanted is not None and wanted != policy.version:
+            failed = errors.PreconditionFailed(
+                f"policy {command.policy_no} is at version {policy.version}, not {wanted}"
+            )
+            results[index] = Refusal(command.policy_no, failed, policy.version)
+            continue
         try:
             events = policy.decide(command, now)
         except Refused as exc:

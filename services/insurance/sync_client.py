@@ -2,20 +2,25 @@
 
 ``sesp insurer sync FILE.csv --url URL --token TOKEN``
 
-The file has one row per policy and elevator (``docs/insurer-sync.md`` documents the columns;
-``services/insurance/example_policies.csv`` is an example). Rows are grouped into policies,
-sent in batches to ``POST /v1/insurance/policies:batch`` with an ``Idempotency-Key`` derived
-from the batch content, retried with back-off, and every rejected row is reported with why.
+The file has one row per policy and elevator (``COLUMN_HELP``; ``docs/insurer-sync.md``;
+``services/insurance/example_policies.csv`` is an example). It is read as UTF-8, or as
+GB18030 (GBK's superset: what Excel saves on Chinese Windows) when it is not UTF-8, and the
+summary says so. Rows are grouped into policies, sent in batches to
+``POST /v1/insurance/policies:batch`` with an ``Idempotency-Key`` derived from the batch
+content, retried with back-off, and every rejected policy is reported with its rows (the
+file's line numbers) and the field that is wrong.
 
 Resuming: finished batches are logged in ``FILE.csv.sync-state.json``; a rerun skips them.
 Even without that file a rerun duplicates nothing: the same batch carries the same key (the
 gateway answers from its record), and a policy sent again at the same revision is "unchanged".
+Either way the summary counts what an earlier run applied as such, never as created again.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import random
 import sys
@@ -23,53 +28,95 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+from services.insurance.domain import money_text, share_text
 
-COLUMNS = [
-    "policy_no",
-    "revision",
-    "status",
-    "cover",
-    "per_accident",
-    "per_person",
-    "premium",
-    "starts_on",
-    "ends_on",
-    "policyholders",
-    "equipment_code",
-]
+if TYPE_CHECKING:  # the HTTP client is loaded when a file is sent, not for --help
+    import httpx
+
+# The columns, in the order an export usually has them, and what each holds (--help).
+COLUMN_HELP = {
+    "policy_no": "unique per insurer: letters, digits, - _ . (PA-2014-0001)",
+    "revision": "your revision counter; a higher one supersedes (3)",
+    "status": "active or cancelled",
+    "cover": "liability or comprehensive",
+    "per_accident": "limit per accident, yuan (1000000.00)",
+    "per_person": "limit per person, yuan (800000.00)",
+    "premium": "yuan (93.00)",
+    "starts_on": "first day of the period, YYYY-MM-DD",
+    "ends_on": "last day of the period, YYYY-MM-DD",
+    "policyholders": "uscc|name|role|share, several joined by ; (role: owner, user, "
+    "maintenance or inspection; the shares sum to 1)",
+    "equipment_code": "one elevator of the policy (18 digits, or a legacy 20-digit code)",
+}
+COLUMNS = list(COLUMN_HELP)
 POLICY_FIELDS = [c for c in COLUMNS if c != "equipment_code"]
+# Enumerations are matched whatever their case (an export may say "Liability" or "ACTIVE").
+LOWER_CASE = ("status", "cover")
+MONEY = ("per_accident", "per_person", "premium")
 BATCH_PATH = "/v1/insurance/policies:batch"
 MAX_BODY = 5 * 1024 * 1024
+NOT_UTF8 = "{name} is not UTF-8: read as GB18030 (GBK, as Excel saves CSV on Chinese Windows)"
+
+# One problem of a row or a policy: the field (a column, or a field path of the API) or None,
+# and what is wrong.
+Problem = tuple[str | None, str]
 
 
 @dataclass
 class ParsedPolicy:
     policy_no: str
-    rows: list[int]  # 1-based line numbers in the file (header is line 1)
+    rows: list[int]  # line numbers in the file (the header is line 1)
     body: dict[str, Any]
+    fields: dict[str, str] = field(default_factory=dict)  # the first row's, normalised
+    problems: list[Problem] = field(default_factory=list)  # not sent when there are any
+
+
+@dataclass
+class Rejection:
+    """A policy (or a row without a policy number) that was not applied, and why."""
+
+    rows: list[int]
+    policy_no: str | None
+    problems: list[Problem]
+    status: int | None = None  # the API's, for a policy it refused
 
 
 @dataclass
 class Summary:
+    """What a run did, counted in policies (each policy once, whatever its rows)."""
+
     policies: int = 0
     rows: int = 0
     created: int = 0
     superseded: int = 0
     unchanged: int = 0
+    earlier: int = 0  # applied by an earlier run (its state file, or the gateway's record)
     skipped_batches: int = 0
-    rejected: list[dict] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rejected_policies(self) -> int:
+        return sum(1 for r in self.rejected if r.policy_no is not None)
+
+    @property
+    def rejected_rows(self) -> int:
+        """Rows rejected without a policy (no policy number): no policy to count them in."""
+        return sum(len(r.rows) for r in self.rejected if r.policy_no is None)
 
     def line(self) -> str:
         def n(count: int, one: str, many: str) -> str:
             return f"{count} {one if count == 1 else many}"
 
+        earlier = f"{self.earlier} applied by an earlier run, " if self.earlier else ""
+        loose = self.rejected_rows
         return (
             f"{n(self.policies, 'policy', 'policies')} from {n(self.rows, 'row', 'rows')}: "
             f"{self.created} created, {self.superseded} superseded, {self.unchanged} unchanged, "
-            f"{len(self.rejected)} rejected"
+            f"{earlier}{self.rejected_policies} rejected"
+            + (f", {n(loose, 'row', 'rows')} without a policy number" if loose else "")
             + (
                 f" ({n(self.skipped_batches, 'batch', 'batches')} already done)"
                 if self.skipped_batches
@@ -85,83 +132,132 @@ def parse_holders(text: str) -> list[dict]:
         if len(bits) != 4:
             raise ValueError(f"policyholder {part!r} must be uscc|name|role|share")
         uscc, name, role, share = (b.strip() for b in bits)
-        holders.append({"uscc": uscc, "name": name, "role": role, "share": share})
+        holders.append(
+            {"uscc": uscc.upper(), "name": name, "role": role.lower(), "share": share_text(share)}
+        )
     return holders
 
 
-def read_policies(path: Path) -> tuple[list[ParsedPolicy], list[dict], int]:
-    """Group rows by policy. Returns (policies, row errors found locally, row count)."""
+def read_text(path: Path) -> tuple[str, str | None]:
+    """The file's text, and a note when it was not UTF-8 (read as GB18030, which GBK is a
+    part of)."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig"), None
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030"), NOT_UTF8.format(name=path.name)
+    except UnicodeDecodeError:
+        raise SystemExit(
+            f'{path}: neither UTF-8 nor GB18030 (GBK) text; save it as "CSV UTF-8"'
+        ) from None
+
+
+def _normalised(column: str, value: str) -> str:
+    if column in LOWER_CASE:
+        return value.lower()
+    if column in MONEY:
+        return money_text(value)
+    return value
+
+
+def read_policies(
+    path: Path, notes: list[str] | None = None
+) -> tuple[list[ParsedPolicy], list[Rejection], int]:
+    """Group rows by policy. Returns (policies to send, policies and rows rejected here, the
+    number of rows). Rows are numbered by their line in the file, blank lines included."""
+    text, note = read_text(path)
+    if note and notes is not None:
+        notes.append(note)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None) or []
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise SystemExit(f"{path}: missing columns {', '.join(missing)}")
+    where = {c: names.index(c) for c in COLUMNS}
     policies: dict[str, ParsedPolicy] = {}
-    errors: list[dict] = []
-    bad: set[str] = set()
+    loose: list[Rejection] = []
     count = 0
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise SystemExit(f"{path}: missing columns {', '.join(missing)}")
-        for line, row in enumerate(reader, start=2):
-            count += 1
-            no = (row.get("policy_no") or "").strip()
-            if not no:
-                errors.append(
-                    {"rows": [line], "policy_no": None, "errors": {"policy_no": ["missing"]}}
-                )
-                continue
+    last_line = reader.line_num
+    for cells in reader:
+        # A row starts on the line after the previous one ended (a quoted cell may hold line
+        # breaks); blank lines, and rows of empty cells, are no rows but keep their numbers.
+        line, last_line = last_line + 1, reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        count += 1
+        problems = _row_problems(cells, names, line)
+        value = {c: _normalised(c, cells[i].strip()) for c, i in where.items() if i < len(cells)}
+        no = value.get("policy_no", "")
+        if not no:
+            loose.append(Rejection([line], None, [("policy_no", "missing")]))
+            continue
+        p = policies.get(no)
+        if p is None:
+            p = policies[no] = ParsedPolicy(no, [], {"equipment_codes": []})
+        p.rows.append(line)
+        p.problems += problems
+        if "equipment_code" in value:
+            p.body["equipment_codes"].append(value["equipment_code"])
+        if len(p.rows) == 1:
+            p.fields = {c: v for c, v in value.items() if c in POLICY_FIELDS}
+        else:
+            first = p.rows[0]
+            for c in POLICY_FIELDS:
+                if c in value and c in p.fields and value[c] != p.fields[c]:
+                    p.problems.append(
+                        (c, f"row {line} says {value[c]!r}, row {first} says {p.fields[c]!r}")
+                    )
+    good: list[ParsedPolicy] = []
+    rejected = list(loose)
+    for p in policies.values():
+        if not p.problems:
             try:
-                revision: Any = int(row["revision"])
-            except ValueError:
-                revision = row["revision"]  # the API reports it with its field path
-            try:
-                holders = parse_holders(row["policyholders"])
+                p.body = _body(p)
             except ValueError as exc:
-                errors.append(
-                    {"rows": [line], "policy_no": no, "errors": {"policyholders": [str(exc)]}}
+                p.problems.append(("policyholders", f"row {p.rows[0]}: {exc}"))
+        if p.problems:
+            rejected.append(Rejection(p.rows, p.policy_no, p.problems))
+        else:
+            good.append(p)
+    return good, rejected, count
+
+
+def _row_problems(cells: list[str], names: list[str], line: int) -> list[Problem]:
+    if len(cells) < len(names):
+        short = [n for n in names[len(cells) :] if n in COLUMN_HELP]
+        if short:
+            return [
+                (
+                    ", ".join(short),
+                    f"missing in row {line} (it has {len(cells)} of the {len(names)} columns)",
                 )
-                bad.add(no)
-                continue
-            body = {
-                "policy_no": no,
-                "revision": revision,
-                "policyholders": holders,
-                "equipment_codes": [],
-                "cover": row["cover"].strip(),
-                "limits": {
-                    "per_accident": row["per_accident"].strip(),
-                    "per_person": row["per_person"].strip(),
-                },
-                "premium": row["premium"].strip(),
-                "starts_on": row["starts_on"].strip(),
-                "ends_on": row["ends_on"].strip(),
-                "status": row["status"].strip(),
-            }
-            p = policies.get(no)
-            if p is None:
-                p = policies[no] = ParsedPolicy(no, [], body)
-            elif {k: v for k, v in p.body.items() if k != "equipment_codes"} != {
-                k: v for k, v in body.items() if k != "equipment_codes"
-            }:
-                errors.append(
-                    {
-                        "rows": [line],
-                        "policy_no": no,
-                        "errors": {"_row": ["policy fields differ from the policy's first row"]},
-                    }
-                )
-                bad.add(no)
-            p.rows.append(line)
-            p.body["equipment_codes"].append(row["equipment_code"].strip())
-    good = [p for no, p in policies.items() if no not in bad]
-    for no in bad:
-        if no in policies:
-            errors.append(
-                {
-                    "rows": policies[no].rows,
-                    "policy_no": no,
-                    "errors": {"_policy": ["not sent: its rows disagree or are malformed"]},
-                }
-            )
-    return good, errors, count
+            ]
+    if any(c.strip() for c in cells[len(names) :]):
+        return [(None, f"row {line} has {len(cells)} cells, the header {len(names)} columns")]
+    return []
+
+
+def _body(p: ParsedPolicy) -> dict[str, Any]:
+    f = p.fields
+    try:
+        revision: Any = int(f["revision"])
+    except ValueError:
+        revision = f["revision"]  # the API reports it with its field path
+    return {
+        "policy_no": p.policy_no,
+        "revision": revision,
+        "policyholders": parse_holders(f["policyholders"]),
+        "equipment_codes": p.body["equipment_codes"],
+        "cover": f["cover"],
+        "limits": {"per_accident": f["per_accident"], "per_person": f["per_person"]},
+        "premium": f["premium"],
+        "starts_on": f["starts_on"],
+        "ends_on": f["ends_on"],
+        "status": f["status"],
+    }
 
 
 def batches(policies: list[ParsedPolicy], size: int) -> list[list[ParsedPolicy]]:
@@ -196,6 +292,8 @@ class SyncClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
+        import httpx
+
         self.http = httpx.Client(
             base_url=url.rstrip("/"),
             timeout=timeout,
@@ -205,7 +303,11 @@ class SyncClient:
         self.retries = retries
         self.sleep = sleep
 
-    def send(self, batch: list[ParsedPolicy]) -> list[dict]:
+    def send(self, batch: list[ParsedPolicy]) -> tuple[list[dict], bool]:
+        """The batch's results, and whether they are the gateway's record of an earlier
+        request with the same key (``Idempotent-Replayed``): applied then, not now."""
+        import httpx
+
         body = {"policies": [p.body for p in batch]}
         key = batch_key(batch)
         delay = 0.5
@@ -216,7 +318,7 @@ class SyncClient:
                 problem = f"network: {exc}"
             else:
                 if r.status_code == 200:
-                    return r.json()["results"]
+                    return r.json()["results"], r.headers.get("Idempotent-Replayed") == "true"
                 if r.status_code in (401, 403, 413, 415, 422):
                     raise SystemExit(f"the API refused the batch ({r.status_code}): {r.text}")
                 problem = f"HTTP {r.status_code}"
@@ -269,8 +371,10 @@ def sync_file(
     import threading
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
-    policies, local_errors, rows = read_policies(path)
-    summary = Summary(policies=len(policies), rows=rows, rejected=list(local_errors))
+    notes: list[str] = []
+    policies, local_rejections, rows = read_policies(path, notes)
+    named = len(policies) + sum(1 for r in local_rejections if r.policy_no is not None)
+    summary = Summary(policies=named, rows=rows, rejected=list(local_rejections), notes=notes)
     state_path = path.with_name(path.name + ".sync-state.json")
     file_digest = hashlib.sha256(path.read_bytes()).hexdigest()
     done = _load_state(state_path, file_digest)
@@ -286,12 +390,13 @@ def sync_file(
         bar = tqdm(total=len(policies), unit="policy", file=sys.stderr, desc="sync")
     lock = threading.Lock()
 
-    def tally(batch: list[ParsedPolicy], results: list[dict]) -> None:
-        by_no: dict[str | None, ParsedPolicy] = {p.policy_no: p for p in batch}
-        for r in results:
-            p = by_no.get(r.get("policy_no"))
+    def tally(batch: list[ParsedPolicy], results: list[dict], earlier: bool) -> None:
+        for i, r in enumerate(results):
+            p = batch[r.get("index", i)] if r.get("index", i) < len(batch) else None
             status = r.get("status")
-            if status == 201:
+            if status in (200, 201) and earlier:
+                summary.earlier += 1  # what an earlier run applied is not applied again
+            elif status == 201:
                 summary.created += 1
             elif status == 200:
                 if r.get("outcome") == "unchanged":
@@ -300,12 +405,12 @@ def sync_file(
                     summary.superseded += 1
             else:
                 summary.rejected.append(
-                    {
-                        "rows": p.rows if p else [],
-                        "policy_no": r.get("policy_no"),
-                        "status": status,
-                        "errors": r.get("errors") or {"_policy": [r.get("detail", "refused")]},
-                    }
+                    Rejection(
+                        p.rows if p else [],
+                        r.get("policy_no"),
+                        _api_problems(r, p),
+                        status,
+                    )
                 )
         if bar:
             bar.update(len(batch))
@@ -315,7 +420,7 @@ def sync_file(
         key = batch_key(batch)
         if key in done:
             summary.skipped_batches += 1
-            tally(batch, done[key])
+            tally(batch, done[key], earlier=True)
         else:
             pending.append((key, batch))
     try:
@@ -323,11 +428,11 @@ def sync_file(
             futures = {pool.submit(client.send, batch): (key, batch) for key, batch in pending}
             for future in as_completed(futures):
                 key, batch = futures[future]
-                results = future.result()
+                results, replayed = future.result()
                 with lock:
                     log.write(json.dumps({"key": key, "results": results}) + "\n")
                     log.flush()  # a kill after this line keeps the batch done
-                    tally(batch, results)
+                    tally(batch, results, earlier=replayed)
     finally:
         if own_client:
             client.http.close()  # leave no idle keep-alive connections to the server
@@ -336,14 +441,32 @@ def sync_file(
     return summary
 
 
+def _api_problems(result: dict, policy: ParsedPolicy | None) -> list[Problem]:
+    """The API's errors of a refused policy by field; an elevator's error also names its row
+    (``equipment_codes.3``: the policy's fourth row)."""
+    errors = result.get("errors") or {}
+    if not errors:
+        return [(None, result.get("detail") or "refused")]
+    out: list[Problem] = []
+    for path, messages in errors.items():
+        name: str | None = None if path == "_schema" else path
+        prefix, _, index = path.partition(".")
+        if policy and prefix == "equipment_codes" and index.isdigit():
+            if int(index) < len(policy.rows):
+                name = f"{path} (row {policy.rows[int(index)]})"
+        out.append((name, "; ".join(messages)))
+    return out
+
+
 def print_summary(summary: Summary, out=sys.stdout) -> None:
+    for note in summary.notes:
+        print(note, file=out)
     print(summary.line(), file=out)
-    for rej in sorted(summary.rejected, key=lambda r: r["rows"][:1] or [0]):
-        rows = ",".join(str(n) for n in rej["rows"]) or "?"
-        status = f" [{rej['status']}]" if rej.get("status") else ""
-        for fld, msgs in rej["errors"].items():
-            print(
-                f"  rejected rows {rows} policy {rej['policy_no']}{status}: {fld}: "
-                f"{'; '.join(msgs)}",
-                file=out,
-            )
+    for rej in sorted(summary.rejected, key=lambda r: r.rows[:1] or [0]):
+        rows = ",".join(str(n) for n in rej.rows) or "?"
+        what = f"rows {rows}" if len(rej.rows) != 1 else f"row {rows}"
+        policy = f" policy {rej.policy_no}" if rej.policy_no is not None else ""
+        status = f" [{rej.status}]" if rej.status else ""
+        for name, message in rej.problems:
+            about = f"{name}: " if name else ""
+            print(f"  rejected {what}{policy}{status}: {about}{message}", file=out)

@@ -176,7 +176,11 @@ class World:
         if status == "suspended":
             self.call("POST", f"/v1/equipment/{code}/suspend", {"reason": "test"})
         if known_to == "insurance":
+            # The insurer role reads premium factors of elevators it insures or quotes.
             insurer = self.gw.headers(self.gw.token(INSURER, uscc=self.uscc[INSURER]))
+            quote = {"equipment_codes": [code], "valid_until": "2014-12-15"}
+            quoted = self.gw.client.post("/v1/insurance/quotes", json=quote, headers=insurer)
+            assert quoted.status_code == 201, quoted.text
             url = f"/v1/insurance/equipment/{code}/premium-factors"
             wait_until(
                 lambda: self.gw.client.get(url, headers=insurer).status_code == 200,
@@ -242,13 +246,20 @@ class World:
         }  # fmt: skip
 
     def policy(self) -> str:
-        no = f"M-{self.seq()}"
+        return self._policy()[0]
+
+    def insured_equipment(self) -> str:
+        """An elevator one of the insurer role's policies names."""
+        return self._policy()[1]
+
+    def _policy(self) -> tuple[str, str]:
+        no, body = f"M-{self.seq()}", self.policy_body()
         token = self.gw.token(INSURER, uscc=self.uscc[INSURER])
         response = self.gw.client.put(
-            f"/v1/insurance/policies/{no}", json=self.policy_body(), headers=self.gw.headers(token)
+            f"/v1/insurance/policies/{no}", json=body, headers=self.gw.headers(token)
         )
         assert response.status_code == 201, response.text
-        return no
+        return no, body["equipment_codes"][0]
 
 
 def _command(
@@ -532,11 +543,29 @@ CASES: dict[str, Case] = {
     ),
     "policies_ending": Case(ok=lambda w, role: Req(params={"ending_within": 30}), expect=200),
     "coverage": Case(
-        ok=lambda w, role: Req(path={"equipment_code": new_equipment_code()}), expect=200
+        # an insurer reads elevators it insures (or quotes); officials read any
+        ok=lambda w, role: Req(
+            path={
+                "equipment_code": w.insured_equipment() if role == INSURER else new_equipment_code()
+            }
+        ),
+        expect=200,
+        out_of_scope=lambda w, role: Req(path={"equipment_code": w.insured_equipment()}),
+        scoped=(INSURER,),
     ),
     "premium_factors": Case(
         ok=lambda w, role: Req(path={"equipment_code": w.equipment(known_to="insurance")}),
         expect=200,
+        out_of_scope=lambda w, role: Req(
+            path={"equipment_code": w.equipment(known_to="insurance")}
+        ),
+        scoped=(INSURER,),
+    ),
+    "declare_quote": Case(
+        ok=lambda w, role: Req(
+            json={"equipment_codes": [new_equipment_code()], "valid_until": "2014-12-15"}
+        ),
+        expect=201,
     ),
 }
 
@@ -674,6 +703,7 @@ MISSING = {
     "licence_no": "TS0000000-2014",
     "plan_id": "plan-missing",
     "policy_no": "M-missing",
+    "equipment_code": "311000000201400000",  # valid, and named by no policy or quote
 }
 SCOPED_READS = [
     (route, role)

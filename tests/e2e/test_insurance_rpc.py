@@ -227,10 +227,12 @@ def test_replay_rebuilds_the_same_read_models(own_stack):
         wait_until(lambda: _registered(rpc, ELEVATOR), what="registration")
         rpc.insurance.sync_policies(INSURER, [policy(), policy(policy_no="P-2", revision=2)])
         rpc.insurance.sync_policies(INSURER, [policy(revision=2, equipment_codes=[ELEVATOR])])
+        rpc.insurance.declare_quote(OTHER_INSURER, [LATE_ELEVATOR], "2014-12-31")
         own_stack.set_clock("2015-07-01T09:00:00+08:00")
         rpc.insurance.sweep_now()
         live = rpc.insurance.read_model_digest()
-        assert rpc.insurance.replay()["events"] >= 5
+        assert set(live) >= {"quotes", "equipment_register", "policies"}
+        assert rpc.insurance.replay()["events"] >= 6
         assert rpc.insurance.read_model_digest() == live
 
 

@@ -204,3 +204,38 @@ def test_events_round_trip_through_stored_data_with_todays_field_names():
     }
     assert enrolment["terms"]["limits"] == {"per_accident": "1000000.00", "per_person": "800000.00"}
     assert set(events[1].to_data()) == {"at", "actor", "revision", "terms", "added", "removed"}
+
+
+# --- what counts as the same content ------------------------------------------------------
+
+
+def test_a_replay_that_lists_the_elevators_and_holders_in_another_order_is_unchanged():
+    policy = enrolled(2)
+    reordered = push(
+        2,
+        equipment_codes=tuple(reversed(TERMS.equipment_codes)),
+        policyholders=tuple(reversed(TERMS.policyholders)),
+    )
+    assert policy.decide(reordered, NOW) == []
+
+
+def test_a_replay_that_writes_the_same_amounts_with_other_digits_is_unchanged():
+    policy = enrolled(2)
+    owner, care = TERMS.policyholders
+    same = push(
+        2,
+        policyholders=(
+            dataclasses.replace(owner, share="0.7"),
+            dataclasses.replace(care, share="0.3000"),
+        ),
+        limits=Limits(per_accident="1000000", per_person="800000.0"),
+        premium="93",
+    )
+    assert policy.decide(same, NOW) == []
+
+
+def test_the_same_revision_naming_another_elevator_is_still_stale():
+    with pytest.raises(Stale, match="other content"):
+        enrolled(2).decide(push(2, equipment_codes=("311012345201400009",)), NOW)
+    with pytest.raises(Stale, match="other content"):
+        enrolled(2).decide(push(2, premium="93.01"), NOW)
