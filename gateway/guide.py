@@ -57,6 +57,8 @@ class Variants:
     by: str
     schemas: dict[str, type[Schema]]
     titles: dict[str, str]
+    # Replies that show the field as it was given: their field says where its shapes are.
+    shown_by: tuple[type[Schema], ...] = ()
 
 
 VARIANTS = [
@@ -73,6 +75,7 @@ VARIANTS = [
             "production_licence": "Production licence: manufacture, installation, repair... "
             "(生产许可)",
         },
+        shown_by=(apps.ApplicationView,),
     )
 ]
 

@@ -222,6 +222,14 @@ def _describe_variants(schemas: dict[str, Any], variants) -> None:
             "properties": properties,
         }
         mapping[value] = _ref(variant_name)
+    for reply in variants.shown_by:
+        shown = schemas.get(_schema_name(reply), {}).get("properties", {}).get(variants.field)
+        if shown is not None:
+            shapes = ", ".join(f"{v}: {_schema_name(c)}" for v, c in variants.schemas.items())
+            shown["description"] = (
+                f"as given, in the shape its `{variants.by}` takes: see the request body "
+                f"{name} ({shapes})"
+            )
     schemas[name] = {
         "description": f"`{variants.field}` depends on `{variants.by}`: "
         + "; ".join(f"`{v}`: {variants.titles.get(v, v)}" for v in mapping)

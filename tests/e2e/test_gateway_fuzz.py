@@ -169,8 +169,8 @@ SENDERS = 4  # requests in flight at once: the gateway, the services and the tes
 
 
 def variants_of(original: Any, text_only: bool = False) -> list[tuple[str, Any]]:
-    """The hostile values, plus the original made hostile (its digits in other scripts, a
-    trailing newline that ``$`` in a pattern lets through, a NUL)."""
+    """The hostile values, plus the original made hostile: its digits in other scripts (what
+    ``\\d`` in a pattern lets through), a trailing newline (what ``$`` lets through)."""
     out = list(HOSTILE_TEXT if text_only else HOSTILE)
     if isinstance(original, str) and original:
         if any("0" <= c <= "9" for c in original):

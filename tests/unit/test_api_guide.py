@@ -90,6 +90,8 @@ def test_an_application_is_described_per_kind():
         assert subject == SUBJECTS[kind].__name__
         assert schemas[subject]["properties"], subject
     assert [v.schema for v in VARIANTS] == [ApplicationIn]
+    shown = schemas["ApplicationView"]["properties"]["subject"]["description"]
+    assert all(f"{kind}: {SUBJECTS[kind].__name__}" in shown for kind in KINDS)
 
 
 def test_the_document_lists_every_bureau_and_district_with_its_names():
