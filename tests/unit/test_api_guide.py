@@ -244,3 +244,19 @@ def test_money_is_ascii_digits_and_nothing_after(money):
     with pytest.raises(ValidationError):
         MONEY(money)
     assert MONEY("93.00") == "93.00"
+
+
+# --- numbers ----------------------------------------------------------------------------------
+
+NUMBERS = [(w, f) for w, f in FIELDS if isinstance(f, fields.Integer | fields.Float)]
+
+
+@pytest.mark.parametrize(("where", "field"), NUMBERS, ids=[w for w, _ in NUMBERS])
+def test_every_number_a_request_carries_is_bounded(where, field):
+    """An unbounded integer reaches a 32-bit column (an insurer's revision of 2^31 was a 502),
+    a 64-bit one, or date arithmetic: each number refuses what no column holds (a seed may
+    use 64 bits)."""
+    too_big = 2**63 if where.endswith(".seed") else 2**31
+    for value in (too_big, -too_big - 1, 10**30):
+        with pytest.raises(ValidationError):
+            field.deserialize(value)
