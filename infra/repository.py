@@ -224,21 +224,23 @@ class Repository:
         changes: Sequence[tuple[str, Any, Sequence[domain.Event]]],
         *,
         command_id: str | None = None,
+        command_ids: Sequence[str | None] | None = None,
+        event_ids: Sequence[Sequence[str | None] | None] | None = None,
     ) -> list[list[StoredEvent] | ConcurrencyError]:
         """``save`` for many aggregates in a few statements (bulk commands); each change
         succeeds or fails (``ConcurrencyError``) on its own. Read models are written for the
-        successful ones in one call."""
+        successful ones in one call. Event ids derive from ``command_id`` (one command over
+        many aggregates), or per change from ``command_ids`` or ``event_ids`` (as ``save``
+        takes them: a sweep's bulk run stores what one ``save`` per aggregate would)."""
         appends, olds = [], []
-        for key, aggregate, events in changes:
+        for i, (key, aggregate, events) in enumerate(changes):
             kind = self.kinds[type(aggregate)]
             stream = kind.stream(key)
             olds.append(aggregate.version)
+            ids = event_ids[i] if event_ids else None
+            derive_from = command_ids[i] if command_ids else command_id
             appends.append(
-                (
-                    stream,
-                    aggregate.version,
-                    self._new_events(events, None, command_id, stream),
-                )
+                (stream, aggregate.version, self._new_events(events, ids, derive_from, stream))
             )
         written = self.uow.store.append_many(self.conn, appends, self.meta) if appends else []
         saved = []

@@ -74,7 +74,17 @@ def _lapse(policy: Policy, now: datetime) -> LapsePolicy:
     return LapsePolicy(actor=SYSTEM_ACTOR, on=local_date(now))
 
 
+# In bulk: a batch of due policies is decided, then saved in a few statements (the rows of
+# every saved policy by ``projections.write_rows`` in one call), not one append each.
 REMINDERS = Sweep(
-    "insurance-reminders", Policy, reminders_due, _remind, batch=SWEEP_BATCH, dated=True
+    "insurance-reminders",
+    Policy,
+    reminders_due,
+    _remind,
+    batch=SWEEP_BATCH,
+    dated=True,
+    bulk=True,
 )
-LAPSES = Sweep("insurance-lapses", Policy, lapses_due, _lapse, batch=SWEEP_BATCH, dated=True)
+LAPSES = Sweep(
+    "insurance-lapses", Policy, lapses_due, _lapse, batch=SWEEP_BATCH, dated=True, bulk=True
+)

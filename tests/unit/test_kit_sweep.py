@@ -1,7 +1,8 @@
 """``infra.sweep.Sweep`` over an in-memory repository: bounded runs that never starve.
 
-The fake stands in for the repository only (load many, save, a savepoint); the sweep's own
-logic (cursor, wrap-around, skipping, derived command ids) is what runs.
+The fake stands in for the repository only (load many, save, save many, a savepoint); the
+sweep's own logic (cursor, wrap-around, skipping, derived command ids) is what runs, one
+aggregate at a time and in bulk alike (every test runs in both modes).
 """
 
 from __future__ import annotations
@@ -84,6 +85,28 @@ class FakeRepository:
         self.items[key] = aggregate
         return list(events)
 
+    def save_many(self, changes, *, command_id=None, command_ids=None, event_ids=None):
+        """Each change on its own, as the store's ``append_many`` reports them."""
+        written: list = []
+        for i, (key, aggregate, events) in enumerate(changes):
+            try:
+                cid = command_ids[i] if command_ids else command_id
+                written.append(self.save(key, aggregate, events, command_id=cid))
+            except ConcurrencyError as exc:
+                written.append(exc)
+        return written
+
+
+# Every test runs with the sweep in both modes: one aggregate at a time, and in bulk.
+MODE = {"bulk": False}
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["one-at-a-time", "bulk"])
+def mode(request):
+    MODE["bulk"] = request.param
+    yield request.param
+    MODE["bulk"] = False
+
 
 def make(n_due: int, stuck: set[int]) -> tuple[FakeRepository, set[str], list[str]]:
     keys = [f"k{i:03d}" for i in range(n_due)]
@@ -96,7 +119,7 @@ def sweep_for(repo: FakeRepository, stuck: set[str], visited: list[str], batch: 
         visited.append(item.key)
         return None if item.key in stuck else Expire(actor=domain.SYSTEM_ACTOR)
 
-    return Sweep("expiry", Item, repo.due, command, batch=batch)
+    return Sweep("expiry", Item, repo.due, command, batch=batch, bulk=MODE["bulk"])
 
 
 @pytest.fixture(autouse=True)
