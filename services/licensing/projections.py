@@ -37,7 +37,8 @@ from sqlalchemy.engine import Connection
 from infra.eventstore import StoredEvent
 from infra.readmodels import ReadModels, upsert
 from infra.repository import Kind, Kinds
-from services.licensing.domain import delegation, equipment
+from services.licensing.domain import delegation as delegation_domain
+from services.licensing.domain import equipment as equipment_domain
 from services.licensing.domain.application import events as application_events
 from services.licensing.domain.application.aggregate import Application
 from services.licensing.domain.audit import events as audit_events
@@ -53,9 +54,9 @@ from services.licensing.domain.licence.rules import DEFAULT_RULES, LicenceRules
 # (loading, saving, event ids, actors and personal data are the kit's: infra.repository).
 KINDS = Kinds(
     Kind("application-", Application, application_events.EVENT_TYPES),
-    Kind("delegation-", delegation.Delegation, delegation.EVENT_TYPES),
+    Kind("delegation-", Delegation, delegation_domain.EVENT_TYPES),
     Kind("licence-", Licence, licence_events.EVENT_TYPES),
-    Kind("equipment-", equipment.Equipment, equipment.EVENT_TYPES),
+    Kind("equipment-", Equipment, equipment_domain.EVENT_TYPES),
     Kind("audit-", AuditPlan, audit_events.EVENT_TYPES),
     Kind("inspector-", Inspector, audit_events.EVENT_TYPES),
 )
