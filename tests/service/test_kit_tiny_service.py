@@ -107,7 +107,9 @@ def refusal(call, *args, **kwargs) -> errors.DomainError:
 def test_the_service_is_registered_and_answers(noticeboard):
     assert "noticeboard" in registry.names()
     with noticeboard.rpc() as rpc:
-        assert rpc.ping() == {"service": "noticeboard", "ok": True}
+        # The store, password hidden, so that `sesp` can say which one a command reached.
+        store = noticeboard.engine.url.render_as_string(hide_password=True)
+        assert rpc.ping() == {"service": "noticeboard", "ok": True, "store": store}
 
 
 def test_its_migrations_create_exactly_its_declared_tables(noticeboard, request):
