@@ -358,7 +358,7 @@ def test_a_transferred_use_registration_is_closed_and_names_its_successor():
 
 
 def test_only_an_active_use_registration_can_be_transferred():
-    with pytest.raises(RuleConflict, match="production_licence licence cannot be transferred"):
+    with pytest.raises(RuleConflict, match="production_licence licences cannot be transferred"):
         transfer(issued("production_licence"))
     licence = issued("use_registration")
     run(licence, SuspendLicence(actor="officer", reason="repair"), at(2015, 1, 5))
@@ -398,7 +398,7 @@ def test_a_relocation_moves_a_use_registration_to_the_bureau_of_the_new_place():
 
 
 def test_only_a_use_registration_in_force_moves():
-    with pytest.raises(RuleConflict, match="stays with the bureau"):
+    with pytest.raises(RuleConflict, match="stay with the bureau"):
         move(issued("production_licence"))
     licence = issued("use_registration")
     run(licence, RevokeLicence(actor="officer", reason="scrapped"), at(2015, 1, 5))

@@ -135,7 +135,7 @@ def validity(app: Application, cmd: Approve, today: date) -> date | None:
     if app.kind not in KINDS_WITH_VALIDITY:
         # A use registration and a filing never expire; an operator's items are valid
         # a fixed term each (LicenceRules.operator_item_years).
-        raise Invalid("valid_until", f"a {app.kind} has no validity to set")
+        raise Invalid("valid_until", f"{app.kind} has no validity to set")
     valid_until = as_date(cmd.valid_until, "valid_until")
     if valid_until <= today:
         raise Invalid("valid_until", "must be after the decision date")
@@ -195,7 +195,7 @@ def deliver_certificate(
     """The certificate is due 10 working days after the approval; this records its delivery,
     once, for a licence that has a certificate (a filed construction notice has none)."""
     if app.certificate_due is None:
-        raise RuleConflict(f"a {app.kind} has no certificate to deliver")
+        raise RuleConflict(f"{app.kind} has no certificate to deliver")
     if app.certificate_delivered_on is not None:
         raise RuleConflict(f"the certificate was delivered on {app.certificate_delivered_on}")
     reference = text(cmd.reference, "reference", required=False)

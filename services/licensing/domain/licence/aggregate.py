@@ -148,7 +148,7 @@ class Licence:
             ]
         if isinstance(command, TransferLicence):
             if self.kind != "use_registration":
-                raise RuleConflict(f"a {self.kind} licence cannot be transferred")
+                raise RuleConflict(f"{self.kind} licences cannot be transferred")
             self.require_status(name, ACTIVE)
             return [
                 LicenceTransferred(
@@ -161,7 +161,7 @@ class Licence:
             ]
         if isinstance(command, MoveSupervision):
             if self.kind != "use_registration":
-                raise RuleConflict(f"a {self.kind} licence stays with the bureau that issued it")
+                raise RuleConflict(f"{self.kind} licences stay with the bureau that issued them")
             self.require_status(name, ACTIVE, SUSPENDED)
             assert self.supervised_by is not None  # issued: the issue set it
             if command.to_bureau == self.supervised_by:

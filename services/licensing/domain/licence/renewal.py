@@ -40,7 +40,7 @@ def request_renewal(
         raise RuleConflict("a renewal is already pending")
     if not lic.is_operator:
         if lic.valid_until is None:
-            raise RuleConflict(f"a {lic.kind} licence has no expiry to renew")
+            raise RuleConflict(f"{lic.kind} licences have no expiry to renew")
         last = lic.valid_until - timedelta(days=rules.renewal_lead_days)
         if today > last:
             raise RuleConflict(
