@@ -281,6 +281,107 @@ def _dead_letters(action, service: str):
         fail(f"the broker at {broker} refused the connection ({exc}): {hint}")
 
 
+@main.group()
+def relay() -> None:
+    """Outbox relays: how far each has published, and the event one is stuck on."""
+
+
+def _relay_engines(service: str | None):
+    """``(name, engine)`` of each named service's store that exists (none is created)."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from infra.eventstore import make_engine, migrate
+
+    names = registry.names()
+    if service is not None and service not in names:
+        raise click.BadParameter(f"{service!r} is not one of {', '.join(names)}")
+    for name in [service] if service else names:
+        url = settings.database_url(name)
+        if url.startswith("sqlite") and not Path(make_url(url).database or "").is_file():
+            click.echo(f"{name}: no event store (SESP_{name.upper()}_DATABASE_URL)", err=True)
+            continue
+        engine = make_engine(url)
+        migrate(engine)
+        try:
+            yield name, engine
+        finally:
+            engine.dispose()
+
+
+@relay.command("status")
+@click.argument("service", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per service.")
+def relay_status(service: str | None, as_json: bool) -> None:
+    """Each relay's position, lag (events and seconds behind), current error and the event
+    it is stuck on. Exit status 1 when a relay is failing."""
+    from infra.bus.relay_status import relay_status as status_of
+
+    failing = 0
+    for name, engine in _relay_engines(service):
+        with engine.connect() as conn:
+            status = status_of(conn)
+        failing += status["error"] is not None
+        if as_json:
+            click.echo(json.dumps({"service": name, **status}, sort_keys=True))
+            continue
+        for line in _relay_lines(name, status):
+            click.echo(line)
+    sys.exit(1 if failing else 0)
+
+
+def _relay_lines(name: str, s: dict) -> list[str]:
+    lag = f"{s['behind']} behind, oldest waiting {s['lag_seconds']:g} s" if s["behind"] else ""
+    gap = "; waiting at a gap (a transaction still open)" if s["waiting_at_gap"] else ""
+    lines = [
+        f"{name}: position {s['position']} of {s['head']}"
+        + (f" ({lag}{gap})" if lag else " (up to date)")
+        + (f"; {s['parked']} parked" if s["parked"] else "")
+    ]
+    stuck = s["stuck_event"]
+    if stuck is not None:
+        lines.append(
+            f"{name}: STUCK at event {stuck['event_id']} ({stuck['type']}, position "
+            f"{stuck['position']}) since {s['error_since']}, {s['failures']} attempt(s): "
+            f"{s['error']}"
+        )
+        lines.append(
+            f"{name}: fix the cause, or park it: sesp relay skip {name} {stuck['event_id']}"
+            ' --reason "..."'
+        )
+    elif s["error"] is not None:
+        lines.append(
+            f"{name}: FAILING since {s['error_since']}, {s['failures']} attempt(s): {s['error']}"
+        )
+    return lines
+
+
+@relay.command("skip")
+@click.argument("service")
+@click.argument("event_id")
+@click.option("--reason", required=True, help="Why it is skipped (kept with the event).")
+def relay_skip(service: str, event_id: str, reason: str) -> None:
+    """Park the event a relay is stuck on: it goes into the `parked` table with the reason
+    and the relay's error, and the relay steps over it at its next attempt. The event stays
+    in the store; it is not published."""
+    from infra.bus.relay_status import park
+
+    for name, engine in _relay_engines(service):
+        try:
+            with engine.begin() as conn:
+                stuck = park(conn, event_id, reason)
+        except ValueError as exc:
+            click.echo(f"{name}: {exc}", err=True)
+            sys.exit(1)
+        click.echo(
+            f"{name}: parked event {event_id} ({stuck['type']}, position {stuck['position']});"
+            " the relay steps over it at its next attempt (sesp relay status shows it)"
+        )
+        return
+    sys.exit(1)
+
+
 def _mount_contributed() -> None:
     """Subcommands a registered process contributes (``ServiceSpec.cli``): the gateway's
     ``token``, insurance's ``insurer``."""

@@ -4,7 +4,8 @@ A service subclasses ``KernelService`` and declares ``name``, ``db``, ``kinds`` 
 kinds) and ``read_models``; it inherits a readiness ``ping``, ``read_stream`` (history for
 consumers that missed it), ``replay`` (rebuild every read model from the service's own
 events, with progress for ``sesp replay``), ``read_model_digest`` (to compare a rebuild with
-the live state) and ``repository()`` (aggregates on this worker's unit of work).
+the live state), ``relay_status`` (the outbox relay's lag and errors) and ``repository()``
+(aggregates on this worker's unit of work).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import eventlet
 from nameko.extensions import DependencyProvider
 
 from infra.bus.context import RequestContext
-from infra.bus.dependencies import ClockProvider, UnitOfWork
+from infra.bus.dependencies import ClockProvider, UnitOfWork, service_database
 from infra.bus.entrypoints import rpc
+from infra.bus.relay import OutboxRelay
+from infra.bus.relay_status import relay_status
 from infra.errors import register_remote_errors
 from infra.keys import master_key
 from infra.readmodels import ReadModels
@@ -46,6 +49,15 @@ class ReplayProgress(DependencyProvider):
         self.state["running"] = False
 
 
+class OutboxAccess(DependencyProvider):
+    """This process's outbox relay (``None`` when the service runs none), for
+    ``relay_status``: whether it is the active one, and an error it could not record."""
+
+    def get_dependency(self, worker_ctx) -> OutboxRelay | None:
+        db = service_database(self.container)
+        return db.relay if db is not None else None
+
+
 class SubjectKey(DependencyProvider):
     """The key that turns a person's ID number into a data-subject id (never the number
     itself), derived from the service's master key."""
@@ -70,6 +82,7 @@ class KernelService:
     clock = ClockProvider()
     ctx = RequestContext()
     progress = ReplayProgress()
+    outbox = OutboxAccess()
     subject_key = SubjectKey()
 
     def repository(self) -> Repository:
@@ -122,6 +135,20 @@ class KernelService:
         if self.read_models is None:
             return {}
         return self.read_models.digest(self.db.conn)
+
+    @rpc
+    def relay_status(self) -> dict:
+        """The outbox relay: position, lag (events and seconds behind), whether it waits at a
+        gap, its current error and the event it is stuck on (``infra.bus.relay_status``), and
+        ``active_here`` (this replica runs the active relay). Read by the gateway's
+        ``/metrics`` and ``/readyz``."""
+        status = relay_status(self.db.conn)
+        relay = self.outbox
+        active = relay is not None and relay.active
+        if active and relay is not None and status["error"] is None and relay.last_error:
+            # The database did not take the record (it may be what fails): say it anyway.
+            status.update(error=relay.last_error, failures=relay.failures)
+        return {"service": self.name, "active_here": active, **status}
 
     @rpc
     def replay_progress(self) -> dict:

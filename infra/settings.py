@@ -37,6 +37,20 @@ def database_url(service: str) -> str:
     return f"sqlite:///{data_dir() / (service + '.db')}"
 
 
+def statement_timeout_ms() -> int:
+    """`SESP_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels a service worker's statement after this
+    long (default 30 s): a stuck query must not hold its transaction (and so the cluster's
+    oldest transaction id, which every relay waits on at a gap) for ever. 0 turns it off."""
+    return int(os.environ.get("SESP_STATEMENT_TIMEOUT_MS", "30000"))
+
+
+def relay_statement_timeout_ms() -> int:
+    """`SESP_RELAY_STATEMENT_TIMEOUT_MS`: the same for the outbox relay's own engine (default
+    10 s; its statements read at most a batch). A cut statement is a relay error: reported,
+    retried."""
+    return int(os.environ.get("SESP_RELAY_STATEMENT_TIMEOUT_MS", "10000"))
+
+
 def nameko_config(service: str | None = None) -> dict:
     """The nameko config dict every process uses (heartbeat >= 60 s: see ARCHITECTURE)."""
     return {

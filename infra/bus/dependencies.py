@@ -85,6 +85,20 @@ class UnitOfWork:
         self._conn = self._tx = None
 
 
+def worker_engine(url: str) -> Engine:
+    """The engine of a service's workers: PostgreSQL cuts a statement that runs longer than
+    ``SESP_STATEMENT_TIMEOUT_MS`` (a stuck query must not hold its transaction open, and with
+    it the cluster's oldest transaction id every relay waits on at a gap)."""
+    return make_engine(url, statement_timeout_ms=settings.statement_timeout_ms())
+
+
+def relay_engine(url: str) -> Engine:
+    """The outbox relay's own engine (it must never wait behind workers for a connection),
+    with a shorter statement timeout (``SESP_RELAY_STATEMENT_TIMEOUT_MS``): its reads take at
+    most a batch, and a cut statement is reported as the relay's error and retried."""
+    return make_engine(url, pool_size=2, statement_timeout_ms=settings.relay_statement_timeout_ms())
+
+
 class ServiceDatabase(DependencyProvider):
     """The service's event store and read models: a ``UnitOfWork`` per worker.
 
@@ -109,7 +123,7 @@ class ServiceDatabase(DependencyProvider):
     def setup(self) -> None:
         service = self.container.service_name
         url = self.container.config.get("SESP_DATABASE_URL") or settings.database_url(service)
-        self.engine = make_engine(url)
+        self.engine = worker_engine(url)
         chains = [(f"{service}_version", self.migrations)] if self.migrations else []
         migrate(self.engine, chains)
         self.store = EventStore(
@@ -125,10 +139,7 @@ class ServiceDatabase(DependencyProvider):
             # The relay gets its own engine: it must never wait behind workers for a connection.
             url = self.container.config.get("SESP_DATABASE_URL") or settings.database_url(service)
             self.relay = OutboxRelay(
-                service,
-                make_engine(url, pool_size=2),
-                self.store,
-                self.container.config["AMQP_URI"],
+                service, relay_engine(url), self.store, self.container.config["AMQP_URI"]
             )
             self._relay_gt = eventlet.spawn(self.relay.run)
 

@@ -8,7 +8,18 @@ is confirmed. A crash or broker restart therefore republishes at most the unconf
 (consumers are idempotent); it never loses one.
 
 Only one relay per service publishes at a time: a PostgreSQL advisory lock held on a dedicated
-session, or a file lock next to the SQLite file. Other replicas wait as hot standbys.
+session, or a file lock next to the SQLite file. Other replicas wait as hot standbys. The relay
+checks that it still holds the lock before every batch, inside a short transaction holding a
+second, per-batch lock (the *fence*); a relay taking over reads the position under the fence,
+so it starts after whatever batch a relay that has just lost its lock still had in flight:
+a takeover publishes nothing twice.
+
+Nothing stops it silently: every failed attempt is recorded in ``relay_state`` (the error,
+since when, how many attempts, and the event it cannot get past when the error is that
+event's own: ``PoisonEvent``), cleared by the next success. ``relay_status`` reads that and
+the lag; the service's ``relay_status`` RPC, the gateway's ``/metrics`` and ``/readyz`` and
+``sesp relay status`` show it. A poison event is retried (with back-off) until an operator
+parks it (``sesp relay skip``: a row in ``parked``); the relay then steps over it.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +37,33 @@ import amqp
 import kombu
 import kombu.exceptions  # not loaded by `import kombu`: needed for CONNECTION_ERRORS
 from filelock import FileLock, Timeout
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 
 from infra.eventstore import EventStore, StoredEvent, Tailer
 from infra.eventstore.db import bulk_insert
-from infra.eventstore.schema import relay_state, unroutable
+from infra.eventstore.errors import PoisonEvent
+from infra.eventstore.schema import parked, relay_state, unroutable
 from infra.eventstore.store import to_db, utcnow
 
 log = logging.getLogger("sesp.relay")
 
 RELAY_NAME = "outbox"
-LOCK_CHECK_INTERVAL = 1.0  # seconds between checks that the relay still holds its lock
+LOCK_CHECK_INTERVAL = 1.0  # seconds between checks that an idle relay still holds its lock
+LOST_LOCK_PAUSE = 2.0  # seconds a relay that lost its lock waits before it tries it again
 CONNECTION_ERRORS = (OSError, amqp.exceptions.AMQPError, kombu.exceptions.OperationalError)
 
 
 class PublishNacked(Exception):
     """The broker refused to take responsibility for a message."""
+
+
+class LockLost(Exception):
+    """The relay's lock session is gone: another replica may be publishing now."""
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
 def exchange_name(service: str) -> str:
@@ -58,17 +81,15 @@ class RelayLock:
     def __init__(self, engine: Engine, service: str):
         self.engine, self.service = engine, service
         self._conn: Connection | None = None
-        self._key = 0
+        # The session-level lock that makes a relay the active one, and the transaction-level
+        # one held while a batch is published (see ``OutboxRelay._fence``).
+        self.key = _lock_key(f"sesp-relay:{service}")
+        self.fence_key = _lock_key(f"sesp-relay-batch:{service}")
         self._file: FileLock | None = None
 
     def acquire(self) -> bool:
         if self.engine.dialect.name == "postgresql":
-            key = int.from_bytes(
-                hashlib.sha256(f"sesp-relay:{self.service}".encode()).digest()[:8],
-                "big",
-                signed=True,
-            )
-            self._key = key
+            key = self.key
             conn = self.engine.connect()
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             conn.commit()
@@ -103,7 +124,7 @@ class RelayLock:
             # Unlock explicitly (a session's end frees it only some time after the client
             # hangs up), then end the session so nothing can linger.
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 self._conn.commit()
             except Exception:
                 pass
@@ -146,6 +167,13 @@ class OutboxRelay:
         self._returned: dict[str, str] = {}
         self.published_total = 0
         self.active = False
+        # The current run of failed attempts, as recorded in relay_state (also kept here: the
+        # database may be what fails). ``_recorded_error``: relay_state may hold an error this
+        # relay has to clear once it works (its own, or the previous active relay's).
+        self.last_error: str | None = None
+        self.stuck_event_id: str | None = None
+        self.failures = 0
+        self._recorded_error = False
 
     # -- state ---------------------------------------------------------------------------
 
@@ -156,43 +184,80 @@ class OutboxRelay:
             ).scalar()
         return pos or 0
 
-    def _save(self, position: int, returned: list[tuple[StoredEvent, str]]) -> None:
-        now = to_db(utcnow())
+    def _position_on_takeover(self) -> int:
+        """The position to start from, read under the fence: a relay that lost its lock may
+        still be publishing a batch; its transaction ends after it has recorded that batch."""
+        with self._fence() as conn:
+            if conn is None:
+                return self.load_position()
+            pos = conn.execute(
+                select(relay_state.c.position).where(relay_state.c.name == RELAY_NAME)
+            ).scalar()
+            return pos or 0
+
+    @contextmanager
+    def _fence(self) -> Iterator[Connection | None]:
+        """A transaction holding the per-batch lock (PostgreSQL): publishing a batch and
+        recording it happen inside it, after the check that this relay is still the active
+        one. A relay taking over waits on the same lock before it reads the position, so it
+        cannot start below a batch the old one published. The lock takes no transaction id,
+        so tailers (waiting on the cluster's oldest) do not wait on it. SQLite: a file lock
+        is only lost with its process, and nothing is needed (``None``)."""
+        if self.engine.dialect.name != "postgresql":
+            yield None
+            return
         with self.engine.begin() as conn:
-            # Only forwards: a relay that lost its lock must not move a newer one's mark back.
-            done = conn.execute(
-                update(relay_state)
-                .where(relay_state.c.name == RELAY_NAME, relay_state.c.position < position)
-                .values(position=position, updated_at=now)
-            ).rowcount
-            if (
-                not done
-                and conn.execute(
-                    select(relay_state.c.position).where(relay_state.c.name == RELAY_NAME)
-                ).first()
-                is None
-            ):
-                conn.execute(
-                    insert(relay_state).values(name=RELAY_NAME, position=position, updated_at=now)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": self.lock.fence_key})
+            yield conn
+
+    def _save(
+        self,
+        position: int,
+        returned: list[tuple[StoredEvent, str]],
+        conn: Connection | None = None,
+    ) -> None:
+        if conn is None:
+            with self.engine.begin() as own:
+                self._save(position, returned, own)
+            return
+        now = to_db(utcnow())
+        # Only forwards: a relay that lost its lock must not move a newer one's mark back.
+        # Publishing is what ends a run of failures: clear its record in the same statement.
+        done = conn.execute(
+            update(relay_state)
+            .where(relay_state.c.name == RELAY_NAME, relay_state.c.position < position)
+            .values(position=position, updated_at=now, **_NO_ERROR)
+        ).rowcount
+        if (
+            not done
+            and conn.execute(
+                select(relay_state.c.position).where(relay_state.c.name == RELAY_NAME)
+            ).first()
+            is None
+        ):
+            conn.execute(
+                insert(relay_state).values(
+                    name=RELAY_NAME, position=position, updated_at=now, **_NO_ERROR
                 )
-            if returned:
-                # One statement for the whole batch; a position recorded already (the batch
-                # was published again after a crash) keeps its first record.
-                bulk_insert(
-                    conn,
-                    unroutable,
-                    [
-                        {
-                            "position": ev.position,
-                            "event_id": ev.event_id,
-                            "type": ev.type,
-                            "reason": reason[:200],
-                            "at": now,
-                        }
-                        for ev, reason in returned
-                    ],
-                    ignore_duplicates=True,
-                )
+            )
+        if returned:
+            # One statement for the whole batch; a position recorded already (the batch
+            # was published again after a crash) keeps its first record.
+            bulk_insert(
+                conn,
+                unroutable,
+                [
+                    {
+                        "position": ev.position,
+                        "event_id": ev.event_id,
+                        "type": ev.type,
+                        "reason": reason[:200],
+                        "at": now,
+                    }
+                    for ev, reason in returned
+                ],
+                ignore_duplicates=True,
+            )
 
     # -- broker --------------------------------------------------------------------------
 
@@ -238,13 +303,16 @@ class OutboxRelay:
     def _on_return(self, exc, exchange, routing_key, message) -> None:
         self._returned[message.properties.get("message_id", "")] = f"unroutable: {exc}"
 
-    def publish_batch(self, batch: list[StoredEvent]) -> list[tuple[StoredEvent, str]]:
-        """Publish and wait for every confirm. Returns the events the broker returned."""
+    def publish_batch(
+        self, batch: list[StoredEvent], bodies: list[str] | None = None
+    ) -> list[tuple[StoredEvent, str]]:
+        """Publish and wait for every confirm. Returns the events the broker returned.
+        ``bodies``: the events' messages when the caller encoded them already."""
         conn, ch = self._connection(), self._channel
         self._nacked = False
         self._returned = {}
-        for ev in batch:
-            body = ev.to_message_json(self.service)
+        for i, ev in enumerate(batch):
+            body = bodies[i] if bodies is not None else ev.to_message_json(self.service)
             msg = amqp.Message(
                 body,
                 content_type="application/json",
@@ -280,7 +348,8 @@ class OutboxRelay:
     # -- loop ----------------------------------------------------------------------------
 
     def run(self) -> None:
-        """Wait for the lock, then publish forever; reconnect with back-off on broker errors."""
+        """Wait for the lock, then publish forever; retry with back-off on any error, each
+        failed attempt recorded (``relay_status``) until the next success clears it."""
         backoff = 0.5
         while not self._stop.is_set():
             if not self.active:
@@ -288,25 +357,50 @@ class OutboxRelay:
                     self._stop.wait(1.0)
                     continue
                 self.active = True
+                self._recorded_error = True  # the previous active relay may have left one
                 log.info("relay for %s is active", self.service)
             try:
                 if self._channel is None:
                     self._connect()
-                    backoff = 0.5
-                tailer = Tailer(self.store, self.engine, self.load_position())
+                tailer = Tailer(self.store, self.engine, self._position_on_takeover())
                 checked = time.monotonic()
                 while not self._stop.is_set():
-                    if not self.step(tailer):
-                        self._idle()
-                    # Busy or idle: a relay whose lock session died must step down promptly,
-                    # or it publishes alongside the standby that took the lock over.
+                    busy = self.step(tailer)  # checks the lock before it publishes
+                    backoff = 0.5
+                    if busy:
+                        continue
+                    self._idle()
+                    # Idle too: a relay whose lock session died must step down promptly.
                     if time.monotonic() - checked >= LOCK_CHECK_INTERVAL:
                         checked = time.monotonic()
                         if not self.lock.held():
-                            log.warning("relay for %s lost its lock", self.service)
-                            self.active = False
-                            break
+                            raise LockLost()
+            except LockLost:
+                log.warning("relay for %s lost its lock; standing by", self.service)
+                self.lock.release()
+                self.active = False
+                # A standby tries the lock once a second: let one take over rather than win the
+                # lock straight back from the process whose session just died.
+                self._stop.wait(LOST_LOCK_PAUSE)
+            except PoisonEvent as exc:
+                self._failed(exc, exc.event_id)
+                log.error(
+                    "relay for %s is stuck at event %s (%s, position %s), attempt %d: %s;"
+                    " retrying in %.1fs (fix the cause, or park it: sesp relay skip %s %s)",
+                    self.service,
+                    exc.event_id,
+                    exc.type,
+                    exc.position,
+                    self.failures,
+                    exc.reason,
+                    backoff,
+                    self.service,
+                    exc.event_id,
+                )
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
             except CONNECTION_ERRORS + (TimeoutError, PublishNacked) as exc:
+                self._failed(exc)
                 log.warning(
                     "relay for %s: broker problem (%s); retrying in %.1fs",
                     self.service,
@@ -316,7 +410,8 @@ class OutboxRelay:
                 self._close()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
-            except Exception:
+            except Exception as exc:
+                self._failed(exc)
                 log.exception("relay for %s failed; retrying", self.service)
                 self._close()
                 self._stop.wait(backoff)
@@ -337,19 +432,31 @@ class OutboxRelay:
         conn.heartbeat_check()
 
     def step(self, tailer: Tailer) -> int:
-        """Publish one batch if there is one; returns how many events were published."""
-        start = tailer.position
-        batch = tailer.poll(self.batch_size)
-        if not batch:
-            return 0
+        """Publish one batch if there is one; returns how many events it moved past.
+
+        Raises ``LockLost`` (nothing published) when this relay is no longer the active one,
+        and ``PoisonEvent`` when the next event cannot be read or encoded and is not parked;
+        the events before a poison event go out first."""
+        try:
+            batch = tailer.poll(self.batch_size)
+            if not batch:
+                self._recovered()
+                return 0
+            batch, bodies = self._encode(batch)
+        except PoisonEvent as exc:
+            return self._step_over_parked(tailer, exc)
+        tailer.position = batch[-1].position  # the batch may end before a poison event
         # Events a service recorded from another service's stream (meta ``observed_from``)
         # were published by their source already; the relay only steps over them.
-        own = [ev for ev in batch if not ev.meta.get("observed_from")]
-        try:
-            returned = self.publish_batch(own) if own else []
-        except BaseException:
-            tailer.position = start  # republish this batch after reconnecting
-            raise
+        own = [(ev, body) for ev, body in zip(batch, bodies, strict=True) if body is not None]
+        with self._fence() as conn:
+            if not self.lock.held():
+                raise LockLost()
+            returned = (
+                self.publish_batch([ev for ev, _ in own], [body for _, body in own]) if own else []
+            )
+            self._save(batch[-1].position, returned, conn)
+        self._ok()
         if returned:
             # One line per batch: a service nobody subscribes to yet has every event returned,
             # and a line per event would cost more than publishing it. The table has them all.
@@ -365,9 +472,109 @@ class OutboxRelay:
                 first.position,
                 reason,
             )
-        self._save(batch[-1].position, returned)
         self.published_total += len(batch)
         return len(batch)
 
+    def _encode(self, batch: list[StoredEvent]) -> tuple[list[StoredEvent], list[str | None]]:
+        """Each event's message (``None``: observed, not published here), the batch cut
+        before the first event that cannot be encoded. When that is the first event, it is
+        raised as ``PoisonEvent``."""
+        bodies: list[str | None] = []
+        for i, ev in enumerate(batch):
+            if ev.meta.get("observed_from"):
+                bodies.append(None)
+                continue
+            try:
+                bodies.append(ev.to_message_json(self.service))
+            except Exception as exc:
+                if i:
+                    return batch[:i], bodies
+                reason = f"cannot be encoded: {type(exc).__name__}: {exc}"
+                poison = PoisonEvent(ev.position, ev.event_id, ev.type, reason)
+                raise poison from exc
+        return batch, bodies
+
+    def _step_over_parked(self, tailer: Tailer, exc: PoisonEvent) -> int:
+        """Move past a poison event an operator parked; re-raise it when it is not."""
+        with self.engine.connect() as conn:
+            is_parked = conn.execute(
+                select(parked.c.position).where(parked.c.event_id == exc.event_id)
+            ).first()
+        if is_parked is None:
+            raise exc
+        with self._fence() as conn:
+            if not self.lock.held():
+                raise LockLost()
+            self._save(exc.position, [], conn)
+        tailer.position = exc.position
+        self._ok()
+        log.warning(
+            "relay for %s stepped over parked event %s (%s, position %s); it is not published",
+            self.service,
+            exc.event_id,
+            exc.type,
+            exc.position,
+        )
+        return 1
+
+    # -- errors --------------------------------------------------------------------------
+
+    def _failed(self, exc: BaseException, stuck_event_id: str | None = None) -> None:
+        """Record a failed attempt (best effort: the database may be what fails)."""
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        self.failures += 1
+        self.last_error, self.stuck_event_id = error, stuck_event_id
+        now = to_db(utcnow())
+        try:
+            with self.engine.begin() as conn:
+                c = relay_state.c
+                moved = conn.execute(
+                    update(relay_state)
+                    .where(c.name == RELAY_NAME)
+                    .values(
+                        error=error,
+                        error_since=func.coalesce(c.error_since, now),
+                        failures=c.failures + 1,
+                        stuck_event_id=stuck_event_id,
+                    )
+                ).rowcount
+                if not moved:
+                    conn.execute(
+                        insert(relay_state).values(
+                            name=RELAY_NAME,
+                            position=0,
+                            updated_at=now,
+                            error=error,
+                            error_since=now,
+                            failures=1,
+                            stuck_event_id=stuck_event_id,
+                        )
+                    )
+            self._recorded_error = True
+        except Exception:
+            log.warning("relay for %s could not record its error", self.service, exc_info=True)
+
+    def _ok(self) -> None:
+        """A batch went out (its save cleared any recorded error)."""
+        self.failures, self.last_error, self.stuck_event_id = 0, None, None
+        self._recorded_error = False
+
+    def _recovered(self) -> None:
+        """Nothing to publish and nothing failed: clear a recorded error, once."""
+        if self._recorded_error:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(relay_state).where(relay_state.c.name == RELAY_NAME).values(**_NO_ERROR)
+                )
+            self._ok()
+
     def stop(self) -> None:
         self._stop.set()
+
+
+_NO_ERROR: dict[str, Any] = {
+    "error": None,
+    "error_since": None,
+    "failures": 0,
+    "stuck_event_id": None,
+}

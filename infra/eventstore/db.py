@@ -19,7 +19,13 @@ ENVIRONMENT = Path(__file__).resolve().parent.parent / "migrations"
 _SQLITE_LOCKS: dict[str, threading.RLock] = {}
 
 
-def make_engine(url: str, *, pool_size: int = 10, own_lock: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    own_lock: bool = False,
+    statement_timeout_ms: int | None = None,
+) -> Engine:
     """An engine with the settings this project relies on.
 
     SQLite: WAL, a busy timeout for other processes (the CLI), and ``BEGIN IMMEDIATE`` so a
@@ -32,6 +38,9 @@ def make_engine(url: str, *, pool_size: int = 10, own_lock: bool = False) -> Eng
     gives an engine a lock of its own, as another process would have (tests that race real
     OS threads use it; green locks must not be shared with them).
     PostgreSQL: psycopg2 (it yields under eventlet; see docs/operations.md).
+    ``statement_timeout_ms``: PostgreSQL cancels any statement of this engine that runs (or
+    waits for a lock) longer; none by default (operator commands scan whole stores). A
+    service's engines set one (``ServiceDatabase``).
     """
     if url.startswith("sqlite"):
         engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
@@ -68,6 +77,9 @@ def make_engine(url: str, *, pool_size: int = 10, own_lock: bool = False) -> Eng
         return engine
     # A session left idle inside a transaction holds back the cluster-wide xmin that every
     # relay's tailer waits on at a gap: end such sessions after five minutes.
+    options = "-c idle_in_transaction_session_timeout=300000"
+    if statement_timeout_ms:
+        options += f" -c statement_timeout={int(statement_timeout_ms)}"
     return create_engine(
         url,
         pool_size=pool_size,
@@ -76,7 +88,7 @@ def make_engine(url: str, *, pool_size: int = 10, own_lock: bool = False) -> Eng
         # restart fails its first statement; SQLAlchemy then invalidates the whole pool, and
         # the command fails cleanly (and is retried by its caller) instead of hanging.
         pool_recycle=3600,
-        connect_args={"options": "-c idle_in_transaction_session_timeout=300000"},
+        connect_args={"options": options},
     )
 
 

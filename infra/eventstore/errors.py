@@ -15,3 +15,13 @@ class ConcurrencyError(EventStoreError):
 
 class TamperedEvent(EventStoreError):
     """A stored event does not match its hash chain."""
+
+
+class PoisonEvent(EventStoreError):
+    """A stored event that cannot be read back or sent on (data that does not parse, an
+    upcaster that fails on it, a body that cannot be encoded). Retrying does not help: an
+    operator fixes the cause or parks the event (``sesp relay skip``)."""
+
+    def __init__(self, position: int, event_id: str, type_: str, reason: str):
+        self.position, self.event_id, self.type, self.reason = position, event_id, type_, reason
+        super().__init__(f"event {event_id} ({type_}, position {position}): {reason}")

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, text
 from sqlalchemy.engine import Engine
 
+from .errors import PoisonEvent
 from .schema import events
 from .store import EventStore, StoredEvent
 
@@ -45,10 +46,29 @@ class Tailer:
         self._gap: _Gap | None = None
 
     def poll(self, limit: int = 500) -> list[StoredEvent]:
-        """The next events safe to deliver (possibly none). Advances ``position``."""
+        """The next events safe to deliver (possibly none). Advances ``position``.
+
+        An event that cannot be read back (``PoisonEvent``) ends the batch before it; the
+        next poll starts at it and raises, naming it, so everything before it goes out and
+        the caller knows exactly where it is stuck."""
         if self.engine.dialect.name != "postgresql":
             with self.engine.connect() as conn:
-                batch = self.store.read_all(conn, self.position, limit, decrypt=False)
+                rows = (
+                    conn.execute(
+                        select(events)
+                        .where(events.c.position > self.position)
+                        .order_by(events.c.position)
+                        .limit(limit)
+                    )
+                    .mappings()
+                    .all()
+                )
+                batch: list[StoredEvent] = []
+                for r in rows:
+                    ev = self._read(conn, r, first=not batch)
+                    if ev is None:
+                        break
+                    batch.append(ev)
             if batch:
                 self.position = batch[-1].position
             return batch
@@ -87,8 +107,10 @@ class Tailer:
                                 ).scalar_one()
                                 self._gap = _Gap(expected, int(horizon))
                             break
-                    # personal fields stay encrypted: tailed events leave the service
-                    out.append(self.store._to_stored(conn, r, decrypt=False))
+                    ev = self._read(conn, r, first=not out)
+                    if ev is None:
+                        break
+                    out.append(ev)
                     expected = r["position"] + 1
         finally:
             conn.close()
@@ -97,3 +119,14 @@ class Tailer:
             if self._gap is not None and self._gap.start <= self.position:
                 self._gap = None
         return out
+
+    def _read(self, conn, row, first: bool) -> StoredEvent | None:
+        """The row as an event (personal fields stay encrypted: tailed events leave the
+        service); ``None`` to end the batch before an unreadable row that is not first."""
+        try:
+            return self.store._to_stored(conn, row, decrypt=False)
+        except Exception as exc:
+            if not first:
+                return None
+            reason = f"unreadable: {type(exc).__name__}: {exc}"
+            raise PoisonEvent(row["position"], row["event_id"], row["type"], reason) from exc

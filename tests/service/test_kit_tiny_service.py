@@ -16,10 +16,12 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from infra import domain, errors, registry
-from infra.eventstore import make_engine
+from infra.bus.relay_status import park
+from infra.eventstore import EventStore, NewEvent, SubjectKeys, make_engine
+from infra.eventstore.schema import events
 from infra.eventstore.schema import metadata as store_metadata
 from infra.settings import nameko_config
-from infra.testing import env
+from infra.testing import env, wait_until
 from tests.kit_example.noticeboard import SERVICE
 from tests.kit_example.noticeboard.projections import READ_MODELS, notices
 from tests.schema_compare import declared_on, describe, differences
@@ -252,6 +254,37 @@ def test_the_sweep_unpins_expired_notices_once(noticeboard):
         assert stream[-1]["type"] == "NoticeUnpinned"
         assert stream[-1]["data"]["reason"] == "expired"
         assert stream[-1]["meta"]["actor"]["id"] == "system"
+
+
+# --- its outbox relay cannot stop silently -------------------------------------------------
+
+
+def test_a_poison_event_shows_in_relay_status_until_it_is_parked(noticeboard):
+    store = EventStore(noticeboard.engine.dialect.name, SubjectKeys(b"k" * 32))
+    with noticeboard.rpc() as rpc:
+        rpc.pin(pin(board_name()))
+        wait_until(lambda: rpc.relay_status()["behind"] == 0, what="published")
+        with noticeboard.engine.begin() as conn:  # committed unreadable: a bad migration, a bug
+            (bad,) = store.append(conn, f"junk-{uuid.uuid4().hex}", 0, [NewEvent("Junk", {})])
+            conn.execute(
+                sa.update(events).where(events.c.event_id == bad.event_id).values(data="{")
+            )
+        rpc.pin(pin(board_name()))  # a healthy event behind it
+        wait_until(lambda: rpc.relay_status()["stuck_event"] is not None, what="stuck")
+        stuck = rpc.relay_status()
+        assert stuck["service"] == "noticeboard" and stuck["active_here"] is True
+        assert stuck["stuck_event"]["event_id"] == bad.event_id
+        assert stuck["stuck_event"]["type"] == "Junk"
+        assert stuck["behind"] == 2 and stuck["lag_seconds"] > 0
+        assert "unreadable" in stuck["error"] and stuck["failures"] >= 1
+
+        with noticeboard.engine.begin() as conn:  # what `sesp relay skip` does
+            park(conn, bad.event_id, "junk from a test")
+        wait_until(lambda: rpc.relay_status()["behind"] == 0, what="the rest published")
+        after = rpc.relay_status()
+    assert (after["error"], after["stuck_event"], after["parked"]) == (None, None, 1)
+    with noticeboard.engine.begin() as conn:  # the module's later tests read a sound store
+        conn.execute(sa.delete(events).where(events.c.event_id == bad.event_id))
 
 
 # --- read models are disposable -------------------------------------------------------------

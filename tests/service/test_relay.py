@@ -20,13 +20,19 @@ import amqp
 import eventlet
 import kombu
 import pytest
-from sqlalchemy import select, text
+from click.testing import CliRunner, Result
+from sqlalchemy import select, text, update
+from sqlalchemy.exc import OperationalError
 
+from infra import cli, registry
+from infra.bus.dependencies import relay_engine, worker_engine
 from infra.bus.relay import OutboxRelay, declare_exchange, exchange_name
+from infra.bus.relay_status import relay_status
 from infra.eventstore import EventStore, NewEvent, Personal, SubjectKeys, make_engine, migrate
 from infra.eventstore.crypto import decrypt_personal
-from infra.eventstore.schema import unroutable
-from infra.testing import ROOT, wait_until
+from infra.eventstore.schema import events, parked, relay_state, unroutable
+from infra.registry import ServiceSpec
+from infra.testing import ROOT, env, wait_until
 
 SERVICE = "src"
 
@@ -65,6 +71,11 @@ def append(engine, store, stream: str, *events: NewEvent) -> None:
 def stored_events(engine, store) -> list:
     with engine.connect() as conn:
         return store.read_all(conn, 0, 100_000, decrypt=False)
+
+
+def status(engine) -> dict:
+    with engine.connect() as conn:
+        return relay_status(conn)
 
 
 def last_position(engine) -> int:
@@ -199,14 +210,18 @@ def test_position_advances_only_after_the_broker_confirms(
         # Five of the twelve reached the queue, but the batch was not confirmed as a whole:
         assert len(full.drain()) == 5
         assert relay.load_position() == 0
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM relay_state")).scalar() == 0
+        failing = status(engine)  # and the refusals are on record, not only in the log
+        assert (failing["position"], failing["behind"]) == (0, 12)
+        assert failing["error"].startswith("PublishNacked") and failing["failures"] >= 2
+        assert failing["stuck_event"] is None  # the broker's doing, not an event's
 
         # Room again (bind the new queue first: the relay must never see nowhere to route).
         roomy = collect("#", "roomy")
         full.ch.queue_delete("full")
         roomy.wait_for(12)
         wait_until(lambda: relay.load_position() == 12, what="position after the retry")
+        recovered = status(engine)
+        assert (recovered["error"], recovered["failures"], recovered["behind"]) == (None, 0, 0)
 
     assert [b["position"] for b in roomy.bodies()][-12:] == list(range(1, 13))
     assert relay.published_total == 12
@@ -433,15 +448,21 @@ def test_a_relay_that_loses_its_lock_session_stops_publishing_even_while_busy(
                 append(eng, store, f"s-{i}", *[NewEvent("Ticked", {"i": i + k}) for k in range(50)])
             with running(second):
                 wait_until(lambda: first.published_total >= 50, what="first relay busy")
-                with eng.connect() as conn:  # its database session dies (failover, network)
-                    conn.execute(
+                with eng.connect() as conn:  # its lock session dies (a proxy, an operator)
+                    killed = conn.execute(
                         text(
                             "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                            "WHERE locktype = 'advisory' AND granted AND database = "
-                            "(SELECT oid FROM pg_database WHERE datname = current_database())"
-                        )
-                    )
+                            "WHERE locktype = 'advisory' AND granted AND objsubid = 1"
+                            " AND classid::bigint = :high AND objid::bigint = :low AND database ="
+                            " (SELECT oid FROM pg_database WHERE datname = current_database())"
+                        ),
+                        {
+                            "high": (first.lock.key >> 32) & 0xFFFFFFFF,
+                            "low": first.lock.key & 0xFFFFFFFF,
+                        },
+                    ).all()
                     conn.commit()
+                assert len(killed) == 1
                 wait_until(lambda: second.active, timeout=5, what="standby takes over")
                 wait_until(lambda: not first.active, timeout=3, what="first relay steps down")
                 stepped_down_at = first.published_total
@@ -452,4 +473,172 @@ def test_a_relay_that_loses_its_lock_session_stops_publishing_even_while_busy(
                 assert not first.active
     finally:
         eng.dispose()
-    assert {b["position"] for b in queue.bodies()} == set(range(1, 3001))
+    # Each event delivered exactly once: the old relay checks its lock before every batch,
+    # and the new one starts after whatever batch the old one still had in flight.
+    deliveries = Counter(b["position"] for b in queue.all_bodies())
+    assert sorted(deliveries) == list(range(1, 3001))
+    assert {p: n for p, n in deliveries.items() if n > 1} == {}
+
+
+# -- nothing stops silently --------------------------------------------------------------------
+
+
+@contextmanager
+def registered_as_service(db_url: str):
+    """``src`` as a registered service whose store is ``db_url`` (what ``sesp`` reads)."""
+    registry.register(ServiceSpec(name=SERVICE, target="tests.service.test_relay:SERVICE"))
+    try:
+        with env(**{f"SESP_{SERVICE.upper()}_DATABASE_URL": db_url}):
+            yield
+    finally:
+        registry.unregister(SERVICE)
+
+
+def sesp(*args: str) -> Result:
+    return CliRunner().invoke(cli.main, list(args))
+
+
+def test_a_poison_event_is_named_and_once_parked_the_rest_is_published(
+    db_url, engine, store, amqp_uri, collect
+):
+    queue = collect()
+    for n in (1, 2):
+        append(engine, store, "a", NewEvent("Noted", {"n": n}))
+    append(engine, store, "b", NewEvent("Noted", {"n": 3}))
+    for n in (4, 5):
+        append(engine, store, "a", NewEvent("Noted", {"n": n}))
+    before = stored_events(engine, store)
+    poison, healthy = before[2], before[3]
+    with engine.begin() as conn:  # data the relay cannot read back (a bad migration, a bug)
+        conn.execute(
+            update(events).where(events.c.event_id == poison.event_id).values(data='{"n": 3')
+        )
+    relay = new_relay(db_url, store, amqp_uri)
+    with running(relay), registered_as_service(db_url):
+        queue.wait_for(2)
+        wait_until(lambda: status(engine)["failures"] >= 2, what="two failed attempts")
+        stuck = status(engine)
+        assert stuck["stuck_event"] == {
+            "event_id": poison.event_id,
+            "position": poison.position,
+            "type": "Noted",
+        }
+        assert (stuck["position"], stuck["head"], stuck["behind"]) == (2, 5, 3)
+        assert stuck["lag_seconds"] > 0 and not stuck["waiting_at_gap"]
+        assert stuck["error"].startswith("PoisonEvent") and "unreadable" in stuck["error"]
+        assert stuck["error_since"] is not None
+
+        shown = sesp("relay", "status", SERVICE)
+        assert shown.exit_code == 1, shown.output
+        assert "position 2 of 5 (3 behind" in shown.output
+        assert f"STUCK at event {poison.event_id} (Noted, position 3)" in shown.output
+        assert "unreadable" in shown.output
+        assert f"sesp relay skip {SERVICE} {poison.event_id}" in shown.output
+
+        refused = sesp("relay", "skip", SERVICE, healthy.event_id, "--reason", "wrong one")
+        assert refused.exit_code == 1
+        assert f"not stuck on event {healthy.event_id}" in refused.output
+
+        skipped = sesp("relay", "skip", SERVICE, poison.event_id, "--reason", "bad migration")
+        assert skipped.exit_code == 0, skipped.output
+        wait_until(lambda: status(engine)["behind"] == 0, what="the rest published")
+        assert sesp("relay", "status", SERVICE).exit_code == 0
+
+    assert [b["data"]["n"] for b in queue.all_bodies()] == [1, 2, 4, 5]  # the poison stays out
+    after = status(engine)
+    assert (after["error"], after["stuck_event"], after["failures"]) == (None, None, 0)
+    assert after["parked"] == 1
+    with engine.connect() as conn:
+        (row,) = conn.execute(select(parked)).mappings().all()
+    assert (row["event_id"], row["position"], row["reason"]) == (
+        poison.event_id,
+        3,
+        "bad migration",
+    )
+    assert "unreadable" in row["error"]
+
+
+def test_a_relay_waiting_at_a_gap_shows_it_in_its_lag(pg_url, amqp_uri, collect, master_key):
+    eng = open_engine(pg_url)
+    store = EventStore("postgresql", SubjectKeys(master_key))
+    queue = collect()
+    append(eng, store, "a", NewEvent("Noted", {"n": 1}))
+    relay = new_relay(pg_url, store, amqp_uri)
+    try:
+        with running(relay):
+            queue.wait_for(1)
+            open_writer = eng.connect()
+            tx = open_writer.begin()
+            store.append(open_writer, "b", None, [NewEvent("Noted", {"n": 2})])  # not committed
+            append(eng, store, "c", NewEvent("Noted", {"n": 3}))
+            waiting = status(eng)
+            assert (waiting["position"], waiting["behind"], waiting["waiting_at_gap"]) == (
+                1,
+                2,
+                True,
+            )
+            assert waiting["lag_seconds"] > 0 and waiting["error"] is None
+            tx.commit()
+            open_writer.close()
+            queue.wait_for(3)
+            wait_until(lambda: status(eng)["behind"] == 0, what="caught up")
+        assert not status(eng)["waiting_at_gap"]
+    finally:
+        eng.dispose()
+
+
+def test_a_statement_timeout_cuts_a_stuck_relay_query_and_the_relay_reports_it(
+    pg_url, amqp_uri, collect, master_key
+):
+    eng = open_engine(pg_url)
+    store = EventStore("postgresql", SubjectKeys(master_key))
+    queue = collect()
+    append(eng, store, "a", NewEvent("Noted", {"n": 1}))
+    relay = OutboxRelay(
+        SERVICE,
+        make_engine(pg_url, pool_size=2, statement_timeout_ms=300),
+        store,
+        amqp_uri,
+    )
+    blocker = eng.connect()
+    tx = blocker.begin()
+    blocker.execute(text("LOCK TABLE events IN ACCESS EXCLUSIVE MODE"))  # a migration, a DBA
+    try:
+        with running(relay):
+            wait_until(
+                lambda: "statement timeout" in (relay.last_error or ""), what="the poll is cut"
+            )
+            with eng.connect() as conn:  # on record for every replica (not only in memory)
+                error = conn.execute(select(relay_state.c.error)).scalar_one()
+            assert error.startswith("OperationalError") and "statement timeout" in error
+            tx.rollback()
+            queue.wait_for(1)
+            wait_until(lambda: status(eng)["error"] is None, what="the error cleared")
+    finally:
+        blocker.close()
+        eng.dispose()
+
+
+def test_a_services_engines_cut_stuck_statements(pg_url, master_key):
+    worker, relay = worker_engine(pg_url), relay_engine(pg_url)
+    try:
+        for eng, expected in ((worker, "30s"), (relay, "10s")):
+            with eng.connect() as conn:
+                assert conn.execute(text("SHOW statement_timeout")).scalar() == expected
+    finally:
+        worker.dispose()
+        relay.dispose()
+    with env(SESP_STATEMENT_TIMEOUT_MS="300"):
+        worker = worker_engine(pg_url)
+    migrate(worker)
+    store = EventStore("postgresql", SubjectKeys(master_key))
+    blocker = worker.connect()
+    tx = blocker.begin()
+    blocker.execute(text("LOCK TABLE events IN ACCESS EXCLUSIVE MODE"))
+    try:
+        with pytest.raises(OperationalError, match="statement timeout"):
+            append(worker, store, "a", NewEvent("Noted", {"n": 1}))  # would wait for ever
+    finally:
+        tx.rollback()
+        blocker.close()
+        worker.dispose()
