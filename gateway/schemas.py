@@ -33,6 +33,12 @@ class Health(Reply):
 class Readiness(Reply):
     status = fields.String(required=True)
     checks = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    relays = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "each service's outbox relay: ok, failing, or stuck on an event"},
+    )
 
 
 class TokenCreate(Strict):

@@ -20,6 +20,24 @@ TAG = "Operations"
 HTML = {"content_type": "text/html", "schema": {"type": "string"}}
 
 
+def relay_summary(status: dict | None) -> str:
+    """One line on a service's outbox relay for ``/readyz``."""
+    if status is None:
+        return "unknown (no relay_status answer)"
+    stuck = status.get("stuck_event")
+    if stuck:
+        return (
+            f"stuck at event {stuck['event_id']} ({stuck['type']}, position {stuck['position']})"
+            f" since {status['error_since']}, {status['failures']} attempt(s): {status['error']}"
+        )
+    if status.get("error"):
+        return (
+            f"failing since {status['error_since']}, {status['failures']} attempt(s):"
+            f" {status['error']}"
+        )
+    return "ok"
+
+
 class OpsRoutes(RouteBase):
     @route(
         "GET",
@@ -40,7 +58,9 @@ class OpsRoutes(RouteBase):
         tag=TAG,
         summary="Broker, gateway database and every service reachable",
         description="Each service must answer an RPC ping within SESP_READY_TIMEOUT seconds; "
-        "a 503 names the failing parts in `checks`.",
+        "a 503 names the failing parts in `checks`. `relays` tells each service's outbox relay "
+        "apart (`ok`, or failing or stuck on an event, named): a stuck relay does not make the "
+        "platform unready, it is named here and in /metrics.",
         responses={
             200: Readiness,
             503: {
@@ -83,14 +103,36 @@ class OpsRoutes(RouteBase):
         services = registry.names()
         for service in services:
             pool.spawn_n(probe, service, getattr(rpc, service).ping)
+        statuses = self._relay_statuses(pool, services)
         pool.waitall()
         checks = {k: checks[k] for k in ["broker", "database", *services]}
+        relays = {s: relay_summary(statuses.get(s)) for s in services}
         failing = [f"{k} ({v})" for k, v in checks.items() if v != "ok"]
         if failing:
             raise Problem(
-                "service-unavailable", "not ready: " + ", ".join(failing), extra={"checks": checks}
+                "service-unavailable",
+                "not ready: " + ", ".join(failing),
+                extra={"checks": checks, "relays": relays},
             )
-        return {"status": "ready", "checks": checks}
+        return {"status": "ready", "checks": checks, "relays": relays}
+
+    def _relay_statuses(
+        self, pool: eventlet.GreenPool, services: list[str]
+    ) -> dict[str, dict | None]:
+        """Each service's ``relay_status`` (``None``: no answer in time), filled in as the
+        calls on ``pool`` return: the caller waits for the pool."""
+        rpc = self.rpc.with_timeout(self.gateway.ready_timeout)
+        statuses: dict[str, dict | None] = dict.fromkeys(services)
+
+        def ask(service: str) -> None:
+            try:
+                statuses[service] = getattr(rpc, service).relay_status()
+            except Exception:  # a status that does not come is reported as such
+                statuses[service] = None
+
+        for service in services:
+            pool.spawn_n(ask, service)
+        return statuses
 
     @route(
         "GET",
@@ -103,6 +145,10 @@ class OpsRoutes(RouteBase):
     )
     def metrics(self, call: Call):
         metrics = self.gateway.metrics
+        pool = eventlet.GreenPool()
+        statuses = self._relay_statuses(pool, registry.names())
+        pool.waitall()
+        metrics.observe_relays(statuses)
         return Response(metrics.render(), status=200, content_type=metrics.content_type)
 
     @route(
