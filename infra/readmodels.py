@@ -7,20 +7,24 @@ and ``facts`` for events that are not folded into an aggregate (written straight
 
 Live writes and rebuilds run the same functions, so a rebuilt read model equals the live one
 by construction; ``rebuild`` and ``digest`` are what the kernel's ``replay`` and
-``read_model_digest`` RPCs run, for every service alike.
+``read_model_digest`` RPCs run, for every service alike. Row and fact writers touch only the
+projected tables (a rebuild runs them against copies of those tables, not of kept ones).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import MetaData, Table, delete, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import MetaData, Table, insert, select, update
+from sqlalchemy.engine import Connection, Engine
 
 from infra.eventstore import EventStore, StoredEvent
 from infra.repository import Kinds
+
+if TYPE_CHECKING:
+    from infra.rebuild import Rebuilt
 
 RowWriter = Callable[[Connection, Sequence[Any]], None]
 FactWriter = Callable[[Connection, StoredEvent], None]
@@ -66,42 +70,25 @@ class ReadModels:
         writer(conn, ev)
         return True
 
-    def clear(self, conn: Connection) -> None:
-        for table in reversed(self.projected):
-            conn.execute(delete(table))
-
     def rebuild(
         self,
-        conn: Connection,
+        engine: Engine,
         store: EventStore,
-        pause: Callable[[int], None] | None = None,
-        batch: int = 500,
-    ) -> int:
-        """Empty every table and write it again from the store's events; returns how many
-        events were read. ``pause(events_done)`` runs every ``batch`` events (to yield to
-        other green threads and report progress)."""
-        self.clear(conn)
-        aggregates: dict[str, Any] = {}
-        n = 0
-        for ev in store.iter_all(conn):
-            n += 1
-            if pause is not None and n % batch == 0:
-                pause(n)
-            if self.project_fact(conn, ev):
-                continue
-            kind = self.kinds.of_stream(ev.stream_id)
-            if kind is None or ev.type not in kind.types:
-                continue
-            aggregate = aggregates.get(ev.stream_id)
-            if aggregate is None:
-                aggregate = aggregates[ev.stream_id] = kind.cls()
-            aggregate.apply(kind.event(ev))
-        folded = list(aggregates.values())
-        for start in range(0, len(folded), batch):
-            self.rows(conn, folded[start : start + batch])
-            if pause is not None:
-                pause(n)
-        return n
+        shadow: str = "sesp_rebuild",
+        progress: Callable[[int, int], None] | None = None,
+        page: int = 500,
+        restart: bool = False,
+    ) -> Rebuilt:
+        """Write every projected table again from the store's events while writers go on,
+        and replace the live rows in one short transaction at the end (``infra.rebuild``):
+        readers see the old rows until then. Each page of streams or batch of events is a
+        transaction of its own, at most ``page`` aggregates are held at once, and a rebuild
+        that stopped resumes where it was (``restart``: start anew). ``shadow`` names where the
+        new rows are built (a schema, or an attached SQLite file); ``progress(done, total)``
+        runs between transactions (to yield to other green threads and report progress)."""
+        from infra.rebuild import Rebuild
+
+        return Rebuild(self, engine, store, shadow, progress, page).run(restart)
 
     def digest(self, conn: Connection) -> dict[str, str]:
         """A digest per table, to compare a rebuild with the live state."""

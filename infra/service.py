@@ -20,9 +20,10 @@ from infra.bus.dependencies import ClockProvider, UnitOfWork, service_database
 from infra.bus.entrypoints import rpc
 from infra.bus.relay import OutboxRelay
 from infra.bus.relay_status import relay_status
-from infra.errors import register_remote_errors
+from infra.errors import Conflict, register_remote_errors
 from infra.keys import master_key
 from infra.readmodels import ReadModels
+from infra.rebuild import RebuildSuperseded
 from infra.repository import Kinds, Repository
 
 register_remote_errors()
@@ -42,8 +43,10 @@ class ReplayProgress(DependencyProvider):
     def begin(self, total: int) -> None:
         self.state = {"run": self.state["run"] + 1, "running": True, "done": 0, "total": total}
 
-    def at(self, done: int) -> None:
+    def at(self, done: int, total: int | None = None) -> None:
         self.state["done"] = done
+        if total is not None:
+            self.state["total"] = total
 
     def end(self) -> None:
         self.state["running"] = False
@@ -116,18 +119,26 @@ class KernelService:
         if self.read_models is None:
             return {"events": 0}
 
-        def pause(done: int) -> None:
-            self.progress.at(done)
+        def pause(done: int, total: int) -> None:
+            self.progress.at(done, total)
             eventlet.sleep()  # let replay_progress and other workers answer
 
-        conn = self.db.conn
-        self.progress.begin(self.db.store.count(conn))
+        # Not on this worker's unit of work: the rebuild runs a short transaction per batch
+        # (infra.rebuild), so writers go on and readers see the old rows until it is done.
+        engine = self.db.engine
+        with engine.connect() as conn:
+            total = self.db.store.count(conn)
+        self.progress.begin(total)
         try:
-            n = self.read_models.rebuild(conn, self.db.store, pause)
-            self.progress.at(n)
+            rebuilt = self.read_models.rebuild(
+                engine, self.db.store, shadow=f"{self.name}_rebuild", progress=pause
+            )
+        except RebuildSuperseded as exc:
+            raise Conflict(str(exc)) from None
         finally:
             self.progress.end()
-        return {"events": n}
+        self.progress.at(rebuilt.events, rebuilt.events)
+        return {"events": rebuilt.events}
 
     @rpc
     def read_model_digest(self) -> dict:

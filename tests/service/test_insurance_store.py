@@ -163,7 +163,8 @@ def test_a_batch_written_in_bulk_rebuilds_to_the_same_read_models(worker):
     results = worker.sync(*batch)
     assert [r["status"] for r in results] == [201] * 20 + [200, 200]
     worker.sweep(REMINDERS, datetime.fromisoformat("2015-06-28T09:00:00+08:00"))
-    conn = worker.uow.conn
-    live = READ_MODELS.digest(conn)
-    assert READ_MODELS.rebuild(conn, worker.store) == 20 + 2 + 19  # 19 reminders (one cancelled)
-    assert READ_MODELS.digest(conn) == live
+    live = READ_MODELS.digest(worker.uow.conn)
+    worker.commit()
+    rebuilt = READ_MODELS.rebuild(worker.engine, worker.store)
+    assert rebuilt.events == 20 + 2 + 19  # 19 reminders (one cancelled)
+    assert READ_MODELS.digest(worker.uow.conn) == live
