@@ -216,7 +216,8 @@ def test_writers_go_on_during_a_rebuild_and_it_misses_nothing_they_committed(eng
     assert all(seen_by_readers)
     everything = expected(engine, store)
     assert held(engine) == everything  # every committed event is in the rebuilt read model
-    assert ("late", 1000, 1) in everything["tallies"] or engine.dialect.name == "sqlite"
+    if late:  # PostgreSQL: the append held open across batches is in
+        assert ("late", 1000, 1) in everything["tallies"]
     with engine.connect() as conn:
         assert MODELS.digest(conn) == live_digests[-1]  # and it equals the live one
     assert rebuilt.events == events_in(engine)
