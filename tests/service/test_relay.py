@@ -516,8 +516,12 @@ def test_a_poison_event_is_named_and_once_parked_the_rest_is_published(
     relay = new_relay(db_url, store, amqp_uri)
     with running(relay), registered_as_service(db_url):
         queue.wait_for(2)
-        wait_until(lambda: status(engine)["failures"] >= 2, what="two failed attempts")
-        stuck = status(engine)
+
+        def stuck_twice() -> dict | None:
+            s = status(engine)
+            return s if s["stuck_event"] is not None and s["failures"] >= 2 else None
+
+        stuck = wait_until(stuck_twice, what="two failed attempts on the poison event")
         assert stuck["stuck_event"] == {
             "event_id": poison.event_id,
             "position": poison.position,
