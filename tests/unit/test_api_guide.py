@@ -182,6 +182,8 @@ ENUMS = [
     if isinstance(check, validate.OneOf)
 ]
 DATES = [(where, f) for where, f in FIELDS if isinstance(f, fields.Date | Timestamp | AsOf)]
+
+
 # Insurance's own schemas are being rebuilt by their owner; these two still use marshmallow's
 # bare date field ("Not a valid date."): infra.schemas.Date names the format.
 @pytest.mark.parametrize(("where", "check"), ENUMS, ids=[w for w, _ in ENUMS])
