@@ -46,17 +46,28 @@ def _describe(message) -> dict:
 
 
 def peek(amqp_uri: str, service: str) -> list[dict]:
-    """Read every dead letter without acking; closing the channel puts them all back. Raises
-    ``NoDeadLetterQueue`` when the broker has no such queue."""
+    """Read every dead letter without acking, then put them all back before returning. Raises
+    ``NoDeadLetterQueue`` when the broker has no such queue.
+
+    The letters are handed back explicitly (``basic.recover`` with requeue) and a passive declare
+    follows on the same channel: the queue handles one channel's commands in order, so when the
+    declare answers, every letter is back. Leaving it to the channel's close is asynchronous: a
+    second peek straight after could find the queue empty.
+    """
     out = []
     with _connection(amqp_uri) as conn:
         ch = conn.channel()
+        got_any = False
         try:
             while True:
                 msg = ch.basic_get(dlq_name(service), no_ack=False)
                 if msg is None:
                     break
+                got_any = True
                 out.append(_describe(msg))
+            if got_any:
+                ch.basic_recover(requeue=True)
+                ch.queue_declare(dlq_name(service), passive=True)
         except amqp.exceptions.NotFound:
             raise NoDeadLetterQueue(dlq_name(service)) from None
         finally:

@@ -359,6 +359,18 @@ def test_replaying_messages_that_fail_at_once_does_not_loop(database, amqp_uri, 
         wait_until(lambda: applied_ids(engine) == [ev.event_id], what="next event applied")
 
 
+def test_peeking_again_at_once_finds_every_letter_back(database, amqp_uri, source):
+    # An operator's `sesp dlq list` twice in a row: the letters the first one read must all be
+    # back before it returns, not whenever the broker gets round to the closed channel.
+    url, engine = database
+    with consumer(amqp_uri, url):
+        for i in range(20):
+            source.publish_raw(json.dumps({"not": "an event", "i": i}))
+        wait_until(lambda: len(deadletters.peek(amqp_uri, "consumer")) == 20, what="20 letters")
+    counts = [len(deadletters.peek(amqp_uri, "consumer")) for _ in range(30)]
+    assert counts == [20] * 30
+
+
 # -- rpc ---------------------------------------------------------------------------------------
 
 
