@@ -255,7 +255,7 @@ def consumer_child(url: str) -> dict:
         name = sink
         db = ServiceDatabase(relay=False)
 
-        @subscribe(source)
+        @subscribe(source, catch_up=False)  # a bare publisher: no history to read
         def on_event(self, event):  # noqa: ANN001
             applied.append(time.perf_counter())
 

@@ -1,8 +1,9 @@
 """The service base of the kit: what every SESP service has and inherits.
 
 A service subclasses ``KernelService`` and declares ``name``, ``db``, ``kinds`` (its aggregate
-kinds) and ``read_models``; it inherits a readiness ``ping``, ``read_stream`` (history for
-consumers that missed it), ``replay`` (rebuild every read model from the service's own
+kinds) and ``read_models``; it inherits a readiness ``ping``, ``health`` (its consumers'
+counters), ``read_all`` and ``read_stream`` (history for catch-up subscriptions and for
+consumers that missed some), ``replay`` (rebuild every read model from the service's own
 events, with progress for ``sesp replay``), ``read_model_digest`` (to compare a rebuild with
 the live state), ``relay_status`` (the outbox relay's lag and errors) and ``repository()``
 (aggregates on this worker's unit of work).
@@ -14,13 +15,16 @@ import hashlib
 
 import eventlet
 from nameko.extensions import DependencyProvider
+from sqlalchemy import func, select
 
 from infra.bus.context import RequestContext
 from infra.bus.dependencies import ClockProvider, UnitOfWork, service_database
 from infra.bus.entrypoints import rpc
-from infra.bus.relay import OutboxRelay
+from infra.bus.relay import RELAY_NAME, OutboxRelay
 from infra.bus.relay_status import relay_status
+from infra.bus.subscriber import EventSubscriber
 from infra.errors import Conflict, register_remote_errors
+from infra.eventstore.schema import events, parked, relay_state
 from infra.keys import master_key
 from infra.readmodels import ReadModels
 from infra.rebuild import RebuildSuperseded
@@ -73,6 +77,21 @@ class SubjectKey(DependencyProvider):
         return self.key
 
 
+class Subscriptions(DependencyProvider):
+    """The service's event subscribers, for ``health``: their counters live in the
+    entrypoints, not in any worker."""
+
+    def get_dependency(self, worker_ctx) -> list[EventSubscriber]:
+        return sorted(
+            (e for e in self.container.entrypoints if isinstance(e, EventSubscriber)),
+            key=lambda e: e.method_name,
+        )
+
+
+# Most events ``read_all`` serves per call: a page is one RPC reply, kept well below a megabyte.
+READ_ALL_LIMIT = 1000
+
+
 class KernelService:
     """Base for service classes. Subclasses set ``name`` and
     ``db: UnitOfWork = ServiceDatabase(...)``: nameko hands each worker a UnitOfWork in the
@@ -87,6 +106,7 @@ class KernelService:
     progress = ReplayProgress()
     outbox = OutboxAccess()
     subject_key = SubjectKey()
+    subscriptions = Subscriptions()
 
     def repository(self) -> Repository:
         """This worker's aggregates: events, rows and bookkeeping commit together."""
@@ -100,6 +120,68 @@ class KernelService:
         password) lets ``sesp`` say which store a command reached."""
         store = self.db.engine.url.render_as_string(hide_password=True)
         return {"service": self.name, "ok": True, "store": store}
+
+    @rpc
+    def health(self) -> dict:
+        """Liveness plus each event consumer's counters: catch-up state and position, events
+        applied, held and dead-lettered, outage retries (waits on the database, the broker or
+        the source, which never count as attempts), handler failures, parked streams. Answers
+        during a database outage (it reads no table), so it shows one while it lasts."""
+        return {
+            "service": self.name,
+            "ok": True,
+            "consumers": [sub.health() for sub in self.subscriptions],
+        }
+
+    @rpc
+    def read_all(self, after_position: int = 0, limit: int = 500) -> dict:
+        """This service's published events after a global position, in position order, as
+        published messages (personal fields stay encrypted): history for catch-up
+        subscriptions.
+
+        Only events the outbox relay has passed (its recorded position, the ``horizon``): the
+        relay's tailer steps over a missing position only once no transaction can still fill
+        it, so no event can commit later below a position served here. Left out, as the relay
+        leaves them out: events the service recorded from another service (``observed_from``:
+        not its to publish) and events an operator parked (``sesp relay skip``: never
+        published, and possibly unreadable). ``next`` is the position to ask after next time
+        (it moves past left-out events too); ``head`` is the newest position in the store when
+        this call read it: a consumer that bound its queue before the call has everything up
+        to ``head`` once it has read that far, and everything after it from the queue.
+        """
+        conn = self.db.conn
+        limit = max(1, min(int(limit), READ_ALL_LIMIT))
+        horizon = (
+            conn.execute(
+                select(relay_state.c.position).where(relay_state.c.name == RELAY_NAME)
+            ).scalar()
+            or 0
+        )
+        head = conn.execute(select(func.max(events.c.position))).scalar() or 0
+        rows = (
+            conn.execute(
+                select(events, parked.c.position.label("parked_position"))
+                .outerjoin(parked, parked.c.event_id == events.c.event_id)
+                .where(events.c.position > after_position, events.c.position <= horizon)
+                .order_by(events.c.position)
+                .limit(limit)
+            )
+            .mappings()
+            .all()
+        )
+        published = [
+            self.db.store._to_stored(conn, r, decrypt=False)
+            for r in rows
+            if r["parked_position"] is None
+        ]
+        return {
+            "events": [
+                ev.to_message(self.name) for ev in published if not ev.meta.get("observed_from")
+            ],
+            "next": rows[-1]["position"] if rows else after_position,
+            "horizon": horizon,
+            "head": head,
+        }
 
     @rpc
     def read_stream(self, stream_id: str, after_version: int = 0) -> list[dict]:

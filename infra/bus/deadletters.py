@@ -7,7 +7,7 @@ import json
 import amqp
 import kombu
 
-from infra.bus.subscriber import dlq_name
+from infra.bus.subscriber import ORIGIN_HEADER, REASON_HEADER, dlq_name
 
 CONNECT_TIMEOUT = 5  # seconds: an operator's command fails fast when the broker is not there
 
@@ -32,7 +32,12 @@ def _describe(message) -> dict:
         body = json.loads(message.body)
     except (TypeError, ValueError):
         body = {}
-    deaths = (message.headers or {}).get("x-death") or [{}]
+    headers = message.headers or {}
+    # The broker's record for a rejected live message; the consumer's own headers for an event
+    # it dead-lettered from history or from holding (there was no message to reject).
+    deaths = headers.get("x-death") or [
+        {"queue": headers.get(ORIGIN_HEADER, "?"), "reason": headers.get(REASON_HEADER, "?")}
+    ]
     first = deaths[0]
     return {
         "queue": first.get("queue", "?"),
@@ -99,7 +104,11 @@ def replay(amqp_uri: str, service: str) -> int:
                 break
             origin = _describe(msg)["queue"]
             props = {k: v for k, v in msg.properties.items() if k != "application_headers"}
-            headers = {k: v for k, v in (msg.headers or {}).items() if not k.startswith("x-")}
+            headers = {
+                k: v
+                for k, v in (msg.headers or {}).items()
+                if not k.startswith("x-") and k not in (ORIGIN_HEADER, REASON_HEADER)
+            }
             copy = amqp.Message(msg.body, application_headers=headers, **props)
             ch.basic_publish_confirm(copy, exchange="", routing_key=origin, mandatory=True)
             ch.basic_ack(msg.delivery_tag)

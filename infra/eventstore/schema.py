@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -117,4 +118,43 @@ processed_events = Table(
     Column("consumer", String(120), primary_key=True),
     Column("event_id", String(36), primary_key=True),
     Column("processed_at", DateTime, nullable=False),
+)
+
+# A catch-up subscription's checkpoint: how far it has read the source's history (a global
+# position of the source's store), and whether it has reached the live queue since the queue
+# was last created (then a restart goes straight to the queue).
+consumer_positions = Table(
+    "consumer_positions",
+    metadata,
+    Column("consumer", String(120), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    Column("live", Boolean, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
+# Events that arrived before their stream's previous version was applied: kept here (and the
+# message acked) until that version is applied, so waiting never holds a message or spends its
+# retries. ``body`` is the message as published.
+consumer_pending = Table(
+    "consumer_pending",
+    metadata,
+    Column("consumer", String(120), primary_key=True),
+    Column("stream_id", String(200), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("event_id", String(36), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", DateTime, nullable=False),
+)
+
+# Streams parked behind a dead-lettered event: the version that failed, until it is replayed
+# and applied (its later events wait in ``consumer_pending``).
+consumer_parked = Table(
+    "consumer_parked",
+    metadata,
+    Column("consumer", String(120), primary_key=True),
+    Column("stream_id", String(200), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("parked_at", DateTime, nullable=False),
 )
