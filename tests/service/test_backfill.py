@@ -1,9 +1,10 @@
-"""A consumer that starts after its source has history fetches the missing versions.
+"""A consumer that starts after its source has history applies it, in order, before what comes
+next.
 
 The source is a real service with its own store and relay; the consumer is started only after
-the first events were published (they were unroutable then: no queue was bound). When the next
-event arrives the consumer sees the gap, waits once, then fetches versions 1..n-1 over the
-source's ``read_stream`` RPC and applies them in order before the new one.
+the first events were published (they were unroutable then: no queue was bound). Its catch-up
+subscription reads versions 1..n-1 over the source's ``read_all`` RPC; the next event, from
+the queue, is applied after them (``test_catch_up`` covers catch-up at volume).
 """
 
 from __future__ import annotations

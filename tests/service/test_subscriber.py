@@ -20,6 +20,7 @@ import pytest
 from nameko.containers import ServiceContainer
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from infra.bus import deadletters, subscriber
 from infra.bus.dependencies import ServiceDatabase
@@ -46,6 +47,7 @@ effects = Table(
 
 # What the handler is told to do, and what it saw (outside any transaction).
 FAILURES: dict[str, int] = {}  # event id -> attempts left to fail (-1: always)
+OUTAGES: dict[str, int] = {}  # event id -> attempts left to meet an unreachable database
 ATTEMPTS: Counter[str] = Counter()
 
 
@@ -53,7 +55,8 @@ class ConsumerService(KernelService):
     name = "consumer"
     db = ServiceDatabase(relay=False)
 
-    @subscribe("source", max_attempts=MAX_ATTEMPTS)
+    # The test source only publishes (no ``read_all``): nothing to catch up on.
+    @subscribe("source", max_attempts=MAX_ATTEMPTS, catch_up=False)
     def on_source_event(self, event: IncomingEvent) -> None:
         ATTEMPTS[event.event_id] += 1
         # the effect comes first, so a failure below leaves a partial effect to roll back
@@ -62,6 +65,11 @@ class ConsumerService(KernelService):
                 event_id=event.event_id, stream_id=event.stream_id, version=event.version
             )
         )
+        if OUTAGES.get(event.event_id, 0):
+            OUTAGES[event.event_id] -= 1
+            raise OperationalError(
+                "SELECT 1", {}, Exception("server closed the connection unexpectedly")
+            )
         left = FAILURES.get(event.event_id, 0)
         if left:
             FAILURES[event.event_id] = left - 1 if left > 0 else left
@@ -79,9 +87,11 @@ class ConsumerService(KernelService):
 def fresh_handler_state(tmp_path, monkeypatch):
     monkeypatch.setenv("SESP_DATA_DIR", str(tmp_path))  # master keys of the test service
     FAILURES.clear()
+    OUTAGES.clear()
     ATTEMPTS.clear()
     yield
     FAILURES.clear()
+    OUTAGES.clear()
 
 
 def config_for(amqp_uri: str, db_url: str) -> dict:
@@ -305,42 +315,110 @@ def test_a_failing_handler_leaves_no_partial_effect_and_succeeds_on_retry(
     assert stream_versions(engine) == {"f": 1}
 
 
+def health(amqp_uri: str) -> dict:
+    """The consumer's counters, as ``sesp`` or the gateway read them (the ``health`` RPC)."""
+    with ClusterRpcProxy({"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=30) as proxy:
+        [handler] = proxy.consumer.health()["consumers"]
+    return handler
+
+
 @both_backends
-def test_a_poison_message_is_dead_lettered_after_bounded_attempts_and_replayed_once(
-    database, amqp_uri, source
-):
+def test_a_poison_event_parks_only_its_stream_until_it_is_replayed(database, amqp_uri, source):
     url, engine = database
-    poison, blocked = source.stream("p", 2)  # v2 must wait for v1: it follows it to the DLQ
+    poison, blocked, later = source.stream("p", 3)
     FAILURES[poison.event_id] = -1
     healthy = [source.event(f"h-{i}", 1) for i in range(5)] + source.stream("h-0x", 3)
     with consumer(amqp_uri, url):
         source.publish(poison, blocked, *healthy)
         wait_until(lambda: len(applied(engine)) == len(healthy), what="healthy events applied")
         wait_until(
-            lambda: len(deadletters.peek(amqp_uri, "consumer")) == 2,
+            lambda: len(deadletters.peek(amqp_uri, "consumer")) == 1,
             timeout=20,
-            what="two dead letters",
+            what="the poison dead-lettered",
         )
-        assert ATTEMPTS[poison.event_id] == MAX_ATTEMPTS  # bounded, not forever
-        assert ATTEMPTS[blocked.event_id] == 0  # never applied ahead of its predecessor
+        # Later events of the parked stream wait; they do not run the poison again, and the
+        # other streams keep flowing.
+        after = [source.event(f"after-{i}", 1) for i in range(3)]
+        source.publish(later, *after)
+        wait_until(
+            lambda: len(applied(engine)) == len(healthy) + len(after), what="later streams flow"
+        )
+        wait_until(lambda: health(amqp_uri)["waiting"] == 2, what="p v2 and v3 held")
+        assert ATTEMPTS[poison.event_id] == MAX_ATTEMPTS  # bounded, and not re-run since
+        assert ATTEMPTS[blocked.event_id] == ATTEMPTS[later.event_id] == 0
         assert poison.event_id not in applied_ids(engine)  # every attempt rolled back
 
-        letters = deadletters.peek(amqp_uri, "consumer")
-        assert {d["event_id"] for d in letters} == {poison.event_id, blocked.event_id}
-        assert {d["queue"] for d in letters} == {QUEUE}  # where `replay` sends them back
-        assert {(d["stream_id"], d["version"]) for d in letters} == {("p", 1), ("p", 2)}
-        assert deadletters.peek(amqp_uri, "consumer") == letters  # peeking consumes nothing
+        [letter] = deadletters.peek(amqp_uri, "consumer")
+        assert (letter["event_id"], letter["queue"]) == (poison.event_id, QUEUE)
+        assert (letter["stream_id"], letter["version"]) == ("p", 1)
+        counters = health(amqp_uri)
+        assert counters["parked"] == [{"stream": "source:p", "version": 1}]
+        assert (counters["handler_failures"], counters["dead_lettered"]) == (MAX_ATTEMPTS, 1)
+        assert counters["outage_retries"] == 0
 
         FAILURES.clear()  # the bug is fixed
-        assert deadletters.replay(amqp_uri, "consumer") == 2
-        wait_until(lambda: len(applied(engine)) == len(healthy) + 2, what="replayed applied")
-        eventlet.sleep(0.5)
+        assert deadletters.replay(amqp_uri, "consumer") == 1
+        wait_until(
+            lambda: len(applied(engine)) == len(healthy) + len(after) + 3,
+            what="the parked stream applied",
+        )
+        wait_until(lambda: health(amqp_uri)["parked_streams"] == 0, what="the stream unparked")
+        assert health(amqp_uri)["waiting"] == 0
         assert deadletters.peek(amqp_uri, "consumer") == []
 
     order = applied(engine)
-    assert [v for _, st, v in order if st == "p"] == [1, 2]  # once each, in order
-    assert sorted(applied_ids(engine)) == sorted(e.event_id for e in (poison, blocked, *healthy))
+    assert [v for _, st, v in order if st == "p"] == [1, 2, 3]  # once each, in order
+    assert sorted(applied_ids(engine)) == sorted(
+        e.event_id for e in (poison, blocked, later, *healthy, *after)
+    )
     assert ATTEMPTS[poison.event_id] == MAX_ATTEMPTS + 1
+    assert stream_versions(engine)["p"] == 3
+
+
+def test_an_unreachable_database_is_waited_out_without_spending_attempts(
+    database, amqp_uri, source, monkeypatch
+):
+    """The handler meets an outage three times as often as its attempt budget: it is applied
+    once when the database answers, never dead-lettered."""
+    monkeypatch.setattr(subscriber, "OUTAGE_BACKOFF", (0.01, 0.05))
+    url, engine = database
+    shaky, follower = source.stream("shaky", 2)
+    OUTAGES[shaky.event_id] = 3 * MAX_ATTEMPTS
+    with consumer(amqp_uri, url):
+        source.publish(shaky, follower)
+        wait_until(lambda: len(applied(engine)) == 2, what="both applied")
+        counters = health(amqp_uri)
+
+    assert [v for _, st, v in applied(engine) if st == "shaky"] == [1, 2]
+    assert ATTEMPTS[shaky.event_id] == 3 * MAX_ATTEMPTS + 1
+    assert counters["outage_retries"] == 3 * MAX_ATTEMPTS
+    assert (counters["handler_failures"], counters["dead_lettered"]) == (0, 0)
+    assert deadletters.peek(amqp_uri, "consumer") == []
+
+
+def test_an_error_in_the_kernel_path_does_not_end_the_container(
+    database, amqp_uri, source, monkeypatch
+):
+    """A failure outside the handler (reading the stream's version) is retried like any other
+    failure of that message; the container, and the other streams, carry on."""
+    url, engine = database
+    broken = source.event("broken", 1)
+    real_last = subscriber.EventSubscriber._last
+    failed: list[str] = []
+
+    def last_fails_once(self, key):
+        if key == "source:broken" and not failed:
+            failed.append(key)
+            raise RuntimeError("a bug reading the version")
+        return real_last(self, key)
+
+    monkeypatch.setattr(subscriber.EventSubscriber, "_last", last_fails_once)
+    with consumer(amqp_uri, url) as container:
+        source.publish(broken, source.event("fine", 1))
+        wait_until(lambda: len(applied(engine)) == 2, what="both applied")
+        assert not container._died.ready()  # still running
+    assert failed == ["source:broken"]
+    assert deadletters.peek(amqp_uri, "consumer") == []
 
 
 def test_replaying_messages_that_fail_at_once_does_not_loop(database, amqp_uri, source):
