@@ -102,6 +102,20 @@ unroutable = Table(
     Column("at", DateTime, nullable=False),
 )
 
+# A command applied once: the result its first run answered, written in the same transaction
+# as its events, so a redelivered or retried command (same command id) gets that answer again
+# instead of running twice. A result that names a data subject is stored encrypted under the
+# subject's key (erasure makes it unreadable too). Pruned after ``SESP_COMMAND_RESULTS_DAYS``.
+command_results = Table(
+    "command_results",
+    metadata,
+    Column("command_id", String(100), primary_key=True),
+    Column("method", String(120), nullable=False),
+    Column("result", Text, nullable=False),
+    Column("recorded_at", DateTime, nullable=False),
+)
+Index("ix_command_results_recorded_at", command_results.c.recorded_at)
+
 # Consumer side: the last version applied per source stream, and every processed event id,
 # written in the same transaction as the effect.
 consumer_streams = Table(
