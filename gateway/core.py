@@ -12,6 +12,7 @@ then from the environment:
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from nameko.extensions import SharedExtension
@@ -49,7 +50,10 @@ class GatewayCore(SharedExtension):
         cfg = self.container.config
         self.engine = open_database(setting(cfg, "SESP_GATEWAY_DATABASE_URL"))
         self.tokens = TokenStore(self.engine, setting(cfg, "SESP_ADMIN_TOKEN"))
-        self.idempotency = IdempotencyStore(self.engine)
+        # How long a claimed key stays "in progress" before a retry may take it over (a request
+        # that timed out keeps its claim: the command may still be running).
+        lock_for = timedelta(seconds=float(setting(cfg, "SESP_IDEMPOTENCY_LOCK", "90")))
+        self.idempotency = IdempotencyStore(self.engine, lock_for=lock_for)
         self.uscc_exceptions = UsccExceptionList(self.engine)
         self.limiter = RateLimiter(Rate.parse(setting(cfg, "SESP_PUBLIC_RATE", "20/s")))
         self.metrics = Metrics()
