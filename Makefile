@@ -32,4 +32,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf var .pytest_cache
+	rm -rf var var.keys .pytest_cache

@@ -48,7 +48,9 @@ idempotency_records = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False),
     sa.Column("status", sa.Integer),
     sa.Column("headers", sa.Text),
-    sa.Column("body", sa.LargeBinary),
+    sa.Column("body", sa.LargeBinary),  # sealed (gateway.idempotency): never in clear
+    # Keyed hashes of the ID numbers the request named, for ``sesp erase``.
+    sa.Column("subjects", sa.Text),
 )
 # Expired records are purged by expires_at.
 sa.Index("ix_idempotency_expires", idempotency_records.c.expires_at)

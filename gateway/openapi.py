@@ -34,7 +34,11 @@ DESCRIPTIONS = {
     401: "Missing, unknown or revoked token",
     403: "Role or scope does not allow this",
     404: "Not found",
-    409: "Conflict with the object's state, a lost race, or a request still in progress",
+    409: (
+        "Conflict with the object's state, a lost race, a request still in progress, or a "
+        "replayed Idempotency-Key whose response held a secret shown once"
+    ),
+    410: "A replayed Idempotency-Key whose stored response named a person since erased",
     412: "If-Match names another version",
     413: "Body over the limit",
     415: "Body is not application/json",
@@ -61,7 +65,8 @@ def error_statuses(route) -> set[int]:
     if route.http_method in ("POST", "PUT", "PATCH"):
         codes |= {400, 413, 415, 422}
     if route.http_method == "POST":
-        codes |= {409, 422}  # Idempotency-Key in progress / reused
+        # Idempotency-Key in progress, secret shown once / response erased / reused
+        codes |= {409, 410, 422}
     if route.query_schema is not None:
         codes.add(422)
     if route.param_names:
@@ -89,7 +94,8 @@ def _parameters(route) -> list[dict[str, Any]]:
                 "in": "header",
                 "name": "Idempotency-Key",
                 "required": False,
-                "description": "Retry-safe POST: the first response is replayed for 24 h.",
+                "description": "Retry-safe POST: the first response is replayed for 24 h "
+                               "(a new token's secret never is: 409).",
                 "schema": {"type": "string", "minLength": 1, "maxLength": 64,
                            "pattern": "^[!-~]+$"},
             }

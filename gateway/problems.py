@@ -77,6 +77,21 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "A request with this Idempotency-Key is still being processed.",
         ),
         ProblemType(
+            "shown-once",
+            409,
+            "Secret shown once",
+            "The request with this Idempotency-Key was applied, and its response held a secret "
+            "that is shown only once (a new token): `applied` has the rest of it. Lost the "
+            "secret? Revoke the token and create another.",
+        ),
+        ProblemType(
+            "response-erased",
+            410,
+            "Response erased",
+            "The request with this Idempotency-Key was applied, and its stored response named a "
+            "person whose data has since been erased; read the object again (see Location).",
+        ),
+        ProblemType(
             "precondition-failed", 412, "Precondition failed", "If-Match names another version."
         ),
         ProblemType("payload-too-large", 413, "Payload too large", "The body is over the limit."),

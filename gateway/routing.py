@@ -127,6 +127,7 @@ class ApiRoute(HttpRequestHandler):
         content_type: str = "application/json",
         path_params: Mapping[str, dict] | None = None,
         calls_services: bool = True,
+        shown_once: Iterable[str] = (),
         **kwargs,
     ):
         if roles != PUBLIC and (isinstance(roles, str) or not list(roles)):
@@ -148,6 +149,8 @@ class ApiRoute(HttpRequestHandler):
         self.content_type = content_type
         self.path_params = dict(path_params or {})
         self.calls_services = calls_services
+        # Response fields holding a secret shown only once: never stored, never replayed.
+        self.shown_once = tuple(shown_once)
         kwargs.setdefault("expected_exceptions", (DomainError, Problem))
         super().__init__(self.http_method, _PARAM.sub(r"<\1>", path), **kwargs)
 
@@ -347,10 +350,12 @@ class ApiRoute(HttpRequestHandler):
                 errors={"Idempotency-Key": ["1 to 64 visible ASCII characters"]},
             )
         caller = call.principal.id if call.principal else "anon:" + _client(call.request)
+        # The bearer token seals the stored response: only its holder can read it back.
+        secret = call.request.headers.get("Authorization", "").partition(" ")[2].strip()
         path = call.request.full_path.rstrip("?")
         digest = request_hash(self.http_method, path, caller, payload)
         store = self.core.idempotency
-        claim = store.wait(caller, key, digest, self.core.idempotency_wait)
+        claim = store.wait(caller, key, digest, self.core.idempotency_wait, secret)
         if claim.outcome == "mismatch":
             raise Problem(
                 "idempotency-key-reused",
@@ -359,6 +364,14 @@ class ApiRoute(HttpRequestHandler):
             )
         if claim.outcome == "busy":
             raise Problem("in-progress", headers={"Retry-After": "1"})
+        if claim.outcome in ("shown-once", "erased"):
+            stored = claim.stored
+            assert stored is not None
+            kept = {k: v for k, v in stored.headers if k in ("Location", "ETag")}
+            if claim.outcome == "erased":
+                raise Problem("response-erased", headers=kept)
+            applied = json.loads(stored.body) if stored.body else {}
+            raise Problem("shown-once", headers=kept, extra={"applied": applied})
         if claim.outcome == "replay":
             stored = claim.stored
             assert stored is not None  # a replay always carries the stored response
@@ -376,7 +389,12 @@ class ApiRoute(HttpRequestHandler):
         else:
             headers = [(k, v) for k, v in response.headers.items()]
             store.complete(
-                caller, key, StoredResponse(response.status_code, headers, response.get_data())
+                caller,
+                key,
+                StoredResponse(response.status_code, headers, response.get_data()),
+                secret,
+                payload=payload,
+                shown_once=self.shown_once if response.status_code < 300 else (),
             )
         return response
 

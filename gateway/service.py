@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from nameko.rpc import rpc as nameko_rpc
 from nameko.timer import timer
 
 from gateway.routes.admin import AdminRoutes, UsccExceptionRoutes
@@ -20,6 +21,7 @@ from gateway.routes.equipment import EquipmentRoutes
 from gateway.routes.insurance import InsuranceRoutes
 from gateway.routes.licensing import LicensingRoutes
 from gateway.routes.ops import OpsRoutes
+from infra.eventstore.db import truncate_wal
 
 log = logging.getLogger("sesp.gateway")
 
@@ -41,3 +43,12 @@ class GatewayService(
         purged = self.gateway.idempotency.purge_expired()
         if purged:
             log.info("purged %d expired idempotency records", purged)
+
+    @nameko_rpc
+    def erase_person(self, presented: str) -> dict:
+        """``sesp erase``: drop the stored responses of Idempotency-Key requests that named the
+        person (by ID number); their keys then answer 410."""
+        dropped = self.gateway.idempotency.erase_person(presented)
+        if dropped:
+            truncate_wal(self.gateway.engine)
+        return {"service": self.name, "erased": [], "responses": dropped}

@@ -19,6 +19,7 @@ from infra.clitools import fail, say, shown, store_exists
 
 SERVICE = click.Choice(registry.names())
 PING_TIMEOUT = 5  # seconds a service has to answer before a command gives up on it
+ERASE_TIMEOUT = 30  # seconds a service has to erase a person
 
 
 def _store(service: str, must_exist: bool = True):
@@ -151,25 +152,92 @@ def anchor(service: str | None, out: str | None) -> None:
 
 
 @main.command()
-@click.argument("subject")
-@click.option("--service", type=SERVICE, help="Only this service.")
-def erase(subject: str, service: str | None) -> None:
-    """Erase a data subject: delete its key; its personal fields then read as erased."""
+@click.argument("presented", metavar="ID_NUMBER")
+@click.option(
+    "--service",
+    type=click.Choice([p.name for p in registry.processes()]),
+    help="Only this service.",
+)
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="The services are stopped: erase in their stores directly (the gateway's "
+    "stored responses are not reached).",
+)
+def erase(presented: str, service: str | None, offline: bool) -> None:
+    """Erase a person, named by the ID number they present (or by a data-subject id): every
+    registered service maps it to the data subjects it holds and deletes their keys; their
+    personal fields then read as erased everywhere. Says per service what it erased; exit
+    status 1 when a service could not be asked."""
+    names = [service] if service else [p.name for p in registry.processes()]
+    answers = _erase_offline(presented, names) if offline else _erase_online(presented, names)
+    found = missed = 0
+    for name in names:
+        answer = answers.get(name)
+        if answer is None:
+            missed += 1
+            continue
+        for subject in answer.get("erased", []):
+            click.echo(f"{name}: erased {subject}")
+        if answer.get("responses"):
+            n = answer["responses"]
+            click.echo(f"{name}: erased the stored responses of {plural(n, 'request')}")
+        if answer.get("erased") or answer.get("responses"):
+            found += 1
+        else:
+            click.echo(f"{name}: holds no personal data of this person")
+    if not found and not missed:
+        click.echo("no personal data of this person is held")
+    sys.exit(1 if missed else 0)
+
+
+def _erase_online(presented: str, names: list[str]) -> dict[str, dict]:
+    """Each running service's answer to ``erase_person`` (a service that does not answer is
+    left out, with a line saying so)."""
+    from nameko.exceptions import RpcTimeout, UnknownService
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    broker = shown(settings.amqp_uri())
+    say(f"broker {broker}")
+    answers = {}
+    try:
+        with ClusterRpcProxy(settings.nameko_config(), timeout=ERASE_TIMEOUT) as rpc:
+            for name in names:
+                try:
+                    answers[name] = getattr(rpc, name).erase_person(presented)
+                except (UnknownService, RpcTimeout):
+                    say(
+                        f"{name}: NOT ERASED: not running on the broker at {broker} (start it "
+                        "and run this again; with every service stopped, --offline)"
+                    )
+    except Exception as exc:  # the broker itself
+        fail(f"cannot reach the broker at {broker} ({exc}): check SESP_AMQP_URI")
+    return answers
+
+
+def _erase_offline(presented: str, names: list[str]) -> dict[str, dict]:
+    from infra import erasure, keys
     from infra.eventstore.store import to_db, utcnow
 
-    found = False
-    for name in [service] if service else registry.names():
-        opened = _store(name, must_exist=service is not None)
+    answers: dict[str, dict] = {}
+    stores = set(registry.names())
+    for name in names:
+        if name not in stores:
+            say(f"{name}: NOT ERASED: it keeps no event store; run without --offline")
+            continue
+        opened = _store(name, must_exist=False)
         if opened is None:  # nothing stored there, nothing to erase
+            answers[name] = {"erased": []}
             continue
         engine, store = opened
         with engine.begin() as conn:
-            if store.keys.erase(conn, subject, to_db(utcnow())):
-                found = True
-                click.echo(f"{name}: erased {subject}")
+            subject_key = keys.subject_key(name)
+            erased = erasure.erase(conn, store.keys, presented, subject_key, to_db(utcnow()))
+        if erased:
+            erasure.scrub(engine)
+        answers[name] = {"erased": erased}
         engine.dispose()
-    if not found:
-        click.echo(f"no personal data of {subject} is held")
+    return answers
 
 
 @main.command()

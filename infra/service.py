@@ -11,12 +11,11 @@ the live state), ``relay_status`` (the outbox relay's lag and errors) and ``repo
 
 from __future__ import annotations
 
-import hashlib
-
 import eventlet
 from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
+from infra import erasure, keys
 from infra.bus.context import RequestContext
 from infra.bus.dependencies import ClockProvider, UnitOfWork, service_database
 from infra.bus.entrypoints import rpc
@@ -25,7 +24,7 @@ from infra.bus.relay_status import relay_status
 from infra.bus.subscriber import EventSubscriber
 from infra.errors import Conflict, register_remote_errors
 from infra.eventstore.schema import events, parked, relay_state
-from infra.keys import master_key
+from infra.eventstore.store import to_db
 from infra.readmodels import ReadModels
 from infra.rebuild import RebuildSuperseded
 from infra.repository import Kinds, Repository
@@ -71,7 +70,7 @@ class SubjectKey(DependencyProvider):
 
     def setup(self) -> None:
         service = self.container.service_name
-        self.key = hashlib.sha256(b"sesp-subject-id:" + master_key(service)).digest()
+        self.key = keys.subject_key(service)
 
     def get_dependency(self, worker_ctx) -> bytes:
         return self.key
@@ -120,6 +119,18 @@ class KernelService:
         password) lets ``sesp`` say which store a command reached."""
         store = self.db.engine.url.render_as_string(hide_password=True)
         return {"service": self.name, "ok": True, "store": store}
+
+    @rpc
+    def erase_person(self, presented: str) -> dict:
+        """Erase the person ``presented`` names (an ID number, or a data-subject id): delete
+        the data keys of the subjects it maps to here (``infra.erasure``). ``erased``: the
+        subject ids whose keys this service held (none: it holds no data of the person)."""
+        now = to_db(self.db.store.clock())
+        erased = erasure.erase(self.db.conn, self.db.store.keys, presented, self.subject_key, now)
+        self.db.commit()
+        if erased:
+            erasure.scrub(self.db.engine)
+        return {"service": self.name, "erased": erased}
 
     @rpc
     def health(self) -> dict:

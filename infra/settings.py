@@ -13,7 +13,7 @@ DEFAULT_AMQP_URI = "amqp://guest:guest@127.0.0.1:5672/"
 
 def data_dir() -> Path:
     path = Path(os.environ.get("SESP_DATA_DIR", "./var")).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)  # personal data: its owner's only
     return path
 
 

@@ -49,6 +49,7 @@ class AdminRoutes(RouteBase):
         body=TokenCreate,
         responses={201: TokenCreated},
         calls_services=False,
+        shown_once=["token"],
     )
     def create_token(self, call: Call):
         token, record = self.gateway.tokens.create(

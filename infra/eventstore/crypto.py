@@ -18,7 +18,9 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from .schema import subject_keys
@@ -57,26 +59,30 @@ class SubjectKeys:
         return self._master.decrypt(blob[:12], blob[12:], subject_id.encode())
 
     def key_for_write(self, conn: Connection, subject_id: str, now: datetime) -> bytes:
+        """The subject's data key, made on its first write. Two writers racing on a new (or an
+        erased, returning) subject both end with the one key that was stored first: the
+        insert skips a key already there, the update fills only an erased one, and each then
+        reads back what the table holds."""
         key = self.key_for_read(conn, subject_id)
         if key is not None:
             return key
-        row = conn.execute(
-            select(subject_keys.c.erased_at).where(subject_keys.c.subject_id == subject_id)
-        ).first()
-        key = AESGCM.generate_key(bit_length=256)
-        wrapped = self._wrap(subject_id, key)
-        if row is None:
-            conn.execute(
-                insert(subject_keys).values(
-                    subject_id=subject_id, wrapped_key=wrapped, created_at=now
-                )
-            )
-        else:  # an erased subject that comes back gets a fresh key; old data stays erased
-            conn.execute(
-                update(subject_keys)
-                .where(subject_keys.c.subject_id == subject_id)
-                .values(wrapped_key=wrapped, erased_at=None)
-            )
+        fresh = AESGCM.generate_key(bit_length=256)
+        wrapped = self._wrap(subject_id, fresh)
+        insert = sqlite_insert if conn.dialect.name == "sqlite" else postgresql_insert
+        conn.execute(
+            insert(subject_keys)
+            .values(subject_id=subject_id, wrapped_key=wrapped, created_at=now)
+            .on_conflict_do_nothing(index_elements=[subject_keys.c.subject_id])
+        )
+        # An erased subject that comes back gets a fresh key; old data stays erased.
+        conn.execute(
+            update(subject_keys)
+            .where(subject_keys.c.subject_id == subject_id, subject_keys.c.wrapped_key.is_(None))
+            .values(wrapped_key=wrapped, erased_at=None)
+        )
+        key = self.key_for_read(conn, subject_id)
+        if key is None:  # erased again between the two statements: this write is refused
+            raise RuntimeError(f"the data subject {subject_id} was erased while written")
         return key
 
     def key_for_read(self, conn: Connection, subject_id: str) -> bytes | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from datetime import date, datetime
 from pathlib import Path
@@ -28,7 +29,8 @@ def make_engine(
 ) -> Engine:
     """An engine with the settings this project relies on.
 
-    SQLite: WAL, a busy timeout for other processes (the CLI), and ``BEGIN IMMEDIATE`` so a
+    SQLite: files readable by their owner only (``owner_only``), ``secure_delete``, WAL, a
+    busy timeout for other processes (the CLI), and ``BEGIN IMMEDIATE`` so a
     writer takes the lock up front instead of failing on upgrade. SQLite never yields to
     eventlet: a greenlet that waited for the file lock inside the driver would block the whole
     process, including the greenlet holding the lock. So every engine of one process on one
@@ -49,8 +51,12 @@ def make_engine(
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn, _record):
+            owner_only(key)  # before the WAL and SHM files exist: they take the file's mode
             dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
             cur = dbapi_conn.cursor()
+            # Deleted content (an erased subject's wrapped key) is overwritten, not left in
+            # free pages.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
@@ -113,6 +119,34 @@ def migrate(
             cfg.attributes["connection"] = conn
             cfg.attributes["version_table"] = version_table
             command.upgrade(cfg, "head")
+
+
+def owner_only(database: str) -> None:
+    """Make an SQLite database and its WAL and SHM files readable by their owner only: they
+    hold personal data (encrypted) and the keys that open it (wrapped)."""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.chmod(database + suffix, 0o600)
+        except FileNotFoundError:
+            pass
+        except PermissionError:  # another user's file: theirs to keep
+            pass
+
+
+def truncate_wal(engine: Engine) -> bool:
+    """SQLite: copy the WAL into the database and empty it, so that page images holding what
+    was just overwritten (an erased subject's wrapped key) do not live on in it. False when a
+    reader in another process kept it from finishing (the next checkpoint copies it over)."""
+    if engine.dialect.name != "sqlite":
+        return True
+    lock = _SQLITE_LOCKS.get(engine.url.database or ":memory:") or threading.RLock()
+    with engine.connect() as conn, lock:  # no transaction of this process is open meanwhile
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return busy == 0
 
 
 # Rows per statement when a bulk goes to PostgreSQL as one JSON document.

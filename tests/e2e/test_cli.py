@@ -13,6 +13,8 @@ from infra.eventstore import EventStore, NewEvent, Personal, SubjectKeys, make_e
 from infra.keys import master_key
 from infra.testing import env
 
+SUBJECT = "person-" + "42" * 16
+
 
 def sesp(*args, extra_env=None):
     return subprocess.run(
@@ -45,7 +47,9 @@ def licensing_store(db_url, tmp_path):
                     app,
                     0,
                     [
-                        NewEvent("ApplicationReceived", {"applicant": Personal("p-42", "Wang Wu")}),
+                        NewEvent(
+                            "ApplicationReceived", {"applicant": Personal(SUBJECT, "Wang Wu")}
+                        ),
                         NewEvent("ApplicationAccepted", {"opinion": "complete"}),
                         NewEvent("ApplicationApproved", {"licence_no": "TS3131001-2014"}),
                     ],
@@ -78,9 +82,9 @@ def test_verify_names_the_first_tampered_event(licensing_store):
 
 def test_erase_makes_personal_fields_read_as_erased(licensing_store):
     engine, store, envs = licensing_store
-    out = sesp("erase", "p-42", extra_env=envs)
+    out = sesp("erase", SUBJECT, "--offline", "--service", "licensing", extra_env=envs)
     assert out.returncode == 0, out.stderr
-    assert "licensing: erased p-42" in out.stdout
+    assert f"licensing: erased {SUBJECT}" in out.stdout
     with engine.connect() as conn:
         first = store.read_stream(conn, "application-1")[0]
     assert first.data["applicant"] == "[erased]"
