@@ -57,12 +57,7 @@ RULE_PARAMETERS: dict[str, dict[str, str]] = {
     "repeated_faults": {"points": "int", "faults_per_month": "int"},
     "late_entrapment_arrival": {"points": "int", "limit_minutes": "limits"},
     "first_pass_rate": {"bands": "bands"},
-    "missed_maintenance": {
-        "points": "int",
-        "per_elevators": "int",
-        "interval_days": "int",
-        "grace_days": "int",
-    },
+    "missed_maintenance": {"points": "int", "per_elevators": "int"},
 }
 ENTRAPMENT_AREAS = ("central", "outer")
 TOP_LEVEL = {
@@ -183,7 +178,6 @@ def _rules(value: Any) -> dict[str, dict[str, Any]]:
             rule[param] = _parameter(kind, params[param], f"{path}.{param}")
         if name == "missed_maintenance":
             _count(rule["per_elevators"], f"{path}.per_elevators", minimum=1)
-            _count(rule["interval_days"], f"{path}.interval_days", minimum=1)
         if name == "repeated_faults":
             _count(rule["faults_per_month"], f"{path}.faults_per_month", minimum=1)
         out[name] = rule
@@ -200,7 +194,7 @@ def _parameter(kind: str, value: Any, path: str) -> Any:
     # bands of the first-pass rate: thresholds strictly falling, points not falling
     if not isinstance(value, list) or not value:
         raise domain.Invalid(path, "must be a list of {below_percent, points}")
-    bands = []
+    bands: list[dict[str, int]] = []
     for i, band in enumerate(value):
         if not isinstance(band, Mapping) or set(band) != {"below_percent", "points"}:
             raise domain.Invalid(f"{path}.{i}", "must be {below_percent, points}")

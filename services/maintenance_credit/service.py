@@ -1,11 +1,132 @@
-"""Maintenance-credit service (DOMAIN.md, API.md). Skeleton: kernel wiring only."""
+"""Maintenance-credit service: quality facts, versioned rule sets, scores, evaluations and
+appeals (DOMAIN.md "Maintenance-quality credit", API.md "Credit").
+
+Thin wiring: who is scored comes from licensing's events (``intake``), facts recorded over
+the API in ``records``, evaluations and appeals in ``evaluations``, reads in ``reads``, the
+missed-maintenance sweep in ``sweeps``; rules in ``domain``, ``rules`` and ``scoring``, read
+models in ``projections``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from nameko.extensions import DependencyProvider
+
 from infra.bus.dependencies import ServiceDatabase, UnitOfWork
+from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.service import KernelService
+from services.licensing.calendar import WorkingCalendar
+from services.maintenance_credit import evaluations, intake, reads, records
+from services.maintenance_credit.projections import KINDS, READ_MODELS
+from services.maintenance_credit.scores import rulesets
+from services.maintenance_credit.sweeps import MISSED_MAINTENANCE
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class Calendar(DependencyProvider):
+    """The working-day calendar (shipped holidays plus ``SESP_HOLIDAYS_DIR``), read once."""
+
+    def setup(self) -> None:
+        self.calendar = WorkingCalendar.from_environment()
+
+    def get_dependency(self, worker_ctx) -> WorkingCalendar:
+        return self.calendar
 
 
 class MaintenanceCreditService(KernelService):
     name = "maintenance_credit"
-    db: UnitOfWork = ServiceDatabase()
+    db: UnitOfWork = ServiceDatabase(migrations=MIGRATIONS)
+    kinds = KINDS
+    read_models = READ_MODELS
+    calendar = Calendar()
+
+    # -- who is scored, from licensing ---------------------------------------------------
+
+    @subscribe("licensing")
+    def on_licensing_event(self, event: IncomingEvent) -> None:
+        intake.observe(self.repository(), event)
+
+    # -- facts ---------------------------------------------------------------------------
+
+    @rpc
+    def record_maintenance(self, uscc: str, body: dict) -> dict:
+        """A unit's batch of maintenance records: one result per rejected record."""
+        return records.record_maintenance(self.repository(), self.clock.now(), uscc, body)
+
+    @rpc
+    def record_quality_event(self, body: dict, bureau: str | None = None) -> dict:
+        """An officer's quality event (``status`` 201 new, 200 a duplicate)."""
+        return records.record_quality_event(self.repository(), body, bureau)
+
+    # -- evaluations and appeals ---------------------------------------------------------
+
+    @rpc
+    def publish_evaluation(self, body: dict, command_id: str | None = None) -> dict:
+        repo, now = self.repository(), self.clock.now()
+        return evaluations.publish(repo, now, self.calendar, body, command_id)
+
+    @rpc
+    def finalize_evaluation(self, evaluation_id: str, command_id: str | None = None) -> dict:
+        repo, now = self.repository(), self.clock.now()
+        return evaluations.finalize(repo, now, evaluation_id, command_id)
+
+    @rpc
+    def file_appeal(self, uscc: str, body: dict, command_id: str | None = None) -> dict:
+        repo, now = self.repository(), self.clock.now()
+        return evaluations.file_appeal(repo, now, uscc, body, command_id)
+
+    @rpc
+    def decide_appeal(
+        self,
+        appeal_id: str,
+        body: dict,
+        bureau: str | None = None,
+        command_id: str | None = None,
+    ) -> dict:
+        repo, now = self.repository(), self.clock.now()
+        return evaluations.decide_appeal(repo, now, appeal_id, body, bureau, command_id)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    @rpc
+    def unit_credit(self, uscc: str, as_of: str | None = None) -> dict:
+        return reads.unit_detail(self.db.conn, self.clock, uscc, as_of)
+
+    @rpc
+    def unit_history(self, uscc: str) -> dict:
+        return reads.history(self.db.conn, self.clock, uscc)
+
+    @rpc
+    def public_credit(
+        self, filters: dict | None = None, limit: int = 51, after: list | None = None
+    ) -> list[dict]:
+        return reads.public_credit(self.db.conn, filters, limit, after)
+
+    @rpc
+    def list_rulesets(self) -> list[dict]:
+        return [
+            {
+                "version": r.version,
+                "effective_from": r.effective_from.isoformat(),
+                "description": r.description,
+                "rules": r.source.get("rules"),
+                "vetoes": r.source.get("vetoes"),
+                "grades": r.source.get("grades"),
+                "objection_working_days": r.objection_working_days,
+            }
+            for r in rulesets()
+        ]
+
+    # -- time-driven rules ---------------------------------------------------------------
+
+    @timer(interval=60)
+    def sweep(self) -> dict:
+        return self.sweep_now()
+
+    @rpc
+    def sweep_now(self) -> dict:
+        """Record the half-monthly windows that ended without maintenance (one bounded pass;
+        idempotent)."""
+        return {"missed": MISSED_MAINTENANCE.run(self.repository(), self.clock.now())}

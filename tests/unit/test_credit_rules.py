@@ -45,7 +45,6 @@ def test_the_default_rule_set_is_demerit_2016_as_the_standard_gives_it():
         (70, 20),
     ]
     assert ruleset.rules["missed_maintenance"]["per_elevators"] == 100
-    assert ruleset.rules["missed_maintenance"]["interval_days"] == 15
     assert [(b.grade, b.min, b.max) for b in ruleset.bands] == [
         ("A", 0, 10),
         ("B", 11, 25),

@@ -1,0 +1,136 @@
+"""Credit input schemas (validated at the gateway and again in the service)."""
+
+from __future__ import annotations
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from infra.identifiers import EquipmentCodeField, USCCField
+from infra.schemas import Date, Pattern, Strict, Timestamp
+from services.maintenance_credit.domain import RECORD_TYPES
+from services.maintenance_credit.rules import QUALITY_EVENT_TYPES
+
+MAX_RECORDS = 5000
+REFERENCE = Pattern(
+    r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$", error="1-64 letters, digits, -, _, . or :"
+)
+PERIOD = Pattern(r"^(19|20|21)[0-9]{2}$", error="a calendar year, e.g. 2016")
+
+
+class MaintenanceRecordIn(Strict):
+    record_id = fields.String(required=True, validate=REFERENCE)
+    equipment_code = EquipmentCodeField(required=True)
+    performed_on = Date(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(RECORD_TYPES))
+
+
+class MaintenanceBatchIn(Strict):
+    """``POST /v1/maintenance-records:batch``: records are checked one by one (a bad one is
+    rejected with its index, the rest kept), so the list is loaded as raw objects here."""
+
+    records = fields.List(
+        fields.Raw(), required=True, validate=validate.Length(min=1, max=MAX_RECORDS)
+    )
+
+
+# --- quality events -------------------------------------------------------------------------
+
+
+class Flag(fields.Boolean):
+    """JSON true or false only: a fact's "passed" is not inferred from "yes" or 1."""
+
+    truthy = {True}
+    falsy = {False}
+
+
+class InspectionResultDetails(Strict):
+    passed = Flag(required=True)
+    first_attempt = Flag(required=True)
+
+
+class EntrapmentDetails(Strict):
+    arrival_minutes = fields.Integer(
+        required=True, strict=True, validate=validate.Range(min=0, max=24 * 60)
+    )
+    area = fields.String(required=True, validate=validate.OneOf(["central", "outer"]))
+
+
+class FaultDetails(Strict):
+    caused_by_maintenance = Flag(required=True)
+
+
+class PenaltyDetails(Strict):
+    kind = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    decision_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class AccidentDetails(Strict):
+    liability = Flag(required=True)
+
+
+class NoDetails(Strict):
+    """Types whose fact is the event itself: details may carry a note."""
+
+    note = fields.String(validate=validate.Length(max=2000))
+
+
+DETAILS = {
+    "inspection_result": InspectionResultDetails,
+    "entrapment": EntrapmentDetails,
+    "fault": FaultDetails,
+    "penalty": PenaltyDetails,
+    "accident": AccidentDetails,
+}
+# Types about one elevator: the event must name it.
+ABOUT_AN_ELEVATOR = ("inspection_result", "entrapment", "fault")
+
+
+class QualityEventIn(Strict):
+    """``POST /v1/quality-events``."""
+
+    event_id = fields.String(required=True, validate=REFERENCE)
+    unit_uscc = USCCField(required=True)
+    equipment_code = EquipmentCodeField(load_default=None, allow_none=True)
+    type = fields.String(required=True, validate=validate.OneOf(QUALITY_EVENT_TYPES))
+    occurred_at = Timestamp(required=True)
+    details = fields.Dict(load_default=dict)
+
+    @validates_schema
+    def _details_of_type(self, data, **kwargs):
+        kind = data.get("type")
+        if kind is None:
+            return
+        if kind in ABOUT_AN_ELEVATOR and not data.get("equipment_code"):
+            raise ValidationError(f"required for {kind}", "equipment_code")
+        schema = DETAILS.get(kind, NoDetails)()
+        try:
+            data["details"] = schema.load(data.get("details") or {})
+        except ValidationError as exc:
+            raise ValidationError({"details": exc.messages}) from None
+
+
+# --- evaluations and appeals ------------------------------------------------------------------
+
+
+class EvaluationIn(Strict):
+    period = fields.String(required=True, validate=PERIOD)
+
+
+class AppealIn(Strict):
+    deduction_id = fields.String(required=True, validate=validate.Length(min=1, max=36))
+    grounds = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class AppealDecisionIn(Strict):
+    outcome = fields.String(required=True, validate=validate.OneOf(["upheld", "overturned"]))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
+
+
+class ScoreQuery(Strict):
+    as_of = Date()
+
+
+class PublicCreditQuery(Strict):
+    uscc = fields.String(validate=validate.Length(max=18))
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    grade = fields.String(validate=validate.Length(min=1, max=4))
+    district = fields.String(validate=Pattern(r"^[0-9]{6}$", error="a 6-digit district code"))

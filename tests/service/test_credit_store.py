@@ -1,0 +1,425 @@
+"""Maintenance credit on a real store (SQLite and PostgreSQL): who is scored (licensing's
+events), maintenance records in batches, quality events, the missed-maintenance sweep,
+evaluations with appeals, reads, and a rebuild equal to the live read models.
+
+No broker: the use cases run on a unit of work of their own, as a worker's would; licensing's
+events arrive as the subscriber hands them over.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from infra import errors
+from infra.bus.dependencies import UnitOfWork
+from infra.bus.incoming import IncomingEvent
+from infra.clock import Clock
+from infra.eventstore import EventStore, SubjectKeys, make_engine, make_meta, migrate
+from infra.repository import Repository
+from services.licensing.calendar import WorkingCalendar
+from services.maintenance_credit import evaluations, intake, reads, records
+from services.maintenance_credit.projections import KINDS, READ_MODELS
+from services.maintenance_credit.service import MIGRATIONS
+from services.maintenance_credit.sweeps import MISSED_MAINTENANCE
+
+UNIT, OTHER = "91350200776049653A", "913502000728319549"
+LIFT, LIFT2, LIFT3 = "310112345201400001", "310112345201400002", "310112345201400003"
+BOILER = "110112345201400001"
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(f"{day}T09:00:00+08:00")
+
+
+def licensing(kind: str, stream: str, data: dict, on: str = "2016-01-01") -> IncomingEvent:
+    return IncomingEvent(
+        service="licensing",
+        event_id=str(uuid.uuid4()),
+        stream_id=stream,
+        version=1,
+        position=0,
+        type=kind,
+        schema_version=1,
+        data=data,
+        meta={},
+        occurred_at=at(on),
+    )
+
+
+def licence_issued(uscc: str, licence_no: str, scope=("elevator:maintenance",), bureau="310104"):
+    return licensing(
+        "LicenceIssued",
+        f"licence-{licence_no}",
+        {
+            "at": "2016-01-01T09:00:00+08:00",
+            "actor": "bureau_officer:t1",
+            "licence_no": licence_no,
+            "kind": "production_licence",
+            "bureau": bureau,
+            "holder": {"uscc": uscc, "name": f"Lift Care {uscc[-4:]}"},
+            "decision_no": "D-1",
+            "decided_on": "2016-01-01",
+            "valid_from": "2016-01-01",
+            "valid_until": "2019-12-31",
+            "scope": list(scope),
+            "level": None,
+            "equipment_code": None,
+        },
+    )
+
+
+def registered(code: str, unit: str | None, on: str = "2016-01-01") -> IncomingEvent:
+    data = {"equipment_code": code, "district": "310104", "in_ftz": False, "registered_on": on}
+    if unit:
+        data["maintenance_unit_uscc"] = unit
+    return licensing("EquipmentRegistered", f"equipment-{code}", data, on)
+
+
+class Worker:
+    """A worker's unit of work, with the service's clock set to ``today``."""
+
+    def __init__(self, engine, store: EventStore):
+        self.engine, self.store = engine, store
+        self.uow = UnitOfWork(engine, store)
+        self.today = "2016-01-05"
+
+    @property
+    def now(self) -> datetime:
+        return at(self.today)
+
+    def repo(self, role: str = "bureau_officer") -> Repository:
+        meta = make_meta({"id": "t1", "role": role}, str(uuid.uuid4()))
+        return Repository(self.uow, KINDS, READ_MODELS, meta)
+
+    def commit(self) -> None:
+        self.uow.commit()
+        self.uow = UnitOfWork(self.engine, self.store)
+
+    def observe(self, *events: IncomingEvent) -> list[bool]:
+        out = [intake.observe(self.repo("system"), ev) for ev in events]
+        self.commit()
+        return out
+
+    def records(self, *recs: dict, uscc: str = UNIT) -> dict:
+        result = records.record_maintenance(
+            self.repo("maintenance_unit"), self.now, uscc, {"records": list(recs)}
+        )
+        self.commit()
+        return result
+
+    def quality(self, body: dict, bureau: str | None = None) -> dict:
+        result = records.record_quality_event(self.repo(), body, bureau)
+        self.commit()
+        return result
+
+    def sweep(self) -> int:
+        n = MISSED_MAINTENANCE.run(self.repo("system"), self.now)
+        self.commit()
+        return n
+
+    def detail(self, uscc: str = UNIT, as_of: str | None = None) -> dict:
+        return reads.unit_detail(self.uow.conn, Clock(self.now), uscc, as_of)
+
+    def call(self, fn, *args, **kw):
+        try:
+            result = fn(self.repo(), self.now, *args, **kw)
+        except Exception:
+            self.uow.rollback()
+            self.uow = UnitOfWork(self.engine, self.store)
+            raise
+        self.commit()
+        return result
+
+
+@pytest.fixture
+def worker(db_url) -> Iterator[Worker]:
+    engine = make_engine(db_url)
+    migrate(engine, [("maintenance_credit_version", MIGRATIONS)])
+    w = Worker(engine, EventStore(engine.dialect.name, SubjectKeys(bytes(32))))
+    MISSED_MAINTENANCE.cursor = None
+    yield w
+    w.uow.rollback()
+    engine.dispose()
+
+
+def record(record_id: str, code: str = LIFT, on: str = "2016-01-04", kind="half_monthly"):
+    return {"record_id": record_id, "equipment_code": code, "performed_on": on, "type": kind}
+
+
+# --- who is scored ------------------------------------------------------------------------
+
+
+def test_a_maintenance_licence_makes_its_holder_a_scored_unit_once(worker):
+    issued = licence_issued(UNIT, "TS3131001-2016")
+    assert worker.observe(issued, issued) == [True, False]  # the redelivery stores nothing
+    assert worker.observe(licence_issued(OTHER, "TS2131002-2016", scope=("boiler:repair",))) == [
+        False
+    ]
+    detail = worker.detail()
+    assert (detail["uscc"], detail["grade"], detail["demerits"]) == (UNIT, "A", 0)
+    assert detail["district"] == "310104"
+    with pytest.raises(errors.NotFound):
+        worker.detail(OTHER)
+
+
+def test_an_expired_maintenance_licence_is_a_veto(worker):
+    worker.observe(licence_issued(UNIT, "TS3131001-2016"))
+    expired = licensing(
+        "LicenceExpired",
+        "licence-TS3131001-2016",
+        {"at": "2016-06-01T00:00:00+08:00", "actor": "system", "expired_on": "2016-06-01"},
+        "2016-06-01",
+    )
+    worker.observe(expired)
+    worker.today = "2016-07-01"
+    assert worker.detail(as_of="2016-05-31")["vetoed"] is False
+    detail = worker.detail()
+    assert (detail["grade"], detail["vetoed"], detail["demerits"]) == ("D", True, 0)
+    assert detail["vetoes"][0]["veto"] == "licence_expired"
+
+
+# --- maintenance records ------------------------------------------------------------------
+
+
+def test_a_batch_keeps_good_records_rejects_the_rest_and_counts_duplicates(worker):
+    worker.observe(
+        licence_issued(UNIT, "L-1"),
+        registered(LIFT, UNIT),
+        registered(LIFT2, OTHER),
+        registered(BOILER, UNIT),  # not an elevator: not scored here
+    )
+    result = worker.records(
+        record("r1"),
+        record("r2", on="2016-01-05"),
+        record("r3", LIFT2),  # another unit's elevator
+        record("r4", LIFT3),  # an elevator nobody registered
+        {"record_id": "r5", "equipment_code": LIFT, "performed_on": "2016-02-30", "type": "x"},
+        record("r6", on="2016-01-06"),  # tomorrow
+        record("r1"),  # the same record twice in one batch
+    )
+    assert (result["accepted"], result["duplicates"]) == (2, 1)
+    rejected = {r["index"]: r for r in result["rejected"]}
+    assert sorted(rejected) == [2, 3, 4, 5]
+    assert "not maintained by" in rejected[2]["errors"]["equipment_code"][0]
+    assert rejected[3]["record_id"] == "r4"
+    assert set(rejected[4]["errors"]) == {"performed_on", "type"}
+    assert "future" in rejected[5]["errors"]["performed_on"][0]
+    again = worker.records(
+        record("r1"), record("r2", on="2016-01-05"), record("r7", on="2016-01-05")
+    )
+    assert (again["accepted"], again["duplicates"], again["rejected"]) == (1, 2, [])
+
+
+def test_a_record_counts_for_the_unit_that_maintained_the_elevator_that_day(worker):
+    worker.observe(registered(LIFT, OTHER))
+    change = licensing(
+        "EquipmentChanged",
+        f"equipment-{LIFT}",
+        {
+            "equipment_code": LIFT,
+            "changed_on": "2016-03-01",
+            "reason": "new contract",
+            "maintenance_unit_uscc": UNIT,
+        },
+        "2016-03-01",
+    )
+    worker.observe(change)
+    worker.today = "2016-03-10"
+    result = worker.records(record("before", on="2016-02-20"), record("after", on="2016-03-02"))
+    assert result["accepted"] == 1
+    assert [r["record_id"] for r in result["rejected"]] == ["before"]
+    assert worker.records(record("old", on="2016-02-20"), uscc=OTHER)["accepted"] == 1
+
+
+def test_a_batch_of_5000_records_is_taken_and_a_larger_one_refused(worker):
+    codes = [f"3101123452014{i:05d}" for i in range(250)]
+    worker.observe(licence_issued(UNIT, "L-1"), *[registered(c, UNIT) for c in codes])
+    worker.today = "2016-12-31"
+    batch = [
+        record(
+            f"b{i}", codes[i % 250], (date(2016, 1, 2) + timedelta(days=i // 250 * 15)).isoformat()
+        )
+        for i in range(5000)
+    ]
+    result = worker.records(*batch)
+    assert (result["accepted"], result["duplicates"], result["rejected"]) == (5000, 0, [])
+    assert worker.records(*batch[:100])["duplicates"] == 100
+    with pytest.raises(errors.Invalid) as refused:
+        worker.records(*batch, record("one-too-many"))
+    assert "records" in refused.value.errors
+
+
+# --- quality events -----------------------------------------------------------------------
+
+
+def quality(event_id: str, kind: str, details: dict | None = None, day="2016-03-01", **more):
+    body = {
+        "event_id": event_id,
+        "unit_uscc": UNIT,
+        "type": kind,
+        "occurred_at": f"{day}T10:00:00+08:00",
+        "details": details or {},
+    }
+    return {**body, **more}
+
+
+def test_a_quality_event_is_recorded_once_by_its_event_id(worker):
+    worker.observe(licence_issued(UNIT, "L-1"))
+    body = quality("q-1", "complaint_verified")
+    assert worker.quality(body)["status"] == 201
+    assert worker.quality(body)["status"] == 200
+    with pytest.raises(errors.Conflict):
+        worker.quality({**body, "type": "duty_phone_unanswered"})
+    worker.today = "2016-03-02"
+    detail = worker.detail()
+    assert detail["demerits"] == 2
+    assert [(d["rule"], d["event_id"]) for d in detail["deductions"]] == [
+        ("complaint_verified", "q-1")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (quality("q", "entrapment", {"arrival_minutes": 40}, equipment_code=LIFT), "details.area"),
+        (
+            quality(
+                "q", "entrapment", {"arrival_minutes": "40", "area": "central"}, equipment_code=LIFT
+            ),
+            "details.arrival_minutes",
+        ),
+        (quality("q", "fault", {"caused_by_maintenance": True}), "equipment_code"),
+        (
+            quality("q", "fault", {"caused_by_maintenance": "yes"}, equipment_code=LIFT),
+            "details.caused_by_maintenance",
+        ),
+        (quality("q", "tea_break"), "type"),
+        (quality("q", "penalty", {"kind": "x"}), "details.decision_no"),
+        (quality("q", "complaint_verified", unit_uscc="91350200776049653B"), "unit_uscc"),
+        (quality("q", "complaint_verified", occurred_at="2016-03-01T10:00:00"), "occurred_at"),
+    ],
+)
+def test_a_bad_quality_event_is_refused_on_its_field(worker, body, field):
+    with pytest.raises(errors.Invalid) as refused:
+        worker.quality(body)
+    assert field in refused.value.errors
+
+
+def test_an_officer_records_facts_on_units_of_its_own_bureau(worker):
+    worker.observe(licence_issued(UNIT, "L-1", bureau="310104"))
+    with pytest.raises(errors.Forbidden):
+        worker.quality(quality("q-2", "complaint_verified"), bureau="310115")
+    assert worker.quality(quality("q-3", "complaint_verified"), bureau="310104")["status"] == 201
+    assert worker.quality(quality("q-4", "complaint_verified"), bureau="SH")["status"] == 201
+
+
+# --- missed maintenance -------------------------------------------------------------------
+
+
+def test_the_sweep_records_each_missed_window_once(worker):
+    worker.observe(licence_issued(UNIT, "L-1"), registered(LIFT, UNIT), registered(LIFT2, UNIT))
+    worker.today = "2016-01-10"
+    worker.records(record("r1", on="2016-01-10"), record("r2", LIFT2, on="2016-01-10"))
+    worker.today = "2016-02-20"  # judged until 2016-02-17
+    worker.records(*[record(f"r2-{d}", LIFT2, on=f"2016-{d}") for d in ("01-24", "02-07")])
+    assert worker.sweep() == 1  # LIFT missed the windows due 01-25 and 02-09; LIFT2 none
+    assert worker.sweep() == 0
+    detail = worker.detail()
+    missed = [d for d in detail["deductions"] if d["rule"] == "missed_maintenance"]
+    assert len(missed) == 2
+    assert detail["elevators"] == 2
+    assert [d["points"] for d in missed] == [50, 50]  # 1 per 100 elevators, 2 maintained
+    assert "2016-01-25" in missed[0]["explanation"]
+    worker.today = "2016-03-01"  # judged until 02-27: LIFT's window due 02-24, LIFT2's 02-22
+    assert worker.sweep() == 2
+    assert worker.sweep() == 0
+    assert len([d for d in worker.detail()["deductions"] if d["rule"] == "missed_maintenance"]) == 4
+
+
+def test_a_suspended_or_unmaintained_elevator_is_not_due(worker):
+    worker.observe(registered(LIFT, UNIT), registered(LIFT2, None))
+    suspended = licensing("EquipmentSuspended", f"equipment-{LIFT}", {"equipment_code": LIFT})
+    worker.observe(suspended)
+    worker.today = "2016-06-01"
+    assert worker.sweep() == 0
+
+
+# --- evaluations and appeals --------------------------------------------------------------
+
+
+def test_publish_appeal_overturn_and_finalize(worker):
+    worker.observe(licence_issued(UNIT, "L-1", bureau="310104"), licence_issued(OTHER, "L-2"))
+    for i in range(6):
+        worker.quality(quality(f"c-{i}", "complaint_verified"))
+    worker.today = "2016-12-20"
+    with pytest.raises(errors.Conflict):  # the period has not ended
+        worker.call(evaluations.publish, WorkingCalendar(), {"period": "2016"})
+    worker.today = "2017-01-03"
+    published = worker.call(evaluations.publish, WorkingCalendar(), {"period": "2016"})
+    assert published["status"] == "published"
+    assert published["objection_until"] == "2017-01-17"  # 10 working days after 01-03
+    assert published["grades"]["B"] == 1 and published["grades"]["A"] == 1
+    with pytest.raises(errors.Conflict):
+        worker.call(evaluations.publish, WorkingCalendar(), {"period": "2016"})
+    deductions = worker.detail(as_of="2016-12-31")["deductions"]
+    target = deductions[0]["id"]
+    appeal = worker.call(
+        evaluations.file_appeal, UNIT, {"deduction_id": target, "grounds": "not our lift"}
+    )
+    assert (appeal["status"], appeal["bureau"], appeal["rule"]) == (
+        "under_appeal",
+        "310104",
+        "complaint_verified",
+    )
+    with pytest.raises(errors.Conflict):
+        worker.call(evaluations.file_appeal, UNIT, {"deduction_id": target, "grounds": "again"})
+    with pytest.raises(errors.NotFound):
+        worker.call(evaluations.file_appeal, UNIT, {"deduction_id": "nope", "grounds": "x"})
+    assert worker.detail(as_of="2016-12-31")["deductions"][0]["status"] == "under_appeal"
+    with pytest.raises(errors.Conflict):  # open for objection, and an appeal pending
+        worker.call(evaluations.finalize, "2016")
+    decision = {"outcome": "overturned", "reason": "complainant named another lift"}
+    with pytest.raises(errors.NotFound):  # another bureau's appeal
+        worker.call(evaluations.decide_appeal, appeal["id"], decision, bureau="310115")
+    decided = worker.call(evaluations.decide_appeal, appeal["id"], decision, bureau="310104")
+    assert decided["status"] == "overturned"
+    with pytest.raises(errors.Conflict):
+        worker.call(evaluations.decide_appeal, appeal["id"], decision, bureau="310104")
+    with pytest.raises(errors.Conflict):  # still open for objection
+        worker.call(evaluations.finalize, "2016")
+    worker.today = "2017-01-18"
+    with pytest.raises(errors.Conflict):  # the objection period is over
+        worker.call(
+            evaluations.file_appeal, UNIT, {"deduction_id": deductions[1]["id"], "grounds": "x"}
+        )
+    final = worker.call(evaluations.finalize, "2016")
+    assert final["status"] == "final" and final["grades"]["A"] == 2
+    detail = worker.detail(as_of="2016-12-31")
+    assert detail["demerits"] == 10 and detail["grade"] == "A"
+    assert [d["status"] for d in detail["deductions"]].count("reversed") == 1
+    public = reads.public_credit(worker.uow.conn, {"grade": "A"})
+    assert [(p["uscc"], p["period"], p["grade"]) for p in public] == sorted(
+        [(OTHER, "2016", "A"), (UNIT, "2016", "A")]
+    )
+    assert reads.public_credit(worker.uow.conn, {"uscc": UNIT})[0]["demerits"] == 10
+    assert reads.public_credit(worker.uow.conn, {}, limit=1, after=[OTHER])[0]["uscc"] == UNIT
+    history = reads.history(worker.uow.conn, Clock(worker.now), UNIT)
+    assert [(p["period"], p["grade"], p["status"]) for p in history["periods"]] == [
+        ("2016", "A", "final")
+    ]
+
+
+def test_a_rebuild_equals_the_live_read_models(worker):
+    worker.observe(licence_issued(UNIT, "L-1"), registered(LIFT, UNIT), registered(LIFT2, UNIT))
+    worker.today = "2016-03-01"
+    worker.records(record("r1", on="2016-01-10"))
+    worker.quality(quality("q-1", "complaint_verified"))
+    worker.sweep()
+    live = READ_MODELS.digest(worker.uow.conn)
+    worker.commit()
+    READ_MODELS.rebuild(worker.engine, worker.store)
+    assert READ_MODELS.digest(worker.uow.conn) == live
