@@ -9,6 +9,7 @@ The whole platform runs on SQLite in one data directory, so "every file" is a di
 from __future__ import annotations
 
 import base64
+import json
 import os
 import stat
 import subprocess
@@ -38,6 +39,7 @@ def forms(text: str) -> set[bytes]:
             # Leave out the characters that depend on the neighbours of the value.
             out.add(encoded[(shift * 4 + 2) // 3 + 1 : -4])
     out.add(text.upper().encode())
+    out.add(json.dumps(text).strip('"').encode())  # JSON's \\u escapes
     return {f for f in out if len(f) >= 6}
 
 
