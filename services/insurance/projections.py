@@ -80,6 +80,12 @@ equipment_register = Table(
     Column("legacy_code", String(20)),
 )
 Index("ix_equipment_register_legacy_code", equipment_register.c.legacy_code)
+# District coverage reads one district's elevators, never the whole register.
+Index(
+    "ix_equipment_register_district_code",
+    equipment_register.c.district,
+    equipment_register.c.equipment_code,
+)
 
 policies = Table(
     "policies",
@@ -99,7 +105,15 @@ policies = Table(
     Column("reminded_for", Date),
     Column("updated_at", DateTime, nullable=False),
 )
-Index("ix_policies_ends_on", policies.c.ends_on)
+# Policies ending are listed in (ends_on, insurer, policy_no) order, city-wide or one insurer's.
+Index(
+    "ix_policies_ends_on_insurer_no", policies.c.ends_on, policies.c.insurer, policies.c.policy_no
+)
+Index(
+    "ix_policies_insurer_ends_on_no", policies.c.insurer, policies.c.ends_on, policies.c.policy_no
+)
+# A policy looked up by its number alone (the key leads with the insurer).
+Index("ix_policies_policy_no", policies.c.policy_no)
 
 policy_equipment = Table(
     "policy_equipment",

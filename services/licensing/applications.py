@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select, tuple_
 
 from infra.clock import local_date
 from infra.domain import Event, derived_id
@@ -325,8 +325,9 @@ class Applications:
         if filters.get("decided_late") is not None:
             q = q.where(c.decided_late.is_(bool(filters["decided_late"])))
         if after:
+            # A row comparison: where the index range starts, not a filter on every row before.
             on, last_id = date.fromisoformat(after[0]), after[1]
-            q = q.where(or_(c.received_on > on, and_(c.received_on == on, c.id > last_id)))
+            q = q.where(tuple_(c.received_on, c.id) > tuple_(on, last_id))
         rows = self.repo.conn.execute(q.order_by(c.received_on, c.id).limit(limit)).all()
         return [summary(r, self.today) for r in rows]
 

@@ -18,6 +18,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     Boolean,
     Column,
     Date,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
     insert,
     select,
     update,
@@ -82,7 +84,7 @@ applications = Table(
     Column("kind", String(40), nullable=False),
     Column("bureau", String(6), nullable=False),
     Column("status", String(30), nullable=False),
-    Column("applicant_uscc", String(18), index=True),
+    Column("applicant_uscc", String(18)),
     Column("applicant_name", String(200)),  # organizations only (a person's name is personal)
     Column("district", String(6), nullable=False),
     Column("in_ftz", Boolean, nullable=False),
@@ -102,7 +104,19 @@ applications = Table(
     Column("decided_late", Boolean, nullable=False),
     Column("working_days_late", Integer),
 )
-Index("ix_applications_bureau_status", applications.c.bureau, applications.c.status)
+# Lists are in (received_on, id) order, a page starting after the last one shown: each list's
+# filter leads an index that goes on in that order, so a page reads only its own rows.
+_RECEIVED = (applications.c.received_on, applications.c.id)
+Index("ix_applications_received", *_RECEIVED)
+Index("ix_applications_bureau_received", applications.c.bureau, *_RECEIVED)
+Index(
+    "ix_applications_bureau_status_received",
+    applications.c.bureau,
+    applications.c.status,
+    *_RECEIVED,
+)
+Index("ix_applications_status_received", applications.c.status, *_RECEIVED)
+Index("ix_applications_applicant_received", applications.c.applicant_uscc, *_RECEIVED)
 
 licences = Table(
     "licences",
@@ -112,7 +126,7 @@ licences = Table(
     Column("bureau", String(6), nullable=False),  # the issuing authority
     Column("status", String(20), nullable=False),
     Column("holder_type", String(20), nullable=False),
-    Column("holder_uscc", String(18), index=True),  # an operator's employer, if it applied
+    Column("holder_uscc", String(18)),  # an operator's employer, if it applied
     Column("holder_name", String(200)),  # organizations only
     # A person's data-subject id (a keyed hash of the ID number, never the number itself):
     # officers find a person's certificates by ID number through it.
@@ -132,11 +146,28 @@ licences = Table(
     Column("supervised_by", String(6), nullable=False),
 )
 Index("ix_licences_bureau_kind_status", licences.c.bureau, licences.c.kind, licences.c.status)
+# Lists are in licence_no order: each list's filter leads an index that goes on in that order.
 Index(
-    "ix_licences_supervised_by_kind_status",
+    "ix_licences_supervised_by_kind_status_no",
     licences.c.supervised_by,
     licences.c.kind,
     licences.c.status,
+    licences.c.licence_no,
+)
+Index("ix_licences_supervised_by_no", licences.c.supervised_by, licences.c.licence_no)
+Index("ix_licences_holder_uscc_no", licences.c.holder_uscc, licences.c.licence_no)
+# The public search by a fragment of the name (``LIKE '%...%'``): trigrams on PostgreSQL. SQLite
+# has no such index; it scans.
+Index(
+    "ix_licences_holder_name_trgm",
+    licences.c.holder_name,
+    postgresql_using="gin",
+    postgresql_ops={"holder_name": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+event.listen(
+    metadata,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
 )
 
 equipment = Table(
@@ -148,8 +179,8 @@ equipment = Table(
     Column("status", String(20), nullable=False),
     Column("registered_on", Date),
     Column("version", Integer, nullable=False),
-    Column("maintenance_unit_uscc", String(18), index=True),
-    Column("user_uscc", String(18), index=True),
+    Column("maintenance_unit_uscc", String(18)),
+    Column("user_uscc", String(18)),
     Column("user_name", String(200)),
     Column("manufacture_year", Integer),
     Column("rated_speed_mps", Float),
@@ -157,6 +188,15 @@ equipment = Table(
     Column("licence_no", String(50)),
     Column("legacy_code", String(20), index=True),
 )
+# The register is listed in equipment_code order: each filter leads an index in that order.
+Index("ix_equipment_district_code", equipment.c.district, equipment.c.equipment_code)
+Index("ix_equipment_status_code", equipment.c.status, equipment.c.equipment_code)
+Index(
+    "ix_equipment_maintenance_unit_code",
+    equipment.c.maintenance_unit_uscc,
+    equipment.c.equipment_code,
+)
+Index("ix_equipment_user_code", equipment.c.user_uscc, equipment.c.equipment_code)
 
 audit_plans = Table(
     "audit_plans",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, func, or_, select
 
 from infra.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 from infra.places import CITY_BUREAU
@@ -122,6 +122,26 @@ def officers_listing(
     return out
 
 
+_ASCII_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_ASCII_LOWER = _ASCII_UPPER.lower()
+
+
+def name_contains(conn, text: str) -> Any:
+    """Whether the holder's name contains ``text``, ASCII letters in either case and every
+    other character as written, on both backends alike: SQLite's own ``LIKE``; on PostgreSQL
+    ``ILIKE`` (what the trigram index answers) narrowed by a ``LIKE`` on ASCII-folded text
+    (``ILIKE`` alone would fold non-ASCII letters too, which SQLite does not)."""
+    c = licences.c
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    if conn.dialect.name != "postgresql":
+        return c.holder_name.like(f"%{escaped}%", escape="\\")
+    folded = escaped.translate(str.maketrans(_ASCII_UPPER, _ASCII_LOWER))
+    return and_(
+        c.holder_name.ilike(f"%{escaped}%", escape="\\"),
+        func.translate(c.holder_name, _ASCII_UPPER, _ASCII_LOWER).like(f"%{folded}%", escape="\\"),
+    )
+
+
 def public_listing(conn, holder: str | None, limit: int = 50, after: list | None = None) -> list:
     """Public decision records of organizations by credit code (exact) or name (partial);
     persons' certificates appear in the full list without a name or credit code."""
@@ -132,10 +152,7 @@ def public_listing(conn, holder: str | None, limit: int = 50, after: list | None
         if len(text) == 18 and text.isalnum():
             q = q.where(c.holder_uscc == text.upper(), c.holder_type == "organization")
         else:
-            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            q = q.where(
-                c.holder_name.like(f"%{escaped}%", escape="\\"), c.holder_type == "organization"
-            )
+            q = q.where(name_contains(conn, text), c.holder_type == "organization")
     if after:
         q = q.where(c.licence_no > after[0])
     rows = conn.execute(q.order_by(c.licence_no).limit(limit)).all()
