@@ -313,8 +313,9 @@ class RuleSets:
             raise domain.NotKnown(f"rule set {version} not found") from None
 
     def in_force(self, day: date) -> RuleSet:
-        """The version with the latest ``effective_from`` on or before ``day``."""
-        current = None
+        """The version with the latest ``effective_from`` on or before ``day``; before every
+        version took effect, the default (the platform scores every period it holds)."""
+        current = self.by_version.get(DEFAULT_VERSION)
         for ruleset in self.by_version.values():  # in effective_from order
             if ruleset.effective_from <= day:
                 current = ruleset

@@ -20,7 +20,7 @@ def default_data() -> dict:
 
 def test_the_default_rule_set_is_demerit_2016_as_the_standard_gives_it():
     ruleset = RuleSets.shipped().get("demerit-2016")
-    assert ruleset.effective_from == date(2014, 1, 1)
+    assert ruleset.effective_from == date(2016, 1, 1)
     assert ruleset.objection_working_days == 10
     points = {name: rule.get("points") for name, rule in ruleset.rules.items()}
     assert points == {
@@ -148,9 +148,13 @@ def test_the_rule_set_in_force_is_the_latest_effective_on_the_day():
     catalogue = RuleSets.shipped().with_version(newer)
     assert catalogue.in_force(date(2020, 6, 30)) == old
     assert catalogue.in_force(date(2020, 7, 1)).version == "demerit-2020"
-    assert catalogue.in_force(date(2014, 1, 1)) == old
+    assert catalogue.in_force(date(2016, 1, 1)) == old
+    # before every version, the default scores the period
+    assert catalogue.in_force(date(2014, 12, 31)) == old
+    without_default = RuleSets([newer])
+    assert without_default.in_force(date(2020, 7, 1)) == newer
     with pytest.raises(domain.NotKnown):
-        catalogue.in_force(date(2013, 12, 31))
+        without_default.in_force(date(2020, 6, 30))
     with pytest.raises(domain.Invalid):
         catalogue.with_version(newer)
 
