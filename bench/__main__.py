@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run every row, print the table, write results.json.
 
-``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance`` runs some sections.
+``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance,scale`` runs some sections.
 Sizes come from the environment (see ``bench/common.py``); ``SESP_BENCH_SCALE=0.3`` is a
 quick smoke run.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from . import common
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("pg", "sqlite", "drivers", "bus", "gateway", "insurance")
+SECTIONS = ("pg", "sqlite", "drivers", "bus", "gateway", "insurance", "scale")
 
 
 def log(msg: str) -> None:
@@ -24,7 +24,7 @@ def log(msg: str) -> None:
 
 
 def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
-    if name in ("pg", "drivers", "gateway", "insurance"):
+    if name in ("pg", "drivers", "gateway", "insurance", "scale"):
         problem = common.pg_available()
         if problem:
             raise RuntimeError(problem)
@@ -48,6 +48,10 @@ def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
         from . import insurance
 
         return insurance.rows(log)
+    if name == "scale":  # reads at N and 4N elevators
+        from . import scale
+
+        return scale.rows(log)
     raise ValueError(name)
 
 
