@@ -17,6 +17,7 @@ from nameko.timer import timer
 
 from gateway.routes.admin import AdminRoutes, UsccExceptionRoutes
 from gateway.routes.audits import AuditRoutes
+from gateway.routes.credit import CreditRoutes
 from gateway.routes.equipment import EquipmentRoutes
 from gateway.routes.insurance import InsuranceRoutes
 from gateway.routes.licensing import LicensingRoutes
@@ -34,6 +35,7 @@ class GatewayService(
     EquipmentRoutes,
     AuditRoutes,
     InsuranceRoutes,
+    CreditRoutes,
 ):
     name = "gateway"
 

@@ -194,3 +194,11 @@ def decide_appeal(
     command = DecideAppeal(actor=repo.actor, bureau=bureau, **data)
     repo.decide_and_save(appeal_id, appeal, command, now, command_id=command_id)
     return appeal_view(appeal)
+
+
+def get_appeal(repo: Repository, appeal_id: str) -> dict:
+    return appeal_view(repo.load(Appeal, appeal_id, must_exist="appeal"))
+
+
+def get_evaluation(repo: Repository, evaluation_id: str) -> dict:
+    return evaluation_view(repo.load(Evaluation, evaluation_id, must_exist="evaluation"))

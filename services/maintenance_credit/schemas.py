@@ -99,13 +99,15 @@ class QualityEventIn(Strict):
         kind = data.get("type")
         if kind is None:
             return
+        problems: dict = {}
         if kind in ABOUT_AN_ELEVATOR and not data.get("equipment_code"):
-            raise ValidationError(f"required for {kind}", "equipment_code")
-        schema = DETAILS.get(kind, NoDetails)()
+            problems["equipment_code"] = [f"required for {kind}"]
         try:
-            data["details"] = schema.load(data.get("details") or {})
+            data["details"] = DETAILS.get(kind, NoDetails)().load(data.get("details") or {})
         except ValidationError as exc:
-            raise ValidationError({"details": exc.messages}) from None
+            problems["details"] = exc.messages
+        if problems:
+            raise ValidationError(problems)
 
 
 # --- evaluations and appeals ------------------------------------------------------------------

@@ -88,6 +88,14 @@ class MaintenanceCreditService(KernelService):
         repo, now = self.repository(), self.clock.now()
         return evaluations.decide_appeal(repo, now, appeal_id, body, bureau, command_id)
 
+    @rpc
+    def get_appeal(self, appeal_id: str) -> dict:
+        return evaluations.get_appeal(self.repository(), appeal_id)
+
+    @rpc
+    def get_evaluation(self, evaluation_id: str) -> dict:
+        return evaluations.get_evaluation(self.repository(), evaluation_id)
+
     # -- reads ---------------------------------------------------------------------------
 
     @rpc

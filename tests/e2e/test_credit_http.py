@@ -1,0 +1,246 @@
+"""Maintenance credit over HTTP: the gateway in this process, licensing and the credit service
+as real processes on one test vhost. The credit service learns its units and elevators from
+licensing's events; the tests wait for that (reads are eventually consistent)."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.testing import wait_until
+from services.licensing.examples import new_equipment_code, new_uscc, production_licence
+
+XUHUI, HUANGPU = "310104", "310101"
+CLOCK = "2014-09-29T09:00:00+08:00"
+
+
+@pytest.fixture(scope="module")
+def stack(module_stacks):
+    stack = module_stacks(["licensing", "maintenance_credit"], gateway=True, clock=CLOCK)
+    gw = stack.gateway
+    admin = gw.headers(gw.token("city_admin"))
+    body = {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"}
+    assert gw.client.post("/v1/delegations", json=body, headers=admin).status_code == 201
+    return stack
+
+
+@pytest.fixture(scope="module")
+def gw(stack):
+    return stack.gateway
+
+
+@pytest.fixture(scope="module")
+def admin(gw):
+    return gw.headers(gw.token("city_admin"))
+
+
+@pytest.fixture(scope="module")
+def officer(gw):
+    return gw.headers(gw.token("bureau_officer", bureau=XUHUI))
+
+
+def licensed_unit(gw, admin) -> str:
+    """A maintenance unit licensed by Xuhui, once the credit service knows it."""
+    uscc = new_uscc()
+    body = production_licence(uscc, scope=("elevator:maintenance",), level=None, district=XUHUI)
+    app = gw.client.post("/v1/applications", json=body, headers=admin)
+    assert app.status_code == 201, app.text
+    base = f"/v1/applications/{app.json()['id']}"
+    assert gw.client.post(f"{base}/accept", json={}, headers=admin).status_code == 200
+    approved = gw.client.post(f"{base}/approve", json={"opinion": "ok"}, headers=admin)
+    assert approved.status_code == 200, approved.text
+    wait_until(
+        lambda: gw.client.get(f"/v1/credit/units/{uscc}", headers=admin).status_code == 200,
+        timeout=20,
+        what=f"the credit service to learn of {uscc}",
+    )
+    return uscc
+
+
+def elevator(stack, uscc: str) -> str:
+    code = new_equipment_code()
+    with stack.rpc() as rpc:
+        rpc.licensing.register_equipment(code, XUHUI, maintenance_unit_uscc=uscc)
+    return code
+
+
+def complaint(event_id: str, uscc: str, occurred_at: str = "2014-09-20T10:00:00+08:00"):
+    return {
+        "event_id": event_id,
+        "unit_uscc": uscc,
+        "type": "complaint_verified",
+        "occurred_at": occurred_at,
+        "details": {},
+    }
+
+
+def test_a_unit_reads_its_own_credit_and_another_units_is_404(gw, admin):
+    uscc, other = licensed_unit(gw, admin), licensed_unit(gw, admin)
+    own = gw.headers(gw.token("maintenance_unit", uscc=uscc))
+    mine = gw.client.get(f"/v1/credit/units/{uscc}", headers=own)
+    assert mine.status_code == 200, mine.text
+    body = mine.json()
+    assert (body["uscc"], body["grade"], body["demerits"], body["vetoed"]) == (uscc, "A", 0, False)
+    assert (body["period"], body["district"], body["as_of"]) == ("2014", XUHUI, "2014-09-29")
+    theirs = gw.client.get(f"/v1/credit/units/{other}", headers=own)
+    missing = gw.client.get(f"/v1/credit/units/{new_uscc()}", headers=own)
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json()["detail"] == missing.json()["detail"]
+    assert gw.client.get(f"/v1/credit/units/{other}/history", headers=own).status_code == 404
+    bad = gw.client.get("/v1/credit/units/NOT-A-CODE", headers=admin)
+    assert bad.status_code == 422 and "uscc" in bad.json()["errors"]
+
+
+def test_a_batch_of_records_keeps_the_good_ones(stack, gw, admin):
+    uscc, other = licensed_unit(gw, admin), licensed_unit(gw, admin)
+    mine, theirs = elevator(stack, uscc), elevator(stack, other)
+    unit = gw.headers(gw.token("maintenance_unit", uscc=uscc))
+
+    def send(*records):
+        r = gw.client.post(
+            "/v1/maintenance-records:batch", json={"records": list(records)}, headers=unit
+        )
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    first = {"record_id": "m-1", "equipment_code": mine, "performed_on": "2014-09-29"}
+    first["type"] = "half_monthly"
+    wait_until(
+        lambda: send(first)["accepted"] + send(first)["duplicates"] >= 1,
+        timeout=20,
+        what="the credit service to learn of the elevator",
+    )
+    result = send(
+        first,
+        {**first, "record_id": "m-2", "type": "quarterly"},
+        {**first, "record_id": "m-3", "equipment_code": theirs},
+        {**first, "record_id": "m-4", "type": "weekly"},
+        # registered today: not maintained by the unit yesterday
+        {**first, "record_id": "m-5", "performed_on": "2014-09-28"},
+    )
+    assert (result["accepted"], result["duplicates"]) == (1, 1)
+    rejected = [(r["index"], r["record_id"]) for r in result["rejected"]]
+    assert rejected == [(2, "m-3"), (3, "m-4"), (4, "m-5")]
+    assert "not maintained by" in result["rejected"][0]["errors"]["equipment_code"][0]
+    assert "type" in result["rejected"][1]["errors"]
+    officer = gw.headers(gw.token("bureau_officer", bureau=XUHUI))
+    wrong_role = gw.client.post(
+        "/v1/maintenance-records:batch", json={"records": [first]}, headers=officer
+    )
+    assert wrong_role.status_code == 403
+    too_many = gw.client.post(
+        "/v1/maintenance-records:batch", json={"records": [first] * 5001}, headers=unit
+    )
+    assert too_many.status_code == 422 and "records" in too_many.json()["errors"]
+
+
+def test_quality_events_are_recorded_once_and_cost_points(gw, admin, officer):
+    uscc = licensed_unit(gw, admin)
+    event = complaint(f"q-{uscc}", uscc)
+    created = gw.client.post("/v1/quality-events", json=event, headers=officer)
+    assert created.status_code == 201, created.text
+    assert created.json()["duplicate"] is False
+    again = gw.client.post("/v1/quality-events", json=event, headers=officer)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    changed = gw.client.post(
+        "/v1/quality-events", json={**event, "type": "duty_phone_unanswered"}, headers=officer
+    )
+    assert changed.status_code == 409
+    bad = {**event, "event_id": "q-bad", "type": "entrapment", "details": {"area": "moon"}}
+    refused = gw.client.post("/v1/quality-events", json=bad, headers=officer)
+    assert refused.status_code == 422
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert {"equipment_code", "details.area", "details.arrival_minutes"} <= set(
+        refused.json()["errors"]
+    )
+    elsewhere = gw.headers(gw.token("bureau_officer", bureau=HUANGPU))
+    foreign = gw.client.post(
+        "/v1/quality-events", json={**event, "event_id": "q-x"}, headers=elsewhere
+    )
+    assert foreign.status_code == 403
+    detail = gw.client.get(f"/v1/credit/units/{uscc}", headers=admin).json()
+    assert detail["demerits"] == 2
+    assert [(d["rule"], d["points"], d["event_id"], d["status"]) for d in detail["deductions"]] == [
+        ("complaint_verified", 2, event["event_id"], "active")
+    ]
+    before = gw.client.get(f"/v1/credit/units/{uscc}?as_of=2014-09-19", headers=admin).json()
+    assert before["demerits"] == 0
+
+
+def test_evaluation_appeal_finalize_and_public_grades(stack, gw, admin, officer):
+    uscc = licensed_unit(gw, admin)
+    unit = gw.headers(gw.token("maintenance_unit", uscc=uscc))
+    for i in range(6):  # 12 points in 2013: grade B
+        event = complaint(f"e-{uscc}-{i}", uscc, f"2013-0{i + 1}-10T10:00:00+08:00")
+        assert gw.client.post("/v1/quality-events", json=event, headers=officer).status_code == 201
+    published = gw.client.post("/v1/credit/evaluations", json={"period": "2013"}, headers=admin)
+    assert published.status_code == 201, published.text
+    evaluation = published.json()
+    assert (evaluation["id"], evaluation["status"]) == ("2013", "published")
+    assert evaluation["objection_until"] > "2014-09-29"
+    again = gw.client.post("/v1/credit/evaluations", json={"period": "2013"}, headers=admin)
+    assert again.status_code == 409
+    scored = gw.client.get(f"/v1/credit/units/{uscc}?as_of=2013-12-31", headers=unit).json()
+    assert (scored["demerits"], scored["grade"]) == (12, "B")
+    target = scored["deductions"][0]["id"]
+    appeal = gw.client.post(
+        f"/v1/credit/units/{uscc}/appeals",
+        json={"deduction_id": target, "grounds": "the complaint named another lift"},
+        headers=unit,
+    )
+    assert appeal.status_code == 201, appeal.text
+    appeal_id = appeal.json()["id"]
+    assert appeal.json()["status"] == "under_appeal"
+    other = gw.headers(gw.token("maintenance_unit", uscc=new_uscc()))
+    not_theirs = gw.client.post(
+        f"/v1/credit/units/{uscc}/appeals",
+        json={"deduction_id": target, "grounds": "x"},
+        headers=other,
+    )
+    assert not_theirs.status_code == 403
+    decision = {"outcome": "overturned", "reason": "another lift"}
+    url = f"/v1/credit/appeals/{appeal_id}/decide"
+    elsewhere = gw.headers(gw.token("bureau_officer", bureau=HUANGPU))
+    assert gw.client.post(url, json=decision, headers=elsewhere).status_code == 403
+    decided = gw.client.post(url, json=decision, headers=officer)
+    assert decided.status_code == 200 and decided.json()["status"] == "overturned"
+    early = gw.client.post("/v1/credit/evaluations/2013/finalize", headers=admin)
+    assert early.status_code == 409 and "objection" in early.json()["detail"]
+    stack.set_clock("2014-11-03T09:00:00+08:00")
+    try:
+        final = gw.client.post("/v1/credit/evaluations/2013/finalize", headers=admin)
+    finally:
+        stack.set_clock(CLOCK)
+    assert final.status_code == 200, final.text
+    assert final.json()["status"] == "final"
+    public = gw.client.get(f"/v1/public/credit?uscc={uscc}")
+    assert public.status_code == 200
+    (item,) = public.json()["items"]
+    assert (item["uscc"], item["period"], item["grade"], item["demerits"]) == (
+        uscc,
+        "2013",
+        "A",
+        10,
+    )
+    tag = public.headers["ETag"]
+    assert (
+        gw.client.get(f"/v1/public/credit?uscc={uscc}", headers={"If-None-Match": tag}).status_code
+        == 304
+    )
+    page = gw.client.get("/v1/public/credit?limit=1").json()
+    assert len(page["items"]) == 1
+    if page["next_cursor"]:
+        rest = gw.client.get(f"/v1/public/credit?limit=1&cursor={page['next_cursor']}").json()
+        assert rest["items"][0]["uscc"] > page["items"][0]["uscc"]
+    history = gw.client.get(f"/v1/credit/units/{uscc}/history", headers=unit).json()
+    assert [(p["period"], p["grade"], p["status"]) for p in history["periods"]] == [
+        ("2013", "A", "final")
+    ]
+
+
+def test_rule_sets_are_listed_for_any_token(gw):
+    token = gw.headers(gw.token("insurer", uscc=new_uscc()))
+    listed = gw.client.get("/v1/credit/rulesets", headers=token)
+    assert listed.status_code == 200
+    (default,) = [r for r in listed.json()["items"] if r["version"] == "demerit-2016"]
+    assert default["grades"][0] == {"grade": "A", "min": 0, "max": 10}
+    assert gw.client.get("/v1/credit/rulesets").status_code == 401
