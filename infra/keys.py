@@ -52,7 +52,7 @@ def master_key(service: str) -> bytes:
 def _create(path: Path) -> None:
     """Write a new key where no process can read it half written, nor two processes each
     keep their own: the file appears whole (a hard link), or another's is kept."""
-    staging = path.with_name(f".{path.name}.{os.getpid()}")
+    staging = path.with_name(f".{path.name}.{os.urandom(8).hex()}")
     fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(AESGCM.generate_key(bit_length=256))
