@@ -31,6 +31,13 @@ from services.licensing.schemas.audits import (
 )
 from services.licensing.schemas.delegations import DelegationIn, RevocationIn
 from services.licensing.schemas.licences import EquipmentChangeIn, RenewalDecisionIn, RenewalIn
+from services.maintenance_credit.schemas import (
+    AppealDecisionIn,
+    AppealIn,
+    EvaluationIn,
+    MaintenanceBatchIn,
+    QualityEventIn,
+)
 
 UNIT = "91310115MA1FL0001N"  # a Pudong lift company
 OWNER = "91310104132208882K"  # a Xuhui property manager
@@ -314,6 +321,66 @@ EXAMPLES: dict[type[Schema], dict[str, Example]] = {
             {"equipment_codes": [EQUIPMENT, "311012345201400002"], "valid_until": "2014-12-31"},
         )
     },
+    MaintenanceBatchIn: {
+        "records": Example(
+            "Two half-monthly maintenances of one lift",
+            {
+                "records": [
+                    {
+                        "record_id": "WB-2014-0915-001",
+                        "equipment_code": EQUIPMENT,
+                        "performed_on": "2014-09-15",
+                        "type": "half_monthly",
+                    },
+                    {
+                        "record_id": "WB-2014-0929-001",
+                        "equipment_code": EQUIPMENT,
+                        "performed_on": "2014-09-29",
+                        "type": "half_monthly",
+                    },
+                ]
+            },
+        )
+    },
+    QualityEventIn: {
+        "entrapment": Example(
+            "A late arrival to an entrapment in a central district",
+            {
+                "event_id": "XH-ENT-2014-0042",
+                "unit_uscc": UNIT,
+                "equipment_code": EQUIPMENT,
+                "type": "entrapment",
+                "occurred_at": "2014-09-20T18:05:00+08:00",
+                "details": {"arrival_minutes": 42, "area": "central"},
+            },
+        ),
+        "complaint": Example(
+            "A verified complaint",
+            {
+                "event_id": "XH-CMP-2014-0107",
+                "unit_uscc": UNIT,
+                "equipment_code": EQUIPMENT,
+                "type": "complaint_verified",
+                "occurred_at": "2014-09-22T10:00:00+08:00",
+            },
+        ),
+    },
+    AppealIn: {
+        "appeal": Example(
+            "Object to one deduction (its id from the unit's credit detail)",
+            {
+                "deduction_id": "5f0c7a53-3c1e-5d7b-9a43-2f1e6d8c4b21",
+                "grounds": "the complaint concerned a lift we did not maintain that day",
+            },
+        )
+    },
+    AppealDecisionIn: {
+        "overturned": Example(
+            "Overturn the deduction",
+            {"outcome": "overturned", "reason": "the register shows another maintenance unit"},
+        )
+    },
+    EvaluationIn: {"period": Example("Publish the scores of 2013", {"period": "2013"})},
 }
 
 
