@@ -51,6 +51,5 @@ class GatewayService(
         """``sesp erase``: drop the stored responses of Idempotency-Key requests that named the
         person (by ID number); their keys then answer 410."""
         dropped = self.gateway.idempotency.erase_person(presented)
-        if dropped:
-            truncate_wal(self.gateway.engine)
-        return {"service": self.name, "erased": [], "responses": dropped}
+        scrubbed = truncate_wal(self.gateway.engine) if dropped else True
+        return {"service": self.name, "erased": [], "responses": dropped, "scrubbed": scrubbed}

@@ -182,6 +182,11 @@ def erase(presented: str, service: str | None, offline: bool) -> None:
         if answer.get("responses"):
             n = answer["responses"]
             click.echo(f"{name}: erased the stored responses of {plural(n, 'request')}")
+        if not answer.get("scrubbed", True):
+            say(
+                f"{name}: its WAL file still holds the deleted key (a reader in another process"
+                " kept it); the next checkpoint overwrites it"
+            )
         if answer.get("erased") or answer.get("responses"):
             found += 1
         else:
@@ -233,9 +238,8 @@ def _erase_offline(presented: str, names: list[str]) -> dict[str, dict]:
         with engine.begin() as conn:
             subject_key = keys.subject_key(name)
             erased = erasure.erase(conn, store.keys, presented, subject_key, to_db(utcnow()))
-        if erased:
-            erasure.scrub(engine)
-        answers[name] = {"erased": erased}
+        scrubbed = erasure.scrub(engine) if erased else True
+        answers[name] = {"erased": erased, "scrubbed": scrubbed}
         engine.dispose()
     return answers
 

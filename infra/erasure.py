@@ -46,6 +46,7 @@ def erase(
     return [s for s in subjects_of(presented, subject_key) if keys.erase(conn, s, now)]
 
 
-def scrub(engine: Engine) -> None:
-    """After an erasure has committed: leave no copy of a deleted key in the WAL (SQLite)."""
-    truncate_wal(engine)
+def scrub(engine: Engine) -> bool:
+    """After an erasure has committed: leave no copy of a deleted key in the WAL (SQLite).
+    False when a reader in another process kept the WAL (a later checkpoint overwrites it)."""
+    return truncate_wal(engine)

@@ -128,9 +128,8 @@ class KernelService:
         now = to_db(self.db.store.clock())
         erased = erasure.erase(self.db.conn, self.db.store.keys, presented, self.subject_key, now)
         self.db.commit()
-        if erased:
-            erasure.scrub(self.db.engine)
-        return {"service": self.name, "erased": erased}
+        scrubbed = erasure.scrub(self.db.engine) if erased else True
+        return {"service": self.name, "erased": erased, "scrubbed": scrubbed}
 
     @rpc
     def health(self) -> dict:

@@ -145,7 +145,12 @@ def truncate_wal(engine: Engine) -> bool:
     with engine.connect() as conn, lock:  # no transaction of this process is open meanwhile
         raw = conn.connection.dbapi_connection
         assert raw is not None
-        busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        # Never wait on another process's reader: SQLite would block this whole process.
+        raw.execute("PRAGMA busy_timeout=0")
+        try:
+            busy, _, _ = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            raw.execute("PRAGMA busy_timeout=30000")
     return busy == 0
 
 
