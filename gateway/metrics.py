@@ -32,6 +32,11 @@ RELAY_GAUGES = (
     ("failures", "sesp_relay_failures", "Failed attempts in the relay's current run of errors"),
     ("stuck_event", "sesp_relay_stuck", "1 while the relay is stuck on an event it cannot send"),
     ("parked", "sesp_relay_parked_events", "Events an operator parked (sesp relay skip)"),
+    (
+        "unroutable",
+        "sesp_relay_unroutable_events",
+        "Events the broker returned because no queue was bound (the unroutable table)",
+    ),
 )
 
 

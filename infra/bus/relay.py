@@ -5,7 +5,9 @@ the store (``Tailer``: no late commit is ever skipped), publishes each event to 
 exchange ``<service>.events`` with routing key = event type, ``mandatory`` set and publisher
 confirms pipelined over a batch, and records its position only after every message of the batch
 is confirmed. A crash or broker restart therefore republishes at most the unconfirmed batch
-(consumers are idempotent); it never loses one.
+(consumers are idempotent); it never loses one. An event the broker returns (no queue is bound:
+nothing subscribes to its type yet) is recorded in ``unroutable`` and reported once per type,
+not as an error.
 
 Only one relay per service publishes at a time: a PostgreSQL advisory lock held on a dedicated
 session, or a file lock next to the SQLite file. Other replicas wait as hot standbys. The relay
@@ -166,6 +168,7 @@ class OutboxRelay:
         self._published = 0
         self._returned: dict[str, str] = {}
         self.published_total = 0
+        self.unroutable_types: set[str] = set()  # types this relay has reported unroutable
         self.active = False
         # The current run of failed attempts, as recorded in relay_state (also kept here: the
         # database may be what fails). ``_recorded_error``: relay_state may hold an error this
@@ -457,21 +460,22 @@ class OutboxRelay:
             )
             self._save(batch[-1].position, returned, conn)
         self._ok()
-        if returned:
-            # One line per batch: a service nobody subscribes to yet has every event returned,
-            # and a line per event would cost more than publishing it. The table has them all.
-            first, reason = returned[0]
-            log.error(
-                "%d event(s) of this batch were unroutable (positions %s-%s, recorded in the"
-                " unroutable table), first: event %s (%s, position %s): %s",
-                len(returned),
-                first.position,
-                returned[-1][0].position,
-                first.event_id,
-                first.type,
-                first.position,
-                reason,
-            )
+        for ev, reason in returned:
+            # A service nobody subscribes to yet has every event returned: not an error (a
+            # consumer that starts later catches up from history). Said once per event type;
+            # the table has every event and ``relay_status`` (the metric) counts them.
+            if ev.type not in self.unroutable_types:
+                self.unroutable_types.add(ev.type)
+                log.info(
+                    "relay for %s: nothing subscribes to %s events yet (event %s, position %s:"
+                    " %s); each is kept in the unroutable table and counted by"
+                    " sesp_relay_unroutable_events, and this is said once per type",
+                    self.service,
+                    ev.type,
+                    ev.event_id,
+                    ev.position,
+                    reason,
+                )
         self.published_total += len(batch)
         return len(batch)
 

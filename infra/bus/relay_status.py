@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from infra.bus.relay import RELAY_NAME
-from infra.eventstore.schema import events, parked, relay_state
+from infra.eventstore.schema import events, parked, relay_state, unroutable
 from infra.eventstore.store import from_db, to_db, utcnow
 
 
@@ -27,7 +27,8 @@ def relay_status(conn: Connection) -> dict[str, Any]:
     not committed yet: a writer, or the cluster's oldest transaction, holds the relay back),
     ``error`` / ``error_since`` / ``failures`` (the current run of failed attempts), and
     ``stuck_event`` (``{event_id, position, type}``: the event the relay cannot get past)
-    and ``parked`` (how many events an operator parked so far)."""
+    and ``parked`` (how many events an operator parked so far), ``unroutable`` (how many events
+    the broker returned because nothing subscribed to their type: the ``unroutable`` table)."""
     row = conn.execute(select(relay_state).where(relay_state.c.name == RELAY_NAME)).first()
     position = row.position if row is not None else 0
     head = conn.execute(select(func.max(events.c.position))).scalar() or 0
@@ -62,6 +63,7 @@ def relay_status(conn: Connection) -> dict[str, Any]:
         "failures": (row.failures or 0) if row is not None else 0,
         "stuck_event": stuck,
         "parked": conn.execute(select(func.count()).select_from(parked)).scalar_one(),
+        "unroutable": conn.execute(select(func.count()).select_from(unroutable)).scalar_one(),
     }
 
 
