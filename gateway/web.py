@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
 from gateway.core import GatewayCore
-from gateway.problems import Problem, problem_response, to_problem
+from gateway.problems import PROBLEM_JSON, Problem, problem_response, to_problem
 
 access_log = logging.getLogger("sesp.gateway.access")
 
@@ -85,7 +85,14 @@ class ProblemProtocol(HttpOnlyProtocol):
                 "detail": message or title,
             }
         ).encode("utf-8")
-        self.log_error("code %d, message %s", code, message)
+        # One JSON line (the app never saw the request: no request id, no route).
+        access_log.info(
+            "%s: %d %s",
+            (getattr(self, "requestline", "") or "-")[:200],
+            code,
+            message or title,
+            extra={"status": code, "route": UNMATCHED},
+        )
         self.send_response(code, title)
         self.send_header("Content-Type", "application/problem+json")
         self.send_header("Content-Length", str(len(body)))
@@ -95,6 +102,13 @@ class ProblemProtocol(HttpOnlyProtocol):
         self.end_headers()
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
+
+    def log_message(self, format, *args):
+        # The standard library writes these as plain text on stderr: keep the log JSON.
+        access_log.info(format, *args)
+
+    def log_request(self, code="-", size="-"):
+        pass  # the line send_error logged, or the app's access line, says it already
 
 
 class GatewayWebServer(WebServer):
@@ -158,7 +172,7 @@ class GatewayWsgiApp:
             response = problem_response(to_problem(exc, request_id), request_id)
         response.headers["X-Request-ID"] = request_id
         security_headers(response)
-        self._record(request, route, response.status_code, started)
+        self._record(request, route, response, started)
         return response(environ, start_response)
 
     def _rate_limit(self, request: Request) -> None:
@@ -172,20 +186,24 @@ class GatewayWsgiApp:
                     headers={"Retry-After": str(wait)},
                 )
 
-    def _record(self, request: Request, route: str, status: int, started: float) -> None:
+    def _record(self, request: Request, route: str, response: Response, started: float) -> None:
         seconds = time.perf_counter() - started
+        status = response.status_code
         self.core.metrics.observe_request(request.method, route, status, seconds)
-        access_log.info(
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra={
-                "request_id": request.environ["sesp.request_id"],
-                "route": route,
-                "status": status,
-                "duration_ms": round(seconds * 1000, 2),
-                "method": request.method,
-                "actor": request.environ.get("sesp.actor"),
-            },
-        )
+        extra = {
+            "request_id": request.environ["sesp.request_id"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "method": request.method,
+            "actor": request.environ.get("sesp.actor"),
+        }
+        if status >= 400 and response.mimetype == PROBLEM_JSON:
+            # An error's one log line says which problem it was (its type, never its detail:
+            # a detail may quote what the client sent).
+            try:
+                kind = str(json.loads(response.get_data()).get("type", ""))
+            except (ValueError, AttributeError):  # not ours (a replayed body): log without it
+                kind = ""
+            extra["problem"] = kind.rpartition("#")[2].removeprefix("problem-")
+        access_log.info("%s %s %s", request.method, request.path, status, extra=extra)
