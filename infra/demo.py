@@ -6,7 +6,11 @@ order, through the services' RPC, once every service answers ``ping``.
 
 from __future__ import annotations
 
+import logging
+
 from infra import registry, settings
+
+log = logging.getLogger("sesp.demo")
 
 
 def load_demo() -> bool:
@@ -20,9 +24,9 @@ def load_demo() -> bool:
             for spec in registry.services():
                 loader = spec.demo_loader()
                 if loader is not None:
-                    print(f"demo data: {spec.name} {loader(rpc)}", flush=True)
+                    log.info("demo data: %s %s", spec.name, loader(rpc))
     except Exception as exc:  # services still starting: try again on the next tick
-        print(f"demo data: waiting for services ({type(exc).__name__})", flush=True)
+        log.debug("demo data: waiting for services (%s)", type(exc).__name__)
         return False
     return True
 
@@ -30,15 +34,24 @@ def load_demo() -> bool:
 def main() -> None:
     import time
 
+    log.info("demo data: loading once every service answers")
     for _ in range(120):
         if load_demo():
             return
         time.sleep(1)
-    raise SystemExit("demo data: the services did not answer within two minutes")
+    log.error("demo data: the services did not answer within two minutes")
+    raise SystemExit(1)
 
 
 if __name__ == "__main__":
+    import signal
+
     import eventlet
 
+    from infra.logs import configure_logging
+
     eventlet.monkey_patch()
+    configure_logging("demo")
+    # Ctrl-C at a terminal reaches this process too: end quietly (the runner stops it anyway).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     main()

@@ -5,6 +5,9 @@
 registered process (the services and the gateway), each in its own process, restarts any that
 crashes, loads demo data into an empty data directory, prints the URL, and stops everything
 on Ctrl-C or SIGTERM.
+
+stdout carries the few lines for the person at the terminal (the URL, the token, "stopping…");
+stderr is the JSON log of every process (``infra.logs``).
 """
 
 from __future__ import annotations
@@ -36,8 +39,19 @@ def run_service(target: str) -> None:
     runner = ServiceRunner(settings.nameko_config(cls.name))
     runner.add_service(cls)
 
+    log = logging.getLogger("sesp")
+    stopping: list[int] = []
+
     def shutdown(signum, frame):
-        eventlet.spawn_n(runner.stop)
+        # Ctrl-C at a terminal reaches every process of the group, and ``run_all`` then sends
+        # SIGTERM too: stop once (nameko's stop is not safe to run twice).
+        if not stopping:
+            stopping.append(signum)
+            eventlet.spawn_n(stop)
+
+    def stop() -> None:
+        log.info("service %s stopping…", cls.name)
+        runner.stop()
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
@@ -48,17 +62,23 @@ def run_service(target: str) -> None:
     # the insurance service's CPU during an insurer sync).
     gc.collect()
     gc.freeze()
-    logging.getLogger("sesp").info("service %s started", cls.name)
+    log.info("service %s started", cls.name)
     runner.wait()
+    log.info("service %s stopped", cls.name)
 
 
 def run_all() -> None:
+    import logging
     import os
     import signal
     import subprocess
     import time
 
     from infra import registry, settings
+    from infra.logs import configure_logging
+
+    configure_logging("runner")
+    log = logging.getLogger("sesp.runner")
 
     data = settings.data_dir()
     fresh = not any(data.glob("*.db")) and settings.demo_enabled()
@@ -88,8 +108,7 @@ def run_all() -> None:
     )
     print(f"city_admin token for this run (SESP_ADMIN_TOKEN): {admin_token}", flush=True)
     print(f"  try: curl -H 'Authorization: Bearer {admin_token}' {url}/v1/delegations", flush=True)
-    if fresh:
-        subprocess.Popen([sys.executable, "-m", "infra.demo"])
+    demo = subprocess.Popen([sys.executable, "-m", "infra.demo"]) if fresh else None
     restarts: dict[str, list[float]] = {}
     while not stopping:
         time.sleep(0.5)
@@ -98,21 +117,20 @@ def run_all() -> None:
                 recent = [t for t in restarts.get(name, []) if time.time() - t < 60]
                 restarts[name] = recent + [time.time()]
                 delay = min(2 ** len(recent), 30)
-                print(
-                    f"{name} exited with {proc.returncode}; restarting in {delay}s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                log.warning("%s exited with %s; restarting in %ds", name, proc.returncode, delay)
                 time.sleep(delay)
                 start(name)
-    for proc in procs.values():
+    print("SESP is stopping…", flush=True)
+    children = {**procs, "demo": demo} if demo is not None else dict(procs)
+    for proc in children.values():
         if proc.poll() is None:
             proc.terminate()
     deadline = time.time() + 15
-    for proc in procs.values():
+    for name, proc in children.items():
         try:
             proc.wait(max(0.1, deadline - time.time()))
         except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within 15 s: killed", name)
             proc.kill()
     print("SESP stopped.", flush=True)
 

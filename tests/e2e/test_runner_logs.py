@@ -1,0 +1,176 @@
+"""``python -m infra.runner all`` as a new operator runs it (``make run``), read from its output:
+stderr is one JSON object per line from every process; a policy push to a service nobody
+subscribes to yet is not an error (once per event type, and counted in ``/metrics``); a refusal
+is one INFO line with its request id; start-up prints no broker chatter; Ctrl-C (SIGINT to the
+whole process group, as a terminal sends it) says "stopping…", ends every process and prints
+no traceback.
+
+One run of the real processes on a fresh vhost and data directory, with demo data loading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from infra.testing import ROOT, free_port, wait_until
+
+ADMIN = "sesp_dev_" + "logs" * 8
+INSURER = "91350200776049653A"
+POLICIES = 600  # two batches of the relay, each of them returned by the broker
+# Liveness bounds, not timing thresholds: a run that takes longer is stuck, not slow.
+START_BOUND = 90
+STOP_BOUND = 15
+
+
+def policy(n: int) -> dict:
+    return {
+        "policy_no": f"LOG-{n:05d}",
+        "revision": 1,
+        "policyholders": [
+            {"uscc": "9135021359498494XQ", "name": "Owner Co", "role": "owner", "share": "1.00"}
+        ],
+        "equipment_codes": [f"3110{n:05d}2014{n:05d}"],
+        "cover": "liability",
+        "limits": {"per_accident": "1000000.00", "per_person": "800000.00"},
+        "premium": "93.00",
+        "starts_on": "2014-07-01",
+        "ends_on": "2015-06-30",
+        "status": "active",
+    }
+
+
+def gauge(client: httpx.Client, name: str, service: str) -> float | None:
+    text = client.get("/metrics").text
+    found = re.search(rf'^{name}{{service="{service}"}} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else None
+
+
+@pytest.fixture(scope="module")
+def run(amqp_uri_module, tmp_path_factory):
+    """Start the runner, use it as an operator would, stop it with Ctrl-C; hand over what it
+    printed and what the test saw meanwhile."""
+    data = tmp_path_factory.mktemp("data")
+    port = free_port()
+    env = {
+        **os.environ,
+        "SESP_DATA_DIR": str(data),
+        "SESP_GATEWAY_PORT": str(port),
+        "SESP_AMQP_URI": amqp_uri_module,
+        "SESP_ADMIN_TOKEN": ADMIN,
+        "SESP_DEMO": "1",
+        "SESP_LOG_LEVEL": "INFO",
+    }
+    env.pop("SESP_CLOCK_FILE", None)
+    out, err = data / "stdout.log", data / "stderr.log"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.runner", "all"],
+            env=env,
+            cwd=ROOT,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,  # its own process group, as at a terminal
+        )
+    seen: dict = {}
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        wait_until(lambda: _ready(client), START_BOUND, what="the gateway ready")
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        made = client.post(
+            "/v1/admin/tokens",
+            headers=admin,
+            json={"role": "insurer", "uscc": INSURER, "name": "log test insurer"},
+        )
+        assert made.status_code == 201, made.text
+        insurer = {"Authorization": f"Bearer {made.json()['token']}"}
+        for start in range(0, POLICIES, 300):
+            pushed = client.post(
+                "/v1/insurance/policies:batch",
+                headers=insurer,
+                json={"policies": [policy(n) for n in range(start, start + 300)]},
+            )
+            assert pushed.status_code == 200, pushed.text
+        for request_id, path, status in (
+            ("log-404", "/v1/insurance/policies/NOPE-1", 404),
+            ("log-422", "/v1/delegations?cursor=not-ours", 422),
+        ):
+            got = client.get(path, headers={**admin, "X-Request-ID": request_id})
+            assert got.status_code == status, got.text
+        wait_until(
+            lambda: gauge(client, "sesp_relay_lag_events", "insurance") == 0,
+            60,
+            what="insurance's relay to publish the pushed policies' events",
+        )
+        seen["unroutable"] = gauge(client, "sesp_relay_unroutable_events", "insurance")
+    finally:
+        client.close()
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            seen["exit"] = proc.wait(STOP_BOUND)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            seen["exit"] = "did not stop"
+    seen["stdout"] = out.read_text(errors="replace")
+    seen["stderr"] = err.read_text(errors="replace")
+    return seen
+
+
+@pytest.fixture(scope="module")
+def amqp_uri_module(broker):
+    vhost = broker.create_vhost()
+    yield broker.uri_for(vhost)
+    broker.delete_vhost(vhost)
+
+
+def _ready(client: httpx.Client) -> bool:
+    try:
+        return client.get("/readyz").status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def records(run) -> list[dict]:
+    return [json.loads(line) for line in run["stderr"].splitlines() if line.startswith("{")]
+
+
+def test_ctrl_c_says_stopping_ends_everything_and_prints_no_traceback(run):
+    assert run["exit"] == 0, run["stdout"] + run["stderr"][-3000:]
+    assert "SESP is stopping…" in run["stdout"]
+    assert run["stdout"].rstrip().endswith("SESP stopped.")
+    assert "Traceback" not in run["stdout"] + run["stderr"]
+
+
+def test_stderr_is_one_json_object_per_line_from_every_process(run, records):
+    lines = run["stderr"].splitlines()
+    assert lines and len(records) == len(lines), [x for x in lines if not x.startswith("{")][:5]
+    services = {r["service"] for r in records}
+    assert {"demo", "gateway", "licensing", "insurance"} <= services
+    stopped = {r["service"] for r in records if r["msg"].endswith("stopping…")}
+    assert {"gateway", "licensing", "insurance"} <= stopped
+    assert "Received method" not in run["stderr"]  # py-amqp's chatter at start-up
+
+
+def test_events_nobody_subscribes_to_are_no_error_said_once_and_counted(run, records):
+    assert run["unroutable"] is not None and run["unroutable"] >= POLICIES
+    assert not [r["msg"] for r in records if r["level"] in ("error", "critical")]
+    said = [r for r in records if r["service"] == "insurance" and "nothing subscribes" in r["msg"]]
+    assert len(said) == 1 and said[0]["level"] == "info"
+    assert "PolicyEnrolled" in said[0]["msg"]
+
+
+@pytest.mark.parametrize(("request_id", "status"), [("log-404", 404), ("log-422", 422)])
+def test_a_refusal_is_one_info_line_with_its_request_id(records, request_id, status):
+    mine = [r for r in records if r.get("request_id") == request_id or request_id in r["msg"]]
+    assert len(mine) == 1, mine
+    assert mine[0]["level"] == "info" and mine[0]["status"] == status and "exc" not in mine[0]
+    assert not [r for r in records if "(expected)" in r["msg"]]
