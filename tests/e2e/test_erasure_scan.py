@@ -3,7 +3,8 @@ service's database and the gateway's, WAL and SHM files included) holds the pers
 ID number in any form we can think of, no database holds a token's secret, and every data file
 is readable by its owner only.
 
-The whole platform runs on SQLite in one data directory, so "every file" is a directory walk.
+On SQLite the whole platform is in one data directory, so "every file" is a directory walk; on
+PostgreSQL every row of every table of every service database is read too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from infra import registry
 from services.licensing.examples import new_resident_id, operator_certificate
@@ -47,9 +49,35 @@ def files_under(root) -> list:
     return [p for p in sorted(root.rglob("*")) if p.is_file()]
 
 
-@pytest.fixture(scope="module")
-def stack(module_stacks):
-    return module_stacks(None, gateway=True, db="sqlite")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def stack(request, module_stacks):
+    """Every registered service and the gateway: on SQLite files in the data directory, or
+    the services on PostgreSQL databases (the gateway's SQLite file stays there)."""
+    return module_stacks(None, gateway=True, db=request.param)
+
+
+def tables_of(url: str) -> dict[str, bytes]:
+    """Every row of every table of a PostgreSQL database, as bytes per table (bytea as it is,
+    everything else as text)."""
+    engine = sa.create_engine(url)
+    try:
+        tables = sa.inspect(engine).get_table_names()
+        out = {}
+        with engine.connect() as conn:
+            for table in tables:
+                values = []
+                for row in conn.execute(sa.text(f'SELECT * FROM "{table}"')):
+                    for value in row:
+                        if isinstance(value, memoryview | bytes):
+                            values.append(bytes(value))
+                        elif isinstance(value, dict | list):
+                            values.append(json.dumps(value, ensure_ascii=False).encode())
+                        else:
+                            values.append(str(value).encode())
+                out[table] = b"\n".join(values)
+        return out
+    finally:
+        engine.dispose()
 
 
 def sesp(stack, *args):
@@ -116,13 +144,19 @@ def test_after_erase_no_file_of_the_platform_holds_the_person_or_a_token(stack):
     found = []
     files = files_under(stack.data_dir)
     assert any(p.name == "gateway.db-wal" for p in files)
-    for path in files:
-        content = path.read_bytes()
+    places = {path.name: path.read_bytes() for path in files}
+    if stack.db == "postgresql":
+        for service, url in stack.db_urls.items():
+            for table, content in tables_of(url).items():
+                places[f"{service}.{table}"] = content
+        assert "licensing.subject_keys" in places
+    for place, content in places.items():
         for what, variants in wanted.items():
             for v in variants:
                 at = content.find(v)
                 if at >= 0:
-                    found.append(f"{what} in {path.name}: {content[at - 60 : at + 60]!r}")
+                    found.append(f"{what} in {place}: {content[at - 60 : at + 60]!r}")
+    for path in files:
         if path.suffix in (".db", ".db-wal", ".db-shm") or path.name.endswith(
             (
                 "-wal",
