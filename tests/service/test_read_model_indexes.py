@@ -35,7 +35,7 @@ from services.licensing.records import officers_listing, public_listing
 from services.licensing.register import Register
 from services.licensing.service import MIGRATIONS as LICENSING_MIGRATIONS
 
-ROWS = 20000
+ROWS = 10000
 NOW = datetime.fromisoformat("2024-06-03T09:00:00+08:00")
 DISTRICTS = ["310101", "310104", "310105", "310106", "310107", "310109", "310110", "310112"]
 EMPTY_DISTRICT = "310151"  # no elevator is registered there
