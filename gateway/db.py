@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from infra import settings
-from infra.eventstore.db import make_engine, migrate
+from infra.eventstore.db import make_engine, migrate, vacuum_free_pages
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 VERSION_TABLE = "gateway_version"
@@ -75,5 +75,21 @@ def utcnow() -> datetime:
 def open_database(url: str | None = None) -> Engine:
     """An engine on the gateway database, migrated to head."""
     engine = make_engine(url or settings.database_url("gateway"))
+    before = _version(engine)
     migrate(engine, [(VERSION_TABLE, MIGRATIONS)], kernel=False)
+    if before in CLEAR_RESPONSES:
+        # Responses stored in clear before, and deleted without secure_delete, may sit in
+        # free pages: rewrite the file once.
+        vacuum_free_pages(engine)
     return engine
+
+
+# Versions whose idempotency records held responses in clear (gw0003 sealed them).
+CLEAR_RESPONSES = ("gw0001", "gw0002")
+
+
+def _version(engine: Engine) -> str | None:
+    if not sa.inspect(engine).has_table(VERSION_TABLE):
+        return None
+    with engine.connect() as conn:
+        return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()

@@ -154,6 +154,23 @@ def truncate_wal(engine: Engine) -> bool:
     return busy == 0
 
 
+def vacuum_free_pages(engine: Engine) -> bool:
+    """SQLite: rewrite the database when it has free pages, then empty the WAL. Pages freed
+    before ``secure_delete`` was on still hold what was deleted (a store written by an older
+    version); True when it rewrote the file."""
+    if engine.dialect.name != "sqlite":
+        return False
+    lock = _SQLITE_LOCKS.get(engine.url.database or ":memory:") or threading.RLock()
+    with engine.connect() as conn, lock:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        if not raw.execute("PRAGMA freelist_count").fetchone()[0]:
+            return False
+        raw.execute("VACUUM")
+    truncate_wal(engine)
+    return True
+
+
 # Rows per statement when a bulk goes to PostgreSQL as one JSON document.
 JSON_BULK_ROWS = 5000
 
