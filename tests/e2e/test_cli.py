@@ -277,3 +277,15 @@ def test_operator_messages_agree_in_article_and_number():
         "1 dead letter",
         "2 dead letters",
     ]
+
+
+def test_erase_names_each_service_it_could_not_ask_and_fails(stacks):
+    from services.licensing.examples import new_resident_id
+
+    stack = stacks(["licensing"])  # the other services and the gateway are not running
+    out = sesp("erase", new_resident_id(), extra_env=stack.env)
+    assert out.returncode == 1
+    assert "licensing: holds no personal data of this person" in out.stdout
+    for name in [p.name for p in registry.processes() if p.name != "licensing"]:
+        assert f"{name}: NOT ERASED: not running" in out.stderr
+    assert "no personal data of this person is held" not in out.stdout
