@@ -118,8 +118,12 @@ def run_all() -> None:
                 restarts[name] = recent + [time.time()]
                 delay = min(2 ** len(recent), 30)
                 log.warning("%s exited with %s; restarting in %ds", name, proc.returncode, delay)
-                time.sleep(delay)
-                start(name)
+                # A Ctrl-C during the back-off stops at once, without starting it again.
+                until = time.time() + delay
+                while not stopping and time.time() < until:
+                    time.sleep(0.2)
+                if not stopping:
+                    start(name)
     print("SESP is stopping…", flush=True)
     children = {**procs, "demo": demo} if demo is not None else dict(procs)
     for proc in children.values():

@@ -1,9 +1,9 @@
 """``python -m infra.runner all`` as a new operator runs it (``make run``), read from its output:
 stderr is one JSON object per line from every process; a policy push to a service nobody
 subscribes to yet is not an error (once per event type, and counted in ``/metrics``); a refusal
-is one INFO line with its request id; start-up prints no broker chatter; Ctrl-C (SIGINT to the
-whole process group, as a terminal sends it) says "stopping…", ends every process and prints
-no traceback.
+is one INFO line with its request id; start-up prints no broker chatter; a crashed service is
+reported in JSON too; Ctrl-C (SIGINT to the whole process group, as a terminal sends it) says
+"stopping…", ends every process and prints no traceback.
 
 One run of the real processes on a fresh vhost and data directory, with demo data loading.
 """
@@ -110,6 +110,10 @@ def run(amqp_uri_module, tmp_path_factory):
             what="insurance's relay to publish the pushed policies' events",
         )
         seen["unroutable"] = gauge(client, "sesp_relay_unroutable_events", "insurance")
+        # A service that crashes: the runner says so (in JSON) and restarts it; Ctrl-C comes
+        # during the back-off or just after, and must not wait for it.
+        os.kill(child_running(proc.pid, "blacklist"), signal.SIGKILL)
+        wait_until(lambda: "blacklist exited" in err.read_text(), 20, what="the runner's line")
     finally:
         client.close()
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
@@ -129,6 +133,17 @@ def amqp_uri_module(broker):
     vhost = broker.create_vhost()
     yield broker.uri_for(vhost)
     broker.delete_vhost(vhost)
+
+
+def child_running(parent: int, service: str) -> int:
+    """The pid of the runner's child that runs ``service``."""
+    with open(f"/proc/{parent}/task/{parent}/children") as f:
+        pids = [int(p) for p in f.read().split()]
+    for pid in pids:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if f.read().split(b"\0")[-2:-1] == [service.encode()]:
+                return pid
+    raise AssertionError(f"no child runs {service}")
 
 
 def _ready(client: httpx.Client) -> bool:
@@ -157,6 +172,8 @@ def test_stderr_is_one_json_object_per_line_from_every_process(run, records):
     assert {"demo", "gateway", "licensing", "insurance"} <= services
     stopped = {r["service"] for r in records if r["msg"].endswith("stopping…")}
     assert {"gateway", "licensing", "insurance"} <= stopped
+    [crashed] = [r for r in records if r["service"] == "runner"]
+    assert crashed["level"] == "warning" and crashed["msg"].startswith("blacklist exited with -9")
     assert "Received method" not in run["stderr"]  # py-amqp's chatter at start-up
 
 
