@@ -37,6 +37,8 @@ from services.maintenance_credit.schemas import (
     EvaluationIn,
     MaintenanceBatchIn,
     QualityEventIn,
+    RuleSetIn,
+    WhatIfIn,
 )
 
 UNIT = "91310115MA1FL0001N"  # a Pudong lift company
@@ -117,6 +119,38 @@ def _policy() -> dict[str, Any]:
         "starts_on": "2014-07-01",
         "ends_on": "2015-06-30",
         "status": "active",
+    }
+
+
+def _ruleset() -> dict[str, Any]:
+    return {
+        "version": "demerit-2015",
+        "effective_from": "2015-01-01",
+        "description": "demerit-2016 with verified complaints at 3 points",
+        "objection_working_days": 10,
+        "rules": {
+            "beyond_licence_scope": {"points": 40},
+            "forged_record": {"points": 40},
+            "expired_licence_work": {"points": 20},
+            "duty_phone_unanswered": {"points": 5},
+            "repeated_faults": {"points": 10, "faults_per_month": 3},
+            "late_entrapment_arrival": {
+                "points": 10,
+                "limit_minutes": {"central": 30, "outer": 60},
+            },
+            "complaint_verified": {"points": 3},
+            "missed_maintenance": {"points": 1, "per_elevators": 100},
+        },
+        "vetoes": [
+            {"id": "licence_expired", "fact": "licence_expired"},
+            {"id": "liability_accident", "fact": "accident", "where": {"liability": True}},
+        ],
+        "grades": [
+            {"grade": "A", "min": 0, "max": 10},
+            {"grade": "B", "min": 11, "max": 25},
+            {"grade": "C", "min": 26, "max": 40},
+            {"grade": "D", "min": 41, "max": None},
+        ],
     }
 
 
@@ -381,6 +415,11 @@ EXAMPLES: dict[type[Schema], dict[str, Example]] = {
         )
     },
     EvaluationIn: {"period": Example("Publish the scores of 2013", {"period": "2013"})},
+    RuleSetIn: {"stricter": Example("Verified complaints cost 3 from 2015", _ruleset())},
+    WhatIfIn: {
+        "today": Example("As of today", {}),
+        "as_of": Example("As of a day", {"as_of": "2014-09-30"}),
+    },
 }
 
 

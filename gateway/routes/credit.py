@@ -27,6 +27,8 @@ from services.maintenance_credit.schemas import (
     EvaluationIn,
     MaintenanceBatchIn,
     QualityEventIn,
+    RuleSetIn,
+    WhatIfIn,
 )
 
 TAG = "Credit"
@@ -153,6 +155,20 @@ class RulesetView(Reply):
 class RulesetPage(Reply):
     items = fields.List(fields.Nested(RulesetView), required=True)
     next_cursor = fields.String(allow_none=True)
+
+
+class GradeChange(Reply):
+    uscc = fields.String(required=True)
+    from_ = fields.String(required=True, data_key="from")
+    to = fields.String(required=True)
+
+
+class WhatIfView(Reply):
+    version = fields.String(required=True)
+    compared_with = fields.String(required=True, metadata={"description": "in force on as_of"})
+    as_of = fields.String(required=True)
+    units = fields.Integer(required=True)
+    changes = fields.List(fields.Nested(GradeChange), required=True)
 
 
 class PublicCredit(Reply):
@@ -323,6 +339,41 @@ class CreditRoutes(RouteBase):
     )
     def list_rulesets(self, call: Call):
         return {"items": self.rpc.maintenance_credit.list_rulesets(), "next_cursor": None}
+
+    @route(
+        "POST",
+        "/v1/credit/rulesets",
+        roles=[CITY_ADMIN],
+        tag=TAG,
+        summary="Adopt a new rule-set version, in force from a future day",
+        description="Checked in full (an unknown rule, overlapping or gapped grade bands: 422 "
+        "on the field); effective_from must be after today; a version that exists: 409. "
+        "Until it takes effect, a what-if run shows which units it would move.",
+        body=RuleSetIn,
+        responses={201: RulesetView},
+        errors=(409, 422),
+    )
+    def create_ruleset(self, call: Call):
+        body = {**call.body, "effective_from": call.body["effective_from"].isoformat()}
+        return 201, self.rpc.maintenance_credit.adopt_ruleset(body, call.command_id)
+
+    @route(
+        "POST",
+        "/v1/credit/rulesets/{version}/what-if",
+        roles=[CITY_ADMIN],
+        tag=TAG,
+        summary="Which units would change grade under a rule-set version",
+        description="Every unit scored on as_of (default today) under the version in force "
+        "then and under this one; changes lists those whose grade differs. Changes nothing.",
+        body=WhatIfIn,
+        responses={200: WhatIfView},
+        errors=(404, 422),
+        path_params={"version": {"description": "a rule-set version, e.g. demerit-2016"}},
+    )
+    def what_if(self, call: Call):
+        as_of = call.body.get("as_of") if call.body else None
+        body = {"as_of": as_of.isoformat()} if as_of else {}
+        return self.rpc.maintenance_credit.what_if(call.path["version"], body)
 
     @route(
         "POST",

@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from infra import domain
 from infra.clock import local_date
+from services.maintenance_credit import rules
 
 # An elevator must be maintained at least every 15 days (TSG T5002); a record may reach the
 # platform a few days after the work, so a window is judged missed only this long after its
@@ -528,3 +529,61 @@ class Appeal(domain.Aggregate):
 def appeal_key(uscc: str, deduction_id: str) -> str:
     """One appeal per deduction: its id derives from the unit and the deduction."""
     return domain.derived_id("appeal", uscc, deduction_id)
+
+
+# --- rule-set versions adopted over the API ---------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuleSetAdopted(domain.Event):
+    """The city adopted rule-set ``version`` (its ``definition`` as given), in force from
+    ``effective_from``: until then a what-if run shows what it would change."""
+
+    version: str
+    effective_from: date
+    definition: dict
+
+
+RULESET_EVENTS = domain.event_types(RuleSetAdopted)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptRuleSet(domain.Command):
+    definition: dict
+    # versions known already (shipped with the service or adopted before)
+    known: tuple[str, ...] = ()
+
+
+@dataclass
+class RuleSetVersion(domain.Aggregate):
+    kind_name = "rule set"
+    version_name: str = ""
+    effective_from: date | None = None
+    definition: dict | None = None
+    version: int = 0
+
+    def decide(self, command: domain.Command, now: datetime) -> list[domain.Event]:
+        stamp: domain.Stamp = {"at": now, "actor": command.actor}
+        if isinstance(command, AdoptRuleSet):
+            ruleset = rules.parse(command.definition)
+            if self.exists or ruleset.version in command.known:
+                raise domain.RuleConflict(f"rule set {ruleset.version} exists already")
+            if ruleset.effective_from <= local_date(now):
+                raise domain.Invalid(
+                    "effective_from", "must be after today: a new version takes effect ahead"
+                )
+            return [
+                RuleSetAdopted(
+                    **stamp,
+                    version=ruleset.version,
+                    effective_from=ruleset.effective_from,
+                    definition=dict(command.definition),
+                )
+            ]
+        raise TypeError(f"a rule set does not take {type(command).__name__}")
+
+    def apply(self, event: domain.Event) -> None:
+        if isinstance(event, RuleSetAdopted):
+            self.version_name, self.effective_from = event.version, event.effective_from
+            self.definition = event.definition
+        self.version += 1

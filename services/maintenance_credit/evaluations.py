@@ -10,6 +10,7 @@ are computed again with the overturned deductions reversed, and those grades are
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ from services.maintenance_credit.domain import (
     period_end,
 )
 from services.maintenance_credit.projections import credit_appeals, credit_evaluations, credit_units
-from services.maintenance_credit.scores import number, rulesets, unit_score
+from services.maintenance_credit.scores import catalogue, number, shipped, unit_score
 
 
 def _grades(repo: Repository, period: str, appeals_as_of=None) -> tuple[UnitGrade, ...]:
@@ -59,16 +60,20 @@ def evaluation_view(evaluation: Evaluation) -> dict[str, Any]:
         ),
         "finalized_on": evaluation.finalized_on.isoformat() if evaluation.finalized_on else None,
         "units": len(evaluation.grades),
-        "grades": {g: sum(1 for u in evaluation.grades if u.grade == g) for g in _grade_names()},
+        "grades": {
+            g: sum(1 for u in evaluation.grades if u.grade == g)
+            for g in grade_names(u.grade for u in evaluation.grades)
+        },
         "version": evaluation.version,
     }
 
 
-def _grade_names() -> list[str]:
+def grade_names(seen: Iterable[str] = ()) -> list[str]:
+    """Every grade the shipped versions know, best first, then others ``seen``."""
     names: list[str] = []
-    for ruleset in rulesets():
+    for ruleset in shipped():
         names += [b.grade for b in ruleset.bands if b.grade not in names]
-    return names
+    return names + sorted(set(seen) - set(names))
 
 
 def publish(
@@ -77,7 +82,7 @@ def publish(
     """Publish every maintenance unit's score of the period for objection."""
     period = load(schemas.EvaluationIn, body, "evaluation")["period"]
     with domain_errors():
-        ruleset = rulesets().in_force(period_end(period))
+        ruleset = catalogue(repo.conn).in_force(period_end(period))
     evaluation = repo.load(Evaluation, period)
     objection_until = calendar.add_working_days(
         local_date(now), ruleset.objection_working_days

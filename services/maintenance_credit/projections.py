@@ -11,6 +11,8 @@
 - ``credit_evaluations``, ``credit_grades``: evaluations of a period and the grades they
   published or made final; of ``Evaluation``.
 - ``credit_appeals``: appeals against deductions; of ``Appeal``.
+- ``credit_rulesets``: rule-set versions adopted over the API (the shipped ones are files);
+  of ``RuleSetVersion``.
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ from services.maintenance_credit.domain import (
     ELEVATOR_EVENTS,
     EVALUATION_EVENTS,
     RECORD_GRACE_DAYS,
+    RULESET_EVENTS,
     UNIT_EVENTS,
     Appeal,
     Elevator,
     Evaluation,
+    RuleSetVersion,
     Unit,
 )
 
@@ -152,6 +156,14 @@ credit_appeals = Table(
 )
 Index("ix_credit_appeals_uscc", credit_appeals.c.uscc)
 Index("ix_credit_appeals_period_status", credit_appeals.c.period, credit_appeals.c.status)
+
+credit_rulesets = Table(
+    "credit_rulesets",
+    metadata,
+    Column("version", String(40), primary_key=True),
+    Column("effective_from", Date, nullable=False),
+    Column("definition", Text, nullable=False),  # JSON, as adopted
+)
 
 
 def _json(value: Any) -> str:
@@ -329,11 +341,26 @@ def write_appeals(conn: Connection, appeals: Sequence[Appeal]) -> None:
         )
 
 
+def write_rulesets(conn: Connection, versions: Sequence[RuleSetVersion]) -> None:
+    for v in versions:
+        assert v.effective_from is not None  # saved: adopted
+        upsert(
+            conn,
+            credit_rulesets,
+            {
+                "version": v.version_name,
+                "effective_from": v.effective_from,
+                "definition": _json(v.definition),
+            },
+        )
+
+
 _WRITERS: list[tuple[type, Any]] = [
     (Unit, write_units),
     (Elevator, write_elevators),
     (Evaluation, write_evaluations),
     (Appeal, write_appeals),
+    (RuleSetVersion, write_rulesets),
 ]
 
 
@@ -386,11 +413,12 @@ def elevators_due(conn: Connection, after: str | None, limit: int, now: datetime
 
 
 UNIT_PREFIX, ELEVATOR_PREFIX = "unit-", "elevator-"
-EVALUATION_PREFIX, APPEAL_PREFIX = "evaluation-", "appeal-"
+EVALUATION_PREFIX, APPEAL_PREFIX, RULESET_PREFIX = "evaluation-", "appeal-", "ruleset-"
 KINDS = Kinds(
     Kind(UNIT_PREFIX, Unit, UNIT_EVENTS),
     Kind(ELEVATOR_PREFIX, Elevator, ELEVATOR_EVENTS),
     Kind(EVALUATION_PREFIX, Evaluation, EVALUATION_EVENTS),
     Kind(APPEAL_PREFIX, Appeal, APPEAL_EVENTS),
+    Kind(RULESET_PREFIX, RuleSetVersion, RULESET_EVENTS),
 )
 READ_MODELS = ReadModels(metadata, KINDS, write_rows, facts={QUALITY_EVENT: _quality_event})

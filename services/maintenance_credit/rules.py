@@ -301,7 +301,10 @@ class RuleSets:
         return cls(found)
 
     def with_version(self, ruleset: RuleSet) -> RuleSets:
-        return RuleSets([*self.by_version.values(), ruleset])
+        return self.with_versions([ruleset])
+
+    def with_versions(self, rulesets: Iterable[RuleSet]) -> RuleSets:
+        return RuleSets([*self.by_version.values(), *rulesets])
 
     def __iter__(self):
         return iter(self.by_version.values())

@@ -127,6 +127,23 @@ class AppealDecisionIn(Strict):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=4000))
 
 
+class RuleSetIn(Strict):
+    """``POST /v1/credit/rulesets``: a new version (checked in full by ``rules.parse``, which
+    names the field at fault)."""
+
+    version = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    effective_from = Date(required=True)
+    description = fields.String(validate=validate.Length(max=2000))
+    objection_working_days = fields.Integer(strict=True, validate=validate.Range(min=1, max=60))
+    rules = fields.Dict(required=True)
+    vetoes = fields.List(fields.Dict())
+    grades = fields.List(fields.Dict(), required=True)
+
+
+class WhatIfIn(Strict):
+    as_of = Date(metadata={"description": "default: today"})
+
+
 class ScoreQuery(Strict):
     as_of = Date()
 

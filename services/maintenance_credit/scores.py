@@ -12,15 +12,30 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Connection
 
-from services.maintenance_credit.projections import credit_appeals, credit_contracts, credit_facts
-from services.maintenance_credit.rules import RuleSets
+from services.maintenance_credit import rules
+from services.maintenance_credit.projections import (
+    credit_appeals,
+    credit_contracts,
+    credit_facts,
+    credit_rulesets,
+)
+from services.maintenance_credit.rules import RuleSet, RuleSets
 from services.maintenance_credit.scoring import REVERSED, UNDER_APPEAL, Fact, Score, score
 
 
 @functools.cache
-def rulesets() -> RuleSets:
+def shipped() -> RuleSets:
     """The versions shipped with the service (read once, on first use)."""
     return RuleSets.shipped()
+
+
+def catalogue(conn: Connection) -> RuleSets:
+    """The shipped versions and those adopted over the API."""
+    adopted = [
+        rules.parse(json.loads(text))
+        for text in conn.execute(select(credit_rulesets.c.definition)).scalars()
+    ]
+    return shipped().with_versions(adopted) if adopted else shipped()
 
 
 def facts_of(conn: Connection, uscc: str, start: date, end: date) -> list[Fact]:
@@ -71,13 +86,18 @@ def appeal_states(conn: Connection, uscc: str, as_of: date) -> dict[str, str]:
 
 
 def unit_score(
-    conn: Connection, uscc: str, as_of: date, appeals_as_of: date | None = None
+    conn: Connection,
+    uscc: str,
+    as_of: date,
+    appeals_as_of: date | None = None,
+    ruleset: RuleSet | None = None,
 ) -> Score:
     """The score for the calendar year of ``as_of`` up to it; appeals as they stood on
     ``appeals_as_of`` (default: ``as_of``): an evaluation scores the period's facts with the
-    appeals decided since."""
+    appeals decided since. ``ruleset``: instead of the version in force on ``as_of`` (a
+    what-if run)."""
     start = date(as_of.year, 1, 1)
-    ruleset = rulesets().in_force(as_of)
+    ruleset = ruleset or catalogue(conn).in_force(as_of)
     facts = facts_of(conn, uscc, start, as_of)
     elevators = elevators_maintained(conn, uscc, start, as_of)
     appeals = appeal_states(conn, uscc, appeals_as_of or as_of)

@@ -17,9 +17,8 @@ from infra.bus.dependencies import ServiceDatabase, UnitOfWork
 from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.service import KernelService
 from services.licensing.calendar import WorkingCalendar
-from services.maintenance_credit import evaluations, intake, reads, records
+from services.maintenance_credit import evaluations, intake, reads, records, ruleset_versions
 from services.maintenance_credit.projections import KINDS, READ_MODELS
-from services.maintenance_credit.scores import rulesets
 from services.maintenance_credit.sweeps import MISSED_MAINTENANCE
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -114,18 +113,17 @@ class MaintenanceCreditService(KernelService):
 
     @rpc
     def list_rulesets(self) -> list[dict]:
-        return [
-            {
-                "version": r.version,
-                "effective_from": r.effective_from.isoformat(),
-                "description": r.description,
-                "rules": r.source.get("rules"),
-                "vetoes": r.source.get("vetoes"),
-                "grades": r.source.get("grades"),
-                "objection_working_days": r.objection_working_days,
-            }
-            for r in rulesets()
-        ]
+        return ruleset_versions.list_rulesets(self.db.conn)
+
+    @rpc
+    def adopt_ruleset(self, body: dict, command_id: str | None = None) -> dict:
+        """A new rule-set version, in force from a future day."""
+        return ruleset_versions.adopt(self.repository(), self.clock.now(), body, command_id)
+
+    @rpc
+    def what_if(self, version: str, body: dict | None = None) -> dict:
+        """Which units would change grade under ``version``."""
+        return ruleset_versions.what_if(self.db.conn, self.clock.now(), version, body)
 
     # -- time-driven rules ---------------------------------------------------------------
 

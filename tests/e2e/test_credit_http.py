@@ -244,3 +244,43 @@ def test_rule_sets_are_listed_for_any_token(gw):
     (default,) = [r for r in listed.json()["items"] if r["version"] == "demerit-2016"]
     assert default["grades"][0] == {"grade": "A", "min": 0, "max": 10}
     assert gw.client.get("/v1/credit/rulesets").status_code == 401
+
+
+def test_a_new_rule_set_is_adopted_for_a_future_day_and_a_what_if_shows_who_moves(
+    gw, admin, officer
+):
+    uscc = licensed_unit(gw, admin)
+    for i in range(5):  # 10 points: A under demerit-2016
+        event = complaint(f"w-{uscc}-{i}", uscc)
+        assert gw.client.post("/v1/quality-events", json=event, headers=officer).status_code == 201
+    default = next(
+        r
+        for r in gw.client.get("/v1/credit/rulesets", headers=admin).json()["items"]
+        if r["version"] == "demerit-2016"
+    )
+    version = f"strict-{uscc[-6:]}"
+    body = {
+        **{k: default[k] for k in ("rules", "vetoes", "grades", "objection_working_days")},
+        "version": version,
+        "effective_from": "2015-01-01",
+        "rules": {**default["rules"], "complaint_verified": {"points": 3}},
+    }
+    gapped = {**body, "grades": [dict(g) for g in default["grades"]]}
+    gapped["grades"][1]["min"] = 12
+    refused = gw.client.post("/v1/credit/rulesets", json=gapped, headers=admin)
+    assert refused.status_code == 422 and "grades.1.min" in refused.json()["errors"]
+    past = gw.client.post(
+        "/v1/credit/rulesets", json={**body, "effective_from": "2014-09-01"}, headers=admin
+    )
+    assert past.status_code == 422 and "effective_from" in past.json()["errors"]
+    created = gw.client.post("/v1/credit/rulesets", json=body, headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["effective_from"] == "2015-01-01"
+    assert gw.client.post("/v1/credit/rulesets", json=body, headers=admin).status_code == 409
+    what_if = gw.client.post(f"/v1/credit/rulesets/{version}/what-if", json={}, headers=admin)
+    assert what_if.status_code == 200, what_if.text
+    assert {"uscc": uscc, "from": "A", "to": "B"} in what_if.json()["changes"]
+    assert what_if.json()["compared_with"] == "demerit-2016"
+    unknown = gw.client.post("/v1/credit/rulesets/nope/what-if", json={}, headers=admin)
+    assert unknown.status_code == 404
+    assert gw.client.get(f"/v1/credit/units/{uscc}", headers=admin).json()["grade"] == "A"

@@ -10,6 +10,7 @@ route without a case fails ``test_every_protected_route_has_a_case``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ from services.licensing.examples import (
     production_licence,
     use_registration,
 )
+from services.maintenance_credit.rules import SHIPPED
 
 ROUTES = routes_of(GatewayService)
 PROTECTED = [r for r in ROUTES if not r.public]
@@ -313,6 +315,12 @@ class World:
         url = f"/v1/credit/units/{event['unit_uscc']}?as_of=2013-12-31"
         deductions = self.call("GET", url)["deductions"]
         return next(d["id"] for d in deductions if d["event_id"] == event["event_id"])
+
+    def ruleset(self, version: str) -> dict:
+        """A new version: the default's rules, in force from a day after the matrix's."""
+        shipped = SHIPPED / "demerit-2016.json"
+        body = json.loads(shipped.read_text(encoding="utf-8"))
+        return {**body, "version": version, "effective_from": "2015-01-01"}
 
     def appeal(self) -> str:
         uscc, deduction = self.credit_unit(), self.appealable()
@@ -686,6 +694,11 @@ CASES: dict[str, Case] = {
         scoped=(BUREAU_OFFICER,),
     ),
     "list_rulesets": Case(ok=lambda w, role: Req(), expect=200),
+    "create_ruleset": Case(
+        ok=lambda w, role: Req(json=w.ruleset(f"matrix-{w.seq()}")),
+        expect=201,
+    ),
+    "what_if": Case(ok=lambda w, role: Req(path={"version": "demerit-2016"}, json={}), expect=200),
     "publish_evaluation": Case(
         ok=lambda w, role: Req(json={"period": str(2012 - w.seq())}), expect=201
     ),

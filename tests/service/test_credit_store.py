@@ -21,8 +21,9 @@ from infra.clock import Clock
 from infra.eventstore import EventStore, SubjectKeys, make_engine, make_meta, migrate
 from infra.repository import Repository
 from services.licensing.calendar import WorkingCalendar
-from services.maintenance_credit import evaluations, intake, reads, records
+from services.maintenance_credit import evaluations, intake, reads, records, ruleset_versions
 from services.maintenance_credit.projections import KINDS, READ_MODELS
+from services.maintenance_credit.scores import shipped
 from services.maintenance_credit.service import MIGRATIONS
 from services.maintenance_credit.sweeps import MISSED_MAINTENANCE
 
@@ -419,6 +420,55 @@ def test_a_rebuild_equals_the_live_read_models(worker):
     worker.records(record("r1", on="2016-01-10"))
     worker.quality(quality("q-1", "complaint_verified"))
     worker.sweep()
+    live = READ_MODELS.digest(worker.uow.conn)
+    worker.commit()
+    READ_MODELS.rebuild(worker.engine, worker.store)
+    assert READ_MODELS.digest(worker.uow.conn) == live
+
+
+# --- rule-set versions --------------------------------------------------------------------
+
+
+def proposed(version: str = "demerit-2015x", effective_from: str = "2016-07-01", **changes):
+    definition = dict(shipped().get("demerit-2016").source)
+    definition.update(version=version, effective_from=effective_from, **changes)
+    return definition
+
+
+def test_a_new_rule_set_takes_effect_from_a_future_day_and_a_what_if_shows_the_changes(worker):
+    worker.observe(licence_issued(UNIT, "L-1"), licence_issued(OTHER, "L-2"))
+    for i in range(5):  # 10 points: A now, B if a complaint cost 3
+        worker.quality(quality(f"c-{i}", "complaint_verified"))
+    worker.today = "2016-06-01"
+    stricter = proposed(rules={**proposed()["rules"], "complaint_verified": {"points": 3}})
+    with pytest.raises(errors.Invalid) as refused:
+        worker.call(ruleset_versions.adopt, {**stricter, "effective_from": "2016-06-01"})
+    assert "effective_from" in refused.value.errors
+    with pytest.raises(errors.Invalid) as refused:
+        worker.call(ruleset_versions.adopt, {**stricter, "rules": {"tea": {"points": 1}}})
+    assert "rules.tea" in refused.value.errors
+    adopted = worker.call(ruleset_versions.adopt, stricter)
+    assert (adopted["version"], adopted["effective_from"]) == ("demerit-2015x", "2016-07-01")
+    with pytest.raises(errors.Conflict):
+        worker.call(ruleset_versions.adopt, stricter)
+    with pytest.raises(errors.Conflict):  # a shipped version's name
+        worker.call(ruleset_versions.adopt, proposed(version="demerit-2016"))
+    versions = [r["version"] for r in ruleset_versions.list_rulesets(worker.uow.conn)]
+    assert versions == ["demerit-2016", "demerit-2015x"]
+    result = ruleset_versions.what_if(worker.uow.conn, worker.now, "demerit-2015x")
+    assert (result["compared_with"], result["units"]) == ("demerit-2016", 2)
+    assert result["changes"] == [{"uscc": UNIT, "from": "A", "to": "B"}]
+    assert worker.detail()["grade"] == "A"  # not in force yet
+    with pytest.raises(errors.NotFound):
+        ruleset_versions.what_if(worker.uow.conn, worker.now, "demerit-1999")
+    worker.today = "2016-07-01"
+    in_force = worker.detail()
+    assert (in_force["ruleset"], in_force["demerits"], in_force["grade"]) == (
+        "demerit-2015x",
+        15,
+        "B",
+    )
+    assert worker.detail(as_of="2016-06-30")["ruleset"] == "demerit-2016"
     live = READ_MODELS.digest(worker.uow.conn)
     worker.commit()
     READ_MODELS.rebuild(worker.engine, worker.store)
