@@ -106,6 +106,8 @@ def configure_logging(service: str) -> None:
     root.setLevel(os.environ.get("SESP_LOG_LEVEL", "INFO"))
     for noisy in ("nameko", "kombu", "amqp", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A library's ``warnings.warn`` would print plain text on stderr: make it a JSON line.
+    logging.captureWarnings(True)
     install_filters()
 
 

@@ -3,7 +3,9 @@ make: which worker errors an operator sees, at which level, with which request i
 
 from __future__ import annotations
 
+import json
 import logging
+import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -14,6 +16,7 @@ from nameko.timer import Timer
 from gateway.problems import Problem
 from infra.errors import Invalid, NotFound
 from infra.logs import ConfirmDuringClose, WorkerErrors
+from infra.testing import ROOT
 
 
 def worker_record(exc: Exception, entrypoint, expected: bool) -> logging.LogRecord:
@@ -98,3 +101,31 @@ def test_an_expected_answer_of_any_status_is_dropped(root_level):
     root_level(logging.INFO)
     not_ready = Problem("service-unavailable", "not ready: insurance")
     assert WorkerErrors().filter(worker_record(not_ready, Rpc(), expected=True)) is False
+
+
+def test_a_process_logs_only_json_lines_a_library_warning_included():
+    script = (
+        "import logging, warnings\n"
+        "from infra.logs import configure_logging\n"
+        "configure_logging('probe')\n"
+        "warnings.warn('this API is going away', DeprecationWarning, stacklevel=1)\n"
+        "logging.getLogger('amqp').warning("
+        "'Received method %s during closing channel %s. This method will be ignored',"
+        " (60, 80), 1)\n"
+        "logging.getLogger('sesp').info('done')\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-W", "always", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [json.loads(line) for line in ran.stderr.splitlines()]
+    assert [(r["level"], r["logger"]) for r in lines] == [
+        ("warning", "py.warnings"),
+        ("info", "sesp"),
+    ]
+    assert "this API is going away" in lines[0]["msg"]
+    assert all(r["service"] == "probe" for r in lines)
