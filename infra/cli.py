@@ -410,6 +410,7 @@ def _relay_lines(name: str, s: dict) -> list[str]:
         f"{name}: position {s['position']} of {s['head']}"
         + (f" ({lag}{gap})" if lag else " (up to date)")
         + (f"; {s['parked']} parked" if s["parked"] else "")
+        + (f"; {s['unroutable']} unroutable (nothing subscribed)" if s.get("unroutable") else "")
     ]
     stuck = s["stuck_event"]
     if stuck is not None:

@@ -278,6 +278,10 @@ def test_an_unroutable_event_is_recorded_counted_and_reported_once_per_type(
     ]
     assert all(r["reason"].startswith("unroutable") for r in rows)
     assert status(engine)["unroutable"] == 3
+    with registered_as_service(db_url):
+        shown = sesp("relay", "status", SERVICE)
+    assert shown.exit_code == 0, shown.output
+    assert "position 6 of 6 (up to date); 3 unroutable (nothing subscribed)" in shown.output
     # Not an error (nothing subscribes yet): one INFO line per type, naming its first event.
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
     said = [r.getMessage() for r in caplog.records if "nothing subscribes" in r.getMessage()]
