@@ -244,7 +244,7 @@ def consumer_child(url: str) -> dict:
 
     from . import common
 
-    # The service would otherwise write a master key file into the data directory.
+    # The service would otherwise write a master key file beside the data directory.
     os.environ["SESP_MASTER_KEY"] = base64.b64encode(os.urandom(32)).decode()
     n = consumer_events()
     tag = uuid.uuid4().hex[:8]
