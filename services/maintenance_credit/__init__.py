@@ -6,4 +6,5 @@ SERVICE = ServiceSpec(
     name="maintenance_credit",
     target="services.maintenance_credit.service:MaintenanceCreditService",
     order=20,
+    demo="services.maintenance_credit.demo:load_demo",
 )

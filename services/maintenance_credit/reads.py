@@ -115,3 +115,14 @@ def public_credit(
         }
         for r in conn.execute(query)
     ]
+
+
+def units(conn: Connection, limit: int = 50, after: list | None = None) -> list[dict]:
+    """The maintenance units scored, in credit-code order after ``after`` (``[uscc]``)."""
+    query = select(credit_units).order_by(credit_units.c.uscc).limit(max(1, min(int(limit), 501)))
+    if after:
+        query = query.where(credit_units.c.uscc > str(after[0]))
+    return [
+        {k: r[k] for k in ("uscc", "name", "bureau", "district", "status")}
+        for r in conn.execute(query).mappings()
+    ]

@@ -106,6 +106,10 @@ class MaintenanceCreditService(KernelService):
         return reads.history(self.db.conn, self.clock, uscc)
 
     @rpc
+    def list_units(self, limit: int = 50, after: list | None = None) -> list[dict]:
+        return reads.units(self.db.conn, limit, after)
+
+    @rpc
     def public_credit(
         self, filters: dict | None = None, limit: int = 51, after: list | None = None
     ) -> list[dict]:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from infra.testing import wait_until
+from services.licensing.demo import load_licensing_demo
 from services.licensing.examples import new_equipment_code, new_uscc, production_licence
+from services.maintenance_credit.demo import load_demo
 
 XUHUI, HUANGPU = "310104", "310101"
 CLOCK = "2014-09-29T09:00:00+08:00"
@@ -284,3 +286,24 @@ def test_a_new_rule_set_is_adopted_for_a_future_day_and_a_what_if_shows_who_move
     unknown = gw.client.post("/v1/credit/rulesets/nope/what-if", json={}, headers=admin)
     assert unknown.status_code == 404
     assert gw.client.get(f"/v1/credit/units/{uscc}", headers=admin).json()["grade"] == "A"
+
+
+def test_demo_data_loads_once_after_licensings(module_stacks):
+    stack = module_stacks(["licensing", "maintenance_credit"], gateway=True, clock=CLOCK)
+    with stack.rpc() as rpc:
+        load_licensing_demo(rpc)
+        wait_until(
+            lambda: len(rpc.maintenance_credit.list_units(50)) >= 6,
+            timeout=30,
+            what="the credit service to learn of the demo units",
+        )
+        first = load_demo(rpc)
+        assert first["units"] == 6 and first["quality_events"] > 0
+        assert first["evaluation"].startswith("2013 published until 2014-10-")
+        again = load_demo(rpc)
+        assert again["quality_events"] == 0 and again["evaluation"] == first["evaluation"]
+        grades = {
+            rpc.maintenance_credit.unit_credit(u["uscc"], "2013-12-31")["grade"]
+            for u in rpc.maintenance_credit.list_units(50)
+        }
+        assert {"A", "B", "D"} <= grades
