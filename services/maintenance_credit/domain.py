@@ -587,3 +587,176 @@ class RuleSetVersion(domain.Aggregate):
             self.version_name, self.effective_from = event.version, event.effective_from
             self.definition = event.definition
         self.version += 1
+
+
+# --- a unit's standing: what the service tells others -----------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScoreChanged(domain.Event):
+    """The unit's score of the current period changed (a fact, an appeal, a new rule set):
+    its demerits, grade and whether a veto holds, as of ``as_of``."""
+
+    uscc: str
+    period: str
+    as_of: date
+    demerits: Decimal
+    grade: str
+    vetoed: bool
+    ruleset: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class VetoRecorded(domain.Event):
+    """A veto fact forces the unit's grade of ``period`` to the worst."""
+
+    uscc: str
+    period: str
+    veto: str
+    fact_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class BlacklistTriggered(domain.Event):
+    """A fact that lists the unit on the blacklist (``reason``: beyond_licence_scope,
+    first_pass_rate_below_60, final_grade_d)."""
+
+    uscc: str
+    reason: str
+    fact_id: str | None
+    occurred_on: date
+
+
+@dataclass(frozen=True, kw_only=True)
+class GradeFinalized(domain.Event):
+    """The unit's grade of ``period`` is final (its evaluation was finalized)."""
+
+    uscc: str
+    period: str
+    demerits: Decimal
+    grade: str
+    vetoed: bool
+
+
+STANDING_EVENTS = domain.event_types(ScoreChanged, VetoRecorded, BlacklistTriggered, GradeFinalized)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordStanding(domain.Command):
+    uscc: str
+    period: str
+    as_of: date
+    demerits: Decimal
+    grade: str
+    vetoed: bool
+    ruleset: str
+    # (veto id, fact id) of the vetoes that hold
+    vetoes: tuple[tuple[str, str], ...] = ()
+    # (key, reason, fact id, day) of the blacklist triggers among the facts
+    triggers: tuple[tuple[str, str, str, date], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinalizeGrade(domain.Command):
+    uscc: str
+    period: str
+    demerits: Decimal
+    grade: str
+    vetoed: bool
+    worst_grade: str
+
+
+@dataclass
+class Standing(domain.Aggregate):
+    kind_name = "standing"
+    uscc: str = ""
+    period: str = ""
+    demerits: Decimal = Decimal(0)
+    grade: str = ""
+    vetoed: bool = False
+    vetoes: tuple[str, ...] = ()  # "<period>:<veto>" told already
+    triggered: tuple[str, ...] = ()  # trigger keys told already
+    final: tuple[str, ...] = ()  # periods whose final grade was told
+    version: int = 0
+
+    def decide(self, command: domain.Command, now: datetime) -> list[domain.Event]:
+        stamp: domain.Stamp = {"at": now, "actor": command.actor}
+        out: list[domain.Event] = []
+        if isinstance(command, RecordStanding):
+            told = (self.period, self.demerits, self.grade, self.vetoed)
+            if told != (command.period, command.demerits, command.grade, command.vetoed):
+                out.append(
+                    ScoreChanged(
+                        **stamp,
+                        uscc=command.uscc,
+                        period=command.period,
+                        as_of=command.as_of,
+                        demerits=command.demerits,
+                        grade=command.grade,
+                        vetoed=command.vetoed,
+                        ruleset=command.ruleset,
+                    )
+                )
+            for veto, fact_id in command.vetoes:
+                if f"{command.period}:{veto}" not in self.vetoes:
+                    out.append(
+                        VetoRecorded(
+                            **stamp, uscc=command.uscc, period=command.period, veto=veto,
+                            fact_id=fact_id,
+                        )
+                    )  # fmt: skip
+            for key, reason, fact_id, day in command.triggers:
+                if key not in self.triggered:
+                    out.append(
+                        BlacklistTriggered(
+                            **stamp, uscc=command.uscc, reason=reason, fact_id=fact_id,
+                            occurred_on=day,
+                        )
+                    )  # fmt: skip
+            return out
+        if isinstance(command, FinalizeGrade):
+            if command.period in self.final:
+                return []
+            out.append(
+                GradeFinalized(
+                    **stamp,
+                    uscc=command.uscc,
+                    period=command.period,
+                    demerits=command.demerits,
+                    grade=command.grade,
+                    vetoed=command.vetoed,
+                )
+            )
+            if command.grade == command.worst_grade:
+                out.append(
+                    BlacklistTriggered(
+                        **stamp,
+                        uscc=command.uscc,
+                        reason="final_grade_d",
+                        fact_id=None,
+                        occurred_on=local_date(now),
+                    )
+                )
+            return out
+        raise TypeError(f"a standing does not take {type(command).__name__}")
+
+    def apply(self, event: domain.Event) -> None:
+        if isinstance(event, ScoreChanged):
+            self.uscc, self.period, self.grade = event.uscc, event.period, event.grade
+            self.demerits, self.vetoed = event.demerits, event.vetoed
+        elif isinstance(event, VetoRecorded):
+            self.vetoes += (f"{event.period}:{event.veto}",)
+        elif isinstance(event, BlacklistTriggered):
+            self.uscc = event.uscc
+            if event.reason != "final_grade_d":  # that one is told with its final grade
+                self.triggered += (trigger_key(event),)
+        elif isinstance(event, GradeFinalized):
+            self.uscc, self.final = event.uscc, self.final + (event.period,)
+        self.version += 1
+
+
+def trigger_key(event: BlacklistTriggered) -> str:
+    """The key a trigger is told once by (as ``scoring.blacklist_triggers`` makes it)."""
+    if event.reason == "first_pass_rate_below_60":
+        return f"{event.reason}:{event.occurred_on.year}"
+    return f"{event.reason}:{event.fact_id}"

@@ -21,7 +21,7 @@ from infra.clock import local_date
 from infra.repository import Repository, domain_errors
 from infra.schemas import load
 from services.licensing.calendar import WorkingCalendar
-from services.maintenance_credit import schemas
+from services.maintenance_credit import schemas, standings
 from services.maintenance_credit.domain import (
     CITY_BUREAU,
     Appeal,
@@ -113,7 +113,9 @@ def finalize(repo: Repository, now: datetime, evaluation_id: str, command_id=Non
     ready = evaluation.status == "published" and not evaluation.open_for_objection(local_date(now))
     grades = _grades(repo, evaluation.period, local_date(now)) if ready and not pending else ()
     command = FinalizeEvaluation(actor=repo.actor, appeals_pending=pending, grades=grades)
-    repo.decide_and_save(evaluation_id, evaluation, command, now, command_id=command_id)
+    if repo.decide_and_save(evaluation_id, evaluation, command, now, command_id=command_id):
+        worst = catalogue(repo.conn).get(evaluation.ruleset).worst_grade
+        standings.finalize(repo, now, evaluation.period, evaluation.grades, worst)
     return evaluation_view(evaluation)
 
 
@@ -197,7 +199,8 @@ def decide_appeal(
     data = load(schemas.AppealDecisionIn, body, "decision")
     appeal = repo.load(Appeal, appeal_id, must_exist="appeal")
     command = DecideAppeal(actor=repo.actor, bureau=bureau, **data)
-    repo.decide_and_save(appeal_id, appeal, command, now, command_id=command_id)
+    if repo.decide_and_save(appeal_id, appeal, command, now, command_id=command_id):
+        standings.refresh(repo, now, [appeal.uscc])
     return appeal_view(appeal)
 
 

@@ -14,7 +14,7 @@ redelivered event stores nothing.
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +24,7 @@ from infra.bus.incoming import IncomingEvent
 from infra.clock import local_date
 from infra.repository import Repository
 from services.licensing.schemas.events import validate_event
+from services.maintenance_credit import standings
 from services.maintenance_credit.domain import (
     Elevator,
     ElevatorRegistered,
@@ -56,8 +57,9 @@ USED = {"LicenceIssued", "EquipmentRegistered", "EquipmentChanged"} | set(LICENC
 USED |= set(EQUIPMENT_STATUS)
 
 
-def observe(repo: Repository, event: IncomingEvent) -> bool:
-    """Record what ``event`` tells the credit service; False when it tells it nothing."""
+def observe(repo: Repository, event: IncomingEvent, now: datetime | None = None) -> bool:
+    """Record what ``event`` tells the credit service; False when it tells it nothing. A
+    licence's expiry (a veto) updates the unit's standing as of ``now``."""
     if event.type not in USED:
         return False
     problems = validate_event(event.type, event.data)
@@ -97,7 +99,10 @@ def observe(repo: Repository, event: IncomingEvent) -> bool:
             changed_on=_day(d.get(day_field)) or local_date(event.occurred_at),
             valid_until=_day(d.get("valid_until")),
         )
-        return _save(repo, Unit, uscc, fact, event_id)
+        saved = _save(repo, Unit, uscc, fact, event_id)
+        if saved and status == "expired" and now is not None:
+            standings.refresh(repo, now, [uscc])
+        return saved
     code = d.get("equipment_code") or ""
     if not code.startswith(ELEVATOR_CLASS):
         return False

@@ -49,11 +49,13 @@ from services.maintenance_credit.domain import (
     EVALUATION_EVENTS,
     RECORD_GRACE_DAYS,
     RULESET_EVENTS,
+    STANDING_EVENTS,
     UNIT_EVENTS,
     Appeal,
     Elevator,
     Evaluation,
     RuleSetVersion,
+    Standing,
     Unit,
 )
 
@@ -420,5 +422,7 @@ KINDS = Kinds(
     Kind(EVALUATION_PREFIX, Evaluation, EVALUATION_EVENTS),
     Kind(APPEAL_PREFIX, Appeal, APPEAL_EVENTS),
     Kind(RULESET_PREFIX, RuleSetVersion, RULESET_EVENTS),
+    # what the service tells others; no read model of its own
+    Kind("standing-", Standing, STANDING_EVENTS),
 )
 READ_MODELS = ReadModels(metadata, KINDS, write_rows, facts={QUALITY_EVENT: _quality_event})

@@ -22,7 +22,7 @@ from infra.eventstore import ConcurrencyError, NewEvent
 from infra.eventstore.schema import events
 from infra.repository import Repository
 from infra.schemas import load
-from services.maintenance_credit import schemas
+from services.maintenance_credit import schemas, standings
 from services.maintenance_credit.domain import CITY_BUREAU, Elevator, RecordMaintenance
 from services.maintenance_credit.projections import (
     QUALITY_EVENT,
@@ -125,7 +125,9 @@ def _stored_ids(repo: Repository, ids: list[str]) -> set[str]:
 _CONTENT = ("event_id", "unit_uscc", "equipment_code", "type", "occurred_at", "details")
 
 
-def record_quality_event(repo: Repository, body: Any, bureau: str | None = None) -> dict[str, Any]:
+def record_quality_event(
+    repo: Repository, now: datetime, body: Any, bureau: str | None = None
+) -> dict[str, Any]:
     """Record an officer's quality event; ``bureau``: the officer's (None: the city). An
     officer records facts on units of its own bureau (the bureau that licensed them)."""
     data = load(schemas.QualityEventIn, body, "quality event")
@@ -156,4 +158,5 @@ def record_quality_event(repo: Repository, body: Any, bureau: str | None = None)
     )
     for ev in stored:
         READ_MODELS.project_fact(repo.conn, ev)
+    standings.refresh(repo, now, [data["unit_uscc"]])
     return view

@@ -1,11 +1,12 @@
-"""Credit input schemas (validated at the gateway and again in the service)."""
+"""Credit input schemas (validated at the gateway and again in the service) and the
+integration events the service publishes."""
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from infra.identifiers import EquipmentCodeField, USCCField
-from infra.schemas import Date, Pattern, Strict, Timestamp
+from infra.schemas import Date, Pattern, Reply, Strict, Timestamp, flatten_errors
 from services.maintenance_credit.domain import RECORD_TYPES
 from services.maintenance_credit.rules import QUALITY_EVENT_TYPES
 
@@ -153,3 +154,73 @@ class PublicCreditQuery(Strict):
     name = fields.String(validate=validate.Length(min=1, max=200))
     grade = fields.String(validate=validate.Length(min=1, max=4))
     district = fields.String(validate=Pattern(r"^[0-9]{6}$", error="a 6-digit district code"))
+
+
+# --- the integration events it publishes (on ``maintenance_credit.events``) ---------------------
+
+
+class _Event(Reply):
+    at = fields.String(required=True)
+    actor = fields.String(required=True)
+
+
+class ScoreChangedV1(_Event):
+    uscc = fields.String(required=True)
+    period = fields.String(required=True)
+    as_of = fields.String(required=True)
+    demerits = fields.String(required=True, metadata={"description": "decimal text"})
+    grade = fields.String(required=True)
+    vetoed = fields.Boolean(required=True)
+    ruleset = fields.String(required=True)
+
+
+class VetoRecordedV1(_Event):
+    uscc = fields.String(required=True)
+    period = fields.String(required=True)
+    veto = fields.String(required=True)
+    fact_id = fields.String(required=True)
+
+
+class BlacklistTriggeredV1(_Event):
+    uscc = fields.String(required=True)
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(
+            ["beyond_licence_scope", "first_pass_rate_below_60", "final_grade_d"]
+        ),
+    )
+    fact_id = fields.String(allow_none=True, required=True)
+    occurred_on = fields.String(required=True)
+
+
+class GradeFinalizedV1(_Event):
+    uscc = fields.String(required=True)
+    period = fields.String(required=True)
+    demerits = fields.String(required=True)
+    grade = fields.String(required=True)
+    vetoed = fields.Boolean(required=True)
+
+
+class EvaluationPublishedV1(_Event):
+    period = fields.String(required=True)
+    ruleset = fields.String(required=True)
+    published_on = fields.String(required=True)
+    objection_until = fields.String(required=True)
+    grades = fields.List(fields.Dict(), required=True)
+
+
+INTEGRATION_EVENTS: dict[str, type[Schema]] = {
+    "ScoreChanged": ScoreChangedV1,
+    "VetoRecorded": VetoRecordedV1,
+    "BlacklistTriggered": BlacklistTriggeredV1,
+    "GradeFinalized": GradeFinalizedV1,
+    "EvaluationPublished": EvaluationPublishedV1,
+}
+
+
+def validate_event(event_type: str, data: dict) -> dict[str, list[str]]:
+    """Errors of a published event's data against its contract (empty: valid)."""
+    schema = INTEGRATION_EVENTS.get(event_type)
+    if schema is None:
+        return {}
+    return flatten_errors(schema().validate(data))

@@ -213,3 +213,50 @@ def score(
         vetoes=tuple(vetoes),
         deductions=tuple(found),
     )
+
+
+# --- blacklist triggers ---------------------------------------------------------------------
+
+# DOMAIN.md: work beyond the licence scope, or a first-pass rate under 60 %, lists the unit.
+BLACKLIST_FIRST_PASS_BELOW = Decimal(60)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A fact that lists the unit on the blacklist; ``key`` makes it count once."""
+
+    key: str
+    reason: str  # beyond_licence_scope | first_pass_rate_below_60
+    fact_id: str
+    occurred_on: date
+
+
+def first_pass_rate(facts: Iterable[Fact]) -> tuple[Decimal, int] | None:
+    """Percent of first-attempt inspections passed, and how many there were (None: none)."""
+    first = [f for f in facts if f.type == "inspection_result" and f.details.get("first_attempt")]
+    if not first:
+        return None
+    passed = sum(1 for f in first if f.details.get("passed"))
+    return Decimal(passed * 100) / len(first), len(first)
+
+
+def blacklist_triggers(facts: Iterable[Fact], as_of: date) -> list[Trigger]:
+    """The triggers among the facts of the calendar year of ``as_of`` up to it."""
+    start = date(as_of.year, 1, 1)
+    counted = sorted(
+        (f for f in facts if start <= f.occurred_on <= as_of),
+        key=lambda f: (f.occurred_on, f.fact_id),
+    )
+    found = [
+        Trigger(
+            f"beyond_licence_scope:{f.fact_id}", "beyond_licence_scope", f.fact_id, f.occurred_on
+        )
+        for f in counted
+        if f.type == "beyond_licence_scope"
+    ]
+    rate = first_pass_rate(counted)
+    if rate is not None and rate[0] < BLACKLIST_FIRST_PASS_BELOW:
+        last = [f for f in counted if f.type == "inspection_result"][-1]
+        key = f"first_pass_rate_below_60:{period_of(as_of)}"
+        found.append(Trigger(key, "first_pass_rate_below_60", last.fact_id, last.occurred_on))
+    return found

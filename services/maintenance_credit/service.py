@@ -17,7 +17,14 @@ from infra.bus.dependencies import ServiceDatabase, UnitOfWork
 from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.service import KernelService
 from services.licensing.calendar import WorkingCalendar
-from services.maintenance_credit import evaluations, intake, reads, records, ruleset_versions
+from services.maintenance_credit import (
+    evaluations,
+    intake,
+    reads,
+    records,
+    ruleset_versions,
+    standings,
+)
 from services.maintenance_credit.projections import KINDS, READ_MODELS
 from services.maintenance_credit.sweeps import MISSED_MAINTENANCE
 
@@ -45,7 +52,7 @@ class MaintenanceCreditService(KernelService):
 
     @subscribe("licensing")
     def on_licensing_event(self, event: IncomingEvent) -> None:
-        intake.observe(self.repository(), event)
+        intake.observe(self.repository(), event, self.clock.now())
 
     # -- facts ---------------------------------------------------------------------------
 
@@ -57,7 +64,7 @@ class MaintenanceCreditService(KernelService):
     @rpc
     def record_quality_event(self, body: dict, bureau: str | None = None) -> dict:
         """An officer's quality event (``status`` 201 new, 200 a duplicate)."""
-        return records.record_quality_event(self.repository(), body, bureau)
+        return records.record_quality_event(self.repository(), self.clock.now(), body, bureau)
 
     # -- evaluations and appeals ---------------------------------------------------------
 
@@ -137,6 +144,8 @@ class MaintenanceCreditService(KernelService):
 
     @rpc
     def sweep_now(self) -> dict:
-        """Record the half-monthly windows that ended without maintenance (one bounded pass;
-        idempotent)."""
-        return {"missed": MISSED_MAINTENANCE.run(self.repository(), self.clock.now())}
+        """Record the half-monthly windows that ended without maintenance, then bring a batch
+        of units' standings up to date (one bounded pass of each; idempotent)."""
+        repo, now = self.repository(), self.clock.now()
+        missed = MISSED_MAINTENANCE.run(repo, now)
+        return {"missed": missed, "standings": standings.ROLLING.run(repo, now)}

@@ -21,7 +21,14 @@ from infra.clock import Clock
 from infra.eventstore import EventStore, SubjectKeys, make_engine, make_meta, migrate
 from infra.repository import Repository
 from services.licensing.calendar import WorkingCalendar
-from services.maintenance_credit import evaluations, intake, reads, records, ruleset_versions
+from services.maintenance_credit import (
+    evaluations,
+    intake,
+    reads,
+    records,
+    ruleset_versions,
+    standings,
+)
 from services.maintenance_credit.projections import KINDS, READ_MODELS
 from services.maintenance_credit.scores import shipped
 from services.maintenance_credit.service import MIGRATIONS
@@ -101,7 +108,7 @@ class Worker:
         self.uow = UnitOfWork(self.engine, self.store)
 
     def observe(self, *events: IncomingEvent) -> list[bool]:
-        out = [intake.observe(self.repo("system"), ev) for ev in events]
+        out = [intake.observe(self.repo("system"), ev, self.now) for ev in events]
         self.commit()
         return out
 
@@ -113,7 +120,7 @@ class Worker:
         return result
 
     def quality(self, body: dict, bureau: str | None = None) -> dict:
-        result = records.record_quality_event(self.repo(), body, bureau)
+        result = records.record_quality_event(self.repo(), self.now, body, bureau)
         self.commit()
         return result
 
@@ -473,3 +480,65 @@ def test_a_new_rule_set_takes_effect_from_a_future_day_and_a_what_if_shows_the_c
     worker.commit()
     READ_MODELS.rebuild(worker.engine, worker.store)
     assert READ_MODELS.digest(worker.uow.conn) == live
+
+
+# --- what the service tells others --------------------------------------------------------
+
+
+def told(worker: Worker, uscc: str = UNIT) -> list[tuple[str, dict]]:
+    return [(ev.type, ev.data) for ev in worker.uow.read_stream(f"standing-{uscc}")]
+
+
+def test_a_units_standing_tells_score_changes_vetoes_and_blacklist_triggers_once(worker):
+    worker.observe(licence_issued(UNIT, "L-1"))
+    worker.today = "2016-03-02"
+    worker.quality(quality("c-1", "complaint_verified"))
+    worker.quality(quality("c-1", "complaint_verified"))  # a duplicate tells nothing
+    worker.quality(quality("b-1", "beyond_licence_scope"))
+    worker.quality(quality("a-1", "accident", {"liability": True}))
+    events = told(worker)
+    assert [t for t, _ in events] == [
+        "ScoreChanged",
+        "ScoreChanged",
+        "BlacklistTriggered",
+        "ScoreChanged",
+        "VetoRecorded",
+    ]
+    assert [(d["demerits"], d["grade"], d["vetoed"]) for t, d in events if t == "ScoreChanged"] == [
+        ("2", "A", False),
+        ("42", "D", False),
+        ("42", "D", True),
+    ]
+    trigger = next(d for t, d in events if t == "BlacklistTriggered")
+    assert (trigger["reason"], trigger["fact_id"]) == ("beyond_licence_scope", "b-1")
+    assert standings.refresh(worker.repo("system"), worker.now, [UNIT, OTHER]) == 0
+    worker.commit()
+    assert len(told(worker)) == 5
+
+
+def test_a_first_pass_rate_under_60_triggers_the_blacklist_once_a_period(worker):
+    worker.observe(licence_issued(UNIT, "L-1"))
+    worker.today = "2016-04-01"
+    for i in range(5):
+        details = {"passed": i < 2, "first_attempt": True}
+        worker.quality(quality(f"i-{i}", "inspection_result", details, equipment_code=LIFT))
+    triggers = [d for t, d in told(worker) if t == "BlacklistTriggered"]
+    # 2 of 3 is 66.7 %, 2 of 4 is 50 %: the fourth inspection triggers it, the fifth not again
+    assert [(d["reason"], d["fact_id"]) for d in triggers] == [("first_pass_rate_below_60", "i-3")]
+
+
+def test_finalizing_tells_each_units_final_grade_and_a_d_triggers_the_blacklist(worker):
+    worker.observe(licence_issued(UNIT, "L-1"), licence_issued(OTHER, "L-2"))
+    worker.quality(quality("x-1", "accident", {"liability": True}))
+    worker.today = "2017-01-03"
+    worker.call(evaluations.publish, WorkingCalendar(), {"period": "2016"})
+    worker.today = "2017-02-01"
+    worker.call(evaluations.finalize, "2016")
+    final = [(t, d) for t, d in told(worker) if t in ("GradeFinalized", "BlacklistTriggered")]
+    assert [(t, d.get("grade") or d.get("reason")) for t, d in final][-2:] == [
+        ("GradeFinalized", "D"),
+        ("BlacklistTriggered", "final_grade_d"),
+    ]
+    assert [(t, d["grade"]) for t, d in told(worker, OTHER) if t == "GradeFinalized"] == [
+        ("GradeFinalized", "A")
+    ]

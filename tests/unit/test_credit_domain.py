@@ -19,12 +19,16 @@ from services.maintenance_credit.domain import (
     Evaluation,
     EvaluationPublished,
     FinalizeEvaluation,
+    FinalizeGrade,
     MaintainerChanged,
     MaintenanceMissed,
     MaintenanceRecorded,
     RecordMaintenance,
+    RecordStanding,
+    Standing,
     check_maintenance,
 )
+from services.maintenance_credit.schemas import validate_event
 
 UNIT, OTHER = "91350200776049653A", "913502000728319549"
 T0 = datetime.fromisoformat("2016-01-01T09:00:00+08:00")
@@ -233,3 +237,47 @@ def test_missed_events_fold_into_the_windows_recorded():
     )
     assert lift.check_start == date(2016, 1, 16)
     assert lift.next_due_on == date(2016, 1, 16) + timedelta(days=15)
+
+
+def test_what_a_standing_tells_fits_the_published_contract():
+    standing = Standing()
+    told = standing.decide(
+        RecordStanding(
+            actor="system",
+            uscc=UNIT,
+            period="2016",
+            as_of=date(2016, 3, 1),
+            demerits=Decimal("41.50"),
+            grade="D",
+            vetoed=True,
+            ruleset="demerit-2016",
+            vetoes=(("liability_accident", "a-1"),),
+            triggers=(
+                ("beyond_licence_scope:b-1", "beyond_licence_scope", "b-1", date(2016, 2, 1)),
+            ),
+        ),
+        T0,
+    )
+    standing.fold(told)
+    told += standing.decide(
+        FinalizeGrade(
+            actor="system",
+            uscc=UNIT,
+            period="2016",
+            demerits=Decimal("41.50"),
+            grade="D",
+            vetoed=True,
+            worst_grade="D",
+        ),
+        T0,
+    )
+    assert [e.type for e in told] == [
+        "ScoreChanged",
+        "VetoRecorded",
+        "BlacklistTriggered",
+        "GradeFinalized",
+        "BlacklistTriggered",
+    ]
+    for event in told:
+        assert validate_event(event.type, event.to_data()) == {}, event.type
+    assert validate_event("BlacklistTriggered", {"uscc": UNIT}) != {}
