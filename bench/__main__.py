@@ -1,6 +1,7 @@
 """``python -m bench`` (``make bench``): run every row, print the table, write results.json.
 
-``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance,scale`` runs some sections.
+``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance,scale,credit`` runs some
+sections.
 Sizes come from the environment (see ``bench/common.py``); ``SESP_BENCH_SCALE=0.3`` is a
 quick smoke run.
 """
@@ -16,7 +17,7 @@ from pathlib import Path
 from . import common
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("pg", "sqlite", "drivers", "bus", "gateway", "insurance", "scale")
+SECTIONS = ("pg", "sqlite", "drivers", "bus", "gateway", "insurance", "scale", "credit")
 
 
 def log(msg: str) -> None:
@@ -24,7 +25,7 @@ def log(msg: str) -> None:
 
 
 def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
-    if name in ("pg", "drivers", "gateway", "insurance", "scale"):
+    if name in ("pg", "drivers", "gateway", "insurance", "scale", "credit"):
         problem = common.pg_available()
         if problem:
             raise RuntimeError(problem)
@@ -52,6 +53,10 @@ def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
         from . import scale
 
         return scale.rows(log)
+    if name == "credit":  # maintenance records, the missed-maintenance sweep, a score
+        from . import credit
+
+        return credit.rows(log)
     raise ValueError(name)
 
 
