@@ -1,7 +1,8 @@
 """Demo data for `make run` on an empty data directory (SESP_DEMO=1, the default).
 
 Each registered service may name a demo loader (``ServiceSpec.demo``); they run in start
-order, through the services' RPC, once every service answers ``ping``.
+order, through the services' RPC, once every service answers ``ping``. A loader that fails is
+tried again (each second, for two minutes); one that has loaded is not run again.
 """
 
 from __future__ import annotations
@@ -13,20 +14,28 @@ from infra import registry, settings
 log = logging.getLogger("sesp.demo")
 
 
-def load_demo() -> bool:
-    """Run every service's demo loader if the services answer. True when done."""
+def load_demo(done: set[str] | None = None) -> bool:
+    """Run every service's demo loader not in ``done`` (the names of those that have loaded
+    are added to it) if the services answer. True when all have loaded."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
+    from infra.errors import register_remote_errors
+
+    # Loaders receive the services' refusals as their classes (NotFound, ...), as every
+    # other caller does.
+    register_remote_errors()
+    done = set() if done is None else done
     try:
         with ClusterRpcProxy(settings.nameko_config(), timeout=10) as rpc:
             for spec in registry.services():
                 getattr(rpc, spec.name).ping()
             for spec in registry.services():
                 loader = spec.demo_loader()
-                if loader is not None:
+                if loader is not None and spec.name not in done:
                     log.info("demo data: %s %s", spec.name, loader(rpc))
+                    done.add(spec.name)
     except Exception as exc:  # services still starting: try again on the next tick
-        log.debug("demo data: waiting for services (%s)", type(exc).__name__)
+        log.debug("demo data: not loaded yet (%s: %s)", type(exc).__name__, exc)
         return False
     return True
 
@@ -35,11 +44,12 @@ def main() -> None:
     import time
 
     log.info("demo data: loading once every service answers")
+    done: set[str] = set()
     for _ in range(120):
-        if load_demo():
+        if load_demo(done):
             return
         time.sleep(1)
-    log.error("demo data: the services did not answer within two minutes")
+    log.error("demo data: not loaded within two minutes (SESP_LOG_LEVEL=DEBUG says why)")
     raise SystemExit(1)
 
 

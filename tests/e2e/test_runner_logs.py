@@ -20,6 +20,7 @@ import sys
 import httpx
 import pytest
 
+from infra import registry
 from infra.testing import ROOT, free_port, wait_until
 
 ADMIN = "sesp_dev_" + "logs" * 8
@@ -110,6 +111,14 @@ def run(amqp_uri_module, tmp_path_factory):
             what="insurance's relay to publish the pushed policies' events",
         )
         seen["unroutable"] = gauge(client, "sesp_relay_unroutable_events", "insurance")
+        # Demo data: every loader's summary, once (a loader that waits for another service's
+        # events gets that service's refusals as such, and retries only itself).
+        loaders = [spec.name for spec in registry.services() if spec.demo]
+        wait_until(
+            lambda: all(f'"demo data: {name} ' in err.read_text() for name in loaders),
+            START_BOUND,
+            what="demo data loaded",
+        )
         # A service that crashes: the runner says so (in JSON) and restarts it; Ctrl-C comes
         # during the back-off or just after, and must not wait for it.
         os.kill(child_running(proc.pid, "blacklist"), signal.SIGKILL)
@@ -175,6 +184,8 @@ def test_stderr_is_one_json_object_per_line_from_every_process(run, records):
     [crashed] = [r for r in records if r["service"] == "runner"]
     assert crashed["level"] == "warning" and crashed["msg"].startswith("blacklist exited with -9")
     assert "Received method" not in run["stderr"]  # py-amqp's chatter at start-up
+    loaded = [r["msg"] for r in records if r["msg"].startswith("demo data: ")]
+    assert len(loaded) == 1 + len([spec for spec in registry.services() if spec.demo]), loaded
 
 
 def test_events_nobody_subscribes_to_are_no_error_said_once_and_counted(run, records):
