@@ -14,9 +14,9 @@ from infra import registry, settings
 log = logging.getLogger("sesp.demo")
 
 
-def load_demo(done: set[str] | None = None) -> bool:
+def load_demo(done: set[str] | None = None) -> str | None:
     """Run every service's demo loader not in ``done`` (the names of those that have loaded
-    are added to it) if the services answer. True when all have loaded."""
+    are added to it) if the services answer. ``None`` when all have loaded, else why not."""
     from nameko.standalone.rpc import ClusterRpcProxy
 
     from infra.errors import register_remote_errors
@@ -35,9 +35,10 @@ def load_demo(done: set[str] | None = None) -> bool:
                     log.info("demo data: %s %s", spec.name, loader(rpc))
                     done.add(spec.name)
     except Exception as exc:  # services still starting: try again on the next tick
-        log.debug("demo data: not loaded yet (%s: %s)", type(exc).__name__, exc)
-        return False
-    return True
+        why = f"{type(exc).__name__}: {exc}"
+        log.debug("demo data: not loaded yet (%s)", why)
+        return why
+    return None
 
 
 def main() -> None:
@@ -46,10 +47,11 @@ def main() -> None:
     log.info("demo data: loading once every service answers")
     done: set[str] = set()
     for _ in range(120):
-        if load_demo(done):
+        why = load_demo(done)
+        if why is None:
             return
         time.sleep(1)
-    log.error("demo data: not loaded within two minutes (SESP_LOG_LEVEL=DEBUG says why)")
+    log.error("demo data: not loaded within two minutes (%s)", why)
     raise SystemExit(1)
 
 
