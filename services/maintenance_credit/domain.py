@@ -42,6 +42,7 @@ class LicenceState:
     status: str  # active | suspended | revoked | expired
     valid_until: date | None
     changed_on: date
+    valid_from: date | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,12 +82,15 @@ class Unit(domain.Aggregate):
     def apply(self, event: domain.Event) -> None:
         if isinstance(event, UnitLicensed):
             self.uscc, self.name, self.bureau = event.uscc, event.name, event.bureau
-            state = LicenceState(event.licence_no, "active", event.valid_until, event.valid_from)
+            state = LicenceState(
+                event.licence_no, "active", event.valid_until, event.valid_from, event.valid_from
+            )
             self.licences = self._without(event.licence_no) + (state,)
         elif isinstance(event, UnitLicenceChanged):
             old = self.licence(event.licence_no)
             until = event.valid_until or (old.valid_until if old else None)
-            state = LicenceState(event.licence_no, event.status, until, event.changed_on)
+            since = old.valid_from if old else None
+            state = LicenceState(event.licence_no, event.status, until, event.changed_on, since)
             self.licences = self._without(event.licence_no) + (state,)
         self.version += 1
 
@@ -102,6 +106,20 @@ class Unit(domain.Aggregate):
         if any(lic.status == "active" for lic in self.licences):
             return "active"
         return max(self.licences, key=lambda lic: lic.changed_on).status if self.licences else ""
+
+    @property
+    def licensed_from(self) -> date | None:
+        """The first day a maintenance licence of the unit was valid."""
+        days = [lic.valid_from for lic in self.licences if lic.valid_from is not None]
+        return min(days) if days else None
+
+    @property
+    def ended_on(self) -> date | None:
+        """The day its last licence ended (revoked or expired); None while one holds (a
+        suspended licence still holds: the unit is under supervision)."""
+        if not self.licences or any(lic.status in ("active", "suspended") for lic in self.licences):
+            return None
+        return max(lic.changed_on for lic in self.licences)
 
     @property
     def expirations(self) -> list[LicenceState]:

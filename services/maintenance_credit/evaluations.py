@@ -11,10 +11,10 @@ are computed again with the overturned deductions reversed, and those grades are
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from infra import errors
 from infra.clock import local_date
@@ -39,9 +39,19 @@ from services.maintenance_credit.scores import catalogue, number, shipped, unit_
 
 
 def _grades(repo: Repository, period: str, appeals_as_of=None) -> tuple[UnitGrade, ...]:
+    """Every unit that held a maintenance licence on some day of the period."""
     end = period_end(period)
+    start = date(end.year, 1, 1)
+    u = credit_units.c
     out = []
-    units = repo.conn.execute(select(credit_units.c.uscc).order_by(credit_units.c.uscc))
+    units = repo.conn.execute(
+        select(u.uscc)
+        .where(
+            or_(u.licensed_from.is_(None), u.licensed_from <= end),
+            or_(u.ended_on.is_(None), u.ended_on >= start),
+        )
+        .order_by(u.uscc)
+    )
     for uscc in units.scalars():
         result = unit_score(repo.conn, uscc, end, appeals_as_of)
         out.append(UnitGrade(uscc, result.demerits, result.grade, result.vetoed))

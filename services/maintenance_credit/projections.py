@@ -70,6 +70,9 @@ credit_units = Table(
     Column("district", String(6)),
     Column("status", String(20), nullable=False),
     Column("version", Integer, nullable=False),
+    # evaluated for the periods from the first licence's day to the day the last one ended
+    Column("licensed_from", Date),
+    Column("ended_on", Date),
 )
 
 credit_licences = Table(
@@ -202,6 +205,8 @@ def write_units(conn: Connection, units: Sequence[Unit]) -> None:
                 "district": unit_district(unit.bureau),
                 "status": unit.status,
                 "version": unit.version,
+                "licensed_from": unit.licensed_from,
+                "ended_on": unit.ended_on,
             },
         )
     bulk_insert(

@@ -58,7 +58,13 @@ def licensing(kind: str, stream: str, data: dict, on: str = "2016-01-01") -> Inc
     )
 
 
-def licence_issued(uscc: str, licence_no: str, scope=("elevator:maintenance",), bureau="310104"):
+def licence_issued(
+    uscc: str,
+    licence_no: str,
+    scope=("elevator:maintenance",),
+    bureau="310104",
+    valid_from="2016-01-01",
+):
     return licensing(
         "LicenceIssued",
         f"licence-{licence_no}",
@@ -71,7 +77,7 @@ def licence_issued(uscc: str, licence_no: str, scope=("elevator:maintenance",), 
             "holder": {"uscc": uscc, "name": f"Lift Care {uscc[-4:]}"},
             "decision_no": "D-1",
             "decided_on": "2016-01-01",
-            "valid_from": "2016-01-01",
+            "valid_from": valid_from,
             "valid_until": "2019-12-31",
             "scope": list(scope),
             "level": None,
@@ -542,3 +548,34 @@ def test_finalizing_tells_each_units_final_grade_and_a_d_triggers_the_blacklist(
     assert [(t, d["grade"]) for t, d in told(worker, OTHER) if t == "GradeFinalized"] == [
         ("GradeFinalized", "A")
     ]
+
+
+def test_an_evaluation_takes_the_units_licensed_on_some_day_of_its_period(worker):
+    third = "9135021359498494XQ"
+    worker.observe(
+        licence_issued(UNIT, "L-1"),
+        licence_issued(OTHER, "L-2"),
+        licence_issued(third, "L-3", valid_from="2018-03-01"),
+    )
+    revoked = licensing(
+        "LicenceRevoked",
+        "licence-L-2",
+        {
+            "at": "2016-06-01T09:00:00+08:00",
+            "actor": "o",
+            "reason": "r",
+            "revoked_on": "2016-06-01",
+        },
+        "2016-06-01",
+    )
+    worker.observe(revoked)
+    worker.today = "2018-01-05"
+    for period in ("2016", "2017"):
+        worker.call(evaluations.publish, WorkingCalendar(), {"period": period})
+    history = {
+        uscc: [
+            p["period"] for p in reads.history(worker.uow.conn, Clock(worker.now), uscc)["periods"]
+        ]
+        for uscc in (UNIT, OTHER, third)
+    }
+    assert history == {UNIT: ["2016", "2017"], OTHER: ["2016"], third: []}
