@@ -1,19 +1,18 @@
 """Credit demo data, loaded by ``infra.demo`` after licensing's (the registry names this
-loader): quality events for the demo maintenance units over last year and this one, each unit
-with its own record (a clean one, one with complaints, one late to entrapments and failing
-inspections, one with a liability accident), and last year's evaluation published for
-objection. Event ids are fixed per unit: loading again changes nothing.
+loader): quality events for the demo maintenance units in the current period (they were
+licensed today), each unit with its own record: a clean one, one with complaints, one late to
+entrapments and failing inspections, one with a liability accident (grades A, B, C, D). Event
+ids are fixed per unit: loading again changes nothing.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from infra.clock import CHINA_STANDARD_TIME, Clock
-from infra.errors import NotFound
 
 # What happens to the n-th demo unit (by credit code), as quality events: (type, details,
 # how many). Units beyond the profiles get a light random record.
@@ -47,10 +46,12 @@ def _units(credit: Any, wait_seconds: float = 60) -> list[dict]:
 def load_demo(rpc: Any, seed: int = 2014) -> dict[str, Any]:
     credit = rpc.maintenance_credit
     now = Clock().now().astimezone(CHINA_STANDARD_TIME)
-    last_year = now.year - 1
+    # The demo units were licensed today: their facts fall in this period, up to today.
+    days_so_far = now.timetuple().tm_yday - 1
     rng = random.Random(seed)
     recorded = 0
     units = _units(credit)
+    grades = []
     for n, unit in enumerate(units):
         profile = (
             PROFILES[n] if n < len(PROFILES) else [("complaint_verified", {}, rng.randint(0, 3))]
@@ -59,9 +60,7 @@ def load_demo(rpc: Any, seed: int = 2014) -> dict[str, Any]:
         for kind, details, count in profile:
             for _ in range(count):
                 i += 1
-                day = datetime(
-                    last_year, 1 + (i * 5) % 12, 1 + (i * 7) % 28, 10, tzinfo=CHINA_STANDARD_TIME
-                )
+                day = now - timedelta(days=(i * 3) % (days_so_far + 1), hours=1)
                 body = {
                     "event_id": f"demo-{unit['uscc']}-{i}",
                     "unit_uscc": unit["uscc"],
@@ -72,23 +71,5 @@ def load_demo(rpc: Any, seed: int = 2014) -> dict[str, Any]:
                 if kind in ABOUT_AN_ELEVATOR:
                     body["equipment_code"] = DEMO_ELEVATOR
                 recorded += credit.record_quality_event(body)["status"] == 201
-        # something this year too, so the current period is not empty
-        this_year = now - timedelta(days=min(now.timetuple().tm_yday - 1, 10))
-        body = {
-            "event_id": f"demo-{unit['uscc']}-now",
-            "unit_uscc": unit["uscc"],
-            "type": "duty_phone_unanswered",
-            "occurred_at": this_year.isoformat(),
-        }
-        if n % 2:
-            recorded += credit.record_quality_event(body)["status"] == 201
-    period = str(last_year)
-    try:
-        evaluation = credit.get_evaluation(period)
-    except NotFound:
-        evaluation = credit.publish_evaluation({"period": period})
-    return {
-        "units": len(units),
-        "quality_events": recorded,
-        "evaluation": f"{period} {evaluation['status']} until {evaluation['objection_until']}",
-    }
+        grades.append(credit.unit_credit(unit["uscc"])["grade"])
+    return {"units": len(units), "quality_events": recorded, "grades": "".join(sorted(grades))}

@@ -169,47 +169,53 @@ def test_quality_events_are_recorded_once_and_cost_points(gw, admin, officer):
 
 
 def test_evaluation_appeal_finalize_and_public_grades(stack, gw, admin, officer):
+    """The unit is licensed on the stack's day (2014-09-29): its first period is 2014, which
+    is evaluated once it has ended (the clock moves to January, then past the objection
+    period, and back at the end)."""
     uscc = licensed_unit(gw, admin)
     unit = gw.headers(gw.token("maintenance_unit", uscc=uscc))
-    for i in range(6):  # 12 points in 2013: grade B
-        event = complaint(f"e-{uscc}-{i}", uscc, f"2013-0{i + 1}-10T10:00:00+08:00")
+    for i in range(6):  # 12 points in 2014: grade B
+        event = complaint(f"e-{uscc}-{i}", uscc, f"2014-09-29T1{i}:00:00+08:00")
         assert gw.client.post("/v1/quality-events", json=event, headers=officer).status_code == 201
-    published = gw.client.post("/v1/credit/evaluations", json={"period": "2013"}, headers=admin)
-    assert published.status_code == 201, published.text
-    evaluation = published.json()
-    assert (evaluation["id"], evaluation["status"]) == ("2013", "published")
-    assert evaluation["objection_until"] > "2014-09-29"
-    again = gw.client.post("/v1/credit/evaluations", json={"period": "2013"}, headers=admin)
-    assert again.status_code == 409
-    scored = gw.client.get(f"/v1/credit/units/{uscc}?as_of=2013-12-31", headers=unit).json()
-    assert (scored["demerits"], scored["grade"]) == (12, "B")
-    target = scored["deductions"][0]["id"]
-    appeal = gw.client.post(
-        f"/v1/credit/units/{uscc}/appeals",
-        json={"deduction_id": target, "grounds": "the complaint named another lift"},
-        headers=unit,
-    )
-    assert appeal.status_code == 201, appeal.text
-    appeal_id = appeal.json()["id"]
-    assert appeal.json()["status"] == "under_appeal"
-    other = gw.headers(gw.token("maintenance_unit", uscc=new_uscc()))
-    not_theirs = gw.client.post(
-        f"/v1/credit/units/{uscc}/appeals",
-        json={"deduction_id": target, "grounds": "x"},
-        headers=other,
-    )
-    assert not_theirs.status_code == 403
-    decision = {"outcome": "overturned", "reason": "another lift"}
-    url = f"/v1/credit/appeals/{appeal_id}/decide"
-    elsewhere = gw.headers(gw.token("bureau_officer", bureau=HUANGPU))
-    assert gw.client.post(url, json=decision, headers=elsewhere).status_code == 403
-    decided = gw.client.post(url, json=decision, headers=officer)
-    assert decided.status_code == 200 and decided.json()["status"] == "overturned"
-    early = gw.client.post("/v1/credit/evaluations/2013/finalize", headers=admin)
-    assert early.status_code == 409 and "objection" in early.json()["detail"]
-    stack.set_clock("2014-11-03T09:00:00+08:00")
+    early = gw.client.post("/v1/credit/evaluations", json={"period": "2014"}, headers=admin)
+    assert early.status_code == 409 and "not ended" in early.json()["detail"]
+    stack.set_clock("2015-01-05T09:00:00+08:00")
     try:
-        final = gw.client.post("/v1/credit/evaluations/2013/finalize", headers=admin)
+        published = gw.client.post("/v1/credit/evaluations", json={"period": "2014"}, headers=admin)
+        assert published.status_code == 201, published.text
+        evaluation = published.json()
+        assert (evaluation["id"], evaluation["status"]) == ("2014", "published")
+        assert evaluation["objection_until"] == "2015-01-19"  # 10 working days
+        again = gw.client.post("/v1/credit/evaluations", json={"period": "2014"}, headers=admin)
+        assert again.status_code == 409
+        scored = gw.client.get(f"/v1/credit/units/{uscc}?as_of=2014-12-31", headers=unit).json()
+        assert (scored["demerits"], scored["grade"]) == (12, "B")
+        target = scored["deductions"][0]["id"]
+        appeal = gw.client.post(
+            f"/v1/credit/units/{uscc}/appeals",
+            json={"deduction_id": target, "grounds": "the complaint named another lift"},
+            headers=unit,
+        )
+        assert appeal.status_code == 201, appeal.text
+        appeal_id = appeal.json()["id"]
+        assert appeal.json()["status"] == "under_appeal"
+        other = gw.headers(gw.token("maintenance_unit", uscc=new_uscc()))
+        not_theirs = gw.client.post(
+            f"/v1/credit/units/{uscc}/appeals",
+            json={"deduction_id": target, "grounds": "x"},
+            headers=other,
+        )
+        assert not_theirs.status_code == 403
+        decision = {"outcome": "overturned", "reason": "another lift"}
+        url = f"/v1/credit/appeals/{appeal_id}/decide"
+        elsewhere = gw.headers(gw.token("bureau_officer", bureau=HUANGPU))
+        assert gw.client.post(url, json=decision, headers=elsewhere).status_code == 403
+        decided = gw.client.post(url, json=decision, headers=officer)
+        assert decided.status_code == 200 and decided.json()["status"] == "overturned"
+        open_still = gw.client.post("/v1/credit/evaluations/2014/finalize", headers=admin)
+        assert open_still.status_code == 409 and "objection" in open_still.json()["detail"]
+        stack.set_clock("2015-02-02T09:00:00+08:00")
+        final = gw.client.post("/v1/credit/evaluations/2014/finalize", headers=admin)
     finally:
         stack.set_clock(CLOCK)
     assert final.status_code == 200, final.text
@@ -219,7 +225,7 @@ def test_evaluation_appeal_finalize_and_public_grades(stack, gw, admin, officer)
     (item,) = public.json()["items"]
     assert (item["uscc"], item["period"], item["grade"], item["demerits"]) == (
         uscc,
-        "2013",
+        "2014",
         "A",
         10,
     )
@@ -235,7 +241,7 @@ def test_evaluation_appeal_finalize_and_public_grades(stack, gw, admin, officer)
         assert rest["items"][0]["uscc"] > page["items"][0]["uscc"]
     history = gw.client.get(f"/v1/credit/units/{uscc}/history", headers=unit).json()
     assert [(p["period"], p["grade"], p["status"]) for p in history["periods"]] == [
-        ("2013", "A", "final")
+        ("2014", "A", "final")
     ]
 
 
@@ -299,11 +305,6 @@ def test_demo_data_loads_once_after_licensings(module_stacks):
         )
         first = load_demo(rpc)
         assert first["units"] == 6 and first["quality_events"] > 0
-        assert first["evaluation"].startswith("2013 published until 2014-10-")
+        assert set("ABCD") <= set(first["grades"])
         again = load_demo(rpc)
-        assert again["quality_events"] == 0 and again["evaluation"] == first["evaluation"]
-        grades = {
-            rpc.maintenance_credit.unit_credit(u["uscc"], "2013-12-31")["grade"]
-            for u in rpc.maintenance_credit.list_units(50)
-        }
-        assert {"A", "B", "D"} <= grades
+        assert again["quality_events"] == 0 and again["grades"] == first["grades"]
