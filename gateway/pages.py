@@ -211,18 +211,54 @@ def docs_page(spec: dict) -> str:
     return _page("SESP API", header, main)
 
 
-def home_page() -> str:
+def home_page(query: str | None = None, grades: list[dict] | None = None) -> str:
+    """The public page; with ``query``, the units whose final credit grade matches it
+    (``grades`` None: the search could not be answered now)."""
     header = (
         "<h1>Special Equipment Safety Platform</h1>"
         "<p>Public information on special-equipment supervision.</p>"
     )
+    value = f' value="{escape(query)}"' if query else ""
     main = (
         "<h2>Search the blacklist and credit grades</h2>"
         '<form method="get" action="/" role="search">'
         '<label for="q">Unit name or unified social credit code</label><br>'
-        '<input id="q" name="q" type="search" maxlength="100"> '
+        f'<input id="q" name="q" type="search" maxlength="100"{value}> '
         '<button type="submit">Search</button></form>'
-        "<p>Search results are coming; meanwhile the public API is described at "
-        '<a href="/docs">/docs</a>.</p>'
+    )
+    if query:
+        main += _credit_results(query, grades)
+    main += (
+        "<p>Blacklist results are coming with the blacklist service; the public API is "
+        'described at <a href="/docs">/docs</a>.</p>'
     )
     return _page("SESP", header, main)
+
+
+def _district(code: str | None) -> str:
+    if not code:
+        return ""
+    try:
+        return " ".join(place_of(code))
+    except KeyError:
+        return code
+
+
+def _credit_results(query: str, grades: list[dict] | None) -> str:
+    title = f"<h3>Final credit grades matching “{escape(query)}”</h3>"
+    if grades is None:
+        return title + "<p>The credit service cannot answer just now; please try again.</p>"
+    if not grades:
+        return title + "<p>No maintenance unit with a final grade matches.</p>"
+    rows = "".join(
+        "<tr>"
+        f"<td>{escape(g['name'])}</td><td><code>{escape(g['uscc'])}</code></td>"
+        f"<td>{escape(_district(g.get('district')))}</td>"
+        f"<td>{escape(g['period'])}</td><td><strong>{escape(g['grade'])}</strong></td>"
+        "</tr>"
+        for g in grades
+    )
+    return (
+        title + "<table><tr><th>unit</th><th>credit code</th><th>district</th>"
+        f"<th>period</th><th>grade</th></tr>{rows}</table>"
+    )

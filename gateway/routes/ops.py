@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import eventlet
 import kombu
 import sqlalchemy as sa
+from marshmallow import Schema, fields, validate
 from nameko.exceptions import UnknownService
 from werkzeug.wrappers import Response
 
@@ -18,6 +22,18 @@ from infra import registry
 
 TAG = "Operations"
 HTML = {"content_type": "text/html", "schema": {"type": "string"}}
+log = logging.getLogger("sesp.gateway")
+# The public page's search: a credit code is looked up as such, anything else as a name part.
+USCC_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
+PAGE_SEARCH_TIMEOUT = 5  # seconds: a page that waits longer helps nobody
+PAGE_RESULTS = 20
+
+
+class HomeQuery(Schema):
+    q = fields.String(
+        validate=validate.Length(max=100),
+        metadata={"description": "a unit's name (or part of it) or credit code"},
+    )
 
 
 def relay_summary(status: dict | None) -> str:
@@ -181,8 +197,23 @@ class OpsRoutes(RouteBase):
         roles=PUBLIC,
         tag="Public",
         summary="The public page: search the blacklist and credit grades",
+        description="With q: the final credit grades of units whose name contains it or whose "
+        "credit code it is (a search the credit service cannot answer shows as such).",
+        query=HomeQuery,
         responses={200: HTML},
         calls_services=False,
     )
     def home(self, call: Call):
-        return html_response(home_page())
+        query = (call.query.get("q") or "").strip()
+        if not query:
+            return html_response(home_page())
+        code = query.upper()
+        filters = {"uscc": code} if USCC_SHAPE.fullmatch(code) else {"name": query}
+        try:
+            grades = self.rpc.with_timeout(PAGE_SEARCH_TIMEOUT).maintenance_credit.public_credit(
+                filters, PAGE_RESULTS
+            )
+        except Exception as exc:  # noqa: BLE001 - the page says the search is unavailable
+            log.warning("public page: credit search failed (%s)", type(exc).__name__)
+            grades = None
+        return html_response(home_page(query, grades))
