@@ -3,6 +3,7 @@ the method can make, against the object it reaches (scope: 403 or 404; version: 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,19 @@ class Call:
         if self.principal is None:
             raise RuntimeError("a public route has no caller")
         return self.principal
+
+    @property
+    def command_id(self) -> str | None:
+        """The command this request gives, which a service applies once: from the caller's
+        ``Idempotency-Key`` (its retries give the same command), else this HTTP request (a
+        redelivered RPC of it is still one command). Reads give none."""
+        if self.request.method in ("GET", "HEAD", "OPTIONS"):
+            return None
+        key = self.request.headers.get("Idempotency-Key")
+        if key:
+            caller = self.principal.id if self.principal else f"anon:{self.request.remote_addr}"
+            return "key:" + hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()[:48]
+        return "req:" + self.request_id
 
     @property
     def actor(self) -> dict[str, Any]:

@@ -312,7 +312,9 @@ class ApiRoute(HttpRequestHandler):
             self,
             (call,),
             {},
-            context_data=context_data(actor, call.request_id, call.uscc_exceptions),
+            context_data=context_data(
+                actor, call.request_id, call.uscc_exceptions, call.command_id
+            ),
             handle_result=partial(self.handle_result, event),
         )
         try:
@@ -384,7 +386,13 @@ class ApiRoute(HttpRequestHandler):
         except BaseException:
             store.release(caller, key)
             raise
-        if response.status_code >= 500:
+        if response.status_code == 504:
+            # The service did not answer in time, but the command may still be queued or
+            # running: keep the key claimed (a retry hears "in progress") until the claim
+            # expires; a retry after that gives the same command id, which the service applies
+            # once. The request itself expires on the broker when its caller gives up.
+            pass
+        elif response.status_code >= 500:
             store.release(caller, key)
         else:
             headers = [(k, v) for k, v in response.headers.items()]

@@ -2,9 +2,10 @@
 
 Built on nameko's in-container RPC machinery (one reply queue per gateway process, one reply
 event per call), which is safe for many concurrent workers, unlike a shared
-``ClusterRpcProxy``. Each call carries the worker's context data (actor and request id), times
-out (``SESP_RPC_TIMEOUT``) instead of waiting forever, and is timed in the metrics by
-``service.method``. Domain errors come back as ``infra.errors`` classes.
+``ClusterRpcProxy``. Each call carries the worker's context data (actor, request and command
+ids), times out (``SESP_RPC_TIMEOUT``) instead of waiting forever (and its request expires on
+the broker then), and is timed in the metrics by ``service.method``. Domain errors come back
+as ``infra.errors`` classes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from nameko.rpc import MethodProxy, ReplyListener
 
 from gateway.core import GatewayCore
 from gateway.problems import RpcTimeout
+from infra.bus.entrypoints import DEADLINE_HEADER
 from infra.errors import DomainError, register_remote_errors
 
 register_remote_errors()
@@ -55,7 +57,16 @@ class Services:
         target = f"{service}.{method}"
         started = time.perf_counter()
         outcome = "ok"
-        proxy = MethodProxy(self._worker_ctx, service, method, self._listener)
+        # The request expires on the broker when this caller stops waiting: a service that
+        # was busy or down must not run it later, after the client was told 504 (and may retry).
+        proxy = MethodProxy(
+            self._worker_ctx,
+            service,
+            method,
+            self._listener,
+            expiration=self._timeout,
+            headers={DEADLINE_HEADER: f"{time.time() + self._timeout:.3f}"},
+        )
         try:
             reply = proxy.call_async(*args, **kwargs)
             timer = eventlet.Timeout(self._timeout)

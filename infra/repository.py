@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -126,6 +127,13 @@ class Repository:
     @property
     def conn(self):
         return self.uow.conn
+
+    def new_id(self, what: str) -> str:
+        """The id of a new ``what`` (an application, a plan) the current command creates:
+        derived from the command id when there is one, so a repeat or a concurrent twin of the
+        command names the same object (and loses on the store instead of creating another)."""
+        command_id = getattr(self.uow, "command_id", None)
+        return domain.derived_id("new", what, command_id) if command_id else str(uuid.uuid4())
 
     @property
     def actor(self) -> str:

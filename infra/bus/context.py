@@ -19,18 +19,27 @@ from infra.identifiers import admit_uscc_exceptions
 
 ACTOR_KEY = "sesp_actor"
 REQUEST_ID_KEY = "sesp_request_id"
+# The command a request gives (the caller's Idempotency-Key, else the HTTP request): a service
+# applies it once, however often the request reaches it.
+COMMAND_ID_KEY = "sesp_command_id"
 USCC_EXCEPTIONS_KEY = "sesp_uscc_exceptions"
 
 
 def context_data(
-    actor: dict[str, Any] | None, request_id: str | None, uscc_exceptions: Iterable[str] = ()
+    actor: dict[str, Any] | None,
+    request_id: str | None,
+    uscc_exceptions: Iterable[str] = (),
+    command_id: str | None = None,
 ) -> dict[str, str]:
     """Context data for ``ClusterRpcProxy(context_data=...)``: JSON strings travel as headers.
-    ``uscc_exceptions``: the exception-list codes the request names (usually none)."""
+    ``uscc_exceptions``: the exception-list codes the request names (usually none);
+    ``command_id``: the command the request gives (absent for reads)."""
     data = {
         ACTOR_KEY: json.dumps(actor or {"id": "system", "role": "system"}),
         REQUEST_ID_KEY: request_id or str(uuid.uuid4()),
     }
+    if command_id:
+        data[COMMAND_ID_KEY] = command_id
     codes = sorted(uscc_exceptions)
     if codes:
         data[USCC_EXCEPTIONS_KEY] = json.dumps(codes)

@@ -10,14 +10,18 @@ effect). The kernel's entrypoints (``infra.bus.entrypoints``) therefore call
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import eventlet
+import sqlalchemy as sa
+from kombu.utils import json as wire_json
 from nameko.extensions import DependencyProvider
 from sqlalchemy.engine import Connection, Engine, RootTransaction
 
 from infra import settings
+from infra.bus.context import COMMAND_ID_KEY
 from infra.bus.relay import OutboxRelay
 from infra.clock import Clock
 from infra.eventstore import (
@@ -29,6 +33,15 @@ from infra.eventstore import (
     make_engine,
     migrate,
 )
+from infra.eventstore.crypto import (
+    ERASED,
+    PERSONAL_MARK,
+    Personal,
+    decrypt_personal,
+    encrypt_personal,
+    watch_subjects_read,
+)
+from infra.eventstore.schema import command_results
 from infra.keys import master_key
 
 log = logging.getLogger("sesp.kernel")
@@ -45,8 +58,15 @@ class ClockProvider(DependencyProvider):
 class UnitOfWork:
     """One worker's transaction on the service database: events and read models together."""
 
-    def __init__(self, engine: Engine, store: EventStore):
+    def __init__(self, engine: Engine, store: EventStore, command_id: str | None = None):
         self.engine, self.store = engine, store
+        # The command this worker runs (the gateway's Idempotency-Key or request): its result
+        # is recorded with its events, and a repeat is answered from the record.
+        self.command_id = command_id
+        self.appended = 0  # events appended in this transaction
+        self.committed_events = 0  # and by this worker's committed transactions
+        self.subjects: list[str] = []  # data subjects whose personal data they hold
+        self.subjects_read = watch_subjects_read()  # and whose data the worker decrypted
         self._conn: Connection | None = None
         self._tx: RootTransaction | None = None
 
@@ -60,15 +80,56 @@ class UnitOfWork:
     def append(
         self, stream_id: str, expected_version: int | None, events: list[NewEvent], meta: dict
     ) -> list[StoredEvent]:
-        return self.store.append(self.conn, stream_id, expected_version, events, meta)
+        stored = self.store.append(self.conn, stream_id, expected_version, events, meta)
+        self.appended += len(stored)
+        for event in events:
+            _subjects_in(event.data, self.subjects)
+        return stored
+
+    # --- commands applied once ------------------------------------------------------------
+
+    def recorded_result(self, command_id: str) -> tuple[bool, Any]:
+        """``(True, result)`` when ``command_id`` was applied before: its first answer."""
+        row = self.conn.execute(
+            sa.select(command_results.c.result).where(command_results.c.command_id == command_id)
+        ).first()
+        if row is None:
+            return False, None
+        result = wire_json.loads(row.result)["result"]
+        while isinstance(result, dict) and PERSONAL_MARK in result:  # one layer per subject
+            result = decrypt_personal(result, self.conn, self.store.keys)
+            if result == ERASED:
+                break
+        return True, result
+
+    def record_result(self, command_id: str, method: str, result: Any) -> None:
+        """Record the answer in this transaction (with the events). A concurrent twin of the
+        command fails here or on its events, and is then answered from this record."""
+        # Through the wire's JSON (dates and decimals as the caller received them), and under
+        # the key of every subject whose personal data the command wrote or read (one layer
+        # each): the answer may show it, and erasing any of them makes the answer unreadable.
+        value: Any = wire_json.loads(wire_json.dumps(result))
+        now = datetime.now(UTC).replace(tzinfo=None)
+        for subject in dict.fromkeys([*self.subjects, *self.subjects_read]):
+            value = encrypt_personal(Personal(subject, value), self.conn, self.store.keys, now)
+        self.conn.execute(
+            sa.insert(command_results).values(
+                command_id=command_id,
+                method=method[:120],
+                result=wire_json.dumps({"result": value}),
+                recorded_at=now,
+            )
+        )
 
     def read_stream(self, stream_id: str, after_version: int = 0, until=None) -> list[StoredEvent]:
         return self.store.read_stream(self.conn, stream_id, after_version, until)
 
     def commit(self) -> None:
         if self._tx is not None:
+            appended = self.appended
             try:
                 self._tx.commit()
+                self.committed_events += appended
             finally:
                 self._close()
 
@@ -83,6 +144,20 @@ class UnitOfWork:
         if self._conn is not None:
             self._conn.close()
         self._conn = self._tx = None
+        self.appended = 0
+        self.subjects = []
+
+
+def _subjects_in(data: Any, found: list[str]) -> None:
+    if isinstance(data, Personal):
+        if data.subject_id not in found:
+            found.append(data.subject_id)
+    elif isinstance(data, dict):
+        for value in data.values():
+            _subjects_in(value, found)
+    elif isinstance(data, (list, tuple)):
+        for value in data:
+            _subjects_in(value, found)
 
 
 def worker_engine(url: str) -> Engine:
@@ -159,7 +234,7 @@ class ServiceDatabase(DependencyProvider):
             self.relay.engine.dispose()
 
     def get_dependency(self, worker_ctx) -> UnitOfWork:
-        uow = UnitOfWork(self.engine, self.store)
+        uow = UnitOfWork(self.engine, self.store, worker_ctx.context_data.get(COMMAND_ID_KEY))
         self.units[worker_ctx] = uow
         return uow
 

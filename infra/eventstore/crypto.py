@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventlet.corolocal import local as green_local
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -27,6 +28,7 @@ from .schema import subject_keys
 
 ERASED = "[erased]"
 _MARK = "$personal"
+PERSONAL_MARK = _MARK  # the key that marks an encrypted envelope
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,9 @@ class SubjectKeys:
         return key
 
     def key_for_read(self, conn: Connection, subject_id: str) -> bytes | None:
+        seen = getattr(_reading, "subjects", None)
+        if seen is not None and subject_id not in seen:
+            seen.append(subject_id)
         row = conn.execute(
             select(subject_keys.c.wrapped_key).where(subject_keys.c.subject_id == subject_id)
         ).first()
@@ -100,6 +105,17 @@ class SubjectKeys:
             .values(wrapped_key=None, erased_at=now)
         )
         return result.rowcount > 0
+
+
+# Per green thread (one nameko worker each): the subjects whose personal data it decrypted.
+_reading = green_local()
+
+
+def watch_subjects_read() -> list[str]:
+    """Start noting, for this green thread, every subject whose data it decrypts; the list
+    fills as it reads (a worker's answer may show what it read: it is kept under those keys)."""
+    _reading.subjects = []
+    return _reading.subjects
 
 
 def encrypt_personal(data: Any, conn: Connection, keys: SubjectKeys, now: datetime) -> Any:

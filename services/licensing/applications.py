@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
@@ -212,7 +211,7 @@ class Applications:
         route = route_application(
             data["kind"], data["location"], self.today, grants(self.repo.conn)
         )
-        app_id = str(uuid.uuid4())
+        app_id = self.repo.new_id("application")
         app = Application()
         command = ReceiveApplication(
             actor=self.actor(),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import uuid
 from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
@@ -145,7 +144,7 @@ class Audits:
             plans = self._plans_of_year(self.today.year, bureau, kind)
             before = drawn_in_year(plans, bureau, kind, self.today.year)
             candidates = [{**c, "drawn_this_year": c["licence_no"] in before} for c in candidates]
-        plan_id = str(uuid.uuid4())
+        plan_id = self.repo.new_id("audit plan")
         plan = AuditPlan()
         command = DrawAuditPlan(
             actor=self.actor(),
