@@ -11,14 +11,21 @@ the live state), ``relay_status`` (the outbox relay's lag and errors) and ``repo
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import eventlet
 from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
-from infra import erasure, keys
+from infra import erasure, keys, settings
 from infra.bus.context import RequestContext
-from infra.bus.dependencies import ClockProvider, UnitOfWork, service_database
-from infra.bus.entrypoints import rpc
+from infra.bus.dependencies import (
+    ClockProvider,
+    UnitOfWork,
+    prune_command_results,
+    service_database,
+)
+from infra.bus.entrypoints import rpc, timer
 from infra.bus.relay import RELAY_NAME, OutboxRelay
 from infra.bus.relay_status import relay_status
 from infra.bus.subscriber import EventSubscriber
@@ -112,6 +119,13 @@ class KernelService:
         return Repository(
             self.db, self.kinds, self.read_models, self.ctx.meta(), subject_key=self.subject_key
         )
+
+    @timer(interval=3600)
+    def forget_old_command_results(self) -> None:
+        """Hourly: drop recorded command answers older than ``SESP_COMMAND_RESULTS_DAYS``."""
+        days = settings.command_results_days()
+        cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
+        prune_command_results(self.db.conn, cutoff)
 
     @rpc
     def ping(self) -> dict:

@@ -37,6 +37,12 @@ def database_url(service: str) -> str:
     return f"sqlite:///{data_dir() / (service + '.db')}"
 
 
+def command_results_days() -> float:
+    """`SESP_COMMAND_RESULTS_DAYS`: how long a service keeps a command's recorded answer (default
+    7 days: far longer than any retry, the gateway's 24-hour Idempotency-Key included)."""
+    return float(os.environ.get("SESP_COMMAND_RESULTS_DAYS", "7"))
+
+
 def statement_timeout_ms() -> int:
     """`SESP_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels a service worker's statement after this
     long (default 30 s): a stuck query must not hold its transaction (and so the cluster's

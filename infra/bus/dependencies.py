@@ -148,6 +148,14 @@ class UnitOfWork:
         self.subjects = []
 
 
+def prune_command_results(conn: Connection, older_than: datetime) -> int:
+    """Forget the answers of commands recorded before ``older_than`` (naive UTC)."""
+    result = conn.execute(
+        sa.delete(command_results).where(command_results.c.recorded_at < older_than)
+    )
+    return result.rowcount or 0
+
+
 def _subjects_in(data: Any, found: list[str]) -> None:
     if isinstance(data, Personal):
         if data.subject_id not in found:
