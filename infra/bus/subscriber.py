@@ -67,8 +67,8 @@ REASON_HEADER = "sesp-dead-letter-reason"
 DELIVERY_LIMIT = 50
 
 MIGRATION_HINT = (
-    "RabbitMQ refuses to redeclare a queue with other arguments: see 'Changing queue "
-    "arguments' in docs/operations.md (delete the queue; catch-up fills in what it missed)"
+    "replay or move its letters (sesp dlq replay with the previous version running), delete "
+    "it, and start again: see 'Changing queue arguments' in docs/operations.md"
 )
 
 # Back-off while infrastructure is unreachable: first delay and cap, in seconds (the end of an
@@ -81,7 +81,7 @@ def dlq_name(service: str) -> str:
 
 
 def queue_arguments(service: str) -> dict[str, Any]:
-    """Arguments of a consumer's queue (changing them needs a migration: ``MIGRATION_HINT``)."""
+    """Arguments of a consumer's queue (one declared with others is recreated at start)."""
     return {
         "x-queue-type": "quorum",
         "x-delivery-limit": DELIVERY_LIMIT,
@@ -211,28 +211,59 @@ class EventSubscriber(EventHandler):
         queue was there already."""
         service = self.container.service_name
         with kombu.Connection(self.container.config["AMQP_URI"]) as conn:
-            ch = conn.channel()
             dlx = kombu.Exchange(DLX, type="direct", durable=True)
+            dlq = kombu.Queue(
+                dlq_name(service),
+                exchange=dlx,
+                routing_key=dlq_name(service),
+                durable=True,
+                queue_arguments={"x-queue-type": "quorum"},
+            )
+            # A queue an older version declared with other arguments is recreated (RabbitMQ
+            # refuses to redeclare it): the consumer's queue at once, since catch-up reads
+            # from history whatever it held; the dead-letter queue only when it is empty (its
+            # letters exist nowhere else: then the operator replays them first).
+            if not self._declare_or_recreate(conn, dlq, keep_if_holding=True):
+                log.warning("%s: recreated the dead-letter queue %s", self.consumer_name, dlq.name)
+            ch = conn.channel()
             try:
-                kombu.Queue(
-                    dlq_name(service),
-                    exchange=dlx,
-                    routing_key=dlq_name(service),
-                    durable=True,
-                    queue_arguments={"x-queue-type": "quorum"},
-                )(ch).declare()
-                ch = conn.channel()
-                try:
-                    ch.queue_declare(self.queue.name, passive=True)
-                    existed = True
-                except amqp.exceptions.NotFound:
-                    existed = False
-                    ch = conn.channel()  # a failed passive declare closes the channel
-                self.queue(ch).declare()
-            except amqp.exceptions.PreconditionFailed:
-                log.error("%s: %s", self.consumer_name, MIGRATION_HINT)
-                raise
+                ch.queue_declare(self.queue.name, passive=True)
+                existed = True
+            except amqp.exceptions.NotFound:
+                existed = False
+            if not self._declare_or_recreate(conn, self.queue, keep_if_holding=False):
+                log.warning(
+                    "%s: queue %s was declared by an older version with other arguments: "
+                    "recreated; catch-up reads from history what it held",
+                    self.consumer_name,
+                    self.queue.name,
+                )
+                existed = False
         return existed
+
+    def _declare_or_recreate(self, conn, queue: kombu.Queue, keep_if_holding: bool) -> bool:
+        """Declare ``queue``; False when it had to be deleted and declared again because it
+        existed with other arguments. With ``keep_if_holding``, a queue holding messages is
+        not deleted: the start fails with ``MIGRATION_HINT``."""
+        try:
+            queue(conn.channel()).declare()
+            return True
+        except amqp.exceptions.PreconditionFailed:
+            pass
+        ch = conn.channel()  # the refused declare closed its channel
+        _, waiting, _ = ch.queue_declare(queue.name, passive=True)
+        if keep_if_holding and waiting:
+            log.error(
+                "%s: %s holds %d message(s) and has other arguments than this version declares; %s",
+                self.consumer_name,
+                queue.name,
+                waiting,
+                MIGRATION_HINT,
+            )
+            raise amqp.exceptions.PreconditionFailed(f"{queue.name}: inequivalent arguments")
+        ch.queue_delete(queue.name)
+        queue(conn.channel()).declare()
+        return False
 
     def start(self) -> None:
         self._runner = self.container.spawn_managed_thread(

@@ -9,6 +9,7 @@ only catch-up can deliver it.
 
 from __future__ import annotations
 
+import amqp
 import eventlet
 import kombu
 import pytest
@@ -18,6 +19,7 @@ from sqlalchemy import insert, select, update
 from infra.bus import deadletters
 from infra.bus.dependencies import ServiceDatabase
 from infra.bus.relay import RELAY_NAME
+from infra.bus.subscriber import queue_arguments
 from infra.eventstore import EventStore, NewEvent, SubjectKeys, make_engine
 from infra.eventstore.schema import events, parked, processed_events, relay_state
 from infra.eventstore.store import make_meta, to_db, utcnow
@@ -135,6 +137,52 @@ def test_a_restarted_consumer_resumes_from_the_queue_and_a_new_queue_from_its_ch
                 wait_until(lambda: count(engine) == 40, timeout=60, what="missed events applied")
                 assert health(amqp_uri)["catch_up"]["events_read"] == 20  # not the first 20
         assert sorted(s for _, s, _ in applied(engine)) == sorted(first + second)
+    finally:
+        engine.dispose()
+
+
+def test_queues_an_older_version_declared_otherwise_are_recreated_and_history_fills_in(
+    databases, amqp_uri
+):
+    """An upgrade that changed queue arguments: the old consumer queue (classic, holding a
+    message) and an empty old dead-letter queue are recreated with this version's arguments,
+    and catch-up applies what the old queue held; a dead-letter queue that holds letters is
+    kept and the consumer does not start (its letters exist nowhere else)."""
+    source_url, reader_url = databases
+    streams = [f"u-{i}" for i in range(10)]
+    write_history(source_url, SOURCE, [streams], published=True)
+    engine = reader_engine(reader_url)
+    queue = "evt-history--reader.on_history"
+    try:
+        with kombu.Connection(amqp_uri) as conn:
+            ch = conn.channel()
+            ch.queue_declare(queue, durable=True, auto_delete=False)  # classic, no arguments
+            ch.queue_declare("reader.dlq", durable=True, auto_delete=False)
+            ch.basic_publish(amqp.Message('{"left": "by the old version"}'), "", queue)
+        with running(HistorySource, amqp_uri, source_url):
+            with running(Reader, amqp_uri, reader_url):
+                wait_until(lambda: count(engine) == 10, what="history applied")
+        assert sorted(s for _, s, _ in applied(engine)) == sorted(streams)
+        with kombu.Connection(amqp_uri) as conn:  # both now have this version's arguments
+            ch = conn.channel()
+            ch.queue_declare(
+                queue, durable=True, auto_delete=False, arguments=queue_arguments("reader")
+            )
+            ch.queue_declare(
+                "reader.dlq", durable=True, auto_delete=False, arguments={"x-queue-type": "quorum"}
+            )
+
+            ch.queue_delete("reader.dlq")  # an old dead-letter queue holding a letter
+            ch.queue_declare("reader.dlq", durable=True, auto_delete=False)
+            ch.basic_publish(amqp.Message('{"a": "letter"}'), "", "reader.dlq")
+        with (
+            pytest.raises(amqp.exceptions.PreconditionFailed),
+            running(Reader, amqp_uri, reader_url),
+        ):
+            pass
+        with kombu.Connection(amqp_uri) as conn:
+            _, letters, _ = conn.channel().queue_declare("reader.dlq", passive=True)
+        assert letters == 1
     finally:
         engine.dispose()
 
