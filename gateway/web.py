@@ -70,6 +70,12 @@ def security_headers(response: Response) -> None:
     headers.setdefault("Cache-Control", "no-store")
 
 
+# eventlet's canned answers, exactly: HTTP/1.0 (the app answers HTTP/1.1), closing, empty.
+CANNED_ERROR = re.compile(
+    rb"HTTP/1\.0 (4\d\d) ([^\r\n]+)\r\nConnection: close\r\nContent-[Ll]ength: 0\r\n\r\n\Z"
+)
+
+
 class ProblemProtocol(HttpOnlyProtocol):
     """nameko's HTTP protocol, answering the errors the HTTP server itself finds (a request
     line it cannot parse, an unsupported HTTP version) as problem+json like every other
@@ -102,6 +108,16 @@ class ProblemProtocol(HttpOnlyProtocol):
         self.end_headers()
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
+
+    def handle_one_request(self):
+        # eventlet's server answers a few malformed requests itself with canned bytes (a
+        # request line over 8 KB: 414; a header line over 8 KB, too many headers, a bad
+        # Content-Length: 400) before any handler runs: answer those as problem+json too.
+        self.wfile = _CannedErrors(self.wfile, self)
+        try:
+            super().handle_one_request()
+        finally:
+            self.wfile = self.wfile.raw
 
     def log_message(self, format, *args):
         # The standard library writes these as plain text on stderr: keep the log JSON.
@@ -207,3 +223,29 @@ class GatewayWsgiApp:
                 kind = ""
             extra["problem"] = kind.rpartition("#")[2].removeprefix("problem-")
         access_log.info("%s %s %s", request.method, request.path, status, extra=extra)
+
+
+class _CannedErrors:
+    """The socket's write file, turning eventlet's canned ``HTTP/1.0 4xx`` answers into the
+    protocol's ``send_error`` (problem+json); everything else passes through."""
+
+    def __init__(self, raw, protocol: ProblemProtocol):
+        self.raw, self._protocol, self._replacing = raw, protocol, False
+
+    def write(self, data):
+        canned = CANNED_ERROR.match(bytes(data)) if not self._replacing else None
+        if canned is None:
+            return self.raw.write(data)
+        self._replacing = True
+        try:
+            p = self._protocol
+            p.command = getattr(p, "command", None) or "GET"
+            p.request_version = getattr(p, "request_version", None) or "HTTP/1.0"
+            p.requestline = getattr(p, "requestline", "") or "(request line too long)"
+            p.send_error(int(canned.group(1)), canned.group(2).decode("latin-1").lower())
+        finally:
+            self._replacing = False
+        return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)

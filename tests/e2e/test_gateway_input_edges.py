@@ -208,6 +208,23 @@ def test_a_request_line_the_server_cannot_parse_is_a_problem_not_html(gw):
     assert b"<html" not in body.lower() and b'"status": 400' in body
 
 
+@pytest.mark.parametrize(
+    "request_bytes, status",
+    [
+        (b"GET /v1/public/licences?holder=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n", 400),
+        (b"POST /v1/delegations HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
+        (b"POST /v1/delegations HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400),
+    ],
+    ids=["request-line-too-long", "header-line-too-long", "negative-length", "length-not-a-number"],
+)
+def test_requests_the_http_server_refuses_itself_answer_problem_json(gw, request_bytes, status):
+    got, headers, body = raw_request(gw, request_bytes)
+    assert got == status
+    assert headers["content-type"].startswith(PROBLEM)
+    assert f'"status": {status}'.encode() in body
+
+
 def test_invented_methods_do_not_add_metric_series(gw):
     before = gw.client.get("/metrics").text
     for method in ("ZZTOP1", "ZZTOP2", "BREW"):
