@@ -16,6 +16,11 @@
   event id), which is what a rebuild reads them from. A unit registered with a legacy
   20-digit Shanghai code keeps it in ``legacy_code``: policies and quotes name either code,
   and reads match them through both (``reads.aliases``).
+- ``unit_grades`` and ``elevator_incidents``: what the premium factors take from the
+  maintenance-credit service, stored the same way (stream ``maintenance_credit:<stream>``):
+  each maintenance unit's latest final grade (``GradeFinalized``; a period older than the
+  one kept changes nothing), and each fault and entrapment recorded against an elevator
+  (``QualityEventRecorded`` of those types), counted over the last 12 months when read.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -40,15 +45,17 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    select,
     update,
 )
 from sqlalchemy.engine import Connection
 
+from infra.clock import local_date
 from infra.domain import encode
 from infra.eventstore import StoredEvent
 from infra.eventstore.db import bulk_insert
 from infra.eventstore.records import to_db
-from infra.readmodels import ReadModels
+from infra.readmodels import ReadModels, upsert
 from infra.repository import Kind, Kinds
 from services.insurance.domain import (
     EVENT_TYPES,
@@ -134,6 +141,31 @@ quotes = Table(
     Column("declared_at", DateTime, nullable=False),
 )
 Index("ix_quotes_equipment_code", quotes.c.equipment_code)
+
+# Each maintenance unit's latest final credit grade, from the credit service.
+unit_grades = Table(
+    "unit_grades",
+    metadata,
+    Column("uscc", String(18), primary_key=True),
+    Column("period", String(4), nullable=False),
+    Column("grade", String(4), nullable=False),
+)
+
+# Faults and entrapments recorded against elevators, from the credit service.
+elevator_incidents = Table(
+    "elevator_incidents",
+    metadata,
+    Column("fact_id", String(64), primary_key=True),  # the credit service's quality event id
+    Column("equipment_code", String(20), nullable=False),
+    Column("type", String(20), nullable=False),  # fault | entrapment
+    Column("occurred_on", Date, nullable=False),  # China date
+)
+# Premium factors count one elevator's incidents since a day.
+Index(
+    "ix_elevator_incidents_code_on",
+    elevator_incidents.c.equipment_code,
+    elevator_incidents.c.occurred_on,
+)
 
 
 # --- policies: rows of the aggregate's state ------------------------------------------------
@@ -294,6 +326,35 @@ EQUIPMENT_FACTS = {
     **{name: _equipment_status for name in _EQUIPMENT_STATUS},
 }
 
+# --- credit: final grades and elevator incidents -------------------------------------------
+
+
+def _grade_finalized(conn: Connection, ev: StoredEvent) -> None:
+    d = ev.data
+    kept = conn.execute(
+        select(unit_grades.c.period).where(unit_grades.c.uscc == d["uscc"])
+    ).scalar()
+    if kept is not None and kept > d["period"]:  # a later period's grade stays
+        return
+    upsert(conn, unit_grades, {"uscc": d["uscc"], "period": d["period"], "grade": d["grade"]})
+
+
+def _incident(conn: Connection, ev: StoredEvent) -> None:
+    d = ev.data
+    occurred = datetime.fromisoformat(d["occurred_at"])
+    row = {
+        "fact_id": d["event_id"],
+        "equipment_code": d["equipment_code"],
+        "type": d["type"],
+        "occurred_on": local_date(occurred),
+    }
+    upsert(conn, elevator_incidents, row)
+
+
+# The credit service's events as insurance stores them: type ``maintenance_credit.<Type>``.
+CREDIT_PREFIX = "maintenance_credit."
+CREDIT_FACTS = {"GradeFinalized": _grade_finalized, "QualityEventRecorded": _incident}
+
 KINDS = Kinds(
     Kind(STREAM_PREFIX, Policy, EVENT_TYPES),
     Kind(QUOTE_PREFIX, Quote, QUOTE_EVENT_TYPES),
@@ -302,5 +363,8 @@ READ_MODELS = ReadModels(
     metadata,
     KINDS,
     write_rows,
-    facts={OBSERVED_PREFIX + name: writer for name, writer in EQUIPMENT_FACTS.items()},
+    facts={
+        **{OBSERVED_PREFIX + name: writer for name, writer in EQUIPMENT_FACTS.items()},
+        **{CREDIT_PREFIX + name: writer for name, writer in CREDIT_FACTS.items()},
+    },
 )

@@ -20,7 +20,14 @@ from sqlalchemy import and_, exists, func, or_, select, tuple_
 
 from infra.bus.dependencies import Clock, UnitOfWork
 from infra.errors import Invalid, NotFound
-from services.insurance.projections import equipment_register, policies, policy_equipment, quotes
+from services.insurance.projections import (
+    elevator_incidents,
+    equipment_register,
+    policies,
+    policy_equipment,
+    quotes,
+    unit_grades,
+)
 
 _OUT_OF_SCOPE = "equipment {code}: no policy or quote of yours names it"
 
@@ -260,8 +267,9 @@ def premium_factors(
     db: UnitOfWork, clock: Clock, equipment_code: str, insurer: str | None = None
 ) -> dict:
     """Factors an insurer may price on (``insurer``: only in its scope, see the module). The
-    credit grade, faults and entrapments come from the maintenance-credit service, which
-    publishes nothing yet: they are null until then."""
+    credit grade (the maintenance unit's latest final grade; null before one is published)
+    and the faults and entrapments recorded against the elevator in the 12 months up to
+    today come from the maintenance-credit service."""
     if insurer is not None and not in_scope(db, clock, insurer, aliases(db, equipment_code)):
         raise NotFound(_OUT_OF_SCOPE.format(code=equipment_code))
     e = equipment_register.c
@@ -276,15 +284,39 @@ def premium_factors(
     )
     if row is None:
         raise NotFound(f"equipment {equipment_code} is not in the register")
-    year = row["manufacture_year"]
+    year, unit, today = row["manufacture_year"], row["maintenance_unit_uscc"], clock.today()
+    grade = None
+    if unit is not None:
+        grade = db.conn.execute(
+            select(unit_grades.c.grade).where(unit_grades.c.uscc == unit)
+        ).scalar()
+    i = elevator_incidents.c
+    counts: dict[str, int] = dict(
+        db.conn.execute(
+            select(i.type, func.count())
+            .where(
+                i.equipment_code == row["equipment_code"],
+                i.occurred_on > _year_before(today),
+                i.occurred_on <= today,
+            )
+            .group_by(i.type)
+        ).all()
+    )
     return {
         "equipment_code": row["equipment_code"],
-        "maintenance_unit_uscc": row["maintenance_unit_uscc"],
-        "credit_grade": None,
-        "age_years": (clock.today().year - year) if year else None,
-        "faults_12m": None,
-        "entrapments_12m": None,
+        "maintenance_unit_uscc": unit,
+        "credit_grade": grade,
+        "age_years": (today.year - year) if year else None,
+        "faults_12m": counts.get("fault", 0),
+        "entrapments_12m": counts.get("entrapment", 0),
     }
+
+
+def _year_before(day: date) -> date:
+    """The same day a year earlier (28 February for a 29th): the last 12 months start after it."""
+    if day.month == 2 and day.day == 29:
+        return day.replace(year=day.year - 1, day=28)
+    return day.replace(year=day.year - 1)
 
 
 def equipment(db: UnitOfWork, equipment_code: str) -> dict:

@@ -3,8 +3,8 @@
 Thin wiring: the batch sync is in ``sync``, the read RPCs in ``reads`` (same names), the
 time-driven rules in ``sweeps``; validation in ``schemas``, decisions in ``domain``, read
 models in ``projections``. Every read model is a fold of this service's own store: events
-consumed from licensing are recorded here too (stream ``licensing:<stream>``, same event id),
-so the inherited ``replay`` rebuilds all of them.
+consumed from licensing and the maintenance-credit service are recorded here too (stream
+``<source>:<stream>``, same event id), so the inherited ``replay`` rebuilds all of them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from infra.bus.dependencies import ServiceDatabase, UnitOfWork
 from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.eventstore import NewEvent
 from infra.service import KernelService
-from services.insurance import quotes, reads, sync
+from services.insurance import credit, quotes, reads, sync
 from services.insurance.projections import (
     EQUIPMENT_FACTS,
     KINDS,
@@ -54,6 +54,12 @@ class InsuranceService(KernelService):
         )
         for ev in stored:  # none when this event was stored already (a redelivery)
             READ_MODELS.project_fact(self.db.conn, ev)
+
+    # -- final grades and elevator incidents, from the credit service ---------------------
+
+    @subscribe("maintenance_credit")
+    def on_credit_event(self, event: IncomingEvent) -> None:
+        credit.observe(self.db, event)
 
     # -- policy sync ---------------------------------------------------------------------
 

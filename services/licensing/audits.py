@@ -35,6 +35,7 @@ from services.licensing.domain.audit.rules import AuditRules
 from services.licensing.domain.licence.aggregate import Licence
 from services.licensing.projections import (
     audit_plans,
+    credit_grades,
     inspectors,
     licences,
     risk_facts,
@@ -98,6 +99,15 @@ class Audits:
         if usccs:
             for f in self.conn.execute(select(risk_facts).where(risk_facts.c.uscc.in_(usccs))):
                 facts[f.uscc].append(RiskFact(f.fact_id, f.uscc, f.type, f.occurred_on, f.grade))
+        grades: dict[str, str] = {}
+        if usccs:
+            grades = dict(
+                self.conn.execute(
+                    select(credit_grades.c.uscc, credit_grades.c.grade).where(
+                        credit_grades.c.uscc.in_(usccs)
+                    )
+                ).all()
+            )
         providers: dict[str, set[str]] = defaultdict(set)
         if usccs:
             for e in self.conn.execute(
@@ -109,7 +119,9 @@ class Audits:
                 providers[e.user_uscc].add(e.maintenance_unit_uscc)
         out = []
         for r in rows:
-            factors = risk_factors(facts.get(r.holder_uscc, []), self.today)
+            factors = risk_factors(
+                facts.get(r.holder_uscc, []), self.today, grades.get(r.holder_uscc)
+            )
             conflicts = sorted({r.holder_uscc, *providers.get(r.holder_uscc, ())} - {None})
             out.append(
                 {

@@ -1,7 +1,8 @@
 """Licensing read models: rows derived from aggregate state, rebuildable from events.
 
 Every row is a pure function of one aggregate's state (``*_row``), written by ``write_rows``;
-risk facts are events of no aggregate, written straight into ``risk_facts``. ``READ_MODELS``
+risk facts are events of no aggregate, written straight into ``risk_facts``, as are the final
+credit grades observed from the maintenance-credit service (``credit_grades``). ``READ_MODELS``
 declares them for the kit (``infra.readmodels``): the live path writes the rows of the
 aggregate it just saved in the same transaction, a rebuild folds every stream and writes the
 same rows with the same functions, so live and rebuilt models are equal by construction.
@@ -236,6 +237,17 @@ risk_facts = Table(
     Column("grade", String(1)),
 )
 
+# Each maintenance unit's latest final credit grade, published by the maintenance-credit
+# service (``GradeFinalized``, recorded here as ``maintenance_credit.GradeFinalized``): it
+# weighs the audit draw, ahead of officers' ``credit_grade`` risk facts.
+credit_grades = Table(
+    "credit_grades",
+    metadata,
+    Column("uscc", String(18), primary_key=True),
+    Column("period", String(4), nullable=False),
+    Column("grade", String(4), nullable=False),
+)
+
 # Allocation state, not a read model: the last number issued per (kind, bureau, year). Kept
 # by rebuilds (``keep`` below) and left out of digests.
 sequences = Table(
@@ -379,6 +391,21 @@ def write_risk_fact(conn: Connection, ev: StoredEvent) -> None:
     conn.execute(insert(risk_facts).values(**risk_fact_row(ev.data)))
 
 
+# The credit service's events as licensing stores them: type ``maintenance_credit.<Type>``.
+CREDIT_PREFIX = "maintenance_credit."
+
+
+def write_credit_grade(conn: Connection, ev: StoredEvent) -> None:
+    """Keep the unit's grade of the latest period finalized (an older period's, arriving
+    later, changes nothing)."""
+    d = ev.data
+    kept = conn.execute(
+        select(credit_grades.c.period).where(credit_grades.c.uscc == d["uscc"])
+    ).scalar()
+    if kept is None or kept <= d["period"]:
+        upsert(conn, credit_grades, {"uscc": d["uscc"], "period": d["period"], "grade": d["grade"]})
+
+
 # aggregate type -> (its read-model table, the row of one aggregate)
 ROWS: dict[type, tuple[Table, Callable[[Any], dict[str, Any]]]] = {
     Delegation: (delegations, delegation_row),
@@ -402,7 +429,10 @@ READ_MODELS = ReadModels(
     metadata,
     KINDS,
     write_rows,
-    facts={"RiskFactRecorded": write_risk_fact},
+    facts={
+        "RiskFactRecorded": write_risk_fact,
+        CREDIT_PREFIX + "GradeFinalized": write_credit_grade,
+    },
     keep=("sequences",),
 )
 

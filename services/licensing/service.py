@@ -18,11 +18,11 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 from infra.bus.dependencies import ServiceDatabase
-from infra.bus.entrypoints import rpc, timer
+from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.repository import Repository
 from infra.service import KernelService
 from infra.sweep import Sweep
-from services.licensing import applications, audits, delegations, licences
+from services.licensing import applications, audits, credit, delegations, licences
 from services.licensing.applications import Applications
 from services.licensing.audit_registers import AuditRegisters
 from services.licensing.audits import Audits
@@ -86,6 +86,12 @@ class LicensingService(KernelService):
 
     def _audit_registers(self) -> AuditRegisters:
         return AuditRegisters(self.repository(), self.clock.now())
+
+    # --- final credit grades, from the maintenance-credit service (audit weights) -------
+
+    @subscribe("maintenance_credit")
+    def on_credit_event(self, event: IncomingEvent) -> None:
+        credit.observe(self.db, event)
 
     # --- delegations ------------------------------------------------------------------
 

@@ -209,12 +209,27 @@ class EvaluationPublishedV1(_Event):
     grades = fields.List(fields.Dict(), required=True)
 
 
+class QualityEventRecordedV1(Reply):
+    """A quality event an officer recorded (stream ``quality-<event_id>``), as it was sent:
+    others count an elevator's faults and entrapments from it."""
+
+    event_id = fields.String(required=True)
+    unit_uscc = fields.String(required=True)
+    equipment_code = fields.String(
+        allow_none=True, required=True, metadata={"description": "set for elevator facts"}
+    )
+    type = fields.String(required=True, validate=validate.OneOf(QUALITY_EVENT_TYPES))
+    occurred_at = fields.String(required=True, metadata={"description": "ISO, with offset"})
+    details = fields.Dict(required=True, metadata={"description": "by type, as accepted"})
+
+
 INTEGRATION_EVENTS: dict[str, type[Schema]] = {
     "ScoreChanged": ScoreChangedV1,
     "VetoRecorded": VetoRecordedV1,
     "BlacklistTriggered": BlacklistTriggeredV1,
     "GradeFinalized": GradeFinalizedV1,
     "EvaluationPublished": EvaluationPublishedV1,
+    "QualityEventRecorded": QualityEventRecordedV1,
 }
 
 

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+# Credit grades that weigh a licensee's draw (DOMAIN.md: C and D units are audited more often).
+GRADES_AUDITED_MORE = ("C", "D")
+
 
 @dataclass
 class RiskFact:
@@ -28,9 +31,13 @@ class RiskFact:
         }
 
 
-def risk_factors(facts: Sequence[RiskFact], on: date) -> dict[str, bool]:
+def risk_factors(
+    facts: Sequence[RiskFact], on: date, published_grade: str | None = None
+) -> dict[str, bool]:
     """Which risk factors hold for one licensee on ``on``: an accident in the last 2 years, a
-    latest credit grade of C or D, a verified complaint in the last 2 years."""
+    latest credit grade of C or D, a verified complaint in the last 2 years. The grade is the
+    final one the maintenance-credit service published (``published_grade``); an officer's
+    ``credit_grade`` facts count only for a licensee it has published none for."""
     since = (
         on.replace(year=on.year - 2)
         if not (on.month == 2 and on.day == 29)
@@ -41,7 +48,11 @@ def risk_factors(facts: Sequence[RiskFact], on: date) -> dict[str, bool]:
     )
     return {
         "accident": any(f.type == "accident" and since < f.occurred_on <= on for f in facts),
-        "credit_c_or_d": bool(grades) and grades[-1][1] in ("C", "D"),
+        "credit_c_or_d": (
+            published_grade in GRADES_AUDITED_MORE
+            if published_grade is not None
+            else bool(grades) and grades[-1][1] in GRADES_AUDITED_MORE
+        ),
         "complaint": any(
             f.type == "complaint_verified" and since < f.occurred_on <= on for f in facts
         ),
