@@ -1,6 +1,8 @@
 """Insurance deployed after licensing registered equipment hears of every unit: its
 subscription reads licensing's history (``read_all``) from its checkpoint before the queue
-takes over, so one-event streams published while nobody listened are not lost."""
+takes over, so one-event streams published while nobody listened are not lost. Its other
+subscription, to the maintenance-credit service (not running here), waits for its source
+without holding licensing's back."""
 
 import amqp
 import eventlet
@@ -54,14 +56,25 @@ def test_insurance_started_after_licensing_registered_2000_units_knows_every_one
             what=f"insurance to know all {TOTAL} units",
         )
         wait_until(
-            lambda: rpc.insurance.health()["consumers"][0]["catch_up"]["state"] == "live",
+            lambda: by_source(rpc)["licensing"]["catch_up"]["state"] == "live",
             what="the subscription live",
         )
         stats = rpc.insurance.register_stats()
-        [consumer] = rpc.insurance.health()["consumers"]
+        consumers = by_source(rpc)
+        consumer = consumers["licensing"]
         first, last = rpc.insurance.equipment(code(0)), rpc.insurance.equipment(code(TOTAL - 1))
 
     assert stats == {"elevators": TOTAL, "applied": TOTAL}  # each registration once
     assert (first["district"], last["district"]) == (DISTRICT, DISTRICT)
     assert consumer["catch_up"]["events_read"] >= TOTAL
     assert (consumer["dead_lettered"], consumer["handler_failures"]) == (0, 0)
+    assert consumer["consumer"] == "insurance.on_licensing_event"
+    credit = consumers["maintenance_credit"]
+    assert credit["catch_up"]["state"] != "live" and credit["catch_up"]["events_read"] == 0
+
+
+def by_source(rpc) -> dict[str, dict]:
+    """Insurance's consumers by source: exactly one per source service."""
+    consumers = rpc.insurance.health()["consumers"]
+    assert sorted(c["source"] for c in consumers) == ["licensing", "maintenance_credit"]
+    return {c["source"]: c for c in consumers}
