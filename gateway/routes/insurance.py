@@ -104,11 +104,20 @@ class PremiumFactors(Reply):
     maintenance_unit_uscc = fields.String(allow_none=True)
     credit_grade = fields.String(
         allow_none=True,
-        metadata={"description": "From the maintenance-credit service: null until it publishes"},
+        metadata={
+            "description": "the maintenance unit's latest final grade (maintenance-credit "
+            "service); null before one is published"
+        },
     )
     age_years = fields.Integer(allow_none=True)
-    faults_12m = fields.Integer(allow_none=True, metadata={"description": "null until known"})
-    entrapments_12m = fields.Integer(allow_none=True, metadata={"description": "null until known"})
+    faults_12m = fields.Integer(
+        required=True,
+        metadata={"description": "faults recorded against the elevator in the last 12 months"},
+    )
+    entrapments_12m = fields.Integer(
+        required=True,
+        metadata={"description": "entrapments recorded in the elevator in the last 12 months"},
+    )
 
 
 class DistrictCoverage(Reply):
@@ -312,8 +321,9 @@ class InsuranceRoutes(RouteBase):
         roles=[INSURER],
         tag=TAG,
         summary="Premium factors of an elevator",
-        description=SCOPED + " credit_grade, faults_12m and entrapments_12m come from the "
-        "maintenance-credit service and are null until it publishes them.",
+        description=SCOPED + " credit_grade (the maintenance unit's latest final grade, null "
+        "before one is published), faults_12m and entrapments_12m (recorded against the elevator "
+        "in the 12 months up to today) come from the maintenance-credit service's events.",
         responses={200: PremiumFactors},
         errors=(422,),
         path_params={"equipment_code": EQUIPMENT_CODE},

@@ -213,12 +213,13 @@ def test_reminder_three_days_before_the_end_then_lapse(own_stack):
         assert rpc.insurance.coverage(ELEVATOR, "2015-01-15")["covered"] is True
 
 
-def test_premium_factors_are_null_until_credit_events_exist(rpc):
+def test_premium_factors_before_any_credit_event(rpc):
     rpc.licensing.register_equipment(ELEVATOR, "310104")
     wait_until(lambda: _registered(rpc, ELEVATOR), what="registration")
     factors = rpc.insurance.premium_factors(ELEVATOR)
     assert factors["age_years"] == 0  # made in 2014, clock in 2014
-    assert factors["credit_grade"] is None and factors["faults_12m"] is None
+    assert factors["credit_grade"] is None  # no final grade published
+    assert (factors["faults_12m"], factors["entrapments_12m"]) == (0, 0)
 
 
 def test_replay_rebuilds_the_same_read_models(own_stack):
