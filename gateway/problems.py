@@ -92,6 +92,13 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "person whose data has since been erased; read the object again (see Location).",
         ),
         ProblemType(
+            "request-timeout",
+            408,
+            "Request timeout",
+            "The request did not arrive in time (SESP_HTTP_IDLE_TIMEOUT between bytes, "
+            "SESP_HTTP_REQUEST_TIMEOUT in all): send it again, whole.",
+        ),
+        ProblemType(
             "precondition-failed", 412, "Precondition failed", "If-Match names another version."
         ),
         ProblemType("payload-too-large", 413, "Payload too large", "The body is over the limit."),

@@ -241,7 +241,14 @@ class ApiRoute(HttpRequestHandler):
         stream = request.environ["wsgi.input"]
         chunks, size = [], 0
         while True:
-            chunk = stream.read(min(64 * KIB, limit + 1 - size))
+            try:
+                chunk = stream.read(min(64 * KIB, limit + 1 - size))
+            except TimeoutError:  # a client too slow to send its body (gateway.web's limits)
+                raise Problem(
+                    "request-timeout",
+                    "the body did not arrive in time",
+                    headers={"Connection": "close"},  # the rest of it is not waited for
+                ) from None
             if not chunk:
                 break
             chunks.append(chunk)

@@ -22,11 +22,12 @@ import time
 import uuid
 from typing import Any
 
+import eventlet
 from nameko.web.server import HttpOnlyProtocol, WebServer
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.wrappers import Request, Response
 
-from gateway.core import GatewayCore
+from gateway.core import GatewayCore, setting
 from gateway.problems import PROBLEM_JSON, Problem, problem_response, to_problem
 
 access_log = logging.getLogger("sesp.gateway.access")
@@ -109,6 +110,20 @@ class ProblemProtocol(HttpOnlyProtocol):
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
 
+    def _read_request_line(self):
+        # A slow client must not hold a connection: once a request line has arrived, its
+        # headers and body get SESP_HTTP_REQUEST_TIMEOUT in all, and at most the server's
+        # socket timeout (SESP_HTTP_IDLE_TIMEOUT) between two reads.
+        if isinstance(self.rfile, _Deadline):  # the previous request's
+            self.rfile = self.rfile.raw
+        line = super()._read_request_line()
+        if line:
+            deadline = time.monotonic() + self.server.request_timeout
+            self.rfile = _Deadline(
+                self.rfile, self.connection, deadline, self.server.socket_timeout
+            )
+        return line
+
     def handle_one_request(self):
         # eventlet's server answers a few malformed requests itself with canned bytes (a
         # request line over 8 KB: 414; a header line over 8 KB, too many headers, a bad
@@ -116,6 +131,12 @@ class ProblemProtocol(HttpOnlyProtocol):
         self.wfile = _CannedErrors(self.wfile, self)
         try:
             super().handle_one_request()
+        except TimeoutError:  # its headers did not arrive in time (``_Deadline``)
+            self.close_connection = 1
+            try:
+                self.send_error(408, "the request did not arrive in time")
+            except OSError:
+                pass  # the client is gone too
         finally:
             self.wfile = self.wfile.raw
 
@@ -134,7 +155,15 @@ class GatewayWebServer(WebServer):
         return GatewayWsgiApp(self)
 
     def get_wsgi_server(self, sock, wsgi_app, protocol=ProblemProtocol, debug=False):
-        return super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)
+        server = super().get_wsgi_server(sock, wsgi_app, protocol=protocol, debug=debug)
+        cfg = self.container.config
+        # Slow clients: at most this long between two reads of a request, this long for a
+        # whole request once its first line came, and this long idle between requests on a
+        # kept-alive connection (eventlet's defaults wait for ever).
+        server.socket_timeout = float(setting(cfg, "SESP_HTTP_IDLE_TIMEOUT", "10"))
+        server.request_timeout = float(setting(cfg, "SESP_HTTP_REQUEST_TIMEOUT", "30"))
+        server.keepalive = float(setting(cfg, "SESP_HTTP_KEEPALIVE_TIMEOUT", "30"))
+        return server
 
     def process_request(self, sock, address):
         # No Nagle: on a kept-alive connection the tail of a response would otherwise wait
@@ -246,6 +275,35 @@ class _CannedErrors:
         finally:
             self._replacing = False
         return len(data)
+
+    def __getattr__(self, name):
+        return getattr(self.raw, name)
+
+
+class _Deadline:
+    """A request's read file after its first line: each socket read waits at most ``idle``
+    seconds, and a read still going at ``deadline`` (a byte a second keeps every single read
+    short) is cut: ``TimeoutError``, which ends the request."""
+
+    def __init__(self, raw, sock, deadline: float, idle: float | None):
+        self.raw, self._sock, self._deadline, self._idle = raw, sock, deadline, idle
+
+    def _call(self, method, *args):
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._sock.settimeout(min(left, self._idle) if self._idle else left)
+        with eventlet.Timeout(left, TimeoutError("the request did not arrive in time")):
+            return method(*args)
+
+    def read(self, *args):
+        return self._call(self.raw.read, *args)
+
+    def readline(self, *args):
+        return self._call(self.raw.readline, *args)
+
+    def readinto(self, buffer):
+        return self._call(self.raw.readinto, buffer)
 
     def __getattr__(self, name):
         return getattr(self.raw, name)
