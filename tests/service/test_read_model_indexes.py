@@ -44,7 +44,7 @@ BIG_ONE = 7  # the applicant, holder, user and maintenance unit of a fifth of th
 INSURERS = [f"9135020077604965{i:02d}" for i in range(4)]
 BIG = {
     "licensing": {"applications", "licences", "equipment"},
-    "insurance": {"equipment_register", "policies", "policy_equipment"},
+    "insurance": {"equipment_register", "policies", "policy_equipment", "elevator_incidents"},
 }
 
 
@@ -199,6 +199,24 @@ def seed_insurance(conn) -> None:
             for i in range(n_policies)
             for j in range(2)
             if (2 * i + j) % 3  # a third of the elevators uncovered
+        ],
+    )
+    bulk_insert(
+        conn,
+        insurance_tables.unit_grades,
+        [{"uscc": uscc(i), "period": "2023", "grade": "ABCD"[i % 4]} for i in range(200)],
+    )
+    bulk_insert(
+        conn,
+        insurance_tables.elevator_incidents,
+        [
+            {
+                "fact_id": f"q-{i:06d}",
+                "equipment_code": code(i % (ROWS // 4)),
+                "type": ("fault", "entrapment")[i % 2],
+                "occurred_on": date(2022, 1, 1) + timedelta(days=i % 900),
+            }
+            for i in range(ROWS)
         ],
     )
 
@@ -386,6 +404,9 @@ READS: dict[str, tuple] = {
     "coverage of an elevator": search(
         "insurance",
         lambda b: insurance_reads.coverage(b.uow, CLOCK, code(5), "2024-05-01"),
+    ),
+    "premium factors of an elevator": search(
+        "insurance", lambda b: insurance_reads.premium_factors(b.uow, CLOCK, code(5))
     ),
 }
 
