@@ -21,7 +21,7 @@ from gateway.auth import TokenStore
 from gateway.db import open_database
 from gateway.idempotency import IdempotencyStore
 from gateway.metrics import Metrics
-from gateway.ratelimit import Rate, RateLimiter
+from gateway.ratelimit import Rate, RateLimiter, SharedRateLimiter
 from gateway.uscc_exceptions import UsccExceptionList
 
 if TYPE_CHECKING:
@@ -55,7 +55,13 @@ class GatewayCore(SharedExtension):
         lock_for = timedelta(seconds=float(setting(cfg, "SESP_IDEMPOTENCY_LOCK", "90")))
         self.idempotency = IdempotencyStore(self.engine, lock_for=lock_for)
         self.uscc_exceptions = UsccExceptionList(self.engine)
-        self.limiter = RateLimiter(Rate.parse(setting(cfg, "SESP_PUBLIC_RATE", "20/s")))
+        rate = Rate.parse(setting(cfg, "SESP_PUBLIC_RATE", "20/s"))
+        shared = setting(cfg, "SESP_RATE_LIMIT_STORAGE")
+        self.limiter: RateLimiter | SharedRateLimiter = (
+            SharedRateLimiter(rate, shared, setting(cfg, "SESP_RATE_LIMIT_NAMESPACE", "sesp"))
+            if shared
+            else RateLimiter(rate)
+        )
         self.metrics = Metrics()
         self.rpc_timeout = float(setting(cfg, "SESP_RPC_TIMEOUT", "30"))
         self.ready_timeout = float(setting(cfg, "SESP_READY_TIMEOUT", "2"))

@@ -1,17 +1,29 @@
-"""Token buckets per client address, in memory, for the public endpoints.
+"""Rate limits per client address for the public endpoints.
 
 ``SESP_PUBLIC_RATE`` sets the rate as ``N/s``, ``N/m`` or ``N/h`` (default ``20/s``), optionally
-followed by a burst size: ``20/s,burst=40`` (default burst: N). Limits are per gateway process;
-behind a load balancer with R replicas a client gets up to R times the rate.
+followed by a burst size: ``20/s,burst=40`` (default burst: N).
+
+Where the limit is counted:
+- one gateway process (``SESP_RATE_LIMIT_STORAGE`` unset): a token bucket in memory;
+- several replicas: ``SESP_RATE_LIMIT_STORAGE=redis://host:6379/0`` (any storage URI of the
+  ``limits`` library) counts every replica's requests together, as a moving window of
+  ``burst`` requests per ``burst / rate`` seconds; without it, R replicas behind a load
+  balancer would allow R times the rate. ``SESP_RATE_LIMIT_NAMESPACE`` (default ``sesp``)
+  keeps two platforms on one store apart. When the store cannot be reached the request is let
+  through (a public read is not refused because the limiter's store is down) and the
+  failure is logged, once per minute.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+
+log = logging.getLogger("sesp.gateway")
 
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _SPEC = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([smh])\s*(?:,\s*burst\s*=\s*(\d+)\s*)?$")
@@ -57,3 +69,31 @@ class RateLimiter:
         while len(self._buckets) > self.max_clients:
             self._buckets.popitem(last=False)
         return wait
+
+
+class SharedRateLimiter:
+    """``allow(key)`` like ``RateLimiter``, counted in a store every gateway replica shares."""
+
+    def __init__(self, rate: Rate, storage_uri: str, namespace: str = "sesp", clock=time.time):
+        from limits import RateLimitItemPerSecond, storage, strategies
+
+        self.rate, self.clock = rate, clock
+        window = max(1, round(rate.burst / rate.per_second))
+        amount = max(1, round(rate.per_second * window))
+        self.item = RateLimitItemPerSecond(amount, window, namespace=namespace)
+        self.store = storage.storage_from_string(storage_uri)
+        self.limiter = strategies.MovingWindowRateLimiter(self.store)
+        self._last_failure = 0.0
+
+    def allow(self, key: str) -> int:
+        try:
+            if self.limiter.hit(self.item, "public", key):
+                return 0
+            reset = self.limiter.get_window_stats(self.item, "public", key).reset_time
+        except Exception as exc:  # the store is down: let the request through
+            now = time.monotonic()
+            if now - self._last_failure > 60:
+                self._last_failure = now
+                log.warning("rate-limit store unreachable, not limiting: %s", exc)
+            return 0
+        return max(1, math.ceil(reset - self.clock()))

@@ -110,6 +110,9 @@ class ProblemProtocol(HttpOnlyProtocol):
         if self.command != "HEAD" and code >= 200 and code not in (204, 304):
             self.wfile.write(body)
 
+    rfile: Any  # the socket's files, wrapped per request below
+    wfile: Any
+
     def _read_request_line(self):
         # A slow client must not hold a connection: once a request line has arrived, its
         # headers and body get SESP_HTTP_REQUEST_TIMEOUT in all, and at most the server's

@@ -105,6 +105,22 @@ def ensure_postgres(url: str) -> str | None:
     return None
 
 
+DEFAULT_TEST_REDIS = "redis://127.0.0.1:6379/0"
+
+
+def ensure_redis(url: str) -> str | None:
+    """Redis, where gateway replicas share their public rate limits (the tests of that)."""
+    if not reachable(url, 6379) and _local(url) and shutil.which("redis-server"):
+        _run("redis-server", "--daemonize", "yes")
+        _wait(lambda: reachable(url, 6379), 30)
+    if not reachable(url, 6379):
+        return (
+            f"Redis is not reachable at {url}: start it (`redis-server --daemonize yes`, "
+            "Debian package redis-server), or set SESP_TEST_REDIS_URL."
+        )
+    return None
+
+
 def ensure_chromium() -> str | None:
     """Debian's chromium and chromium-driver (the browser tests; a downloaded browser would
     not run on machines without the internet)."""
@@ -129,7 +145,8 @@ def ensure_chromium() -> str | None:
 def for_tests() -> list[str]:
     amqp = os.environ.get("SESP_TEST_AMQP_URI") or settings.DEFAULT_AMQP_URI
     pg = os.environ.get("SESP_TEST_DATABASE_URL", DEFAULT_TEST_PG)
-    problems = [ensure_chromium()]
+    redis = os.environ.get("SESP_TEST_REDIS_URL", DEFAULT_TEST_REDIS)
+    problems = [ensure_chromium(), ensure_redis(redis)]
     servers = [ensure_rabbitmq(amqp, management=True), ensure_postgres(pg)]
     if any(servers) and _docker_works():
         say("a Docker engine works: the tests start RabbitMQ and PostgreSQL in containers")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import uuid
 
 import pytest
 
@@ -13,6 +15,7 @@ from gateway.routing import PUBLIC, route
 from gateway.service import GatewayService
 from infra import registry
 from infra.logs import JsonFormatter
+from infra.preflight import DEFAULT_TEST_REDIS
 from tests.stacks import make_stub_service
 
 SERVICES = registry.names()
@@ -129,6 +132,22 @@ def test_public_endpoints_are_rate_limited_per_client_with_retry_after(gateways)
     assert 1 <= int(response.headers["retry-after"]) <= 60
     assert gw.client.get("/v1/public/no-such-thing").status_code == 429
     assert gw.client.get("/healthz").status_code == 200  # only /v1/public/ is limited
+
+
+def test_replicas_share_the_public_rate_limit_through_the_store(gateways):
+    """Two gateway processes (replicas behind a load balancer) count one client together:
+    without the shared store each would allow the whole rate."""
+    shared = {
+        "SESP_PUBLIC_RATE": "1/m,burst=4",
+        "SESP_RATE_LIMIT_STORAGE": os.environ.get("SESP_TEST_REDIS_URL", DEFAULT_TEST_REDIS),
+        "SESP_RATE_LIMIT_NAMESPACE": f"test-{uuid.uuid4().hex}",  # this test's counts only
+    }
+    one = gateways(service_cls=ProbeGateway, **shared)
+    two = gateways(service_cls=ProbeGateway, **shared)
+    statuses = [gw.client.get("/v1/public/probe").status_code for gw in [one, two] * 4]
+    assert statuses == [200, 200, 200, 200, 429, 429, 429, 429]
+    refused = two.client.get("/v1/public/probe")
+    assert 1 <= int(refused.headers["retry-after"]) <= 240
 
 
 def test_each_request_logs_one_json_line_with_its_request_id(gw):
