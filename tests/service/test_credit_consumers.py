@@ -1,8 +1,9 @@
 """What insurance and licensing keep of the maintenance-credit service's events, on a real store
 (SQLite and PostgreSQL): each event is recorded once by its event id, so a redelivered one
-(the kernel's bookkeeping lost, a replay under a new handler) changes nothing twice.
-
-No broker: the handlers' use cases run on a unit of work of their own, as a worker's would.
+(the kernel's bookkeeping lost, a replay under a new handler) changes nothing twice. The
+handlers' use cases run on a unit of work of their own, as a worker's would; the last test
+runs the credit service and insurance in nameko containers on the real broker and publishes
+a credit event a second time.
 """
 
 from __future__ import annotations
@@ -11,7 +12,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime
 
+import eventlet
+import kombu
 import pytest
+from nameko.containers import ServiceContainer
+from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import func, select
 
 from infra.bus.dependencies import UnitOfWork
@@ -19,13 +24,18 @@ from infra.bus.incoming import IncomingEvent
 from infra.clock import Clock
 from infra.eventstore import EventStore, NewEvent, SubjectKeys, make_engine, migrate
 from infra.eventstore.schema import events
+from infra.settings import nameko_config
+from infra.testing import env, wait_until
 from services.insurance import credit as insurance_credit
 from services.insurance import reads
 from services.insurance.projections import READ_MODELS as INSURANCE_MODELS
+from services.insurance.projections import elevator_incidents
 from services.insurance.service import MIGRATIONS as INSURANCE_MIGRATIONS
+from services.insurance.service import InsuranceService
 from services.licensing import credit as licensing_credit
 from services.licensing.projections import credit_grades
 from services.licensing.service import MIGRATIONS as LICENSING_MIGRATIONS
+from services.maintenance_credit.service import MaintenanceCreditService
 
 UNIT = "91310000132200821H"
 LIFT, OTHER_LIFT = "311012345201400001", "311012345201400002"
@@ -184,3 +194,87 @@ def test_a_redelivered_final_grade_changes_nothing_twice_in_licensing(licensing)
     assert (grades(licensing), licensing.stored()) == once
     licensing.observe(finalized("2016", "A"), finalized("2014", "D"))
     assert grades(licensing) == {UNIT: ("2016", "A")}  # the latest period's grade
+
+
+# --- over the real bus: the credit service and insurance in nameko containers ---------------
+
+
+def test_a_credit_event_published_again_is_applied_once_by_insurance(broker, tmp_path):
+    """The relay publishes at most its unconfirmed batch again after a crash: insurance's
+    consumer meets the event twice and counts it once."""
+    vhost = broker.create_vhost()
+    amqp_uri = broker.uri_for(vhost)
+    urls = {name: f"sqlite:///{tmp_path / f'{name}.db'}" for name in ("credit", "insurance")}
+    containers = [
+        ServiceContainer(
+            cls, {**nameko_config(name), "AMQP_URI": amqp_uri, "SESP_DATABASE_URL": url}
+        )
+        for cls, name, url in (
+            (MaintenanceCreditService, "maintenance_credit", urls["credit"]),
+            (InsuranceService, "insurance", urls["insurance"]),
+        )
+    ]
+    insurance_db = make_engine(urls["insurance"])
+
+    def incidents() -> int:
+        with insurance_db.connect() as conn:
+            return conn.execute(select(func.count()).select_from(elevator_incidents)).scalar()
+
+    def insurance_store() -> int:
+        with insurance_db.connect() as conn:
+            return conn.execute(select(func.count()).select_from(events)).scalar()
+
+    try:
+        with env(SESP_DATA_DIR=str(tmp_path)):
+            for container in containers:
+                container.start()
+            with ClusterRpcProxy({"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=30) as rpc:
+                body = {
+                    "event_id": "q-bus-1",
+                    "unit_uscc": UNIT,
+                    "equipment_code": LIFT,
+                    "type": "fault",
+                    "occurred_at": "2016-03-01T10:00:00+08:00",
+                    "details": {"caused_by_maintenance": True},
+                }
+                assert rpc.maintenance_credit.record_quality_event(body)["status"] == 201
+
+                def consumer() -> dict:
+                    [c] = [
+                        c
+                        for c in rpc.insurance.health()["consumers"]
+                        if c["source"] == "maintenance_credit"
+                    ]
+                    return c
+
+                wait_until(lambda: incidents() == 1, what="insurance to keep the fault")
+                wait_until(lambda: consumer()["catch_up"]["state"] == "live", what="live")
+                stored, seen = insurance_store(), consumer()
+                [message] = [
+                    m
+                    for m in rpc.maintenance_credit.read_all(0, 500)["events"]
+                    if m["type"] == "QualityEventRecorded"
+                ]
+                with kombu.Connection(amqp_uri) as conn:
+                    exchange = kombu.Exchange(
+                        "maintenance_credit.events", type="topic", durable=True
+                    )
+                    kombu.Producer(conn.channel(), exchange=exchange).publish(
+                        message,
+                        routing_key=message["type"],
+                        serializer="json",
+                        delivery_mode=2,
+                        message_id=message["event_id"],
+                    )
+                again = wait_until(
+                    lambda: (c := consumer())["duplicates"] > seen["duplicates"] and c,
+                    what="the redelivery to arrive",
+                )
+        assert again["applied"] == seen["applied"]
+        assert (incidents(), insurance_store()) == (1, stored)
+    finally:
+        for container in containers:
+            with eventlet.Timeout(30):
+                container.stop()
+        insurance_db.dispose()
+        broker.delete_vhost(vhost)
