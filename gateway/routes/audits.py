@@ -325,7 +325,9 @@ class AuditRoutes(RouteBase):
         description="A district or FTZ officer records facts about the licensees of his "
         "bureau and the users and maintainers of the units it supervises (403 otherwise); the "
         "city bureau and city_admin about anyone. `fact_id` is the recording bureau's own: "
-        "the same fact again answers `recorded: false`, another fact under a used id 409.",
+        "the same fact again answers `recorded: false`, another fact under a used id 409. A "
+        "`credit_grade` fact weighs the draw only for a unit the maintenance-credit service "
+        "has published no final grade for (a published grade wins).",
         body=RiskFactIn,
         responses={201: None},
         errors=(409,),
