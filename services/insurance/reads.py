@@ -295,7 +295,8 @@ def premium_factors(
         db.conn.execute(
             select(i.type, func.count())
             .where(
-                i.equipment_code == row["equipment_code"],
+                # an officer may have named the unit by its legacy code
+                i.equipment_code.in_({row["equipment_code"], row["legacy_code"]} - {None}),
                 i.occurred_on > _year_before(today),
                 i.occurred_on <= today,
             )

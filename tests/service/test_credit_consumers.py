@@ -156,6 +156,24 @@ def test_insurance_prices_on_the_units_final_grade_and_the_elevators_last_12_mon
     assert (got["credit_grade"], got["faults_12m"], got["entrapments_12m"]) == ("C", 2, 1)
 
 
+def test_an_incident_recorded_under_the_legacy_code_counts_for_the_elevator(insurance):
+    code, legacy = "311012345201400003", "31101234520140000003"
+    data = {"equipment_code": code, "district": "310104", "maintenance_unit_uscc": UNIT}
+    stored = insurance.uow.append(
+        f"licensing:equipment-{code}",
+        None,
+        [NewEvent("licensing.EquipmentRegistered", {**data, "legacy_code": legacy})],
+        {"observed_from": "licensing"},
+    )
+    INSURANCE_MODELS.project_fact(insurance.uow.conn, stored[0])
+    insurance.observe(
+        quality("fault", "2016-03-01", code=legacy), quality("fault", "2016-04-01", code=code)
+    )
+    for asked in (code, legacy):
+        got = reads.premium_factors(insurance.uow, Clock(TODAY), asked)
+        assert (got["equipment_code"], got["faults_12m"]) == (code, 2)
+
+
 def test_a_redelivered_credit_event_changes_nothing_twice_in_insurance(insurance):
     grade, fault = finalized("2015", "D"), quality("fault", "2016-03-01")
     before = insurance.stored()
