@@ -19,6 +19,12 @@ from marshmallow import Schema
 
 from gateway.routes.audits import VerifyIn
 from gateway.schemas import TokenCreate, UsccExceptionIn
+from services.blacklist.schemas import (
+    ManualListingIn,
+    ReinspectionIn,
+    RepairApplicationIn,
+    RepairDecisionIn,
+)
 from services.insurance.schemas import BatchEnvelopeSchema, PolicySchema, QuoteSchema
 from services.licensing.examples import operator_certificate, production_licence, use_registration
 from services.licensing.schemas import applications as apps
@@ -419,6 +425,38 @@ EXAMPLES: dict[type[Schema], dict[str, Example]] = {
     WhatIfIn: {
         "today": Example("As of today", {}),
         "as_of": Example("As of a day", {"as_of": "2014-09-30"}),
+    },
+    ManualListingIn: {
+        "serious_violation": Example(
+            "List a unit on the serious-violation list (严重违法失信名单)",
+            {
+                "uscc": UNIT,
+                "name": "上海浦东电梯维保有限公司",
+                "district": "310115",
+                "reason": "forged half-monthly maintenance records",
+                "legal_basis": "Special Equipment Safety Law of the PRC, art. 88",
+                "decision_no": "沪市监特罚〔2014〕12号",
+                "listed_on": "2014-09-26",
+            },
+        )
+    },
+    RepairApplicationIn: {
+        "repair": Example(
+            "Apply for credit repair after rectifying",
+            {"rectification": "records system replaced; maintenance staff retrained and certified"},
+        )
+    },
+    ReinspectionIn: {
+        "passed": Example(
+            "The re-inspection found the rectification done",
+            {"passed": True, "findings": "20 elevators sampled, records complete"},
+        )
+    },
+    RepairDecisionIn: {
+        "granted": Example(
+            "Grant credit repair",
+            {"outcome": "granted", "reason": "rectified and re-inspected"},
+        )
     },
 }
 

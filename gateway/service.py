@@ -17,6 +17,7 @@ from nameko.timer import timer
 
 from gateway.routes.admin import AdminRoutes, UsccExceptionRoutes
 from gateway.routes.audits import AuditRoutes
+from gateway.routes.blacklist import BlacklistRoutes
 from gateway.routes.credit import CreditRoutes
 from gateway.routes.equipment import EquipmentRoutes
 from gateway.routes.insurance import InsuranceRoutes
@@ -36,6 +37,7 @@ class GatewayService(
     AuditRoutes,
     InsuranceRoutes,
     CreditRoutes,
+    BlacklistRoutes,
 ):
     name = "gateway"
 

@@ -122,3 +122,11 @@ def unit_listings(conn: Connection, uscc: str) -> dict:
         "listed": any(x["status"] == "listed" for x in listings),
         "listings": listings,
     }
+
+
+def public_state(conn: Connection) -> str:
+    """How many units and events the list was written from: every event of a unit moves its
+    version, so any change to a public row changes the mark."""
+    u = blacklist_units.c
+    count, total = conn.execute(select(func.count(), func.coalesce(func.sum(u.version), 0))).one()
+    return f"{count}-{total}"

@@ -10,7 +10,7 @@ from infra.places import BUREAUS, DISTRICTS
 from infra.schemas import Date, Pattern, Reply, Strict, flatten_errors
 from services.blacklist.domain import LISTS, SERIOUS_VIOLATION
 
-DISTRICT = validate.OneOf(DISTRICTS, error="must be a district code, e.g. 310101")
+DISTRICT = validate.OneOf(DISTRICTS)
 
 
 class ManualListingIn(Strict):

@@ -82,6 +82,11 @@ class BlacklistService(KernelService):
     def unit_listings(self, uscc: str) -> dict:
         return reads.unit_listings(self.db.conn, uscc)
 
+    @rpc
+    def public_state(self) -> str:
+        """A mark that moves with every change to the public list (the CSV's ETag)."""
+        return reads.public_state(self.db.conn)
+
     # -- time-driven rules ---------------------------------------------------------------
 
     @timer(interval=60)

@@ -11,6 +11,8 @@ route without a case fails ``test_every_protected_route_has_a_case``.
 from __future__ import annotations
 
 import json
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -329,6 +331,57 @@ class World:
         response = self.gw.client.post(f"/v1/credit/units/{uscc}/appeals", json=body, headers=unit)
         assert response.status_code == 201, response.text
         return response.json()["id"]
+
+    # --- blacklist objects (listings of the maintenance unit role's code) ------------------
+
+    def listing_body(self, uscc: str | None = None) -> dict:
+        return {
+            "uscc": uscc or new_uscc(),
+            "name": "Matrix Lift Care",
+            "district": XUHUI,
+            "reason": "forged maintenance records",
+            "legal_basis": "Special Equipment Safety Law art. 88",
+            "decision_no": f"matrix-{self.seq()}-{new_uscc()}",
+        }
+
+    def _unraced(self, send: Callable[[], Any]) -> Any:
+        """``send()`` again while it loses a race on the unit's stream (409, not applied), after
+        a pause that grows: the fuzzing builds several objects of one unit at once."""
+        for attempt in range(30):
+            response = send()
+            if response.status_code != 409:
+                return response
+            time.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+        return response
+
+    def listing(self) -> str:
+        """A fresh listing of the maintenance unit role's code (one decision each). Listings
+        of one unit share its stream: one made at the same time by another request (the
+        fuzzing sends several at once) wins, and this one is made again (409: not applied)."""
+        body = self.listing_body(self.uscc[MAINTENANCE_UNIT])
+        response = self._unraced(
+            lambda: self.gw.client.post("/v1/blacklist/listings", json=body, headers=self.admin)
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    def repair_application(self, reinspected: bool = False) -> str:
+        uscc = self.uscc[MAINTENANCE_UNIT]
+        unit = self.gw.headers(self.gw.token(MAINTENANCE_UNIT, uscc=uscc))
+        url = f"/v1/blacklist/listings/{self.listing()}/repair-applications"
+        response = self._unraced(
+            lambda: self.gw.client.post(url, json={"rectification": "matrix"}, headers=unit)
+        )
+        assert response.status_code == 201, response.text
+        application = response.json()["id"]
+        if reinspected:
+            url = f"/v1/blacklist/repair-applications/{application}/reinspection"
+            body = {"passed": True, "findings": "matrix"}
+            response = self._unraced(
+                lambda: self.gw.client.post(url, json=body, headers=self.admin)
+            )
+            assert response.status_code == 200, response.text
+        return application
 
 
 def _command(
@@ -706,6 +759,32 @@ CASES: dict[str, Case] = {
     # ask, and is refused by the rule (409), not by its role.
     "finalize_evaluation": Case(
         ok=lambda w, role: Req(path={"evaluation_id": w.evaluation()}), expect=409
+    ),
+    # --- blacklist -----------------------------------------------------------------------
+    "list_unit": Case(ok=lambda w, role: Req(json=w.listing_body()), expect=201),
+    "apply_for_repair": Case(
+        ok=lambda w, role: Req(
+            path={"listing_id": w.listing()}, json={"rectification": "new staff trained"}
+        ),
+        expect=201,
+        out_of_scope=lambda w, role: Req(
+            path={"listing_id": w.listing()}, json={"rectification": "new staff trained"}
+        ),
+        scoped=(MAINTENANCE_UNIT,),
+    ),
+    "record_reinspection": Case(
+        ok=lambda w, role: Req(
+            path={"application_id": w.repair_application()},
+            json={"passed": True, "findings": "rectified"},
+        ),
+        expect=200,
+    ),
+    "decide_repair": Case(
+        ok=lambda w, role: Req(
+            path={"application_id": w.repair_application(reinspected=True)},
+            json={"outcome": "granted", "reason": "rectified"},
+        ),
+        expect=200,
     ),
 }
 

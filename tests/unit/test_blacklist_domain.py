@@ -337,3 +337,12 @@ def test_every_change_is_an_event_replayed_to_the_same_state():
     for e in events:
         assert type(e).from_data(e.to_data()) == e
     assert unit.version == 6
+
+
+def test_the_terms_come_from_the_settings(monkeypatch):
+    from services.blacklist.listings import terms_from_environment
+
+    assert terms_from_environment() == Terms(management_years=1, publication_years=3)
+    monkeypatch.setenv("SESP_BLACKLIST_MANAGEMENT_YEARS", "2")
+    monkeypatch.setenv("SESP_BLACKLIST_PUBLICATION_YEARS", "5")
+    assert terms_from_environment() == Terms(management_years=2, publication_years=5)
