@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from infra import errors
 from infra.schemas import load
+from infra.textsearch import contains_text
 from services.blacklist import schemas
 from services.blacklist.domain import Listing, RepairApplication, Unit
 from services.blacklist.projections import blacklist_listings, blacklist_units
@@ -89,8 +90,7 @@ def public_blacklist(
     if f.get("uscc"):
         query = query.where(c.uscc == f["uscc"])
     if f.get("q"):
-        # Latin letters in any case; Chinese has none to fold.
-        query = query.where(func.lower(c.name).contains(f["q"].lower(), autoescape=True))
+        query = query.where(contains_text(conn, c.name, f["q"]))
     if f.get("district"):
         query = query.where(c.district == f["district"])
     if f["status"] != "all":

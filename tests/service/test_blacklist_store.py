@@ -25,6 +25,7 @@ from services.blacklist.projections import KINDS, READ_MODELS
 from services.blacklist.service import MIGRATIONS, REMOVAL
 
 UNIT, OTHER = "91350200776049653A", "913502000728319549"
+USCCS = [UNIT, OTHER, "9135021359498494XQ", "91440101MA5CJQ4N59", "91310115MA1FL0001N"]
 TERMS = Terms()
 
 
@@ -283,3 +284,30 @@ def test_a_rebuild_equals_the_live_read_models(worker):
     worker.commit()
     READ_MODELS.rebuild(worker.engine, worker.store)
     assert READ_MODELS.digest(worker.uow.conn) == live
+
+
+@pytest.mark.parametrize(
+    ("fragment", "found"),
+    [
+        ("otis", ["Otis Elevator Co"]),
+        ("OTIS", ["Otis Elevator Co"]),
+        ("Élé", ["Élévateurs de Paris"]),
+        ("élé", []),  # only ASCII letters fold, on both backends
+        ("三菱电梯", ["上海三菱电梯有限公司"]),
+        ("50%", ["50% Lifts"]),
+        ("0_L", []),
+    ],
+)
+def test_a_name_fragment_finds_the_same_on_both_backends(worker, fragment, found):
+    names = [
+        "Otis Elevator Co",
+        "Élévateurs de Paris",
+        "上海三菱电梯有限公司",
+        "50% Lifts",
+        "500 Lifts",
+    ]
+    for i, name in enumerate(names):
+        body = manual(uscc=USCCS[i])
+        body.update(name=name, decision_no=f"D-{i}")
+        worker.call(listings.list_manually, TERMS, body, None)
+    assert sorted(r["name"] for r in worker.public(q=fragment)) == sorted(found)
