@@ -21,6 +21,7 @@ from gateway.auth import TokenStore
 from gateway.db import open_database
 from gateway.idempotency import IdempotencyStore
 from gateway.metrics import Metrics
+from gateway.publiccache import PublicCache
 from gateway.ratelimit import Rate, RateLimiter, SharedRateLimiter
 from gateway.uscc_exceptions import UsccExceptionList
 
@@ -67,6 +68,14 @@ class GatewayCore(SharedExtension):
         self.ready_timeout = float(setting(cfg, "SESP_READY_TIMEOUT", "2"))
         self.idempotency_wait = float(setting(cfg, "SESP_IDEMPOTENCY_WAIT", "10"))
         self.amqp_uri = cfg.get("AMQP_URI")
+        entries = int(setting(cfg, "SESP_PUBLIC_CACHE_ENTRIES", "10000"))
+        max_age = float(setting(cfg, "SESP_PUBLIC_CACHE_SECONDS", "1"))
+        self.public_cache = PublicCache(self.amqp_uri, entries, max_age)
+
+    def start(self) -> None:
+        # Routes registered during setup: listen to the events their kept answers depend on.
+        self.public_cache.start(s for route in self.routes for s in route.cache_from)
+        super().start()
 
     def register_route(self, route: ApiRoute) -> None:
         self.routes.append(route)
@@ -81,5 +90,10 @@ class GatewayCore(SharedExtension):
         return self._openapi
 
     def stop(self) -> None:
+        self.public_cache.stop()
         self.engine.dispose()
         super().stop()
+
+    def kill(self) -> None:
+        self.public_cache.stop()
+        super().kill()

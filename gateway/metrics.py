@@ -65,6 +65,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.public_cache = Counter(
+            "sesp_public_cache",
+            "Public reads answered from the gateway's memory (hit) or by their service (miss)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.rate_limited = Counter(
             "sesp_http_rate_limited",
             "Requests refused by the public rate limit",

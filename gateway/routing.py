@@ -46,6 +46,7 @@ from gateway.call import ANONYMOUS, Call
 from gateway.core import GatewayCore
 from gateway.idempotency import StoredResponse, request_hash
 from gateway.problems import Problem, problem_response, to_problem
+from gateway.publiccache import CachedAnswer
 from gateway.uscc_exceptions import named_in
 from gateway.web import GatewayWebServer
 from infra.bus.context import context_data
@@ -81,10 +82,7 @@ def _cacheable(request: Request, response: Response) -> Response:
     whose ``If-None-Match`` names the current tag gets 304 with no body."""
     import hashlib
 
-    # A streamed body (the CSV) cannot be hashed before it is sent: its route sets the tag.
-    tag = response.headers.get("ETag") or (
-        '"' + hashlib.sha256(response.get_data()).hexdigest()[:32] + '"'
-    )
+    tag = '"' + hashlib.sha256(response.get_data()).hexdigest()[:32] + '"'
     response.headers["ETag"] = tag
     response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
     wanted = request.headers.get("If-None-Match", "")
@@ -130,6 +128,7 @@ class ApiRoute(HttpRequestHandler):
         content_type: str = "application/json",
         path_params: Mapping[str, dict] | None = None,
         calls_services: bool = True,
+        cache_from: Iterable[str] = (),
         shown_once: Iterable[str] = (),
         **kwargs,
     ):
@@ -152,6 +151,11 @@ class ApiRoute(HttpRequestHandler):
         self.content_type = content_type
         self.path_params = dict(path_params or {})
         self.calls_services = calls_services
+        # Services whose events change this public read's answers: answers are kept in the
+        # gateway until one of their events arrives (gateway.publiccache).
+        self.cache_from = tuple(cache_from)
+        if self.cache_from and (self.http_method != "GET" or roles != PUBLIC):
+            raise ValueError("only public GET routes keep their answers (cache_from)")
         # Response fields holding a secret shown only once: never stored, never replayed.
         self.shown_once = tuple(shown_once)
         kwargs.setdefault("expected_exceptions", (DomainError, Problem))
@@ -315,7 +319,24 @@ class ApiRoute(HttpRequestHandler):
             raise Problem("validation", errors=flatten_errors(exc.messages)) from None
 
     def _run(self, call: Call) -> Response:
-        """Run the route method in a nameko worker; its result or error as a response."""
+        """Run the route method in a nameko worker; its result or error as a response. A
+        route with ``cache_from`` answers from the gateway's memory while nothing changed."""
+        if not self.cache_from:
+            return self._answer(call)
+        cache = self.core.public_cache
+        key = "\n".join([call.request.full_path, call.request.headers.get("Accept-Language", "")])
+        kept = cache.get(key, self.cache_from)
+        if kept is not None:
+            self.core.metrics.public_cache.labels("hit").inc()
+            response = Response(kept.body, status=kept.status, headers=list(kept.headers))
+            return _cacheable(call.request, response)
+        self.core.metrics.public_cache.labels("miss").inc()
+        read_under = cache.generation(self.cache_from)
+        if read_under is None:  # not hearing every source's events: nothing is kept
+            return self._answer(call)
+        return self._answer(call, keep=partial(cache.put, key, self.cache_from, read_under))
+
+    def _answer(self, call: Call, keep=None) -> Response:
         actor = call.principal.actor() if call.principal else ANONYMOUS
         event = Event()
         self.container.spawn_worker(
@@ -336,6 +357,9 @@ class ApiRoute(HttpRequestHandler):
             and self.path.startswith("/v1/public/")
             and response.status_code == 200
         ):
+            if keep is not None and not response.is_streamed:
+                headers = tuple((k, v) for k, v in response.headers.items())
+                keep(CachedAnswer(response.status_code, headers, response.get_data()))
             return _cacheable(call.request, response)
         return response
 

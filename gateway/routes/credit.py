@@ -419,6 +419,7 @@ class CreditRoutes(RouteBase):
         "name (partial), grade or district.",
         query=PublicCreditQuery,
         responses={200: PublicCreditPage},
+        cache_from=("maintenance_credit",),
     )
     def public_credit(self, call: Call):
         q = dict(call.query)
