@@ -67,7 +67,9 @@ def make_engine(
         def _on_begin(conn):
             lock.acquire()
             try:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                # Straight to the driver: SQLAlchemy's execution path would cost more than the
+                # statement (once per transaction, on the path of every write).
+                conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
             except BaseException:
                 lock.release()
                 raise

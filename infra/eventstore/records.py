@@ -62,6 +62,10 @@ class StoredEvent:
     # back with personal fields left encrypted and no upcaster applied. Lets the relay put it
     # in the message without encoding it again.
     stored_data: str | None = field(default=None, repr=False, compare=False)
+    # The event's link in its stream's hash chain. A caller that appends after this event
+    # passes it as ``head_hash`` (with ``expected_version=version``): the append then needs no
+    # read of the stream's head.
+    hash: str = field(default="", repr=False, compare=False)
 
     def to_message(self, service: str) -> dict[str, Any]:
         """The body the relay publishes (data as stored: personal fields stay encrypted)."""

@@ -21,7 +21,7 @@ from .crypto import (
     encrypt_personal,
     unwrap_personal,
 )
-from .db import bulk_insert
+from .db import _json_value, bulk_insert
 from .errors import ConcurrencyError
 from .records import Clock, NewEvent, StoredEvent, from_db, make_meta, to_db, utcnow
 from .schema import events
@@ -86,14 +86,34 @@ class EventStore(Snapshots):
         expected_version: int | None,
         new_events: Sequence[NewEvent],
         meta: dict[str, Any] | None = None,
+        *,
+        head_hash: str | None = None,
     ) -> list[StoredEvent]:
         """Append atomically after ``expected_version`` (0: new stream; None: wherever it is).
 
         Raises ``ConcurrencyError`` when the stream is elsewhere. Appending events whose ids are
         all stored already is a no-op that returns ``[]`` (a retried command).
+
+        ``head_hash``: the hash of the stream's event at ``expected_version``, as the caller
+        loaded it (``StoredEvent.hash``). With it, or for a new stream (expected version 0),
+        the append is one statement and no read: an ``INSERT`` that writes only if that event
+        is still the head (the unique ``(stream_id, version)`` key and a check of the
+        predecessor's hash in the same statement are the guard). When it writes nothing, the
+        append falls back to the read-then-insert path below, which raises or ignores a retry
+        exactly as without ``head_hash``.
         """
         if not new_events:
             return []
+        if (
+            expected_version is not None
+            and (expected_version == 0 or head_hash)
+            and len(new_events) <= _FAST_MAX
+        ):
+            written = self._append_at_head(
+                conn, stream_id, expected_version, head_hash or hashing.GENESIS, new_events, meta
+            )
+            if written is not None:
+                return written
         ids = [e.event_id for e in new_events]
         tx_id, head_version, prev_hash, stored = self._head(conn, stream_id, ids)
         # Checked whatever the expected version: a retry that re-read the stream (or appends at
@@ -113,9 +133,42 @@ class EventStore(Snapshots):
                 conn.execute(insert(events), rows)
         except Exception as exc:  # unique (stream, version) or event id: someone got there first
             if _is_integrity_error(exc):
+                if self.dialect != "postgresql":
+                    # SQLite keeps the rows inserted before the failing one, and the caller's
+                    # transaction goes on: take them out (this transaction holds the write
+                    # lock since it read the head, so rows past the head are ours).
+                    conn.execute(
+                        events.delete().where(
+                            events.c.stream_id == stream_id, events.c.version > head_version
+                        )
+                    )
                 raise ConcurrencyError(stream_id, head_version, None) from exc
             raise
         return self._written(rows, new_events, meta)
+
+    def _append_at_head(
+        self,
+        conn: Connection,
+        stream_id: str,
+        head_version: int,
+        head_hash: str,
+        new_events: Sequence[NewEvent],
+        meta: dict[str, Any] | None,
+    ) -> list[StoredEvent] | None:
+        """The one-statement append after a known head; None when it wrote nothing (the head
+        moved, or is not what the caller loaded, or the events are stored already)."""
+        now = self.clock()
+        meta = meta or make_meta()
+        rows = self._rows(conn, stream_id, head_version, head_hash, new_events, meta, now, 0)
+        if self.dialect == "postgresql":
+            got = _insert_at_head_pg(conn, rows, stream_id, head_version, head_hash)
+        else:
+            got = _insert_at_head_sqlite(conn, rows, stream_id, head_version, head_hash)
+        if len(got) != len(rows):
+            if got:  # some rows went in and others met a taken key: take ours back out
+                conn.execute(events.delete().where(events.c.position.in_(list(got.values()))))
+            return None
+        return self._written(rows, new_events, meta, got)
 
     def _rows(
         self,
@@ -153,16 +206,20 @@ class EventStore(Snapshots):
 
     @staticmethod
     def _written(
-        rows: list[dict], new_events: Sequence[NewEvent], meta: dict[str, Any]
+        rows: list[dict],
+        new_events: Sequence[NewEvent],
+        meta: dict[str, Any],
+        positions: dict[int, int] | None = None,
     ) -> list[StoredEvent]:
-        # Positions are assigned by the database; read back only when a caller needs them.
+        # Positions are assigned by the database: given by the one-statement append (by
+        # version), 0 otherwise (read back only when a caller needs them).
         # The caller's own data (personal values unwrapped) needs no decrypting round trip.
         if not rows:
             return []
         recorded_at = from_db(rows[0]["recorded_at"])
         return [
             StoredEvent(
-                position=0,
+                position=positions[r["version"]] if positions else 0,
                 event_id=r["event_id"],
                 stream_id=r["stream_id"],
                 version=r["version"],
@@ -172,6 +229,7 @@ class EventStore(Snapshots):
                 meta=meta,
                 occurred_at=from_db(r["occurred_at"]) if ev.occurred_at else recorded_at,
                 recorded_at=recorded_at,
+                hash=r["hash"],
             )
             for r, ev in zip(rows, new_events, strict=True)
         ]
@@ -369,6 +427,7 @@ class EventStore(Snapshots):
             occurred_at=from_db(r["occurred_at"]),
             recorded_at=from_db(r["recorded_at"]),
             stored_data=stored if as_stored else None,
+            hash=r["hash"],
         )
 
     # -- integrity and erasure -----------------------------------------------------------
@@ -379,6 +438,159 @@ class EventStore(Snapshots):
 
     def erase_subject(self, conn: Connection, subject_id: str) -> bool:
         return self.keys.erase(conn, subject_id, to_db(self.clock()))
+
+
+# Events per append that take the one-statement path (more go through the head read).
+_FAST_MAX = 500
+_COLUMNS = (
+    "event_id",
+    "stream_id",
+    "version",
+    "type",
+    "schema_version",
+    "data",
+    "meta",
+    "occurred_at",
+    "recorded_at",
+    "tx_id",
+    "hash",
+)
+_COLUMN_LIST = ", ".join(_COLUMNS)
+# The predecessor must be the head the caller loaded: the event at that version, with that hash.
+_AT_HEAD = "EXISTS (SELECT 1 FROM events WHERE stream_id = {0} AND version = {0} AND hash = {0})"
+
+# PostgreSQL: the transaction id is taken by the first statement, *before* the INSERT draws
+# positions from the sequence (see ``tailing``); both travel in one round trip. The rows come
+# as one JSON document (see ``db.bulk_insert``), inserted in their order. ``ON CONFLICT DO
+# NOTHING``: a taken (stream, version) or event id writes nothing instead of aborting the
+# caller's transaction; the caller sees it from the rows returned.
+_PG_AT_HEAD = (
+    "SELECT pg_current_xact_id(); "
+    f"INSERT INTO events ({_COLUMN_LIST}) SELECT "
+    + ", ".join(
+        "pg_current_xact_id()::text::bigint" if c == "tx_id" else f"r.{c}" for c in _COLUMNS
+    )
+    + " FROM json_populate_recordset(NULL::events, %s) WITH ORDINALITY AS r WHERE {where}"
+    " ORDER BY r.ordinality ON CONFLICT DO NOTHING RETURNING version, position"
+)
+_PG_NEW_STREAM = _PG_AT_HEAD.format(where="true")
+_PG_AFTER_HEAD = _PG_AT_HEAD.format(where=_AT_HEAD.format("%s"))
+
+
+# One event (the common case): a statement prepared once per connection, so the server
+# neither parses nor plans it again (planning costs more than the insert itself).
+_PG_PREPARED = "sesp_events_append_one"
+_PG_PREPARE = (
+    f"PREPARE {_PG_PREPARED} (text, text, int, text, int, text, text, timestamp, timestamp,"
+    f" text, text) AS INSERT INTO events ({_COLUMN_LIST})"
+    " SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, pg_current_xact_id()::text::bigint, $10"
+    " WHERE $3 = 1 OR EXISTS (SELECT 1 FROM events"
+    " WHERE stream_id = $2 AND version = $3 - 1 AND hash = $11)"
+    " ON CONFLICT DO NOTHING RETURNING version, position"
+)
+_PG_EXECUTE = (
+    f"SELECT pg_current_xact_id(); EXECUTE {_PG_PREPARED}"
+    " (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+
+
+def _insert_at_head_pg(
+    conn: Connection, rows: list[dict], stream_id: str, head_version: int, head_hash: str
+) -> dict[int, int]:
+    """Insert ``rows`` if the stream's head is still (``head_version``, ``head_hash``); the
+    positions of the rows written, by version."""
+    if len(rows) == 1:
+        r = rows[0]
+        info = conn.connection.info  # per DB-API connection, cleared when it reconnects
+        if not info.get(_PG_PREPARED):  # once per connection; it outlives a rollback
+            conn.exec_driver_sql(_PG_PREPARE)
+            info[_PG_PREPARED] = True
+        result = conn.exec_driver_sql(
+            _PG_EXECUTE,
+            (
+                r["event_id"],
+                r["stream_id"],
+                r["version"],
+                r["type"],
+                r["schema_version"],
+                r["data"],
+                r["meta"],
+                r["occurred_at"],
+                r["recorded_at"],
+                r["hash"],
+                head_hash,
+            ),
+        )
+        return dict(result.all())
+    doc = json.dumps(rows, ensure_ascii=False, separators=(",", ":"), default=_json_value)
+    if head_version == 0:
+        result = conn.exec_driver_sql(_PG_NEW_STREAM, (doc,))
+    else:
+        result = conn.exec_driver_sql(_PG_AFTER_HEAD, (doc, stream_id, head_version, head_hash))
+    return dict(result.all())
+
+
+_SQLITE_STATEMENTS: dict[tuple[int, bool], str] = {}
+
+
+def _sqlite_at_head(n: int, new_stream: bool) -> str:
+    sql = _SQLITE_STATEMENTS.get((n, new_stream))
+    if sql is None:
+        one = "(" + ", ".join("?" * len(_COLUMNS)) + ")"
+        # SQLite needs a WHERE before an upsert's ON CONFLICT when inserting from a SELECT.
+        where = "true" if new_stream else _AT_HEAD.format("?")
+        sql = _SQLITE_STATEMENTS[(n, new_stream)] = (
+            f"INSERT INTO events ({_COLUMN_LIST}) SELECT * FROM (VALUES {', '.join([one] * n)})"
+            f" WHERE {where} ORDER BY 3 ON CONFLICT DO NOTHING RETURNING version, position"
+        )
+    return sql
+
+
+def _insert_at_head_sqlite(
+    conn: Connection, rows: list[dict], stream_id: str, head_version: int, head_hash: str
+) -> dict[int, int]:
+    """As ``_insert_at_head_pg`` (SQLite holds the write lock from ``BEGIN IMMEDIATE``, so no
+    other writer is in between; positions are the rowid, in insertion order)."""
+    as_text = _sqlite_datetime(conn)
+    params: list[Any] = []
+    for r in rows:
+        params += (
+            r["event_id"],
+            r["stream_id"],
+            r["version"],
+            r["type"],
+            r["schema_version"],
+            r["data"],
+            r["meta"],
+            as_text(r["occurred_at"]),
+            as_text(r["recorded_at"]),
+            0,
+            r["hash"],
+        )
+    if head_version:
+        params += (stream_id, head_version, head_hash)
+    # Straight to the DB-API connection: the statement is fixed text, so SQLAlchemy's
+    # execution machinery would only add its cost (sqlite3 caches the prepared statement).
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    cur = raw.execute(_sqlite_at_head(len(rows), not head_version), params)
+    try:
+        return dict(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def _sqlite_datetime(conn: Connection) -> Any:
+    """The text SQLAlchemy's ``DateTime`` stores on SQLite (the same form every read compares)."""
+    global _SQLITE_DT
+    if _SQLITE_DT is None:
+        _SQLITE_DT = events.c.recorded_at.type.dialect_impl(conn.dialect).bind_processor(
+            conn.dialect
+        )
+    return _SQLITE_DT
+
+
+_SQLITE_DT: Any = None
 
 
 def _is_integrity_error(exc: Exception) -> bool:
