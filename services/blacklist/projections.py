@@ -9,7 +9,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, Index, Integer, MetaData, String, Table, Text, select
+from sqlalchemy import (
+    DDL,
+    Boolean,
+    Column,
+    Date,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    select,
+)
 from sqlalchemy.engine import Connection
 
 from infra.clock import local_date
@@ -60,6 +73,19 @@ Index(
     blacklist_listings.c.district,
     blacklist_listings.c.status,
     blacklist_listings.c.id,
+)
+# The public search by a fragment of the name (``LIKE '%...%'``): trigrams on PostgreSQL. SQLite
+# has no such index; it scans.
+Index(
+    "ix_blacklist_listings_name_trgm",
+    blacklist_listings.c.name,
+    postgresql_using="gin",
+    postgresql_ops={"name": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
+event.listen(
+    metadata,
+    "before_create",
+    DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"),
 )
 
 blacklist_repair_applications = Table(

@@ -24,6 +24,9 @@ from infra.eventstore import EventStore, SubjectKeys, make_engine, make_meta, mi
 from infra.eventstore.db import bulk_insert
 from infra.identifiers import uscc_check_character
 from infra.repository import Repository
+from services.blacklist import projections as blacklist_tables
+from services.blacklist import reads as blacklist_reads
+from services.blacklist.service import MIGRATIONS as BLACKLIST_MIGRATIONS
 from services.insurance import projections as insurance_tables
 from services.insurance import reads as insurance_reads
 from services.insurance.service import MIGRATIONS as INSURANCE_MIGRATIONS
@@ -45,6 +48,7 @@ INSURERS = [f"9135020077604965{i:02d}" for i in range(4)]
 BIG = {
     "licensing": {"applications", "licences", "equipment"},
     "insurance": {"equipment_register", "policies", "policy_equipment", "elevator_incidents"},
+    "blacklist": {"blacklist_listings"},
 }
 
 
@@ -221,6 +225,52 @@ def seed_insurance(conn) -> None:
     )
 
 
+def seed_blacklist(conn) -> None:
+    """A blacklist far longer than any city's (17 units in 2014): the reads must not depend
+    on it staying short. A unit of every fifth row is listed over and over."""
+    bulk_insert(
+        conn,
+        blacklist_tables.blacklist_units,
+        [
+            {
+                "uscc": uscc(i),
+                "name": f"Lift Care {i} 电梯维保",
+                "district": DISTRICTS[i % len(DISTRICTS)],
+                "next_due_on": date(2025, 1, 1) + timedelta(days=i % 700),
+                "version": 1,
+            }
+            for i in range(ROWS // 5)
+        ],
+    )
+    bulk_insert(
+        conn,
+        blacklist_tables.blacklist_listings,
+        [
+            {
+                "id": f"{uscc(BIG_ONE if i % 5 == 0 else i % (ROWS // 5))}-{i:05d}",
+                "uscc": uscc(BIG_ONE if i % 5 == 0 else i % (ROWS // 5)),
+                "name": f"Lift Care {i % (ROWS // 5)} 电梯维保",
+                "district": DISTRICTS[i % len(DISTRICTS)],
+                "list": "maintenance_quality",
+                "cause": f"beyond_licence_scope:f-{i}",
+                "reason": "maintenance work beyond the licence scope",
+                "legal_basis": "credit rules",
+                "authority": "SH",
+                "decision_no": f"AUTO-{i}",
+                "listed_on": date(2022, 1, 1) + timedelta(days=i % 900),
+                "earliest_removal_on": date(2023, 1, 1) + timedelta(days=i % 900),
+                "publication_ends_on": date(2025, 1, 1) + timedelta(days=i % 900),
+                "status": ("listed", "removed")[i % 3 == 0],
+                "repair_granted_on": None,
+                "removed_on": date(2025, 1, 1) + timedelta(days=i % 900) if i % 3 == 0 else None,
+                "removal_reason": "publication_ended" if i % 3 == 0 else None,
+                "trigger_event_id": None,
+            }
+            for i in range(ROWS)
+        ],
+    )
+
+
 class Backend:
     """A migrated service database on one backend, with a worker's unit of work."""
 
@@ -243,9 +293,15 @@ def seeded(postgres) -> Iterator[dict[str, Backend]]:
     made = {
         "licensing": (postgres.create_database(), ("licensing_version", LICENSING_MIGRATIONS)),
         "insurance": (postgres.create_database(), ("insurance_version", INSURANCE_MIGRATIONS)),
+        "blacklist": (postgres.create_database(), ("blacklist_version", BLACKLIST_MIGRATIONS)),
     }
     backends = {name: Backend(url, chain) for name, (url, chain) in made.items()}
-    for name, seed in (("licensing", seed_licensing), ("insurance", seed_insurance)):
+    seeds = (
+        ("licensing", seed_licensing),
+        ("insurance", seed_insurance),
+        ("blacklist", seed_blacklist),
+    )
+    for name, seed in seeds:
         with backends[name].engine.begin() as conn:
             seed(conn)
         with (
@@ -282,7 +338,12 @@ def officers(b: Backend, filters: dict, after: list | None = None) -> Any:
     return officers_listing(licensing(b).repo, filters, 51, after)
 
 
+def public_blacklist(b: Backend, filters: dict, after: list | None = None) -> Any:
+    return blacklist_reads.public_blacklist(b.uow.conn, filters, 51, after)
+
+
 CLOCK = Clock(NOW)
+DEEP_LISTING = f"{uscc(BIG_ONE)}-03000"
 DEEP_APPLICATION = ["2023-12-01", "app-003340"]
 
 
@@ -407,6 +468,31 @@ READS: dict[str, tuple] = {
     ),
     "premium factors of an elevator": search(
         "insurance", lambda b: insurance_reads.premium_factors(b.uow, CLOCK, code(5))
+    ),
+    "public blacklist, deep page": deep_page(
+        "blacklist", lambda b: public_blacklist(b, {}, [DEEP_LISTING]), DEEP_LISTING
+    ),
+    "public blacklist, all, deep page": deep_page(
+        "blacklist", lambda b: public_blacklist(b, {"status": "all"}, [DEEP_LISTING]), DEEP_LISTING
+    ),
+    "public blacklist of a district, deep page": deep_page(
+        "blacklist",
+        lambda b: public_blacklist(b, {"district": "310106"}, [DEEP_LISTING]),
+        DEEP_LISTING,
+    ),
+    "public blacklist of a unit": search(
+        "blacklist", lambda b: public_blacklist(b, {"uscc": uscc(42)})
+    ),
+    "public blacklist of a big unit, deep page": deep_page(
+        "blacklist",
+        lambda b: public_blacklist(b, {"uscc": uscc(BIG_ONE)}, [DEEP_LISTING]),
+        DEEP_LISTING,
+    ),
+    "public blacklist by a name fragment": search(
+        "blacklist", lambda b: public_blacklist(b, {"q": "Care 123 电梯"})
+    ),
+    "a unit's listings, current and past": search(
+        "blacklist", lambda b: blacklist_reads.unit_listings(b.uow.conn, uscc(42))
     ),
 }
 
