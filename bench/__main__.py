@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): run every row, print the table, write results.json.
 
-``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance,scale,credit`` runs some
-sections.
+``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance,scale,credit,rebuild`` runs
+some sections.
 Sizes come from the environment (see ``bench/common.py``); ``SESP_BENCH_SCALE=0.3`` is a
 quick smoke run.
 """
@@ -17,7 +17,17 @@ from pathlib import Path
 from . import common
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-SECTIONS = ("pg", "sqlite", "drivers", "bus", "gateway", "insurance", "scale", "credit")
+SECTIONS = (
+    "pg",
+    "sqlite",
+    "drivers",
+    "bus",
+    "gateway",
+    "insurance",
+    "scale",
+    "credit",
+    "rebuild",
+)
 
 
 def log(msg: str) -> None:
@@ -25,7 +35,7 @@ def log(msg: str) -> None:
 
 
 def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
-    if name in ("pg", "drivers", "gateway", "insurance", "scale", "credit"):
+    if name in ("pg", "drivers", "gateway", "insurance", "scale", "credit", "rebuild"):
         problem = common.pg_available()
         if problem:
             raise RuntimeError(problem)
@@ -57,6 +67,10 @@ def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
         from . import credit
 
         return credit.rows(log)
+    if name == "rebuild":  # read-model rebuild next to a raw scan of the events table
+        from . import rebuild
+
+        return rebuild.rows(log=log), {}
     raise ValueError(name)
 
 

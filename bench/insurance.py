@@ -188,13 +188,13 @@ def rows(log) -> tuple[list[common.Row], dict[str, str]]:
         exports.append(tmp / f"export-{r}.csv")
         _write_export(exports[-1], n, prefix=f"B{r}")
     log(f"  {n} policies, {3 * n} elevators, {rounds} rounds")
-    vhost = f"bench-{uuid.uuid4().hex[:8]}"
-    mgmt = httpx.Client(base_url="http://127.0.0.1:15672/api", auth=("guest", "guest"))
-    mgmt.put(f"/vhosts/{vhost}").raise_for_status()
-    mgmt.put(
-        f"/permissions/{vhost}/guest", json={"configure": ".*", "write": ".*", "read": ".*"}
-    ).raise_for_status()
-    amqp = common.amqp_uri().rstrip("/") + "/" + vhost
+    # A vhost of its own, through the management API when it is enabled, else with
+    # rabbitmqctl (a fresh install has no management plugin), as the tests make theirs.
+    from infra.testing import Broker
+
+    broker = Broker(common.amqp_uri())
+    vhost = broker.create_vhost()
+    amqp = broker.uri_for(vhost)
     procs: list[subprocess.Popen] = []
     limit_rates: list[float] = []
     ours_rates: list[float] = []
@@ -280,7 +280,8 @@ def rows(log) -> tuple[list[common.Row], dict[str, str]]:
     finally:
         for p in procs:
             p.kill()
-        mgmt.delete(f"/vhosts/{vhost}")
+        broker.delete_vhost(vhost)
+        broker.close()
     limit_rate = max(limit_rates)
     name = f"insurer sync, {n} policies x 3 elevators, via gateway + insurance"
     row = common.Row.of(

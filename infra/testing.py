@@ -72,10 +72,10 @@ def _docker_works() -> bool:
 
 
 class Broker:
-    """The RabbitMQ the tests use, with a vhost per test."""
+    """The RabbitMQ the tests use (or the one at ``uri``), with a vhost per test."""
 
-    def __init__(self) -> None:
-        self.uri = os.environ.get("SESP_TEST_AMQP_URI", DEFAULT_AMQP)
+    def __init__(self, uri: str | None = None) -> None:
+        self.uri = uri or os.environ.get("SESP_TEST_AMQP_URI", DEFAULT_AMQP)
         self._container = None
         u = urlparse(self.uri)
         if not _reachable(u.hostname or "127.0.0.1", u.port or 5672):
