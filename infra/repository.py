@@ -123,6 +123,9 @@ class Repository:
     ):
         self.uow, self.kinds, self.read_models = uow, kinds, read_models
         self.meta, self.subject_key = meta, subject_key
+        # The head each loaded or saved stream had: (version, hash of that event). A save at
+        # that version passes the hash, so the store appends without reading the head again.
+        self._heads: dict[str, tuple[int, str]] = {}
 
     @property
     def conn(self):
@@ -181,8 +184,11 @@ class Repository:
             snap = self.uow.store.load_snapshot(self.conn, stream, kind.cls.__name__)
             if snap is not None:
                 aggregate, after = domain.from_data(kind.cls, snap.state), snap.version
-        for ev in self.uow.read_stream(stream, after, until=as_of):
-            aggregate.apply(kind.event(ev))
+        last = None
+        for last in self.uow.read_stream(stream, after, until=as_of):
+            aggregate.apply(kind.event(last))
+        if last is not None and as_of is None:
+            self._heads[stream] = (last.version, last.hash)
         if must_exist and not aggregate.version:
             when = f" on {as_of.isoformat()}" if as_of else ""
             raise errors.NotFound(f"{must_exist} {key} not found{when}")
@@ -218,10 +224,15 @@ class Repository:
             return []
         kind = self.kinds[type(aggregate)]
         old = aggregate.version
-        new = self._new_events(events, event_ids, command_id, kind.stream(key))
-        stored = self.uow.append(kind.stream(key), old, new, self.meta)
+        stream = kind.stream(key)
+        new = self._new_events(events, event_ids, command_id, stream)
+        head = self._heads.get(stream)
+        stored = self.uow.append(
+            stream, old, new, self.meta, head_hash=head[1] if head and head[0] == old else None
+        )
         if not stored:  # every event id was stored already: a retried command, nothing new
             return []
+        self._heads[stream] = (stored[-1].version, stored[-1].hash)
         for event in events:
             aggregate.apply(event)
         self._after_save(kind, key, old, aggregate)

@@ -78,9 +78,17 @@ class UnitOfWork:
         return self._conn
 
     def append(
-        self, stream_id: str, expected_version: int | None, events: list[NewEvent], meta: dict
+        self,
+        stream_id: str,
+        expected_version: int | None,
+        events: list[NewEvent],
+        meta: dict,
+        *,
+        head_hash: str | None = None,
     ) -> list[StoredEvent]:
-        stored = self.store.append(self.conn, stream_id, expected_version, events, meta)
+        stored = self.store.append(
+            self.conn, stream_id, expected_version, events, meta, head_hash=head_hash
+        )
         self.appended += len(stored)
         for event in events:
             _subjects_in(event.data, self.subjects)
