@@ -90,13 +90,21 @@ class ReadModels:
 
         return Rebuild(self, engine, store, shadow, progress, page).run(restart)
 
-    def digest(self, conn: Connection) -> dict[str, str]:
-        """A digest per table, to compare a rebuild with the live state."""
+    def digest(self, conn: Connection, chunk: int = 1000) -> dict[str, str]:
+        """A digest per table, to compare a rebuild with the live state: each row in primary
+        key order fed to the hash as it is read, ``chunk`` rows at a time (a server-side
+        cursor on PostgreSQL), so memory does not grow with the tables. Read in the caller's
+        transaction: one snapshot for all tables."""
         out = {}
         for table in self.projected:
             cols = [c for c in table.c if c.name not in self.volatile]
-            rows = conn.execute(select(*cols).order_by(*table.primary_key.columns)).all()
-            out[table.name] = hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest()
+            q = select(*cols).order_by(*table.primary_key.columns)
+            h = hashlib.sha256()
+            for part in conn.execute(q.execution_options(yield_per=chunk)).partitions():
+                for r in part:
+                    h.update(repr(tuple(r)).encode())
+                    h.update(b"\n")
+            out[table.name] = h.hexdigest()
         return out
 
 

@@ -59,7 +59,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from infra.eventstore import EventStore, StoredEvent, Tailer
-from infra.eventstore.crypto import decrypt_personal
+from infra.eventstore.crypto import decrypt_personal, subjects_unwatched
 from infra.eventstore.schema import events
 from infra.eventstore.store import to_db, utcnow
 
@@ -252,6 +252,10 @@ class Rebuild:
     # -- the steps ----------------------------------------------------------------------
 
     def run(self, restart: bool = False) -> Rebuilt:
+        with subjects_unwatched():  # (else a replay's worker notes every person it read)
+            return self._run(restart)
+
+    def _run(self, restart: bool) -> Rebuilt:
         tables = self.models.projected
         digest = tables_digest(tables)
         state = None if restart else self.shadow.state()

@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -116,6 +118,18 @@ def watch_subjects_read() -> list[str]:
     fills as it reads (a worker's answer may show what it read: it is kept under those keys)."""
     _reading.subjects = []
     return _reading.subjects
+
+
+@contextmanager
+def subjects_unwatched() -> Iterator[None]:
+    """Within: decrypt without noting the subjects (a rebuild reads every subject's data for
+    the read models, not for an answer; noting them would hold one id per person)."""
+    seen = getattr(_reading, "subjects", None)
+    _reading.subjects = None
+    try:
+        yield
+    finally:
+        _reading.subjects = seen
 
 
 def encrypt_personal(data: Any, conn: Connection, keys: SubjectKeys, now: datetime) -> Any:
