@@ -82,7 +82,10 @@ def _cacheable(request: Request, response: Response) -> Response:
     whose ``If-None-Match`` names the current tag gets 304 with no body."""
     import hashlib
 
-    tag = '"' + hashlib.sha256(response.get_data()).hexdigest()[:32] + '"'
+    # A streamed body (the CSV) cannot be hashed before it is sent: its route sets the tag.
+    tag = response.headers.get("ETag") or (
+        '"' + hashlib.sha256(response.get_data()).hexdigest()[:32] + '"'
+    )
     response.headers["ETag"] = tag
     response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
     wanted = request.headers.get("If-None-Match", "")
