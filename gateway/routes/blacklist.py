@@ -158,6 +158,7 @@ class BlacklistRoutes(RouteBase):
         "removed; all). Organisations only.",
         query=PublicBlacklistPageQuery,
         responses={200: ListingPage},
+        cache_from=("blacklist",),
     )
     def public_blacklist(self, call: Call):
         q = dict(call.query)
@@ -176,6 +177,7 @@ class BlacklistRoutes(RouteBase):
         responses={200: UnitListingsView},
         errors=(404, 422),
         path_params={"uscc": USCC_PARAM},
+        cache_from=("blacklist",),
     )
     def public_unit_listings(self, call: Call):
         return self.rpc.blacklist.unit_listings(_uscc(call))

@@ -148,13 +148,18 @@ def test_final_grade_d_lists_and_an_approved_repair_removes(stack, gw, admin, of
             rpc.blacklist.sweep_now()
     finally:
         stack.set_clock(CLOCK)
+    # Public reads are kept in the gateway until it hears of the removal (within a second).
+    wait_until(lambda: listed(gw, uscc)[0]["status"] == "removed", what="the public removal")
     (removed,) = listed(gw, uscc)
     assert (removed["status"], removed["removed_on"], removed["removal_reason"]) == (
         "removed",
         "2016-02-02",
         "credit_repaired",
     )
-    assert gw.client.get("/v1/public/blacklist", params={"uscc": uscc}).json()["items"] == []
+    wait_until(
+        lambda: gw.client.get("/v1/public/blacklist", params={"uscc": uscc}).json()["items"] == [],
+        what="the public list without the removed listing",
+    )
     past = gw.client.get("/v1/public/blacklist", params={"uscc": uscc, "status": "removed"})
     assert [x["id"] for x in past.json()["items"]] == [removed["id"]]
 
