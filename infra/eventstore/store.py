@@ -7,6 +7,7 @@ updates and consumer bookkeeping commit together or not at all.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -108,6 +109,7 @@ class EventStore(Snapshots):
             expected_version is not None
             and (expected_version == 0 or head_hash)
             and len(new_events) <= _FAST_MAX
+            and (self.dialect == "postgresql" or _SQLITE_RETURNING)
         ):
             written = self._append_at_head(
                 conn, stream_id, expected_version, head_hash or hashing.GENESIS, new_events, meta
@@ -530,6 +532,9 @@ def _insert_at_head_pg(
     return dict(result.all())
 
 
+# RETURNING came with SQLite 3.35 (and up to 32,766 parameters a statement with 3.32); an
+# older library keeps the head-read path.
+_SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 _SQLITE_STATEMENTS: dict[tuple[int, bool], str] = {}
 
 

@@ -165,3 +165,25 @@ def test_an_append_half_taken_writes_none_of_its_events(engine, store):
     with engine.connect() as conn:
         assert store.stream_version(conn, "unit-1") == 1
         assert store.verify(conn) == []
+
+
+def test_an_sqlite_without_returning_takes_the_head_read_path(sqlite_url, monkeypatch):
+    from infra.eventstore import store as store_module
+
+    monkeypatch.setattr(store_module, "_SQLITE_RETURNING", False)
+    engine = make_engine(sqlite_url)
+    try:
+        migrate(engine)
+        store = EventStore("sqlite", SubjectKeys(os.urandom(32)))
+        counted = Statements(engine)
+        with engine.begin() as conn, counted:
+            (first,) = store.append(conn, "unit-1", 0, one(1))
+            (second,) = store.append(conn, "unit-1", 1, one(2), head_hash=first.hash)
+        assert len(counted.sql) == 4  # a head read and an insert each
+        with engine.begin() as conn, pytest.raises(ConcurrencyError):
+            store.append(conn, "unit-1", 1, one(3), head_hash=first.hash)
+        with engine.connect() as conn:
+            assert [e.hash for e in store.read_stream(conn, "unit-1")] == [first.hash, second.hash]
+            assert store.verify(conn) == []
+    finally:
+        engine.dispose()
