@@ -18,6 +18,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
 from infra import erasure, keys, settings
+from infra.bus import consumer_state
 from infra.bus.context import RequestContext
 from infra.bus.dependencies import (
     ClockProvider,
@@ -126,6 +127,14 @@ class KernelService:
         days = settings.command_results_days()
         cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
         prune_command_results(self.db.conn, cutoff)
+
+    @timer(interval=3600)
+    def forget_old_processed_events(self) -> None:
+        """Hourly: drop the ids of events this service's consumers applied more than
+        ``SESP_PROCESSED_EVENTS_DAYS`` ago (``consumer_state.prune_processed``)."""
+        days = settings.processed_events_days()
+        cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
+        consumer_state.prune_processed(self.db.conn, cutoff)
 
     @rpc
     def ping(self) -> dict:

@@ -43,6 +43,13 @@ def command_results_days() -> float:
     return float(os.environ.get("SESP_COMMAND_RESULTS_DAYS", "7"))
 
 
+def processed_events_days() -> float:
+    """`SESP_PROCESSED_EVENTS_DAYS`: how long a consumer keeps the ids of the events it applied
+    (default 7 days). Only a record: a redelivered event is recognised by its stream's version
+    (``consumer_streams``), whatever its age."""
+    return float(os.environ.get("SESP_PROCESSED_EVENTS_DAYS", "7"))
+
+
 def statement_timeout_ms() -> int:
     """`SESP_STATEMENT_TIMEOUT_MS`: PostgreSQL cancels a service worker's statement after this
     long (default 30 s): a stuck query must not hold its transaction (and so the cluster's

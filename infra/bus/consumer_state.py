@@ -7,6 +7,7 @@ handler's effect take the worker's connection instead.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -19,6 +20,7 @@ from infra.eventstore.schema import (
     consumer_pending,
     consumer_positions,
     consumer_streams,
+    processed_events,
 )
 
 
@@ -60,6 +62,17 @@ def versions(engine: Engine, consumer: str, keys: list[str]) -> dict[str, int]:
             out.update({r.stream_id: r.version for r in rows})
         conn.rollback()
     return out
+
+
+def prune_processed(conn: Connection, older_than: datetime) -> int:
+    """Forget the ids of events applied before ``older_than`` (naive UTC), every consumer's.
+    Exactly-once does not rest on them: an event is applied only as its stream's next
+    version, by a compare-and-set on ``consumer_streams`` (kept), so a redelivered old event
+    is still a duplicate."""
+    result = conn.execute(
+        delete(processed_events).where(processed_events.c.processed_at < older_than)
+    )
+    return result.rowcount or 0
 
 
 # -- events waiting for their predecessor ------------------------------------------------
