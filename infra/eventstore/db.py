@@ -69,7 +69,7 @@ def make_engine(
             try:
                 # Straight to the driver: SQLAlchemy's execution path would cost more than the
                 # statement (once per transaction, on the path of every write).
-                conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")
+                sqlite_execute(conn.connection.dbapi_connection, "BEGIN IMMEDIATE")
             except BaseException:
                 lock.release()
                 raise
@@ -98,6 +98,20 @@ def make_engine(
         pool_recycle=3600,
         connect_args={"options": options},
     )
+
+
+def sqlite_execute(raw: Any, statement: str, params: Any = ()) -> Any:
+    """``raw.execute`` on an sqlite3 connection, its errors raised as SQLAlchemy raises them
+    (``OperationalError`` for a locked file, ...), so callers that tell an outage from a bug
+    by SQLAlchemy's classes see the same either way."""
+    import sqlite3
+
+    from sqlalchemy import exc as sa_exc
+
+    try:
+        return raw.execute(statement, params)
+    except sqlite3.Error as err:
+        raise sa_exc.DBAPIError.instance(statement, params, err, sqlite3.Error) from err
 
 
 def migrate(

@@ -22,7 +22,7 @@ from .crypto import (
     encrypt_personal,
     unwrap_personal,
 )
-from .db import _json_value, bulk_insert
+from .db import _json_value, bulk_insert, sqlite_execute
 from .errors import ConcurrencyError
 from .records import Clock, NewEvent, StoredEvent, from_db, make_meta, to_db, utcnow
 from .schema import events
@@ -578,7 +578,7 @@ def _insert_at_head_sqlite(
     # execution machinery would only add its cost (sqlite3 caches the prepared statement).
     raw = conn.connection.dbapi_connection
     assert raw is not None
-    cur = raw.execute(_sqlite_at_head(len(rows), not head_version), params)
+    cur = sqlite_execute(raw, _sqlite_at_head(len(rows), not head_version), params)
     try:
         return dict(cur.fetchall())
     finally:
