@@ -1,6 +1,6 @@
 """``python -m bench`` (``make bench``): run every row, print the table, write results.json.
 
-``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance,scale,credit,rebuild`` runs
+``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance,scale,credit,rebuild,public`` runs
 some sections.
 Sizes come from the environment (see ``bench/common.py``); ``SESP_BENCH_SCALE=0.3`` is a
 quick smoke run.
@@ -27,6 +27,7 @@ SECTIONS = (
     "scale",
     "credit",
     "rebuild",
+    "public",
 )
 
 
@@ -35,7 +36,7 @@ def log(msg: str) -> None:
 
 
 def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
-    if name in ("pg", "drivers", "gateway", "insurance", "scale", "credit", "rebuild"):
+    if name in ("pg", "drivers", "gateway", "insurance", "scale", "credit", "rebuild", "public"):
         problem = common.pg_available()
         if problem:
             raise RuntimeError(problem)
@@ -71,6 +72,10 @@ def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
         from . import rebuild
 
         return rebuild.rows(log=log), {}
+    if name == "public":  # the public blacklist through the gateway, its 304s and its CSV
+        from . import public_bench
+
+        return public_bench.rows(log)
     raise ValueError(name)
 
 

@@ -24,11 +24,13 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import eventlet
+import eventlet.event
 import kombu
 
 log = logging.getLogger("sesp.gateway")
@@ -54,6 +56,7 @@ class PublicCache:
         self.generations: dict[str, int] = {}
         self.listening: set[str] = set()  # sources whose events this process hears right now
         self._entries: OrderedDict[str, tuple[tuple[int, ...], float, CachedAnswer]] = OrderedDict()
+        self._readers: dict[str, Any] = {}  # key -> eventlet Event of the read under way
         self._listener: Any = None  # eventlet GreenThread (untyped)
         self._stopping = False
 
@@ -87,6 +90,29 @@ class PublicCache:
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    # --- one read at a time per answer -------------------------------------------------------
+    # When a kept answer goes (an event, its age), every client asking at that moment would
+    # otherwise read it from the service at once; the first reads, the others wait for it.
+
+    @contextmanager
+    def reading(self, key: str) -> Iterator[None]:
+        done = self._readers.setdefault(key, eventlet.event.Event())
+        try:
+            yield
+        finally:
+            if self._readers.get(key) is done:
+                del self._readers[key]
+            done.send(None)
+
+    def wait_for_reader(self, key: str, timeout: float = 5.0) -> bool:
+        """Wait for a read of ``key`` under way (True), if there is one."""
+        done = self._readers.get(key)
+        if done is None:
+            return False
+        with eventlet.Timeout(timeout, False):
+            done.wait()
+        return True
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -25,6 +25,7 @@ authorization matrix test.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import re
@@ -77,15 +78,16 @@ def _json_default(value: Any) -> Any:
 PUBLIC_MAX_AGE = 60  # seconds a public read may be reused by caches
 
 
+def _etag(response: Response) -> str:
+    return '"' + hashlib.sha256(response.get_data()).hexdigest()[:32] + '"'
+
+
 def _cacheable(request: Request, response: Response) -> Response:
     """Public reads carry an ``ETag`` (a digest of the body) and ``Cache-Control``; a request
     whose ``If-None-Match`` names the current tag gets 304 with no body."""
-    import hashlib
-
-    # A streamed body (the CSV) cannot be hashed before it is sent: its route sets the tag.
-    tag = response.headers.get("ETag") or (
-        '"' + hashlib.sha256(response.get_data()).hexdigest()[:32] + '"'
-    )
+    # A streamed body (the CSV) cannot be hashed before it is sent: its route sets the tag (so
+    # does a kept answer, tagged when it was kept).
+    tag = response.headers.get("ETag") or _etag(response)
     response.headers["ETag"] = tag
     response.headers["Cache-Control"] = f"public, max-age={PUBLIC_MAX_AGE}"
     wanted = request.headers.get("If-None-Match", "")
@@ -329,6 +331,8 @@ class ApiRoute(HttpRequestHandler):
         cache = self.core.public_cache
         key = "\n".join([call.request.full_path, call.request.headers.get("Accept-Language", "")])
         kept = cache.get(key, self.cache_from)
+        if kept is None and cache.wait_for_reader(key):
+            kept = cache.get(key, self.cache_from)  # what the read already under way kept
         if kept is not None:
             self.core.metrics.public_cache.labels("hit").inc()
             response = Response(kept.body, status=kept.status, headers=list(kept.headers))
@@ -337,7 +341,8 @@ class ApiRoute(HttpRequestHandler):
         read_under = cache.generation(self.cache_from)
         if read_under is None:  # not hearing every source's events: nothing is kept
             return self._answer(call)
-        return self._answer(call, keep=partial(cache.put, key, self.cache_from, read_under))
+        with cache.reading(key):
+            return self._answer(call, keep=partial(cache.put, key, self.cache_from, read_under))
 
     def _answer(self, call: Call, keep=None) -> Response:
         actor = call.principal.actor() if call.principal else ANONYMOUS
@@ -361,6 +366,8 @@ class ApiRoute(HttpRequestHandler):
             and response.status_code == 200
         ):
             if keep is not None and not response.is_streamed:
+                # Tagged once, here: a kept answer is not hashed again on every hit.
+                response.headers["ETag"] = _etag(response)
                 headers = tuple((k, v) for k, v in response.headers.items())
                 keep(CachedAnswer(response.status_code, headers, response.get_data()))
             return _cacheable(call.request, response)
