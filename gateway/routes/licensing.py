@@ -414,10 +414,18 @@ class LicensingRoutes(RouteBase):
         roles=PUBLIC,
         tag="Public",
         summary="Public licensing decisions (no personal data)",
+        description="In licence-number order, in pages; by holder (an organization's credit "
+        "code, exact, or part of its name), licence number (exact) and kind.",
         query=PublicLicenceListQuery,
         responses={200: PublicLicencePage},
     )
     def public_licences(self, call: Call):
         q = call.query
-        items = self.rpc.licensing.public_licences(q.get("holder"), q["limit"] + 1, _after(call, 1))
+        items = self.rpc.licensing.public_licences(
+            q.get("holder"),
+            q["limit"] + 1,
+            _after(call, 1),
+            kind=q.get("kind"),
+            licence_no=q.get("licence_no"),
+        )
         return _page(items, q["limit"], ("licence_no",))

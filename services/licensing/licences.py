@@ -370,9 +370,14 @@ class Licensing:
 
     # ``builtins.list``: in this class body ``list`` is the method above.
     def public(
-        self, holder: str | None, limit: int = 50, after: builtins.list | None = None
+        self,
+        holder: str | None,
+        limit: int = 50,
+        after: builtins.list | None = None,
+        kind: str | None = None,
+        licence_no: str | None = None,
     ) -> builtins.list:
-        return public_listing(self.conn, holder, limit, after)
+        return public_listing(self.conn, holder, limit, after, kind, licence_no)
 
 
 # --- time -----------------------------------------------------------------------------------

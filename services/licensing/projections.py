@@ -157,6 +157,7 @@ Index(
 )
 Index("ix_licences_supervised_by_no", licences.c.supervised_by, licences.c.licence_no)
 Index("ix_licences_holder_uscc_no", licences.c.holder_uscc, licences.c.licence_no)
+Index("ix_licences_kind_no", licences.c.kind, licences.c.licence_no)  # the public list by kind
 # The public search by a fragment of the name (``LIKE '%...%'``): trigrams on PostgreSQL. SQLite
 # has no such index; it scans.
 Index(

@@ -142,11 +142,23 @@ def name_contains(conn, text: str) -> Any:
     )
 
 
-def public_listing(conn, holder: str | None, limit: int = 50, after: list | None = None) -> list:
+def public_listing(
+    conn,
+    holder: str | None,
+    limit: int = 50,
+    after: list | None = None,
+    kind: str | None = None,
+    licence_no: str | None = None,
+) -> list:
     """Public decision records of organizations by credit code (exact) or name (partial);
-    persons' certificates appear in the full list without a name or credit code."""
+    persons' certificates appear in the full list without a name or credit code. ``kind``
+    keeps one kind of licence, ``licence_no`` the one licence of that number (exact)."""
     c = licences.c
     q = select(licences)
+    if licence_no:
+        q = q.where(c.licence_no == licence_no.strip())
+    if kind:
+        q = q.where(c.kind == kind)
     if holder:
         text = holder.strip()
         if len(text) == 18 and text.isalnum():

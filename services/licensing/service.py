@@ -200,10 +200,15 @@ class LicensingService(KernelService):
 
     @rpc
     def public_licences(
-        self, holder: str | None = None, limit: int = 50, after: list | None = None
+        self,
+        holder: str | None = None,
+        limit: int = 50,
+        after: list | None = None,
+        kind: str | None = None,
+        licence_no: str | None = None,
     ) -> list[dict]:
-        """Public decision records (no personal data)."""
-        return self._licensing().public(holder, limit, after)
+        """Public decision records (no personal data), by holder, kind and licence number."""
+        return self._licensing().public(holder, limit, after, kind, licence_no)
 
     @rpc
     def get_equipment(self, equipment_code: str, as_of: str | None = None) -> dict:

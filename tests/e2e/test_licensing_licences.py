@@ -119,6 +119,31 @@ def test_licence_scope(stack, officer, xuhui):
     assert ok(insurer.get("/v1/licences"))["items"] == []
 
 
+def test_public_licences_by_licence_number_and_kind(stack, officer):
+    uscc = new_uscc()
+    production = licensed(stack, officer, uscc)
+    use = registered(stack, officer, uscc, new_equipment_code())
+    public = stack.client()
+
+    def found(**params) -> list[tuple[str, str]]:
+        items = ok(public.get("/v1/public/licences", **params))["items"]
+        return [(x["licence_no"], x["kind"]) for x in items]
+
+    both = [(production, "production_licence"), (use, "use_registration")]
+    assert found(holder=uscc) == sorted(both)
+    assert found(licence_no=use) == [(use, "use_registration")]
+    assert found(licence_no=production) == [(production, "production_licence")]
+    assert found(licence_no=f"{use}X") == []
+    assert found(holder=uscc, kind="production_licence") == [(production, "production_licence")]
+    assert found(holder=uscc, kind="construction_notice") == []
+    assert found(licence_no=use, kind="production_licence") == []
+    every_use = found(kind="use_registration", limit=500)
+    assert (use, "use_registration") in every_use
+    assert {kind for _, kind in every_use} == {"use_registration"}
+    bad = public.get("/v1/public/licences", kind="boiler")
+    assert bad.status_code == 422 and "kind" in bad.json()["errors"], bad.text
+
+
 def test_a_change_of_registration_updates_the_unit(stack, officer):
     uscc, code, new_maintainer = new_uscc(), new_equipment_code(), new_uscc()
     no = registered(stack, officer, uscc, code, maintenance_unit=new_uscc())

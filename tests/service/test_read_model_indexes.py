@@ -418,6 +418,21 @@ READS: dict[str, tuple] = {
         lambda b: public_listing(b.uow.conn, uscc(BIG_ONE), 51, ["TS00003000"]),
         "TS00003000",
     ),
+    "public licences of a kind, deep page": deep_page(
+        "licensing",
+        lambda b: public_listing(b.uow.conn, None, 51, ["TS00003000"], kind="maintenance"),
+        "TS00003000",
+    ),
+    "public licences of a big holder and a kind, deep page": deep_page(
+        "licensing",
+        lambda b: public_listing(
+            b.uow.conn, uscc(BIG_ONE), 51, ["TS00003000"], kind="use_registration"
+        ),
+        "TS00003000",
+    ),
+    "public licences by licence number": search(
+        "licensing", lambda b: public_listing(b.uow.conn, None, 51, licence_no="TS00004242")
+    ),
     "public licences by a name fragment": search(
         "licensing", lambda b: public_listing(b.uow.conn, "123号电梯 lift", 51)
     ),

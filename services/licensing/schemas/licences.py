@@ -73,6 +73,14 @@ class PublicLicenceQuery(Schema):
         validate=validate.Length(min=2, max=200),
         metadata={"description": "a credit code (exact) or a name (partial)"},
     )
+    licence_no = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "a licence number (exact)"},
+    )
+    kind = fields.String(
+        validate=validate.OneOf(KINDS, error="must be one of: {choices}"),
+        metadata={"description": "the kind of licence"},
+    )
 
 
 class LicenceView(Reply):
