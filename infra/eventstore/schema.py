@@ -117,7 +117,8 @@ command_results = Table(
 Index("ix_command_results_recorded_at", command_results.c.recorded_at)
 
 # Consumer side: the last version applied per source stream, and every processed event id,
-# written in the same transaction as the effect.
+# written in the same transaction as the effect. The version decides what is applied; the ids
+# are a record, pruned after ``SESP_PROCESSED_EVENTS_DAYS``.
 consumer_streams = Table(
     "consumer_streams",
     metadata,
