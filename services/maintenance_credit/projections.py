@@ -13,6 +13,9 @@
 - ``credit_appeals``: appeals against deductions; of ``Appeal``.
 - ``credit_rulesets``: rule-set versions adopted over the API (the shipped ones are files);
   of ``RuleSetVersion``.
+- ``credit_complaints``: complaints from the public and their decisions (never the contact
+  details: the officers' queue reads them from the events, where they are encrypted); of
+  ``Complaint``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    DateTime,
     Index,
     Integer,
     MetaData,
@@ -41,8 +45,10 @@ from infra.clock import local_date
 from infra.domain import derived_id
 from infra.eventstore import StoredEvent
 from infra.eventstore.db import bulk_insert
+from infra.eventstore.records import to_db
 from infra.readmodels import ReadModels, upsert
 from infra.repository import Kind, Kinds
+from services.maintenance_credit.complaint import COMPLAINT_EVENTS, Complaint
 from services.maintenance_credit.domain import (
     APPEAL_EVENTS,
     ELEVATOR_EVENTS,
@@ -168,6 +174,33 @@ credit_rulesets = Table(
     Column("version", String(40), primary_key=True),
     Column("effective_from", Date, nullable=False),
     Column("definition", Text, nullable=False),  # JSON, as adopted
+)
+
+credit_complaints = Table(
+    "credit_complaints",
+    metadata,
+    Column("reference", String(40), primary_key=True),
+    Column("equipment_code", String(20), nullable=False),
+    Column("district", String(6), nullable=False),
+    Column("what", Text, nullable=False),
+    Column("occurred_at", DateTime, nullable=False),  # naive UTC (to_db), as every time here
+    Column("received_at", DateTime, nullable=False),
+    Column("has_contact", Boolean, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("reason", Text),
+    Column("decided_on", Date),
+    Column("unit_uscc", String(18)),
+    Column("version", Integer, nullable=False),
+)
+# The queue: a district's complaints in the order they came (and the city's, all of them).
+Index(
+    "ix_credit_complaints_district_received",
+    credit_complaints.c.district,
+    credit_complaints.c.received_at,
+    credit_complaints.c.reference,
+)
+Index(
+    "ix_credit_complaints_received", credit_complaints.c.received_at, credit_complaints.c.reference
 )
 
 
@@ -362,12 +395,36 @@ def write_rulesets(conn: Connection, versions: Sequence[RuleSetVersion]) -> None
         )
 
 
+def write_complaints(conn: Connection, complaints: Sequence[Complaint]) -> None:
+    for c in complaints:
+        assert c.occurred_at is not None and c.received_at is not None  # saved: received
+        upsert(
+            conn,
+            credit_complaints,
+            {
+                "reference": c.reference,
+                "equipment_code": c.equipment_code,
+                "district": c.district,
+                "what": c.what,
+                "occurred_at": to_db(c.occurred_at),
+                "received_at": to_db(c.received_at),
+                "has_contact": c.contact is not None,
+                "status": c.status,
+                "reason": c.reason,
+                "decided_on": c.decided_on,
+                "unit_uscc": c.unit_uscc,
+                "version": c.version,
+            },
+        )
+
+
 _WRITERS: list[tuple[type, Any]] = [
     (Unit, write_units),
     (Elevator, write_elevators),
     (Evaluation, write_evaluations),
     (Appeal, write_appeals),
     (RuleSetVersion, write_rulesets),
+    (Complaint, write_complaints),
 ]
 
 
@@ -421,12 +478,14 @@ def elevators_due(conn: Connection, after: str | None, limit: int, now: datetime
 
 UNIT_PREFIX, ELEVATOR_PREFIX = "unit-", "elevator-"
 EVALUATION_PREFIX, APPEAL_PREFIX, RULESET_PREFIX = "evaluation-", "appeal-", "ruleset-"
+COMPLAINT_PREFIX = "complaint-"
 KINDS = Kinds(
     Kind(UNIT_PREFIX, Unit, UNIT_EVENTS),
     Kind(ELEVATOR_PREFIX, Elevator, ELEVATOR_EVENTS),
     Kind(EVALUATION_PREFIX, Evaluation, EVALUATION_EVENTS),
     Kind(APPEAL_PREFIX, Appeal, APPEAL_EVENTS),
     Kind(RULESET_PREFIX, RuleSetVersion, RULESET_EVENTS),
+    Kind(COMPLAINT_PREFIX, Complaint, COMPLAINT_EVENTS),
     # what the service tells others; no read model of its own
     Kind("standing-", Standing, STANDING_EVENTS),
 )

@@ -18,6 +18,7 @@ from infra.bus.entrypoints import IncomingEvent, rpc, subscribe, timer
 from infra.service import KernelService
 from services.licensing.calendar import WorkingCalendar
 from services.maintenance_credit import (
+    complaints,
     evaluations,
     intake,
     reads,
@@ -102,6 +103,38 @@ class MaintenanceCreditService(KernelService):
     def get_evaluation(self, evaluation_id: str) -> dict:
         return evaluations.get_evaluation(self.repository(), evaluation_id)
 
+    # -- complaints from the public -------------------------------------------------------
+
+    @rpc
+    def submit_complaint(self, body: dict, command_id: str | None = None) -> dict:
+        repo, now = self.repository(), self.clock.now()
+        return complaints.submit(repo, now, body, command_id)
+
+    @rpc
+    def complaint_status(self, reference: str) -> dict:
+        return complaints.public_status(self.db.conn, reference)
+
+    @rpc
+    def complaint_queue(
+        self,
+        bureau: str | None = None,
+        filters: dict | None = None,
+        limit: int = 51,
+        after: list | None = None,
+    ) -> list[dict]:
+        return complaints.queue(self.repository(), bureau, filters, limit, after)
+
+    @rpc
+    def decide_complaint(
+        self,
+        reference: str,
+        body: dict,
+        bureau: str | None = None,
+        command_id: str | None = None,
+    ) -> dict:
+        repo, now = self.repository(), self.clock.now()
+        return complaints.decide(repo, now, reference, body, bureau, command_id)
+
     # -- reads ---------------------------------------------------------------------------
 
     @rpc
@@ -111,6 +144,11 @@ class MaintenanceCreditService(KernelService):
     @rpc
     def unit_history(self, uscc: str) -> dict:
         return reads.history(self.db.conn, self.clock, uscc)
+
+    @rpc
+    def final_grade(self, uscc: str) -> dict:
+        """A unit's name and latest final grade (null before its first final evaluation)."""
+        return reads.final_grade(self.db.conn, uscc)
 
     @rpc
     def list_units(self, limit: int = 50, after: list | None = None) -> list[dict]:
