@@ -52,6 +52,8 @@ def state_at(conn: Connection, position: int) -> dict[str, Any]:
             (events.c.stream_id == heads.c.stream_id) & (events.c.version == heads.c.version),
         )
         .order_by(events.c.stream_id)
+        # a head per stream: fetched in chunks (a server-side cursor on PostgreSQL), not held
+        .execution_options(yield_per=1000)
     )
     digest = hashlib.sha256()
     streams = 0
