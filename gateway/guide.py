@@ -37,6 +37,7 @@ from services.licensing.schemas.audits import (
 )
 from services.licensing.schemas.delegations import DelegationIn, RevocationIn
 from services.licensing.schemas.licences import EquipmentChangeIn, RenewalDecisionIn, RenewalIn
+from services.maintenance_credit.complaint_schemas import ComplaintDecisionIn, ComplaintIn
 from services.maintenance_credit.schemas import (
     AppealDecisionIn,
     AppealIn,
@@ -457,6 +458,35 @@ EXAMPLES: dict[type[Schema], dict[str, Example]] = {
             "Grant credit repair",
             {"outcome": "granted", "reason": "rectified and re-inspected"},
         )
+    },
+    ComplaintIn: {
+        "complaint": Example(
+            "A passenger's complaint from the elevator's page",
+            {
+                "equipment_code": EQUIPMENT,
+                "what": "电梯在5楼和6楼之间停了20分钟，警铃无人应答",
+                "occurred_at": "2014-09-22T08:40:00+08:00",
+                "contact": "138 0013 8000",
+            },
+        ),
+        "anonymous": Example(
+            "Without contact details",
+            {
+                "equipment_code": EQUIPMENT,
+                "what": "the doors close before passengers are out",
+                "occurred_at": "2014-09-23T18:10:00+08:00",
+            },
+        ),
+    },
+    ComplaintDecisionIn: {
+        "verified": Example(
+            "Verify: a quality fact against the unit that maintained the elevator that day",
+            {"outcome": "verified", "reason": "the maintenance record shows the brake unadjusted"},
+        ),
+        "dismissed": Example(
+            "Dismiss",
+            {"outcome": "dismissed", "reason": "the stop was a power cut in the building"},
+        ),
     },
 }
 

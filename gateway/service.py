@@ -18,6 +18,7 @@ from nameko.timer import timer
 from gateway.routes.admin import AdminRoutes, UsccExceptionRoutes
 from gateway.routes.audits import AuditRoutes
 from gateway.routes.blacklist import BlacklistRoutes
+from gateway.routes.complaints import ComplaintRoutes
 from gateway.routes.credit import CreditRoutes
 from gateway.routes.equipment import EquipmentRoutes
 from gateway.routes.insurance import InsuranceRoutes
@@ -38,6 +39,7 @@ class GatewayService(
     InsuranceRoutes,
     CreditRoutes,
     BlacklistRoutes,
+    ComplaintRoutes,
 ):
     name = "gateway"
 

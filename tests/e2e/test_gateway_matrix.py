@@ -383,6 +383,28 @@ class World:
             assert response.status_code == 200, response.text
         return application
 
+    # --- complaints (about an elevator of Xuhui) -----------------------------------------
+
+    def complaint(self) -> str:
+        """A fresh complaint from the public about a Xuhui elevator (the credit service
+        learns of the elevator from licensing's events: 404 until it has)."""
+        if getattr(self, "_complaint_lift", None) is None:
+            self._complaint_lift = self.equipment()
+        body = {
+            "equipment_code": self._complaint_lift,
+            "what": "the car stopped between floors",
+            "occurred_at": "2014-09-29T08:00:00+08:00",
+        }
+        sent: dict[str, Any] = {}
+
+        def submitted() -> bool:
+            response = self.gw.client.post("/v1/public/complaints", json=body)
+            sent["response"] = response
+            return response.status_code == 201
+
+        wait_until(submitted, timeout=20, what="the credit service to accept a complaint")
+        return sent["response"].json()["reference"]
+
 
 def _command(
     command: str,
@@ -785,6 +807,19 @@ CASES: dict[str, Case] = {
             json={"outcome": "granted", "reason": "rectified"},
         ),
         expect=200,
+    ),
+    # --- complaints ----------------------------------------------------------------------
+    "complaint_queue": Case(ok=lambda w, role: Req(), expect=200),
+    # Another district's officer does not find the complaint (404, as a missing one).
+    "decide_complaint": Case(
+        ok=lambda w, role: Req(
+            path={"id": w.complaint()}, json={"outcome": "dismissed", "reason": "checked"}
+        ),
+        expect=200,
+        out_of_scope=lambda w, role: Req(
+            path={"id": w.complaint()}, json={"outcome": "verified", "reason": "checked"}
+        ),
+        scoped=(BUREAU_OFFICER,),
     ),
 }
 
