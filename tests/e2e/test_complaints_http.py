@@ -166,3 +166,12 @@ def test_a_submission_is_checked_and_idempotent(stack, gw, admin):
         assert r.headers["content-type"].startswith("application/problem+json")
     unknown = {**body, "equipment_code": new_equipment_code()}
     assert gw.client.post("/v1/public/complaints", json=unknown).status_code == 404
+
+
+def test_public_submissions_are_rate_limited(gateways):
+    """The public limiter answers before anything else (here before the body is checked)."""
+    limited = gateways(SESP_PUBLIC_RATE="1/m,burst=2")
+    body = {"equipment_code": "1", "what": "x", "occurred_at": "2014-09-29T08:00:00+08:00"}
+    statuses = [limited.client.post("/v1/public/complaints", json=body) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [422, 422, 429]
+    assert "retry-after" in statuses[-1].headers
