@@ -134,7 +134,7 @@ class KernelService:
         ``SESP_PROCESSED_EVENTS_DAYS`` ago (``consumer_state.prune_processed``)."""
         days = settings.processed_events_days()
         cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=days)
-        consumer_state.prune_processed(self.db.conn, cutoff)
+        consumer_state.prune_processed(self.db.engine, cutoff)
 
     @rpc
     def ping(self) -> dict:

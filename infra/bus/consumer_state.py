@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, literal_column, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from infra.eventstore.db import bulk_insert
@@ -64,15 +64,27 @@ def versions(engine: Engine, consumer: str, keys: list[str]) -> dict[str, int]:
     return out
 
 
-def prune_processed(conn: Connection, older_than: datetime) -> int:
-    """Forget the ids of events applied before ``older_than`` (naive UTC), every consumer's.
-    Exactly-once does not rest on them: an event is applied only as its stream's next
-    version, by a compare-and-set on ``consumer_streams`` (kept), so a redelivered old event
-    is still a duplicate."""
-    result = conn.execute(
-        delete(processed_events).where(processed_events.c.processed_at < older_than)
-    )
-    return result.rowcount or 0
+def prune_processed(engine: Engine, older_than: datetime, batch: int = 10_000) -> int:
+    """Forget the ids of events applied before ``older_than`` (naive UTC), every consumer's;
+    returns how many. Exactly-once does not rest on them: an event is applied only as its
+    stream's next version, by a compare-and-set on ``consumer_streams`` (kept), so a
+    redelivered old event is still a duplicate.
+
+    PostgreSQL: one statement (it blocks no writer). SQLite: ``batch`` rows per transaction,
+    oldest first, so a backlog of millions does not hold the file's write lock for long."""
+    old = processed_events.c.processed_at < older_than
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            return conn.execute(delete(processed_events).where(old)).rowcount or 0
+    rowid = literal_column("rowid")
+    first = select(rowid).select_from(processed_events).where(old).limit(batch)
+    total = 0
+    while True:
+        with engine.begin() as conn:
+            n = conn.execute(delete(processed_events).where(rowid.in_(first))).rowcount or 0
+        total += n
+        if n < batch:
+            return total
 
 
 # -- events waiting for their predecessor ------------------------------------------------
