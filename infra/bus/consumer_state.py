@@ -10,7 +10,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, literal_column, select, update
+from sqlalchemy import Integer, delete, insert, literal_column, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from infra.eventstore.db import bulk_insert
@@ -76,7 +76,7 @@ def prune_processed(engine: Engine, older_than: datetime, batch: int = 10_000) -
     if engine.dialect.name != "sqlite":
         with engine.begin() as conn:
             return conn.execute(delete(processed_events).where(old)).rowcount or 0
-    rowid = literal_column("rowid")
+    rowid = literal_column("rowid", Integer)
     first = select(rowid).select_from(processed_events).where(old).limit(batch)
     total = 0
     while True:
