@@ -24,6 +24,7 @@ from gateway.routes.equipment import EquipmentRoutes
 from gateway.routes.insurance import InsuranceRoutes
 from gateway.routes.licensing import LicensingRoutes
 from gateway.routes.ops import OpsRoutes
+from gateway.routes.public_equipment import PublicEquipmentRoutes
 from infra.eventstore.db import truncate_wal
 
 log = logging.getLogger("sesp.gateway")
@@ -39,6 +40,7 @@ class GatewayService(
     InsuranceRoutes,
     CreditRoutes,
     BlacklistRoutes,
+    PublicEquipmentRoutes,
     ComplaintRoutes,
 ):
     name = "gateway"

@@ -126,3 +126,24 @@ def units(conn: Connection, limit: int = 50, after: list | None = None) -> list[
         {k: r[k] for k in ("uscc", "name", "bureau", "district", "status")}
         for r in conn.execute(query).mappings()
     ]
+
+
+def final_grade(conn: Connection, uscc: str) -> dict:
+    """A maintenance unit's name and latest final grade (``grade`` and ``period`` null before
+    its first final evaluation; ``name`` null when the unit is unknown here): the public
+    equipment lookup's view of the unit that maintains an elevator."""
+    uscc = str(uscc).strip().upper()
+    g = credit_grades.c
+    name = conn.execute(select(credit_units.c.name).where(credit_units.c.uscc == uscc)).scalar()
+    latest = conn.execute(
+        select(g.period, g.grade)
+        .where(g.uscc == uscc, g.status == "final")
+        .order_by(g.period.desc())
+        .limit(1)
+    ).first()
+    return {
+        "uscc": uscc,
+        "name": name,
+        "grade": latest.grade if latest else None,
+        "period": latest.period if latest else None,
+    }
