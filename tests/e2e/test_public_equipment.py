@@ -130,7 +130,9 @@ def test_a_passenger_looks_up_an_elevator(stack, gw, admin):
         "insured_today": False,
     }
     assert ok(lookup(gw, legacy)) == before  # the legacy code answers as the unit's code
-    assert lookup(gw, code).headers["ETag"]
+    tag = lookup(gw, code).headers["ETag"]
+    again = gw.client.get(f"/v1/public/equipment/{code}", headers={"If-None-Match": tag})
+    assert again.status_code == 304
 
     # An elevator whose register names no maintenance unit.
     bare, _ = elevator(gw, admin, owner, None)
