@@ -34,6 +34,14 @@ td,th{border:1px solid #d8dde4;padding:.2rem .5rem;text-align:left;vertical-alig
 code{font-size:.92em}form{margin:1rem 0}input{padding:.4rem;width:20rem;max-width:90%}
 pre{background:#f0f3f7;border:1px solid #d8dde4;padding:.4rem .6rem;overflow-x:auto}
 h4{margin:.6rem 0 .2rem;font-size:.95rem}
+.skip{position:absolute;left:-999px}.skip:focus{position:static;background:#fff;color:#12395b}
+.site{font-size:1.3rem;font-weight:700;margin:0}
+a:focus,button:focus,input:focus,select:focus{outline:3px solid #f2a900;outline-offset:2px}
+select,button{padding:.4rem;font:inherit}button{background:#12395b;color:#fff;border:0;
+border-radius:4px;padding:.45rem 1.2rem}.scroll{overflow-x:auto}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}
+dl.facts dt{font-weight:600}dl.facts dd{margin:0}svg{max-width:100%;height:auto}
+@media (max-width:40rem){main{padding:1rem}header{padding:1rem}}
 """
 STYLE_HASH = base64.b64encode(hashlib.sha256(STYLE.encode("utf-8")).digest()).decode("ascii")
 PAGE_CSP = (
@@ -52,11 +60,16 @@ def html_response(body: str, status: int = 200) -> Response:
 
 
 def _page(title: str, header: str, main: str) -> str:
+    return _page_with(title, header, main, "en")
+
+
+def _page_with(title: str, header: str, main: str, lang: str) -> str:
+    html_lang = "zh-CN" if lang == "zh" else "en"
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="{html_lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
-        f"<body><header>{header}</header><main>{main}</main></body></html>"
+        f'<body><header>{header}</header><main id="main">{main}</main></body></html>'
     )
 
 
@@ -209,56 +222,3 @@ def docs_page(spec: dict) -> str:
         f"{problems}</table></section>" + _places_html()
     )
     return _page("SESP API", header, main)
-
-
-def home_page(query: str | None = None, grades: list[dict] | None = None) -> str:
-    """The public page; with ``query``, the units whose final credit grade matches it
-    (``grades`` None: the search could not be answered now)."""
-    header = (
-        "<h1>Special Equipment Safety Platform</h1>"
-        "<p>Public information on special-equipment supervision.</p>"
-    )
-    value = f' value="{escape(query)}"' if query else ""
-    main = (
-        "<h2>Search the blacklist and credit grades</h2>"
-        '<form method="get" action="/" role="search">'
-        '<label for="q">Unit name or unified social credit code</label><br>'
-        f'<input id="q" name="q" type="search" maxlength="100"{value}> '
-        '<button type="submit">Search</button></form>'
-    )
-    if query:
-        main += _credit_results(query, grades)
-    main += (
-        "<p>Blacklist results are coming with the blacklist service; the public API is "
-        'described at <a href="/docs">/docs</a>.</p>'
-    )
-    return _page("SESP", header, main)
-
-
-def _district(code: str | None) -> str:
-    if not code:
-        return ""
-    try:
-        return " ".join(place_of(code))
-    except KeyError:
-        return code
-
-
-def _credit_results(query: str, grades: list[dict] | None) -> str:
-    title = f"<h3>Final credit grades matching “{escape(query)}”</h3>"
-    if grades is None:
-        return title + "<p>The credit service cannot answer just now; please try again.</p>"
-    if not grades:
-        return title + "<p>No maintenance unit with a final grade matches.</p>"
-    rows = "".join(
-        "<tr>"
-        f"<td>{escape(g['name'])}</td><td><code>{escape(g['uscc'])}</code></td>"
-        f"<td>{escape(_district(g.get('district')))}</td>"
-        f"<td>{escape(g['period'])}</td><td><strong>{escape(g['grade'])}</strong></td>"
-        "</tr>"
-        for g in grades
-    )
-    return (
-        title + "<table><tr><th>unit</th><th>credit code</th><th>district</th>"
-        f"<th>period</th><th>grade</th></tr>{rows}</table>"
-    )

@@ -12,13 +12,17 @@ from marshmallow import Schema, fields, validate
 from nameko.exceptions import UnknownService
 from werkzeug.wrappers import Response
 
+from gateway import site
 from gateway.call import Call
-from gateway.pages import docs_page, home_page, html_response
+from gateway.pages import docs_page, html_response
 from gateway.problems import PROBLEM_JSON, Problem, RpcTimeout
 from gateway.routes.base import RouteBase
 from gateway.routing import PUBLIC, json_response, route
 from gateway.schemas import Health, Readiness
 from infra import registry
+from infra.errors import NotFound
+from infra.identifiers import uscc_fails_check
+from infra.places import DISTRICTS
 
 TAG = "Operations"
 HTML = {"content_type": "text/html", "schema": {"type": "string"}}
@@ -34,6 +38,34 @@ class HomeQuery(Schema):
         validate=validate.Length(max=100),
         metadata={"description": "a unit's name (or part of it) or credit code"},
     )
+    district = fields.String(
+        validate=validate.OneOf(["", *DISTRICTS]),
+        metadata={"description": "a district code (blacklist and grades of that district)"},
+    )
+    status = fields.String(
+        validate=validate.OneOf(["listed", "removed", "all"]),
+        metadata={"description": "which blacklist listings: listed (default), removed, all"},
+    )
+    lang = fields.String(
+        validate=validate.OneOf(list(site.LANGS)),
+        metadata={"description": "zh (default) or en; else the browser's Accept-Language"},
+    )
+
+
+class UnitPageQuery(Schema):
+    lang = fields.String(validate=validate.OneOf(list(site.LANGS)))
+
+
+def _or_none(part: str, read, missing=None):
+    """A page's read of a service: ``missing`` when the service knows nothing of it (404),
+    None when it cannot answer now (the page says so instead of failing)."""
+    try:
+        return read()
+    except NotFound:
+        return missing
+    except Exception as exc:  # noqa: BLE001 - the page says this part is unavailable
+        log.warning("public page: %s read failed (%s)", part, type(exc).__name__)
+        return None
 
 
 def relay_summary(status: dict | None) -> str:
@@ -204,16 +236,62 @@ class OpsRoutes(RouteBase):
         calls_services=False,
     )
     def home(self, call: Call):
-        query = (call.query.get("q") or "").strip()
-        if not query:
-            return html_response(home_page())
-        code = query.upper()
-        filters = {"uscc": code} if USCC_SHAPE.fullmatch(code) else {"name": query}
-        try:
-            grades = self.rpc.with_timeout(PAGE_SEARCH_TIMEOUT).maintenance_credit.public_credit(
-                filters, PAGE_RESULTS
-            )
-        except Exception as exc:  # noqa: BLE001 - the page says the search is unavailable
-            log.warning("public page: credit search failed (%s)", type(exc).__name__)
-            grades = None
-        return html_response(home_page(query, grades))
+        lang = site.language(call.query.get("lang"), call.request.headers.get("Accept-Language"))
+        q = (call.query.get("q") or "").strip()
+        district = call.query.get("district") or ""
+        status = call.query.get("status") or "listed"
+        if not (q or district):
+            return html_response(site.home(lang, q, district, status))
+        listing_filters: dict = {"status": status}
+        grade_filters: dict = {}
+        if district:
+            listing_filters["district"] = grade_filters["district"] = district
+        code = q.upper()
+        if q and USCC_SHAPE.fullmatch(code):
+            if uscc_fails_check(code):
+                # A search page that says so (the search form is the page's answer, not 422).
+                page = site.home(lang, q, district, status, searched=True, bad_code=True)
+                return html_response(page)
+            listing_filters["uscc"] = grade_filters["uscc"] = code
+        elif q:
+            listing_filters["q"] = q
+            grade_filters["name"] = q
+        services = self.rpc.with_timeout(PAGE_SEARCH_TIMEOUT)
+        listings = _or_none(
+            "blacklist", lambda: services.blacklist.public_blacklist(listing_filters, PAGE_RESULTS)
+        )
+        grades = _or_none(
+            "credit", lambda: services.maintenance_credit.public_credit(grade_filters, PAGE_RESULTS)
+        )
+        page = site.home(lang, q, district, status, listings, grades, searched=True)
+        return html_response(page)
+
+    @route(
+        "GET",
+        "/units/{uscc}",
+        roles=PUBLIC,
+        tag="Public",
+        summary="The public page of a maintenance unit",
+        description="Its blacklist listings (current and past) with reasons and legal basis, its "
+        "final credit grades over the years as a chart, and how to apply for credit repair; "
+        "404 (a page) for a unit with no public information or a code that is none.",
+        query=UnitPageQuery,
+        responses={200: HTML, 404: {**HTML, "description": "no public information on it"}},
+        calls_services=False,
+    )
+    def unit_page(self, call: Call):
+        lang = site.language(call.query.get("lang"), call.request.headers.get("Accept-Language"))
+        uscc = call.path["uscc"].upper()
+        if not USCC_SHAPE.fullmatch(uscc) or uscc_fails_check(uscc):
+            return html_response(site.not_found_page(lang), status=404)  # no such unit page
+        services = self.rpc.with_timeout(PAGE_SEARCH_TIMEOUT)
+        listed = _or_none("blacklist", lambda: services.blacklist.unit_listings(uscc), missing={})
+        history = _or_none(
+            "credit", lambda: services.maintenance_credit.unit_history(uscc), missing={}
+        )
+        listings = None if listed is None else listed.get("listings", [])
+        periods = [p for p in (history or {}).get("periods", []) if p.get("status") == "final"]
+        name = (listed or {}).get("name") or (history or {}).get("name")
+        if not listings and not periods and not name:
+            return html_response(site.not_found_page(lang), status=404)
+        return html_response(site.unit_page(lang, uscc, name, listings, periods))

@@ -1,0 +1,392 @@
+"""The public site: the blacklist and credit grades, searched and read by anyone.
+
+Server-rendered HTML (no script at all), Chinese by default and English on request
+(``?lang=en``, or a browser whose ``Accept-Language`` prefers English), every text of the page
+in both. Queries live in the URL (plain GET forms), so a result page can be shared. A unit's
+page shows its listings with their reasons and legal basis, its final credit grades over time
+as a small server-drawn SVG chart (with the same figures as a table for screen readers), and
+how to apply for credit repair.
+
+Everything that comes from a request or a service is escaped; nothing a visitor sends is
+echoed unescaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from gateway.pages import STYLE, _page_with
+from infra.places import DISTRICT_NAMES
+
+LANGS = ("zh", "en")
+
+TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "site": "特种设备安全监管平台",
+        "tagline": "特种设备监管公开信息",
+        "skip": "跳到主要内容",
+        "switch": "English",
+        "search_title": "查询黑名单和维保单位信用等级",
+        "q_label": "单位名称或统一社会信用代码",
+        "district_label": "区",
+        "any_district": "全部区",
+        "status_label": "黑名单状态",
+        "status_listed": "在列",
+        "status_removed": "已移出",
+        "status_all": "全部",
+        "search": "查询",
+        "blacklist_results": "黑名单",
+        "credit_results": "信用等级（最终）",
+        "no_listing": "没有符合条件的黑名单记录。",
+        "no_grade": "没有符合条件的最终信用等级。",
+        "unavailable": "暂时无法查询，请稍后再试。",
+        "bad_code": "这不是有效的统一社会信用代码（18位）。",
+        "unit": "单位",
+        "code": "统一社会信用代码",
+        "district": "区",
+        "reason": "原因",
+        "legal_basis": "法律依据",
+        "authority": "决定机关",
+        "decision_no": "决定文号",
+        "listed_on": "列入日期",
+        "earliest_removal_on": "最早移出日期",
+        "publication_ends_on": "公示截止",
+        "status": "状态",
+        "removed_on": "移出日期",
+        "period": "年度",
+        "grade": "等级",
+        "listed": "在列",
+        "removed": "已移出",
+        "listings": "黑名单记录",
+        "never_listed": "该单位从未被列入黑名单。",
+        "grades_over_time": "历年最终信用等级",
+        "no_final_grade": "尚无最终信用等级。",
+        "chart_title": "历年最终信用等级（A 最好，D 最差）",
+        "repair_title": "如何申请信用修复",
+        "repair_text": (
+            "被列入黑名单的维保单位可在列入满一年后，通过平台接口提交信用修复申请"
+            "（POST /v1/blacklist/listings/{id}/repair-applications），说明整改情况。"
+            "市局复查合格并作出决定后，在管理期结束时移出黑名单；管理期内有新的不良记录的，"
+            "管理期重新计算。"
+        ),
+        "api": "接口说明",
+        "not_found_title": "未找到",
+        "unit_unknown": "没有该单位的公开信息。",
+        "back": "返回查询",
+    },
+    "en": {
+        "site": "Special Equipment Safety Platform",
+        "tagline": "Public information on special-equipment supervision",
+        "skip": "Skip to the main content",
+        "switch": "中文",
+        "search_title": "Search the blacklist and maintenance credit grades",
+        "q_label": "Unit name or unified social credit code",
+        "district_label": "District",
+        "any_district": "All districts",
+        "status_label": "Blacklist status",
+        "status_listed": "Listed",
+        "status_removed": "Removed",
+        "status_all": "All",
+        "search": "Search",
+        "blacklist_results": "Blacklist",
+        "credit_results": "Credit grades (final)",
+        "no_listing": "No blacklist listing matches.",
+        "no_grade": "No final credit grade matches.",
+        "unavailable": "The search cannot be answered just now; please try again.",
+        "bad_code": "This is not a valid unified social credit code (18 characters).",
+        "unit": "Unit",
+        "code": "Credit code",
+        "district": "District",
+        "reason": "Reason",
+        "legal_basis": "Legal basis",
+        "authority": "Authority",
+        "decision_no": "Decision no.",
+        "listed_on": "Listed on",
+        "earliest_removal_on": "Earliest removal",
+        "publication_ends_on": "Published until",
+        "status": "Status",
+        "removed_on": "Removed on",
+        "period": "Year",
+        "grade": "Grade",
+        "listed": "listed",
+        "removed": "removed",
+        "listings": "Blacklist listings",
+        "never_listed": "This unit has never been blacklisted.",
+        "grades_over_time": "Final credit grades over the years",
+        "no_final_grade": "No final credit grade yet.",
+        "chart_title": "Final credit grade per year (A best, D worst)",
+        "repair_title": "How to apply for credit repair",
+        "repair_text": (
+            "A listed maintenance unit may apply for credit repair one year after its listing, "
+            "through the platform's API (POST /v1/blacklist/listings/{id}/repair-applications), "
+            "describing what it put right. Once the city bureau's re-inspection has passed and "
+            "it has granted the repair, the listing is removed at the end of the management "
+            "period; a new bad record during that period starts it again."
+        ),
+        "api": "API documentation",
+        "not_found_title": "Not found",
+        "unit_unknown": "There is no public information on this unit.",
+        "back": "Back to the search",
+    },
+}
+
+GRADE_LEVEL = {"A": 4, "B": 3, "C": 2, "D": 1}
+
+
+def language(query_lang: str | None, accept_language: str | None) -> str:
+    """``?lang=`` first, then the browser's first preference among ours; Chinese otherwise."""
+    if query_lang in LANGS:
+        return query_lang
+    for part in (accept_language or "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("en"):
+            return "en"
+        if tag.startswith("zh"):
+            return "zh"
+    return "zh"
+
+
+def _link(path: str, params: Mapping[str, Any]) -> str:
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return escape(path + ("?" + urlencode(kept) if kept else ""))
+
+
+def _district_name(code: str | None, lang: str) -> str:
+    if not code:
+        return ""
+    names = DISTRICT_NAMES.get(code)
+    return names[0 if lang == "zh" else 1] if names else code
+
+
+def _header(t: dict[str, str], lang: str, switch_to: str) -> str:
+    return (
+        f'<a class="skip" href="#main">{t["skip"]}</a>'
+        f'<p class="site"><a href="{_link("/", {"lang": lang})}">{t["site"]}</a></p>'
+        f"<p>{t['tagline']}</p>"
+        f'<p><a href="{escape(switch_to)}" lang="{"en" if lang == "zh" else "zh"}">'
+        f"{t['switch']}</a></p>"
+    )
+
+
+def _search_form(t: dict[str, str], lang: str, q: str, district: str, status: str) -> str:
+    districts = "".join(
+        f'<option value="{code}"{" selected" if code == district else ""}>'
+        f"{escape(_district_name(code, lang))}</option>"
+        for code in DISTRICT_NAMES
+    )
+    statuses = "".join(
+        f'<option value="{s}"{" selected" if s == status else ""}>{t["status_" + s]}</option>'
+        for s in ("listed", "removed", "all")
+    )
+    return (
+        f'<form method="get" action="/" role="search" aria-label="{t["search_title"]}">'
+        f'<input type="hidden" name="lang" value="{lang}">'
+        f'<p><label for="q">{t["q_label"]}</label><br>'
+        f'<input id="q" name="q" type="search" maxlength="100" value="{escape(q)}"></p>'
+        f'<p><label for="district">{t["district_label"]}</label><br>'
+        f'<select id="district" name="district"><option value="">{t["any_district"]}</option>'
+        f"{districts}</select></p>"
+        f'<p><label for="status">{t["status_label"]}</label><br>'
+        f'<select id="status" name="status">{statuses}</select></p>'
+        f'<p><button type="submit">{t["search"]}</button></p></form>'
+    )
+
+
+def home(
+    lang: str,
+    q: str = "",
+    district: str = "",
+    status: str = "listed",
+    listings: list[dict] | None = None,
+    grades: list[dict] | None = None,
+    searched: bool = False,
+    bad_code: bool = False,
+) -> str:
+    """The search page; ``listings``/``grades`` None after a search: that part could not be
+    answered."""
+    t = TEXT[lang]
+    other = "en" if lang == "zh" else "zh"
+    switch_to = "/?" + urlencode(
+        {k: v for k, v in {"q": q, "district": district, "status": status}.items() if v}
+        | {"lang": other}
+    )
+    main = f"<h1>{t['search_title']}</h1>" + _search_form(t, lang, q, district, status)
+    if bad_code:
+        main += f'<p role="alert">{t["bad_code"]}</p>'
+    elif searched:
+        main += _listings_section(t, lang, listings)
+        main += _grades_section(t, lang, grades)
+    main += f'<p><a href="/docs">{t["api"]}</a></p>'
+    title = f"{q} - {t['site']}" if searched and q else t["site"]
+    return _page_with(title, _header(t, lang, switch_to), main, lang)
+
+
+def _unit_link(lang: str, uscc: str, name: str) -> str:
+    return f'<a href="{_link("/units/" + uscc, {"lang": lang})}">{escape(name)}</a>'
+
+
+def _listings_section(t: dict[str, str], lang: str, listings: list[dict] | None) -> str:
+    head = f'<section aria-labelledby="bl"><h2 id="bl">{t["blacklist_results"]}</h2>'
+    if listings is None:
+        return head + f"<p>{t['unavailable']}</p></section>"
+    if not listings:
+        return head + f"<p>{t['no_listing']}</p></section>"
+    rows = "".join(
+        "<tr>"
+        f"<td>{_unit_link(lang, x['uscc'], x['name'])}</td>"
+        f"<td><code>{escape(x['uscc'])}</code></td>"
+        f"<td>{escape(_district_name(x.get('district'), lang))}</td>"
+        f"<td>{escape(x.get('reason') or '')}</td><td>{escape(x.get('listed_on') or '')}</td>"
+        f"<td>{escape(t.get(x.get('status') or '', x.get('status') or ''))}</td>"
+        "</tr>"
+        for x in listings
+    )
+    return (
+        head
+        + '<div class="scroll"><table><thead><tr>'
+        + "".join(
+            f'<th scope="col">{t[k]}</th>'
+            for k in ("unit", "code", "district", "reason", "listed_on", "status")
+        )
+        + f"</tr></thead><tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def _grades_section(t: dict[str, str], lang: str, grades: list[dict] | None) -> str:
+    head = f'<section aria-labelledby="cr"><h2 id="cr">{t["credit_results"]}</h2>'
+    if grades is None:
+        return head + f"<p>{t['unavailable']}</p></section>"
+    if not grades:
+        return head + f"<p>{t['no_grade']}</p></section>"
+    rows = "".join(
+        "<tr>"
+        f"<td>{_unit_link(lang, g['uscc'], g['name'])}</td>"
+        f"<td><code>{escape(g['uscc'])}</code></td>"
+        f"<td>{escape(_district_name(g.get('district'), lang))}</td>"
+        f"<td>{escape(str(g.get('period') or ''))}</td>"
+        f"<td><strong>{escape(g.get('grade') or '')}</strong></td>"
+        "</tr>"
+        for g in grades
+    )
+    return (
+        head
+        + '<div class="scroll"><table><thead><tr>'
+        + "".join(
+            f'<th scope="col">{t[k]}</th>' for k in ("unit", "code", "district", "period", "grade")
+        )
+        + f"</tr></thead><tbody>{rows}</tbody></table></div></section>"
+    )
+
+
+def grade_chart(t: dict[str, str], periods: list[dict]) -> str:
+    """Final grades per period as an SVG line: A at the top, D at the bottom."""
+    width, height, left, top, step = 420, 170, 40, 20, 40
+    n = len(periods)
+    plot_w = max(step * (n - 1), 1)
+    width = max(width, left + plot_w + 40)
+
+    def y(grade: str) -> float:
+        return top + (4 - GRADE_LEVEL.get(grade, 1)) * step
+
+    axis = "".join(
+        f'<text x="10" y="{y(g) + 5:.0f}" font-size="13" fill="#1d2430">{g}</text>'
+        f'<line x1="{left}" x2="{left + plot_w}" y1="{y(g):.0f}" y2="{y(g):.0f}" '
+        'stroke="#c9d1db" stroke-width="1"/>'
+        for g in "ABCD"
+    )
+    points = [
+        (left + (i * plot_w / (n - 1) if n > 1 else 0), y(p["grade"]))
+        for i, p in enumerate(periods)
+    ]
+    line = (
+        '<polyline fill="none" stroke="#12395b" stroke-width="2" points="'
+        + " ".join(f"{x:.0f},{yy:.0f}" for x, yy in points)
+        + '"/>'
+        if n > 1
+        else ""
+    )
+    dots = "".join(
+        f'<circle cx="{x:.0f}" cy="{yy:.0f}" r="4" fill="#12395b"/>'
+        f'<text x="{x:.0f}" y="{height - 5}" font-size="12" text-anchor="middle" '
+        f'fill="#1d2430">{escape(str(p["period"]))}</text>'
+        for (x, yy), p in zip(points, periods, strict=True)
+    )
+    return (
+        f'<svg role="img" aria-labelledby="chart-title" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="chart-title">{t["chart_title"]}</title>{axis}{line}{dots}</svg>'
+    )
+
+
+def unit_page(
+    lang: str, uscc: str, name: str | None, listings: list[dict] | None, periods: list[dict]
+) -> str:
+    t = TEXT[lang]
+    other = "en" if lang == "zh" else "zh"
+    switch_to = f"/units/{uscc}?lang={other}"
+    main = f"<h1>{escape(name or uscc)}</h1><p>{t['code']}: <code>{escape(uscc)}</code></p>"
+    main += f'<section aria-labelledby="ls"><h2 id="ls">{t["listings"]}</h2>'
+    if listings is None:
+        main += f"<p>{t['unavailable']}</p>"
+    elif not listings:
+        main += f"<p>{t['never_listed']}</p>"
+    else:
+        fields = (
+            "reason",
+            "legal_basis",
+            "authority",
+            "decision_no",
+            "listed_on",
+            "earliest_removal_on",
+            "publication_ends_on",
+            "status",
+            "removed_on",
+        )
+        for x in listings:
+            main += (
+                '<article><dl class="facts">'
+                + "".join(
+                    f"<dt>{t[k]}</dt><dd>{escape(t.get(str(x.get(k)), str(x.get(k))))}</dd>"
+                    if k == "status"
+                    else f"<dt>{t[k]}</dt><dd>{escape(str(x.get(k) or '—'))}</dd>"
+                    for k in fields
+                )
+                + "</dl></article>"
+            )
+    main += "</section>"
+    main += f'<section aria-labelledby="gr"><h2 id="gr">{t["grades_over_time"]}</h2>'
+    if periods:
+        main += grade_chart(t, periods)
+        rows = "".join(
+            f"<tr><td>{escape(str(p['period']))}</td><td>{escape(p['grade'])}</td></tr>"
+            for p in periods
+        )
+        main += (
+            f"<table><caption>{t['grades_over_time']}</caption><thead><tr>"
+            f'<th scope="col">{t["period"]}</th><th scope="col">{t["grade"]}</th></tr></thead>'
+            f"<tbody>{rows}</tbody></table>"
+        )
+    else:
+        main += f"<p>{t['no_final_grade']}</p>"
+    main += "</section>"
+    main += (
+        f'<section aria-labelledby="rp"><h2 id="rp">{t["repair_title"]}</h2>'
+        f"<p>{escape(t['repair_text'])}</p></section>"
+        f'<p><a href="{_link("/", {"lang": lang})}">{t["back"]}</a></p>'
+    )
+    return _page_with(f"{name or uscc} - {t['site']}", _header(t, lang, switch_to), main, lang)
+
+
+def not_found_page(lang: str) -> str:
+    t = TEXT[lang]
+    main = (
+        f"<h1>{t['not_found_title']}</h1><p>{t['unit_unknown']}</p>"
+        f'<p><a href="{_link("/", {"lang": lang})}">{t["back"]}</a></p>'
+    )
+    return _page_with(t["not_found_title"], _header(t, lang, f"/?lang={lang}"), main, lang)
+
+
+__all__ = ["LANGS", "STYLE", "TEXT", "home", "language", "not_found_page", "unit_page"]

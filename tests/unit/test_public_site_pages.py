@@ -1,0 +1,68 @@
+"""The public site's pages as pure functions: language choice, the grade chart, escaping, and
+both languages complete."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from gateway import site
+
+PERIODS = [
+    {"period": "2014", "grade": "A"},
+    {"period": "2015", "grade": "C"},
+    {"period": "2016", "grade": "D"},
+]
+
+
+@pytest.mark.parametrize(
+    "lang, accept, chosen",
+    [
+        ("en", "zh-CN,zh", "en"),  # the switch wins
+        ("zh", "en-US,en", "zh"),
+        (None, "en-GB,en;q=0.9", "en"),
+        (None, "zh-TW,en;q=0.5", "zh"),
+        (None, "fr-FR,en;q=0.5", "en"),  # the first of ours the browser names
+        (None, "", "zh"),  # Chinese by default
+        ("xx", None, "zh"),
+    ],
+)
+def test_the_language_is_the_switch_then_the_browser_then_chinese(lang, accept, chosen):
+    assert site.language(lang, accept) == chosen
+
+
+def test_both_languages_have_every_text():
+    assert set(site.TEXT["zh"]) == set(site.TEXT["en"])
+    assert all(site.TEXT["zh"][k] != site.TEXT["en"][k] for k in site.TEXT["zh"] if k != "api")
+
+
+def test_the_chart_draws_each_final_grade_from_a_at_the_top_to_d_at_the_bottom():
+    svg = site.grade_chart(site.TEXT["en"], PERIODS)
+    assert svg.startswith("<svg") and 'role="img"' in svg and "<title" in svg
+    circles = [(int(x), int(y)) for x, y in re.findall(r'<circle cx="(\d+)" cy="(\d+)"', svg)]
+    assert len(circles) == 3
+    xs, ys = zip(*circles, strict=True)
+    assert list(xs) == sorted(xs)  # years left to right
+    assert ys[0] < ys[1] < ys[2]  # A above C above D
+    assert "<polyline" in svg and all(year in svg for year in ("2014", "2015", "2016"))
+
+
+def test_a_units_page_has_the_chart_and_the_same_figures_as_a_table():
+    page = site.unit_page("zh", "91310000MA1K00001X", "某电梯公司", [], PERIODS)
+    assert '<html lang="zh-CN">' in page and "<svg" in page
+    assert "<caption>历年最终信用等级</caption>" in page
+    assert page.count("<tr><td>20") == 3
+    assert "该单位从未被列入黑名单" in page
+
+
+def test_what_a_visitor_sends_is_escaped_everywhere():
+    evil = '"><script>alert(1)</script>'
+    page = site.home(
+        "en", q=evil, district="", status="listed", listings=[], grades=[], searched=True
+    )
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    unit = site.unit_page(
+        "en", "X", evil, [{"reason": evil, "status": "listed", "listed_on": "2026-01-05"}], []
+    )
+    assert "<script>" not in unit
