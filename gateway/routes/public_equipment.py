@@ -17,7 +17,7 @@ from gateway.call import Call
 from gateway.routes.base import RouteBase
 from gateway.routing import PUBLIC, route
 from infra.clock import today
-from infra.errors import Invalid, NotFound
+from infra.errors import Invalid
 from infra.identifiers import InvalidIdentifier, parse_equipment_code
 from infra.schemas import Reply
 
@@ -98,16 +98,15 @@ class PublicEquipmentRoutes(RouteBase):
         maintainer = None
         uscc = unit.get("maintenance_unit_uscc")
         if uscc:
+            # Both reads take the code as the register holds it (validated when recorded, an
+            # exception-list code too: this request names none for the services to admit).
             credit = self.rpc.maintenance_credit.final_grade(uscc)
-            try:
-                listings = self.rpc.blacklist.unit_listings(uscc)
-            except NotFound:  # never listed
-                listings = {"listed": False, "name": None}
+            blacklist = self.rpc.blacklist.unit_listed(uscc)
             maintainer = {
                 "uscc": uscc,
-                "name": credit["name"] or listings["name"],
+                "name": credit["name"] or blacklist["name"],
                 "grade": credit["grade"],
-                "listed": bool(listings["listed"]),
+                "listed": bool(blacklist["listed"]),
             }
         coverage = self.rpc.insurance.coverage(code)
         return {

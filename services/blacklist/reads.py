@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.engine import Connection
 
 from infra import errors
@@ -122,6 +122,20 @@ def unit_listings(conn: Connection, uscc: str) -> dict:
         "listed": any(x["status"] == "listed" for x in listings),
         "listings": listings,
     }
+
+
+def unit_listed(conn: Connection, uscc: str) -> dict:
+    """Whether a unit is listed now, and its name here (null if never listed): the public
+    equipment lookup's question about the unit that maintains an elevator. ``uscc`` comes
+    from the register, validated when it was recorded (an exception-list code among them),
+    so it is looked up as it is."""
+    uscc = str(uscc).strip().upper()
+    b = blacklist_listings.c
+    listed = conn.execute(select(exists().where(b.uscc == uscc, b.status == "listed"))).scalar()
+    name = conn.execute(
+        select(blacklist_units.c.name).where(blacklist_units.c.uscc == uscc)
+    ).scalar()
+    return {"uscc": uscc, "listed": bool(listed), "name": name}
 
 
 def public_state(conn: Connection) -> str:

@@ -83,6 +83,11 @@ class BlacklistService(KernelService):
         return reads.unit_listings(self.db.conn, uscc)
 
     @rpc
+    def unit_listed(self, uscc: str) -> dict:
+        """Whether a unit is listed now (``listed``), with its name (null if never listed)."""
+        return reads.unit_listed(self.db.conn, uscc)
+
+    @rpc
     def public_state(self) -> str:
         """A mark that moves with every change to the public list (the CSV's ETag)."""
         return reads.public_state(self.db.conn)

@@ -19,6 +19,7 @@ from infra.identifiers import InvalidIdentifier, validate_resident_id
 from infra.testing import wait_until
 from services.licensing.examples import (
     new_equipment_code,
+    new_failing_uscc,
     new_uscc,
     production_licence,
     use_registration,
@@ -65,9 +66,9 @@ def approved(gw, admin, body: dict) -> dict:
     return ok(gw.client.post(f"{base}/approve", json={"opinion": "ok"}, headers=admin))
 
 
-def maintenance_unit(gw, admin) -> str:
+def maintenance_unit(gw, admin, uscc: str | None = None) -> str:
     """A maintenance unit licensed by Xuhui, once the credit service knows it."""
-    uscc = new_uscc()
+    uscc = uscc or new_uscc()
     body = production_licence(uscc, scope=("elevator:maintenance",), level=None, district=XUHUI)
     approved(gw, admin, body)
     wait_until(
@@ -115,6 +116,41 @@ def strings(value) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
+def listing(uscc: str, name: str) -> dict:
+    return {
+        "uscc": uscc,
+        "name": name,
+        "district": XUHUI,
+        "reason": "forged maintenance records",
+        "legal_basis": "Special Equipment Safety Law art. 88",
+        "decision_no": f"沪市监特罚〔2014〕{uscc[-4:]}号",
+    }
+
+
+def test_a_unit_with_a_code_on_the_exception_list(gw, admin):
+    """The lookup names no credit code, yet the unit's code (admitted from the exception list
+    when it was licensed and named in the register) is looked up as the register holds it."""
+    uscc = new_failing_uscc()
+    ok(
+        gw.client.put(
+            f"/v1/admin/uscc-exceptions/{uscc}", json={"note": "old registry"}, headers=admin
+        ),
+        201,
+    )
+    maintenance_unit(gw, admin, uscc)
+    code, _ = elevator(gw, admin, new_uscc(), uscc)
+    found = ok(lookup(gw, code))["maintenance_unit"]
+    assert (found["uscc"], found["grade"], found["listed"]) == (uscc, None, False)
+    ok(
+        gw.client.post("/v1/blacklist/listings", json=listing(uscc, found["name"]), headers=admin),
+        201,
+    )
+    wait_until(
+        lambda: ok(lookup(gw, code))["maintenance_unit"]["listed"],
+        what="the lookup to show the listing",
+    )
+
+
 def test_a_passenger_looks_up_an_elevator(stack, gw, admin):
     unit = maintenance_unit(gw, admin)
     owner = new_uscc()
@@ -158,15 +194,7 @@ def test_a_passenger_looks_up_an_elevator(stack, gw, admin):
     assert ok(lookup(gw, legacy))["insured_today"] is True
 
     # The city bureau lists the unit.
-    listing = {
-        "uscc": unit,
-        "name": unit_name,
-        "district": XUHUI,
-        "reason": "forged maintenance records",
-        "legal_basis": "Special Equipment Safety Law art. 88",
-        "decision_no": f"沪市监特罚〔2014〕{unit[-4:]}号",
-    }
-    ok(gw.client.post("/v1/blacklist/listings", json=listing, headers=admin), 201)
+    ok(gw.client.post("/v1/blacklist/listings", json=listing(unit, unit_name), headers=admin), 201)
     listed = wait_until(
         lambda: (b := ok(lookup(gw, code)))["maintenance_unit"]["listed"] and b,
         what="the lookup to show the listing",

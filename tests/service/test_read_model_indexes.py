@@ -509,6 +509,9 @@ READS: dict[str, tuple] = {
     "a unit's listings, current and past": search(
         "blacklist", lambda b: blacklist_reads.unit_listings(b.uow.conn, uscc(42))
     ),
+    "whether a unit is listed now": search(
+        "blacklist", lambda b: blacklist_reads.unit_listed(b.uow.conn, uscc(42))
+    ),
 }
 
 
