@@ -30,7 +30,13 @@ from services.maintenance_credit.complaints import cursor_of
 
 TAG = "Complaints"
 STATUSES = ["received", "verified", "dismissed"]
-REFERENCE_PARAM = {"description": "the complaint's reference, as its submission answered it"}
+REFERENCE_PARAM = {
+    "type": "string",
+    "minLength": 28,
+    "maxLength": 28,
+    "description": "the complaint's reference (C- and 26 letters A-Z, 2-7), as its submission "
+    "answered it",
+}
 
 
 # --- views ----------------------------------------------------------------------------------
