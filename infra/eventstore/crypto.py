@@ -91,8 +91,8 @@ class SubjectKeys:
 
     def key_for_read(self, conn: Connection, subject_id: str) -> bytes | None:
         seen = getattr(_reading, "subjects", None)
-        if seen is not None and subject_id not in seen:
-            seen.append(subject_id)
+        if seen is not None:
+            seen[subject_id] = None  # a dict: ordered, and noting costs the same at any size
         row = conn.execute(
             select(subject_keys.c.wrapped_key).where(subject_keys.c.subject_id == subject_id)
         ).first()
@@ -113,10 +113,10 @@ class SubjectKeys:
 _reading = green_local()
 
 
-def watch_subjects_read() -> list[str]:
-    """Start noting, for this green thread, every subject whose data it decrypts; the list
+def watch_subjects_read() -> dict[str, None]:
+    """Start noting, for this green thread, every subject whose data it decrypts; the dict
     fills as it reads (a worker's answer may show what it read: it is kept under those keys)."""
-    _reading.subjects = []
+    _reading.subjects = {}
     return _reading.subjects
 
 
