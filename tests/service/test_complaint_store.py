@@ -257,3 +257,16 @@ def test_contact_is_never_in_clear_in_any_table_and_is_erased_by_reference(worke
     (item,) = worker.read(complaints.queue, worker.repo(), "310104")
     assert item["contact"] == "[erased]"
     assert item["status"] == "verified"
+
+
+def test_a_rebuild_equals_the_live_complaints(worker):
+    kept = worker.submit(contact=CONTACT)
+    worker.submit()
+    worker.run(complaints.decide, kept, {"outcome": "verified", "reason": "seen"})
+    live = READ_MODELS.digest(worker.uow.conn)
+    worker.uow.rollback()
+    worker.uow = UnitOfWork(worker.engine, worker.store)
+    READ_MODELS.rebuild(worker.engine, worker.store)
+    assert READ_MODELS.digest(worker.uow.conn) == live
+    rows = worker.uow.conn.execute(sa.select(READ_MODELS.metadata.tables["credit_complaints"]))
+    assert sorted(r.has_contact for r in rows) == [False, True]
