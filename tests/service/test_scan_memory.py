@@ -195,7 +195,7 @@ def test_a_rebuild_notes_no_data_subject_for_its_worker(engine):
     seen = watch_subjects_read()
     rebuilt = models.rebuild(engine, store, shadow="scan_rebuild", page=7)
     assert rebuilt.events == 30
-    assert seen == []
+    assert not seen
     with engine.connect() as conn:
         assert sorted(r.text for r in conn.execute(select(items))) == sorted(
             f"n{i}" for i in range(30)
