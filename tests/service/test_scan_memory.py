@@ -201,4 +201,4 @@ def test_a_rebuild_notes_no_data_subject_for_its_worker(engine):
             f"n{i}" for i in range(30)
         )
         store.read_stream(conn, "met-3")
-    assert seen == ["p3"]
+    assert seen == {"p3": None}
