@@ -76,6 +76,24 @@ TEXT: dict[str, dict[str, str]] = {
         "not_found_title": "未找到",
         "unit_unknown": "没有该单位的公开信息。",
         "back": "返回查询",
+        "equipment_title": "查询电梯",
+        "equipment_code": "设备代码",
+        "equipment_label": "电梯注册代码（轿厢内标志上的代码）",
+        "equipment_search": "查询电梯",
+        "equipment_bad": "这不是有效的设备代码（18位，或20位旧代码）。",
+        "equipment_unknown": "没有登记该代码的设备。",
+        "equipment_status": "使用登记状态",
+        "status_registered": "已登记，在用",
+        "status_suspended": "停用",
+        "status_cancelled": "已注销",
+        "maintained_by": "维保单位",
+        "no_maintainer": "登记信息未载明维保单位。",
+        "current_grade": "最新最终信用等级",
+        "no_grade_yet": "尚无",
+        "on_blacklist": "是否在黑名单",
+        "yes": "是",
+        "no": "否",
+        "insured_today": "今日是否有电梯安全责任保险",
     },
     "en": {
         "site": "Special Equipment Safety Platform",
@@ -130,6 +148,24 @@ TEXT: dict[str, dict[str, str]] = {
         "not_found_title": "Not found",
         "unit_unknown": "There is no public information on this unit.",
         "back": "Back to the search",
+        "equipment_title": "Look up an elevator",
+        "equipment_code": "Equipment code",
+        "equipment_label": "Registration code (on the sign in the car)",
+        "equipment_search": "Look up",
+        "equipment_bad": "This is not a valid equipment code (18 digits, or a legacy 20).",
+        "equipment_unknown": "No equipment is registered under this code.",
+        "equipment_status": "Registration",
+        "status_registered": "registered, in service",
+        "status_suspended": "suspended",
+        "status_cancelled": "cancelled",
+        "maintained_by": "Maintained by",
+        "no_maintainer": "The register names no maintenance unit.",
+        "current_grade": "Latest final credit grade",
+        "no_grade_yet": "none yet",
+        "on_blacklist": "On the blacklist",
+        "yes": "yes",
+        "no": "no",
+        "insured_today": "Liability insurance covers it today",
     },
 }
 
@@ -219,6 +255,7 @@ def home(
     elif searched:
         main += _listings_section(t, lang, listings)
         main += _grades_section(t, lang, grades)
+    main += _equipment_form(t, lang, "")
     main += f'<p><a href="/docs">{t["api"]}</a></p>'
     title = f"{q} - {t['site']}" if searched and q else t["site"]
     return _page_with(title, _header(t, lang, switch_to), main, lang)
@@ -380,6 +417,62 @@ def unit_page(
     return _page_with(f"{name or uscc} - {t['site']}", _header(t, lang, switch_to), main, lang)
 
 
+def _equipment_form(t: dict[str, str], lang: str, code: str) -> str:
+    return (
+        f'<section aria-labelledby="eq"><h2 id="eq">{t["equipment_title"]}</h2>'
+        f'<form method="get" action="/equipment" aria-label="{t["equipment_title"]}">'
+        f'<input type="hidden" name="lang" value="{lang}">'
+        f'<p><label for="code">{t["equipment_label"]}</label><br>'
+        f'<input id="code" name="code" inputmode="numeric" maxlength="20" '
+        f'value="{escape(code)}"></p>'
+        f'<p><button type="submit">{t["equipment_search"]}</button></p></form></section>'
+    )
+
+
+def equipment_page(
+    lang: str, code: str, facts: dict | None = None, problem: str | None = None
+) -> str:
+    """The elevator by the code on its sign: ``facts`` as the public API gives them, or
+    ``problem`` (``bad``, ``unknown``, ``unavailable``)."""
+    t = TEXT[lang]
+    other = "en" if lang == "zh" else "zh"
+    switch_to = "/equipment?" + urlencode(
+        {"code": code, "lang": other} if code else {"lang": other}
+    )
+    main = f"<h1>{t['equipment_title']}</h1>" + _equipment_form(t, lang, code)
+    if problem:
+        message = {"bad": t["equipment_bad"], "unknown": t["equipment_unknown"]}.get(
+            problem, t["unavailable"]
+        )
+        main += f'<p role="alert">{message}</p>'
+    elif facts:
+        unit = facts.get("maintenance_unit")
+        rows = [
+            (t["equipment_code"], f"<code>{escape(facts['equipment_code'])}</code>"),
+            (t["equipment_status"], escape(t.get("status_" + facts["status"], facts["status"]))),
+            (t["district"], escape(_district_name(facts.get("district"), lang))),
+        ]
+        if unit:
+            rows += [
+                (
+                    t["maintained_by"],
+                    _unit_link(lang, unit["uscc"], unit.get("name") or unit["uscc"]),
+                ),
+                (t["current_grade"], escape(unit.get("grade") or t["no_grade_yet"])),
+                (t["on_blacklist"], t["yes"] if unit.get("listed") else t["no"]),
+            ]
+        else:
+            rows.append((t["maintained_by"], t["no_maintainer"]))
+        rows.append((t["insured_today"], t["yes"] if facts.get("insured_today") else t["no"]))
+        main += (
+            '<dl class="facts">'
+            + "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
+            + "</dl>"
+        )
+    title = f"{code} - {t['equipment_title']}" if code else t["equipment_title"]
+    return _page_with(title, _header(t, lang, switch_to), main, lang)
+
+
 def not_found_page(lang: str) -> str:
     t = TEXT[lang]
     main = (
@@ -389,4 +482,13 @@ def not_found_page(lang: str) -> str:
     return _page_with(t["not_found_title"], _header(t, lang, f"/?lang={lang}"), main, lang)
 
 
-__all__ = ["LANGS", "STYLE", "TEXT", "home", "language", "not_found_page", "unit_page"]
+__all__ = [
+    "LANGS",
+    "STYLE",
+    "TEXT",
+    "equipment_page",
+    "home",
+    "language",
+    "not_found_page",
+    "unit_page",
+]

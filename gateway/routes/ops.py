@@ -17,11 +17,13 @@ from gateway.call import Call
 from gateway.pages import docs_page, html_response
 from gateway.problems import PROBLEM_JSON, Problem, RpcTimeout
 from gateway.routes.base import RouteBase
+from gateway.routes.public_equipment import equipment_facts
 from gateway.routing import PUBLIC, json_response, route
 from gateway.schemas import Health, Readiness
 from infra import registry
+from infra.clock import today
 from infra.errors import NotFound
-from infra.identifiers import uscc_fails_check
+from infra.identifiers import InvalidIdentifier, parse_equipment_code, uscc_fails_check
 from infra.places import DISTRICTS
 
 TAG = "Operations"
@@ -53,6 +55,14 @@ class HomeQuery(Schema):
 
 
 class UnitPageQuery(Schema):
+    lang = fields.String(validate=validate.OneOf(list(site.LANGS)))
+
+
+class EquipmentPageQuery(Schema):
+    code = fields.String(
+        validate=validate.Length(max=40),
+        metadata={"description": "the code on the sign in the car (18 digits, or legacy 20)"},
+    )
     lang = fields.String(validate=validate.OneOf(list(site.LANGS)))
 
 
@@ -295,3 +305,33 @@ class OpsRoutes(RouteBase):
         if not listings and not periods and not name:
             return html_response(site.not_found_page(lang), status=404)
         return html_response(site.unit_page(lang, uscc, name, listings, periods))
+
+    @route(
+        "GET",
+        "/equipment",
+        roles=PUBLIC,
+        tag="Public",
+        summary="The public page of an elevator, by the code on its sign",
+        description="Whether it is registered and in service, its district, who maintains it "
+        "(with that unit's latest final grade and whether it is blacklisted) and whether "
+        "liability insurance covers it today; the same facts as /v1/public/equipment/{code}.",
+        query=EquipmentPageQuery,
+        responses={200: HTML},
+        calls_services=False,
+    )
+    def equipment_page(self, call: Call):
+        lang = site.language(call.query.get("lang"), call.request.headers.get("Accept-Language"))
+        raw = (call.query.get("code") or "").strip()
+        if not raw:
+            return html_response(site.equipment_page(lang, ""))
+        try:
+            code = parse_equipment_code(raw, today()).code
+        except InvalidIdentifier:
+            return html_response(site.equipment_page(lang, raw, problem="bad"))
+        services = self.rpc.with_timeout(PAGE_SEARCH_TIMEOUT)
+        facts = _or_none("equipment", lambda: equipment_facts(services, code), missing={})
+        if facts is None:
+            return html_response(site.equipment_page(lang, raw, problem="unavailable"))
+        if not facts:
+            return html_response(site.equipment_page(lang, raw, problem="unknown"))
+        return html_response(site.equipment_page(lang, raw, facts))

@@ -93,26 +93,32 @@ class PublicEquipmentRoutes(RouteBase):
         cache_from=SOURCES,
     )
     def public_equipment(self, call: Call):
-        unit = self.rpc.licensing.get_equipment(_code(call))
-        code = unit["equipment_code"]
-        maintainer = None
-        uscc = unit.get("maintenance_unit_uscc")
-        if uscc:
-            # Both reads take the code as the register holds it (validated when recorded, an
-            # exception-list code too: this request names none for the services to admit).
-            credit = self.rpc.maintenance_credit.final_grade(uscc)
-            blacklist = self.rpc.blacklist.unit_listed(uscc)
-            maintainer = {
-                "uscc": uscc,
-                "name": credit["name"] or blacklist["name"],
-                "grade": credit["grade"],
-                "listed": bool(blacklist["listed"]),
-            }
-        coverage = self.rpc.insurance.coverage(code)
-        return {
-            "equipment_code": code,
-            "status": unit["status"],
-            "district": unit["district"],
-            "maintenance_unit": maintainer,
-            "insured_today": bool(coverage["covered"]),
+        return equipment_facts(self.rpc, _code(call))
+
+
+def equipment_facts(rpc, code: str) -> dict:
+    """What the public may know of the elevator ``code`` (the API's answer and the site's
+    page): from the register, the credit and blacklist services and insurance."""
+    unit = rpc.licensing.get_equipment(code)
+    code = unit["equipment_code"]
+    maintainer = None
+    uscc = unit.get("maintenance_unit_uscc")
+    if uscc:
+        # Both reads take the code as the register holds it (validated when recorded, an
+        # exception-list code too: this request names none for the services to admit).
+        credit = rpc.maintenance_credit.final_grade(uscc)
+        blacklist = rpc.blacklist.unit_listed(uscc)
+        maintainer = {
+            "uscc": uscc,
+            "name": credit["name"] or blacklist["name"],
+            "grade": credit["grade"],
+            "listed": bool(blacklist["listed"]),
         }
+    coverage = rpc.insurance.coverage(code)
+    return {
+        "equipment_code": code,
+        "status": unit["status"],
+        "district": unit["district"],
+        "maintenance_unit": maintainer,
+        "insured_today": bool(coverage["covered"]),
+    }

@@ -139,3 +139,15 @@ def test_a_search_with_the_keyboard_alone(stack, listed, browser):
     field.send_keys(Keys.ENTER)
     wait_until(lambda: "q=" in browser.current_url, what="the search to be sent")
     assert NAME in browser.find_element(By.ID, "main").text
+
+
+def test_the_elevator_lookup_form_is_accessible_and_says_what_is_wrong(stack, browser):
+    browser.get(f"{stack.url}/equipment?lang=en")
+    field = browser.find_element(By.ID, "code")
+    field.send_keys("12345")
+    field.send_keys(Keys.ENTER)
+    wait_until(lambda: "code=12345" in browser.current_url, what="the lookup to be sent")
+    assert (
+        "not a valid equipment code" in browser.find_element(By.CSS_SELECTOR, "[role=alert]").text
+    )
+    no_serious_violations(browser)

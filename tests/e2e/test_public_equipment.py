@@ -232,3 +232,23 @@ def test_a_passenger_looks_up_an_elevator(stack, gw, admin):
         assert ok(lookup(gw, legacy)) == graded
     finally:
         stack.set_clock(CLOCK)
+
+
+def test_the_elevators_public_page_shows_what_the_lookup_says(gw, admin):
+    owner, maintainer = new_uscc(), maintenance_unit(gw, admin)
+    code, legacy = elevator(gw, admin, owner, maintainer)
+    facts = ok(lookup(gw, code))
+    page = gw.client.get("/equipment", params={"code": legacy, "lang": "en"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f"<code>{code}</code>" in page.text and "registered, in service" in page.text
+    assert f'href="/units/{maintainer}?lang=en"' in page.text
+    insured = "covers it today</dt><dd>" + ("yes" if facts["insured_today"] else "no")
+    assert insured in page.text
+    zh = gw.client.get("/equipment", params={"code": code}, headers={"Accept-Language": "zh-CN"})
+    assert '<html lang="zh-CN">' in zh.text and "已登记，在用" in zh.text
+    bad = gw.client.get("/equipment", params={"code": "<b>123</b>", "lang": "en"})
+    assert 'role="alert"' in bad.text and "not a valid equipment code" in bad.text
+    assert "<b>123</b>" not in bad.text
+    unknown_code = code[:-6] + ("000000" if code[-6:] != "000000" else "000001")
+    unknown = gw.client.get("/equipment", params={"code": unknown_code, "lang": "en"})
+    assert "No equipment is registered" in unknown.text or "not a valid" in unknown.text
