@@ -7,7 +7,8 @@ STAMP := $(VENV)/.installed
 .PHONY: run test lint bench install clean
 
 $(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	# A venv an interrupted run left without pip is made again.
+	test -x $(BIN)/pip || $(PY) -m venv --clear $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
