@@ -28,7 +28,10 @@ CODE_PARAM = {
     "description": "the equipment code on the sign in the car: 18 digits, or a legacy "
     "20-digit Shanghai registration code",
 }
-SOURCES = ("licensing", "maintenance_credit", "blacklist", "insurance")
+# The answer is kept in the gateway until an event of one of these, and at most 1 s: whether
+# insurance covers it today changes with insurers' syncs (thousands of policy events a batch),
+# which would empty the cache all the time; the second's limit bounds that part instead.
+SOURCES = ("licensing", "maintenance_credit", "blacklist")
 
 
 class PublicMaintenanceUnit(Reply):
