@@ -541,6 +541,19 @@ class Stack:
                         raise AssertionError(f"timed out after {timeout}s waiting for {pending}")
                     time.sleep(0.2)
 
+    def wait_published(self, names: Iterable[str], timeout: float = 120) -> None:
+        """Wait until each named service's relay has published every event stored so far (a
+        test of history must not race the relay: an event published after a consumer's
+        queue exists reaches it live, not from history)."""
+        with self.rpc(timeout=10) as rpc:
+            for name in names:
+                service = getattr(rpc, name)
+                wait_until(
+                    lambda s=service: s.relay_status()["behind"] == 0,
+                    timeout=timeout,
+                    what=f"{name}'s relay to publish everything",
+                )
+
     def stop(self) -> None:
         self._cleanup.close()
 

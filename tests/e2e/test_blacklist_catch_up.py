@@ -24,6 +24,8 @@ def test_blacklist_started_later_lists_from_the_credit_services_history(stacks):
     }
     assert gw.client.post("/v1/quality-events", json=fact, headers=officer).status_code == 201
 
+    # Published before the blacklist has queues: only catch-up can bring it what happened.
+    stack.wait_published(["licensing", "maintenance_credit"])
     url = f"sqlite:///{stack.data_dir / 'blacklist.db'}"
     env = {**stack.env, "SESP_BLACKLIST_DATABASE_URL": url}
     stack.processes["blacklist"] = ServiceProcess(

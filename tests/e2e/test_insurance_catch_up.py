@@ -40,6 +40,7 @@ def test_insurance_started_after_licensing_registered_2000_units_knows_every_one
     for k in range(4):
         pool.spawn(register, range(k, TOTAL, 4))
     pool.waitall()
+    stack.wait_published(["licensing"])
     assert not queue_exists(stack.amqp_uri, QUEUE)  # published while nobody listened
 
     url = f"sqlite:///{stack.data_dir / 'insurance.db'}"

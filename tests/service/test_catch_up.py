@@ -133,6 +133,9 @@ def test_a_restarted_consumer_resumes_from_the_queue_and_a_new_queue_from_its_ch
                 conn.channel().queue_delete(queue)
             with ClusterRpcProxy({"AMQP_URI": amqp_uri, "serializer": "json"}, timeout=60) as call:
                 assert call.history.record_round(second, 0) == 20  # nobody listens
+                # The relay publishes them (to no queue) before the reader comes back: else they
+                # would reach its new queue live and catch-up would have nothing to read.
+                wait_until(lambda: call.history.relay_status()["behind"] == 0, what="published")
             with running(Reader, amqp_uri, reader_url):
                 wait_until(lambda: count(engine) == 40, timeout=60, what="missed events applied")
                 assert health(amqp_uri)["catch_up"]["events_read"] == 20  # not the first 20
