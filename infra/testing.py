@@ -43,8 +43,6 @@ from infra import registry
 if TYPE_CHECKING:
     from nameko.standalone.rpc import ClusterRpcProxy
 
-    from gateway.core import GatewayCore
-
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 DEFAULT_PG = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 # Where a stack's clock stands unless a test says otherwise: a Monday before National Day.
@@ -312,8 +310,8 @@ class RunningGateway:
     """The gateway (or a subclass a test declares) as a nameko container in this process,
     serving HTTP on a free port; ``client`` calls it over real HTTP.
 
-    The gateway package is imported when one is built, not when this module is: the kernel
-    does not depend on the gateway."""
+    The gateway class comes from the registry (``registry.spec("gateway")``), never from an
+    import here: the kernel does not depend on the gateway."""
 
     def __init__(
         self,
@@ -325,10 +323,8 @@ class RunningGateway:
     ):
         from nameko.containers import ServiceContainer
 
-        if service_cls is None:
-            from gateway.service import GatewayService
-
-            service_cls = GatewayService
+        if service_cls is None:  # the registered gateway: the kernel names no package of it
+            service_cls = registry.spec("gateway").service_class()
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = {
@@ -360,10 +356,11 @@ class RunningGateway:
             self.container.stop()
 
     @property
-    def core(self) -> GatewayCore:
-        from gateway.core import GatewayCore
-
-        return self.container.shared_extensions[GatewayCore]
+    def core(self) -> Any:
+        """The gateway's shared core (tokens, stores, metrics): the shared extension behind
+        the service class's ``gateway`` dependency."""
+        declared = self.container.service_cls.gateway.core
+        return self.container.shared_extensions[type(declared)]
 
     def token(
         self,
