@@ -94,8 +94,16 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.kill()
 
 
-def measure(url: str, token: str | None, conns: int, duration: float) -> dict:
-    """Run in a child: ``conns`` green keep-alive clients for ``duration`` seconds."""
+def measure(
+    url: str,
+    token: str | None,
+    conns: int,
+    duration: float,
+    extra_headers: dict | None = None,
+    expect: int = 200,
+) -> dict:
+    """Run in a child: ``conns`` green keep-alive clients for ``duration`` seconds; an answer
+    other than ``expect`` counts as an error."""
     import eventlet
 
     eventlet.monkey_patch()
@@ -105,6 +113,7 @@ def measure(url: str, token: str | None, conns: int, duration: float) -> dict:
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers.update(extra_headers or {})
     latencies: list[float] = []
     errors = 0
     stop_at = time.perf_counter() + duration
@@ -118,7 +127,7 @@ def measure(url: str, token: str | None, conns: int, duration: float) -> dict:
                 conn.request("GET", path, headers=headers)
                 response = conn.getresponse()
                 response.read()
-                if response.status != 200:
+                if response.status != expect:
                     errors += 1
             except (OSError, http.client.HTTPException):
                 errors += 1

@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from . import common
-from .gateway_bench import ROUNDS, _free_port, _start, _stop, _wait_http
+from .gateway_bench import ROUNDS, _free_port, _start, _stop, _wait_http, measure
 
 LISTINGS = 10_000
 
@@ -38,50 +38,6 @@ def concurrency() -> int:
 
 def seconds() -> float:
     return float(os.environ.get("SESP_BENCH_HTTP_SECONDS") or 5 * common.scale())
-
-
-def measure(url: str, headers: dict, expect: int, conns: int, duration: float) -> dict:
-    """Run in a child: ``conns`` green keep-alive clients for ``duration`` seconds."""
-    import eventlet
-
-    eventlet.monkey_patch()
-    import http.client
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    path = parts.path + (f"?{parts.query}" if parts.query else "")
-    latencies: list[float] = []
-    errors = 0
-    stop_at = time.perf_counter() + duration
-
-    def client():
-        nonlocal errors
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        while time.perf_counter() < stop_at:
-            started = time.perf_counter()
-            try:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                if response.status != expect:
-                    errors += 1
-            except (OSError, http.client.HTTPException):
-                errors += 1
-                conn.close()
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                continue
-            latencies.append(time.perf_counter() - started)
-        conn.close()
-
-    began = time.perf_counter()
-    pool = eventlet.GreenPool(conns)
-    for _ in range(conns):
-        pool.spawn_n(client)
-    pool.waitall()
-    elapsed = time.perf_counter() - began
-    latencies.sort()
-    p99 = latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan")
-    return {"rps": len(latencies) / elapsed, "p99_ms": p99 * 1000, "errors": errors}
 
 
 def _load(url: str, headers: dict | None = None, expect: int = 200) -> dict:
@@ -308,6 +264,8 @@ def rows(log) -> tuple[list[common.Row], dict[str, str]]:
 if __name__ == "__main__":
     if len(sys.argv) == 6:
         url, headers, expect, conns, duration = sys.argv[1:]
-        common.emit(measure(url, json.loads(headers), int(expect), int(conns), float(duration)))
+        common.emit(
+            measure(url, None, int(conns), float(duration), json.loads(headers), int(expect))
+        )
     else:
         print(json.dumps(run(), indent=2))
