@@ -6,9 +6,7 @@ credit repair of its own listings (another unit's: 403).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from collections.abc import Iterator
 
 from marshmallow import fields
@@ -23,6 +21,7 @@ from infra.identifiers import InvalidIdentifier, validate_uscc
 from infra.paging import PageQuery, decode_cursor, page_of
 from infra.schemas import Pattern, Reply
 from services.blacklist.domain import uscc_of
+from services.blacklist.reads import CSV_FIELDS
 from services.blacklist.schemas import (
     APPLICATION_ID,
     LISTING_ID,
@@ -34,24 +33,6 @@ from services.blacklist.schemas import (
 )
 
 TAG = "Blacklist"
-CSV_PAGE = 500
-CSV_FIELDS = (
-    "id",
-    "uscc",
-    "name",
-    "district",
-    "list",
-    "reason",
-    "legal_basis",
-    "authority",
-    "decision_no",
-    "listed_on",
-    "earliest_removal_on",
-    "publication_ends_on",
-    "status",
-    "removed_on",
-    "removal_reason",
-)
 USCC_PARAM = {
     "type": "string",
     "minLength": 18,
@@ -203,21 +184,15 @@ class BlacklistRoutes(RouteBase):
         rpc = self.rpc
 
         def rows() -> Iterator[bytes]:
-            out = io.StringIO()
-            writer = csv.writer(out)
-            writer.writerow(CSV_FIELDS)
-            yield ("\ufeff" + out.getvalue()).encode("utf-8")
+            # The service formats each page (thousands of rows) as CSV text.
+            yield ("\ufeff" + ",".join(CSV_FIELDS) + "\r\n").encode("utf-8")
             after = None
             while True:
-                page = rpc.blacklist.public_blacklist(filters, CSV_PAGE, after)
-                out.seek(0)
-                out.truncate()
-                for item in page:
-                    writer.writerow([item.get(k) or "" for k in CSV_FIELDS])
-                yield out.getvalue().encode("utf-8")
-                if len(page) < CSV_PAGE:
+                page = rpc.blacklist.public_blacklist_csv(filters, after)
+                yield page["text"].encode("utf-8")
+                if not page["after"]:
                     return
-                after = [page[-1]["id"]]
+                after = page["after"]
 
         response = Response(rows(), content_type="text/csv; charset=utf-8")
         response.headers["ETag"] = f'"{tag}"'

@@ -3,9 +3,11 @@ listings current and past, and a listing or repair application for the authentic
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Date, String, case, cast, exists, func, select
 from sqlalchemy.engine import Connection
 
 from infra import errors
@@ -79,14 +81,10 @@ def application_view(a: RepairApplication) -> dict[str, Any]:
     }
 
 
-def public_blacklist(
-    conn: Connection, filters: dict | None = None, limit: int = 51, after: list | None = None
-) -> list[dict]:
-    """Listings in id order (a unit's together) after ``after`` (``[id]``); ``limit`` rows
-    (ask one more to know a next page exists)."""
+def _public_query(conn: Connection, filters: dict | None, limit: int, after: list | None):
     f = load(schemas.PublicBlacklistQuery, filters or {}, "query")
     c = blacklist_listings.c
-    query = select(blacklist_listings).order_by(c.id).limit(max(1, min(int(limit), 501)))
+    query = select(blacklist_listings).order_by(c.id).limit(limit)
     if f.get("uscc"):
         query = query.where(c.uscc == f["uscc"])
     if f.get("q"):
@@ -97,7 +95,44 @@ def public_blacklist(
         query = query.where(c.status == f["status"])
     if after:
         query = query.where(c.id > str(after[0]))
+    return query
+
+
+def public_blacklist(
+    conn: Connection, filters: dict | None = None, limit: int = 51, after: list | None = None
+) -> list[dict]:
+    """Listings in id order (a unit's together) after ``after`` (``[id]``); ``limit`` rows
+    (ask one more to know a next page exists)."""
+    query = _public_query(conn, filters, max(1, min(int(limit), 501)), after)
     return [_public(r) for r in conn.execute(query).mappings()]
+
+
+# The CSV's columns, in order: every public field of a listing.
+CSV_FIELDS = (*PUBLIC_FIELDS, "removed_on", "removal_reason")
+CSV_PAGE = 5000
+
+
+def public_blacklist_csv(
+    conn: Connection, filters: dict | None = None, after: list | None = None, page=CSV_PAGE
+) -> dict[str, Any]:
+    """The next ``page`` listings after ``after`` as CSV text (no header row) and the
+    cursor of the page after (null at the end). Formatted here, next to the rows: one page of
+    text crosses the bus instead of thousands of dicts; the database turns dates into text and
+    leaves out the removal fields of a listing not removed (as the JSON does), so the rows go
+    to the C csv writer as they come (about 3x faster than converting each cell in Python)."""
+    c = blacklist_listings.c
+    removed = c.status == "removed"
+    columns = [cast(c[k], String) if isinstance(c[k].type, Date) else c[k] for k in PUBLIC_FIELDS]
+    columns += [
+        case((removed, cast(c.removed_on, String)), else_=None),
+        case((removed, c.removal_reason), else_=None),
+    ]
+    query = _public_query(conn, filters, page, after).with_only_columns(*columns)
+    rows = conn.execute(query).all()
+    out = io.StringIO()
+    csv.writer(out).writerows(rows)  # None is written as an empty cell
+    last = rows[-1][0] if len(rows) == page else None
+    return {"text": out.getvalue(), "after": None if last is None else [last]}
 
 
 def unit_listings(conn: Connection, uscc: str) -> dict:

@@ -79,6 +79,10 @@ class BlacklistService(KernelService):
         return reads.public_blacklist(self.db.conn, filters, limit, after)
 
     @rpc
+    def public_blacklist_csv(self, filters: dict | None = None, after: list | None = None) -> dict:
+        return reads.public_blacklist_csv(self.db.conn, filters, after)
+
+    @rpc
     def unit_listings(self, uscc: str) -> dict:
         return reads.unit_listings(self.db.conn, uscc)
 

@@ -8,6 +8,8 @@ services' events arrive as the subscriber hands them over.
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -264,6 +266,31 @@ def test_publication_ends_by_the_sweep_on_its_date(worker):
     assert worker.sweep() == 1
     (row,) = worker.public(status="all")
     assert (row["removed_on"], row["removal_reason"]) == ("2020-02-01", "publication_ended")
+
+
+def test_the_csv_pages_hold_every_public_listing_as_the_json_list_does(worker):
+    worker.observe(*(licence_issued(u, f"Lift Care {i}") for i, u in enumerate(USCCS)))
+    worker.observe(
+        *(triggered(u, "beyond_licence_scope", f"fact-{u}", "2017-02-01") for u in USCCS)
+    )
+    worker.call(listings.list_manually, TERMS, manual(), None)
+    worker.today = "2020-02-01"
+    assert worker.sweep() == len(USCCS)  # publication ended: removal fields in both
+    worker.call(listings.list_manually, TERMS, manual(UNIT, "沪市监罚〔2020〕9号"), None)
+    text, after, pages = "", None, 0
+    while True:  # pages of two: the cursor carries across every boundary
+        page = reads.public_blacklist_csv(worker.uow.conn, {"status": "all"}, after, page=2)
+        text, after, pages = text + page["text"], page["after"], pages + 1
+        if not after:
+            break
+    header = ",".join(reads.CSV_FIELDS) + "\r\n"
+    rows = list(csv.DictReader(io.StringIO(header + text)))
+    expected = worker.public(status="all")
+    assert pages == len(expected) // 2 + 1 and len(expected) == len(USCCS) + 2
+    assert rows == [{k: str(x.get(k) or "") for k in reads.CSV_FIELDS} for x in expected]
+    listed = reads.public_blacklist_csv(worker.uow.conn, {"status": "listed"}, None)
+    (line,) = listed["text"].splitlines()  # the listing of 2020 alone is still listed
+    assert listed["after"] is None and "〔2020〕9号" in line and line.endswith(",listed,,")
 
 
 def test_unit_listings_not_found_and_invalid(worker):
