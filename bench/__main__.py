@@ -1,7 +1,7 @@
 """``python -m bench`` (``make bench``): run every row, print the table, write results.json.
 
-``python -m bench --only pg,sqlite,drivers,bus,gateway,insurance,scale,credit,rebuild,public`` runs
-some sections.
+``python -m bench --only credit,ingest`` runs some sections (of pg, sqlite, drivers, bus,
+gateway, insurance, scale, credit, ingest, rebuild, public).
 Sizes come from the environment (see ``bench/common.py``); ``SESP_BENCH_SCALE=0.3`` is a
 quick smoke run.
 """
@@ -26,6 +26,7 @@ SECTIONS = (
     "insurance",
     "scale",
     "credit",
+    "ingest",
     "rebuild",
     "public",
 )
@@ -36,7 +37,8 @@ def log(msg: str) -> None:
 
 
 def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
-    if name in ("pg", "drivers", "gateway", "insurance", "scale", "credit", "rebuild", "public"):
+    pg_sections = ("pg", "drivers", "gateway", "insurance", "scale", "credit", "ingest")
+    if name in (*pg_sections, "rebuild", "public"):
         problem = common.pg_available()
         if problem:
             raise RuntimeError(problem)
@@ -68,6 +70,10 @@ def run_section(name: str) -> tuple[list[common.Row], dict[str, str]]:
         from . import credit
 
         return credit.rows(log)
+    if name == "ingest":  # a year of records via the gateway, every unit scored, memory at N, 4N
+        from . import credit_ingest
+
+        return credit_ingest.rows(log)
     if name == "rebuild":  # read-model rebuild next to a raw scan of the events table
         from . import rebuild
 

@@ -44,6 +44,21 @@ def _moment(day: date) -> datetime:
     return datetime.fromisoformat(f"{day.isoformat()}T09:00:00+08:00")
 
 
+def _registered(event, unit: str, on: date):
+    """The ``ElevatorRegistered`` that ``intake`` records of licensing's ``EquipmentRegistered``."""
+    from infra.domain import SYSTEM_ACTOR
+    from services.maintenance_credit.domain import ElevatorRegistered
+
+    return ElevatorRegistered(
+        at=event.occurred_at,
+        actor=SYSTEM_ACTOR,
+        equipment_code=event.data["equipment_code"],
+        district=event.data["district"],
+        maintenance_unit_uscc=unit,
+        registered_on=on,
+    )
+
+
 class Bench:
     def __init__(self, url: str):
         from infra.eventstore import EventStore, SubjectKeys, make_engine, migrate
@@ -65,44 +80,18 @@ class Bench:
 
         return Repository(uow, KINDS, READ_MODELS, make_meta({"id": "bench", "role": "system"}))
 
-    def observe(self, codes: list[str], on: date) -> None:
+    def observe(self, codes: list[str], on: date, unit: str = UNIT, bulk: bool = False) -> None:
+        """``unit`` licensed for elevator maintenance and ``codes`` registered as maintained by
+        it, from licensing's events as the subscriber records them (``intake.observe``, one
+        event at a time). ``bulk``: the elevators' events are those ``intake`` records, saved
+        5,000 at a time (``save_many``), as setting up a city is quicker that way."""
         from infra.bus.incoming import IncomingEvent
+        from infra.domain import derived_id
         from services.maintenance_credit import intake
+        from services.maintenance_credit.domain import Elevator
 
-        uow = self.worker()
-        repo = self.repo(uow)
-        licence = {
-            "at": _moment(on).isoformat(),
-            "actor": "bench",
-            "licence_no": "TS-BENCH",
-            "kind": "production_licence",
-            "bureau": "310104",
-            "holder": {"uscc": UNIT, "name": "Bench Lift Care"},
-            "decision_no": "D-1",
-            "decided_on": on.isoformat(),
-            "valid_from": on.isoformat(),
-            "valid_until": None,
-            "scope": ["elevator:maintenance"],
-            "level": None,
-            "equipment_code": None,
-        }
-        incoming = [("LicenceIssued", "licence-TS-BENCH", licence)]
-        incoming += [
-            (
-                "EquipmentRegistered",
-                f"equipment-{code}",
-                {
-                    "equipment_code": code,
-                    "district": "310104",
-                    "in_ftz": False,
-                    "registered_on": on.isoformat(),
-                    "maintenance_unit_uscc": UNIT,
-                },
-            )
-            for code in codes
-        ]
-        for kind, stream, data in incoming:
-            event = IncomingEvent(
+        def incoming(kind: str, stream: str, data: dict) -> IncomingEvent:
+            return IncomingEvent(
                 service="licensing",
                 event_id=str(uuid.uuid4()),
                 stream_id=stream,
@@ -114,7 +103,55 @@ class Bench:
                 meta={},
                 occurred_at=_moment(on),
             )
-            intake.observe(repo, event)
+
+        uow = self.worker()
+        repo = self.repo(uow)
+        licence = {
+            "at": _moment(on).isoformat(),
+            "actor": "bench",
+            "licence_no": f"TS-BENCH-{unit}",
+            "kind": "production_licence",
+            "bureau": "310104",
+            "holder": {"uscc": unit, "name": f"Bench Lift Care {unit[-6:]}"},
+            "decision_no": "D-1",
+            "decided_on": on.isoformat(),
+            "valid_from": on.isoformat(),
+            "valid_until": None,
+            "scope": ["elevator:maintenance"],
+            "level": None,
+            "equipment_code": None,
+        }
+        intake.observe(repo, incoming("LicenceIssued", f"licence-TS-BENCH-{unit}", licence))
+        step = BATCH if bulk else max(len(codes), 1)
+        for start in range(0, len(codes), step):
+            events = [
+                incoming(
+                    "EquipmentRegistered",
+                    f"equipment-{code}",
+                    {
+                        "equipment_code": code,
+                        "district": "310104",
+                        "in_ftz": False,
+                        "registered_on": on.isoformat(),
+                        "maintenance_unit_uscc": unit,
+                    },
+                )
+                for code in codes[start : start + step]
+            ]
+            if bulk:
+                repo.save_many(
+                    [
+                        (e.data["equipment_code"], Elevator(), [_registered(e, unit, on)])
+                        for e in events
+                    ],
+                    event_ids=[[derived_id("observed", e.service, e.event_id)] for e in events],
+                )
+            else:
+                for event in events:
+                    intake.observe(repo, event)
+            uow.commit()
+            uow = self.worker()
+            repo = self.repo(uow)
         uow.commit()
 
     def records(self, codes: list[str], tag: str, on: date) -> float:
