@@ -8,21 +8,14 @@ import pytest
 
 from infra.testing import wait_until
 from services.licensing.demo import load_licensing_demo
-from services.licensing.examples import new_equipment_code, new_uscc, production_licence
+from services.licensing.examples import new_equipment_code, new_uscc
 from services.maintenance_credit.demo import load_demo
-
-XUHUI, HUANGPU = "310104", "310101"
-CLOCK = "2014-09-29T09:00:00+08:00"
+from tests.credit_units import CLOCK, HUANGPU, XUHUI, licensed_unit, xuhui_stack
 
 
 @pytest.fixture(scope="module")
 def stack(module_stacks):
-    stack = module_stacks(["licensing", "maintenance_credit"], gateway=True, clock=CLOCK)
-    gw = stack.gateway
-    admin = gw.headers(gw.token("city_admin"))
-    body = {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"}
-    assert gw.client.post("/v1/delegations", json=body, headers=admin).status_code == 201
-    return stack
+    return xuhui_stack(module_stacks, ["licensing", "maintenance_credit"])
 
 
 @pytest.fixture(scope="module")
@@ -38,24 +31,6 @@ def admin(gw):
 @pytest.fixture(scope="module")
 def officer(gw):
     return gw.headers(gw.token("bureau_officer", bureau=XUHUI))
-
-
-def licensed_unit(gw, admin) -> str:
-    """A maintenance unit licensed by Xuhui, once the credit service knows it."""
-    uscc = new_uscc()
-    body = production_licence(uscc, scope=("elevator:maintenance",), level=None, district=XUHUI)
-    app = gw.client.post("/v1/applications", json=body, headers=admin)
-    assert app.status_code == 201, app.text
-    base = f"/v1/applications/{app.json()['id']}"
-    assert gw.client.post(f"{base}/accept", json={}, headers=admin).status_code == 200
-    approved = gw.client.post(f"{base}/approve", json={"opinion": "ok"}, headers=admin)
-    assert approved.status_code == 200, approved.text
-    wait_until(
-        lambda: gw.client.get(f"/v1/credit/units/{uscc}", headers=admin).status_code == 200,
-        timeout=20,
-        what=f"the credit service to learn of {uscc}",
-    )
-    return uscc
 
 
 def elevator(stack, uscc: str) -> str:
