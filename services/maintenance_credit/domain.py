@@ -275,7 +275,12 @@ class Elevator(domain.Aggregate):
 
     @property
     def current(self) -> Contract | None:
-        return max(self.contracts, key=lambda c: c.from_on) if self.contracts else None
+        """The latest contract; of two starting the same day the later change, as
+        ``maintainer_on`` decides (an elevator registered without a maintainer and put under
+        contract the same day is that unit's)."""
+        if not self.contracts:
+            return None
+        return max(reversed(self.contracts), key=lambda c: c.from_on)
 
     def covered_until(self, start: date) -> date:
         """From ``start``, hop through the maintenance days while none is more than the

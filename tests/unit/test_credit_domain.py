@@ -118,6 +118,27 @@ def test_a_new_maintainer_has_a_full_interval_and_the_misses_go_to_who_held_the_
     assert missed.unit_uscc == OTHER
 
 
+def test_a_contract_made_on_the_day_of_registration_is_the_current_one():
+    lift = Elevator()  # registered without a maintainer, under contract the same day
+    lift.apply(
+        ElevatorRegistered(
+            at=T0,
+            actor="system",
+            equipment_code="310112345201400001",
+            district="310104",
+            maintenance_unit_uscc=None,
+            registered_on=date(2016, 1, 1),
+        )
+    )
+    lift.apply(
+        MaintainerChanged(at=T0, actor="s", maintenance_unit_uscc=UNIT, changed_on=date(2016, 1, 1))
+    )
+    assert lift.maintainer_on(date(2016, 1, 1)) == UNIT
+    assert lift.current is not None and lift.current.unit_uscc == UNIT
+    assert lift.next_due_on == date(2016, 1, 16)
+    assert check(lift, "2016-01-20") == [("2016-01-02", "2016-01-16")]
+
+
 @pytest.mark.parametrize("status", ["suspended", "cancelled"])
 def test_an_elevator_out_of_use_is_not_due(status):
     lift = elevator()
