@@ -31,6 +31,10 @@ class Call:
     body: Any = None
     # Codes of the USCC exception list the request names (passed on to the services).
     uscc_exceptions: frozenset[str] = frozenset()
+    # A site form's fields as sent (None for a JSON route): its page shows them again.
+    form: dict[str, str] | None = None
+    # The Idempotency-Key the request gave (a site form gives it as a hidden field).
+    idempotency_key: str | None = None
 
     @property
     def caller(self) -> Principal:
@@ -46,7 +50,7 @@ class Call:
         redelivered RPC of it is still one command). Reads give none."""
         if self.request.method in ("GET", "HEAD", "OPTIONS"):
             return None
-        key = self.request.headers.get("Idempotency-Key")
+        key = self.idempotency_key or self.request.headers.get("Idempotency-Key")
         if key:
             caller = self.principal.id if self.principal else f"anon:{self.request.remote_addr}"
             return "key:" + hashlib.sha256(f"{caller}\n{key}".encode()).hexdigest()[:48]

@@ -18,6 +18,7 @@ from typing import Any
 from marshmallow import Schema
 
 from gateway.routes.audits import VerifyIn
+from gateway.routes.complaints import ComplaintForm
 from gateway.schemas import TokenCreate, UsccExceptionIn
 from services.blacklist.schemas import (
     ManualListingIn,
@@ -475,6 +476,19 @@ EXAMPLES: dict[type[Schema], dict[str, Example]] = {
                 "equipment_code": EQUIPMENT,
                 "what": "the doors close before passengers are out",
                 "occurred_at": "2014-09-23T18:10:00+08:00",
+            },
+        ),
+    },
+    ComplaintForm: {
+        "form": Example(
+            "The elevator page's form, as a browser sends it (shown here as its fields)",
+            {
+                "equipment_code": EQUIPMENT,
+                "what": "电梯在5楼和6楼之间停了20分钟，警铃无人应答",
+                "occurred_at": "2014-09-22T08:40",
+                "contact": "",
+                "lang": "zh",
+                "idempotency_key": "k7Qe2mZpR4xT9vLbN3sD",
             },
         ),
     },

@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 document, generated with apispec from the routes and their marshmallow
 schemas. Every route's declared responses are listed, plus the errors the framework itself may
 answer for it (401/403 for protected routes, 400/413/415/422 where a body is read, 429 on the
-public API; where a service is called, the statuses of the domain errors (404, 409, 422) and
-502/503/504), all as ``application/problem+json``.
+public API and the site's form submissions; where a service is called, the statuses of the
+domain errors (404, 409, 422) and 502/503/504), all as ``application/problem+json`` (a site
+form's route answers them as HTML pages).
 
 For newcomers (``gateway.guide``): every request body carries named working examples; a body
 whose field changes shape with another (an application's ``subject`` by ``kind``) is a
@@ -73,7 +74,7 @@ def error_statuses(route) -> set[int]:
         codes.add(404)
     if route.if_match_header:
         codes |= {412, 400}
-    if route.path.startswith("/v1/public/"):
+    if route.rate_limited:
         codes.add(429)
     if route.calls_services:
         # Any domain error a service raises is mapped here, whatever the route.
@@ -154,13 +155,19 @@ def operation(route) -> dict[str, Any]:
             media["examples"] = {
                 name: {"summary": e.summary, "value": e.value} for name, e in examples.items()
             }
-        op["requestBody"] = {"required": True, "content": {"application/json": media}}
+        op["requestBody"] = {"required": True, "content": {route.body_media: media}}
     for status, declared in sorted(route.responses.items()):
         op["responses"][str(status)] = _response(route, status, declared)
+    # A site form's route answers its problems as pages (routing's ``problem_page``).
+    error_media = (
+        {"text/html": {"schema": {"type": "string"}}}
+        if route.problem_page is not None
+        else {PROBLEM_JSON: {"schema": "Problem"}}
+    )
     for status in sorted(error_statuses(route)):
         op["responses"][str(status)] = {
             "description": DESCRIPTIONS.get(status, ""),
-            "content": {PROBLEM_JSON: {"schema": "Problem"}},
+            "content": error_media,
         }
     return op
 

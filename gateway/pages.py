@@ -36,7 +36,9 @@ pre{background:#f0f3f7;border:1px solid #d8dde4;padding:.4rem .6rem;overflow-x:a
 h4{margin:.6rem 0 .2rem;font-size:.95rem}
 .skip{position:absolute;left:-999px}.skip:focus{position:static;background:#fff;color:#12395b}
 .site{font-size:1.3rem;font-weight:700;margin:0}
-a:focus,button:focus,input:focus,select:focus{outline:3px solid #f2a900;outline-offset:2px}
+a:focus,button:focus,input:focus,select:focus,textarea:focus{outline:3px solid #f2a900;
+outline-offset:2px}textarea{padding:.4rem;width:30rem;max-width:90%;font:inherit}
+.error{color:#a1151b}
 select,button{padding:.4rem;font:inherit}button{background:#12395b;color:#fff;border:0;
 border-radius:4px;padding:.45rem 1.2rem}.scroll{overflow-x:auto}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem;margin:0}
@@ -136,7 +138,8 @@ def _operation_html(spec: dict, path: str, method: str, op: dict[str, Any]) -> s
         parts.append("<p>Parameters: ")
         parts.append(", ".join(f"<code>{escape(p['name'])}</code> ({p['in']})" for p in params))
         parts.append("</p>")
-    body = op.get("requestBody", {}).get("content", {}).get("application/json")
+    # JSON, or a site form's fields (application/x-www-form-urlencoded)
+    body = next(iter(op.get("requestBody", {}).get("content", {}).values()), None)
     if body:
         parts.append(_body_html(spec, body))
     responses = ", ".join(

@@ -12,7 +12,16 @@ Before the method runs, the entrypoint has: authenticated the caller (401) and c
 against ``roles`` (403; there is no default: a route names its roles, or ``roles=PUBLIC``),
 enforced the body limit (413), the media type (415), parsed JSON (400) and loaded ``body`` and
 ``query`` with their marshmallow schemas (422, errors by field path). On POST it applies
-``Idempotency-Key``. The method gets a ``Call`` and returns a body (200), ``(status, body)``,
+``Idempotency-Key``.
+
+A route of the public site's HTML forms declares ``form=True``: its body is
+``application/x-www-form-urlencoded`` (what a browser's plain form sends), parsed here and then
+loaded and refused exactly as a JSON body is (each field once, UTF-8, no NUL; the same
+schema, the same problems). A browser form cannot send headers: its hidden
+``idempotency_key`` field stands for ``Idempotency-Key``. Such a route also names a
+``problem_page`` that renders every problem it answers (the field errors, a rate limit, a
+service's refusal) as an HTML page, with the problem's status and headers, instead of
+problem+json. The method gets a ``Call`` and returns a body (200), ``(status, body)``,
 ``(status, body, headers)``, ``None`` (204) or a werkzeug ``Response``; whatever it raises is
 mapped by ``gateway.problems``. Scope checks against the object are the method's job, with
 ``call.require(...)`` (403) and ``call.visible(...)`` (404 for single-object reads); see
@@ -30,11 +39,12 @@ import inspect
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 from eventlet.event import Event
 from marshmallow import EXCLUDE, Schema, ValidationError
@@ -62,6 +72,9 @@ BODY_LIMIT = 1 * MIB
 BATCH_BODY_LIMIT = 5 * MIB
 BODY_METHODS = ("POST", "PUT", "PATCH")
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
+FORM = "application/x-www-form-urlencoded"
+FORM_KEY = "idempotency_key"  # a form's stand-in for the Idempotency-Key header
+FORM_FIELDS = 100  # a form with more fields than this is no form of ours
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -135,6 +148,9 @@ class ApiRoute(HttpRequestHandler):
         calls_services: bool = True,
         cache_from: Iterable[str] = (),
         shown_once: Iterable[str] = (),
+        form: bool = False,
+        problem_page: Callable[[Request, Problem, dict | None], Response] | None = None,
+        rate_limited: bool | None = None,
         **kwargs,
     ):
         if roles != PUBLIC and (isinstance(roles, str) or not list(roles)):
@@ -163,6 +179,12 @@ class ApiRoute(HttpRequestHandler):
             raise ValueError("only public GET routes keep their answers (cache_from)")
         # Response fields holding a secret shown only once: never stored, never replayed.
         self.shown_once = tuple(shown_once)
+        # A browser's form body (see the module's text), and how its problems are shown.
+        self.form = form
+        self.body_media = FORM if form else "application/json"
+        self.problem_page = problem_page
+        # The public limiter counts every /v1/public/ request, and the site's submissions.
+        self.rate_limited = path.startswith("/v1/public/") if rate_limited is None else rate_limited
         kwargs.setdefault("expected_exceptions", (DomainError, Problem))
         super().__init__(self.http_method, _PARAM.sub(r"<\1>", path), **kwargs)
 
@@ -184,6 +206,7 @@ class ApiRoute(HttpRequestHandler):
         request.shallow = False
         environ = request.environ
         request_id = environ.get("sesp.request_id") or uuid.uuid4().hex
+        form: dict | None = None
         try:
             principal = self._authenticate(request)
             environ["sesp.actor"] = principal.id if principal else ANONYMOUS["id"]
@@ -192,6 +215,8 @@ class ApiRoute(HttpRequestHandler):
                 raise Problem("validation", errors=broken)
             raw = self._read_body(request) if self.http_method in BODY_METHODS else b""
             payload = self._parse(request, raw)
+            if self.form:
+                form = payload if isinstance(payload, dict) else {}
             path = dict(getattr(request, "path_values", {}) or {})
             # The exception-list codes this request names: admitted by the edge's validation
             # here, and by the services' through the RPC context (see infra.identifiers).
@@ -207,13 +232,29 @@ class ApiRoute(HttpRequestHandler):
                 query=query,
                 body=body,
                 uscc_exceptions=listed,
+                form=form,
             )
             key = request.headers.get("Idempotency-Key")
+            if form is not None and isinstance(form.get(FORM_KEY), str):
+                key = form[FORM_KEY]
+            call.idempotency_key = key
             if self.http_method == "POST" and key is not None:
                 return self._idempotent(call, key, payload)
             return self._run(call)
-        except Exception as exc:  # every failure answers problem+json
-            return problem_response(self._problem(exc, request_id), request_id)
+        except Exception as exc:  # every failure answers problem+json (or the route's page)
+            return self.render_problem(request, self._problem(exc, request_id), request_id, form)
+
+    def render_problem(
+        self, request: Request, problem: Problem, request_id: str, form: dict | None = None
+    ) -> Response:
+        """The problem as this route answers it: problem+json, or the route's page."""
+        if self.problem_page is None:
+            return problem_response(problem, request_id)
+        response = self.problem_page(request, problem, form)
+        response.status_code = problem.status
+        for name, value in problem.headers.items():
+            response.headers[name] = value
+        return response
 
     def _problem(self, exc: BaseException, request_id: str) -> Problem:
         """The problem for a failure of this route. A single-object read answers one 404 body
@@ -277,6 +318,8 @@ class ApiRoute(HttpRequestHandler):
             # Nothing to misread, whatever the type says (eventlet reports a missing
             # Content-Type as text/plain): an empty body is an empty object.
             return None
+        if self.form:
+            return _parse_form(mimetype, request.mimetype_params, raw)
         if not _is_json(mimetype):
             raise Problem(
                 "unsupported-media-type",
@@ -359,7 +402,8 @@ class ApiRoute(HttpRequestHandler):
         try:
             response = self.response_from_result(event.wait())
         except Exception as exc:
-            return problem_response(self._problem(exc, call.request_id), call.request_id)
+            problem = self._problem(exc, call.request_id)
+            return self.render_problem(call.request, problem, call.request_id, call.form)
         if (
             self.http_method == "GET"
             and self.path.startswith("/v1/public/")
@@ -463,6 +507,35 @@ def routes_of(service_cls: type) -> list[ApiRoute]:
                 entrypoint.method_name = name
                 found.append(entrypoint)
     return sorted(found, key=lambda r: (r.path, r.http_method))
+
+
+def _parse_form(mimetype: str, params: Mapping[str, str], raw: bytes) -> dict[str, str]:
+    """A browser form's fields: percent-encoded UTF-8, each field at most once; NUL and text
+    that is not UTF-8 refused by the field's name, as in a JSON body."""
+    if mimetype != FORM:
+        raise Problem("unsupported-media-type", f"send Content-Type: {FORM}, not {mimetype}")
+    if params.get("charset", "utf-8").lower() not in ("utf-8", "utf8"):
+        raise Problem("unsupported-media-type", "form bodies are UTF-8")
+    try:
+        pairs = parse_qsl(
+            raw.decode("ascii"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=FORM_FIELDS,
+        )
+    except (UnicodeError, ValueError):
+        raise Problem("bad-request", "the body is not a form (percent-encoded UTF-8)") from None
+    fields: dict[str, str] = {}
+    twice: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if name in fields:
+            twice[name] = ["given more than once"]
+        fields[name] = value
+    broken = {**_unstorable(fields), **twice}
+    if broken:
+        raise Problem("validation", errors=broken)
+    return fields
 
 
 def _is_json(mimetype: str) -> bool:

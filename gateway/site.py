@@ -7,19 +7,28 @@ page shows its listings with their reasons and legal basis, its final credit gra
 as a small server-drawn SVG chart (with the same figures as a table for screen readers), and
 how to apply for credit repair.
 
+An elevator's page carries a complaint form (a plain POST form, no script): what happened,
+when, and optional contact details. An invalid submission gets the form back with each error
+next to its field; a received one is redirected to the complaint's page, where its reference
+follows it (``/complaints?reference=``).
+
 Everything that comes from a request or a service is escaped; nothing a visitor sends is
 echoed unescaped.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping
+from datetime import datetime
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
 from gateway.pages import STYLE, _page_with
+from infra.clock import CHINA_STANDARD_TIME, Clock
 from infra.places import DISTRICT_NAMES
+from services.maintenance_credit.complaint import MAX_CONTACT, MAX_WHAT
 
 LANGS = ("zh", "en")
 
@@ -94,6 +103,39 @@ TEXT: dict[str, dict[str, str]] = {
         "yes": "是",
         "no": "否",
         "insured_today": "今日是否有电梯安全责任保险",
+        "complaint_title": "投诉这部电梯",
+        "complaint_intro": (
+            "乘坐时遇到问题（困人、异响、门夹人等），请说明发生了什么和时间。"
+            "所在区的市场监管部门会核实；核实属实的，计入维保单位的信用。"
+        ),
+        "what_label": "发生了什么（必填）",
+        "when_label": "发生时间（必填，不能晚于现在）",
+        "contact_label": "联系方式（选填）",
+        "contact_hint": "属于个人信息：只有负责核实的工作人员能看到，不会公开。",
+        "complaint_submit": "提交投诉",
+        "complaint_fix": "请修改下面标出的内容后再提交。",
+        "err_what": "请说明发生了什么（不超过2000字，不能只有空白或控制字符）。",
+        "err_occurred_at": "请填写发生的日期和时间，不能晚于现在。",
+        "err_contact": "联系方式不超过200字，不能含控制字符；可以不填。",
+        "err_equipment_code": "这不是有效的设备代码。",
+        "err_other": "提交的内容无法处理，请从电梯页面重新填写。",
+        "back_to_equipment": "返回电梯页面",
+        "follow_title": "查询投诉处理情况",
+        "follow_label": "投诉编号",
+        "follow_submit": "查询",
+        "reference": "投诉编号",
+        "complaint_status": "处理状态",
+        "complaint_received": "已收到，待核实",
+        "complaint_verified": "已核实",
+        "complaint_dismissed": "经核实不予认定",
+        "decided_on": "处理日期",
+        "follow_text": (
+            "请保存投诉编号（或本页地址），随时可在此查询处理情况；编号只有您知道，请勿公开。"
+        ),
+        "complaint_unknown": "没有这个编号的投诉。",
+        "too_many": "来自您网络地址的提交过多，请在 {seconds} 秒后再试。",
+        "complaint_unavailable": "暂时无法提交，请稍后再试。",
+        "complaint_refused": "无法处理这次提交（{status}）。",
     },
     "en": {
         "site": "Special Equipment Safety Platform",
@@ -166,6 +208,44 @@ TEXT: dict[str, dict[str, str]] = {
         "yes": "yes",
         "no": "no",
         "insured_today": "Liability insurance covers it today",
+        "complaint_title": "Complain about this elevator",
+        "complaint_intro": (
+            "Something wrong on a ride (trapped, a strange noise, doors closing on someone)? "
+            "Say what happened and when. The district's market supervision bureau checks it; "
+            "a complaint found true counts against the maintenance unit's credit."
+        ),
+        "what_label": "What happened (required)",
+        "when_label": "When (required, not in the future)",
+        "contact_label": "How to reach you (optional)",
+        "contact_hint": "Personal data: only the officers who check the complaint see it; "
+        "it is never published.",
+        "complaint_submit": "Send the complaint",
+        "complaint_fix": "Please correct what is marked below and send it again.",
+        "err_what": "Say what happened (at most 2000 characters, not only blanks or control "
+        "characters).",
+        "err_occurred_at": "Give the date and time it happened, not in the future.",
+        "err_contact": "At most 200 characters, no control characters; you may leave it empty.",
+        "err_equipment_code": "This is not a valid equipment code.",
+        "err_other": "What was sent cannot be taken; please fill in the form from the "
+        "elevator's page again.",
+        "back_to_equipment": "Back to the elevator's page",
+        "follow_title": "Follow a complaint",
+        "follow_label": "Complaint reference",
+        "follow_submit": "Follow",
+        "reference": "Reference",
+        "complaint_status": "Status",
+        "complaint_received": "received, to be checked",
+        "complaint_verified": "verified",
+        "complaint_dismissed": "dismissed",
+        "decided_on": "Decided on",
+        "follow_text": (
+            "Keep the reference (or this page's address) to follow the complaint here at any "
+            "time; only you know it, so keep it private."
+        ),
+        "complaint_unknown": "No complaint has this reference.",
+        "too_many": "Too many submissions from your address; try again in {seconds} s.",
+        "complaint_unavailable": "The complaint cannot be taken just now; please try again.",
+        "complaint_refused": "This submission cannot be taken ({status}).",
     },
 }
 
@@ -430,10 +510,14 @@ def _equipment_form(t: dict[str, str], lang: str, code: str) -> str:
 
 
 def equipment_page(
-    lang: str, code: str, facts: dict | None = None, problem: str | None = None
+    lang: str,
+    code: str,
+    facts: dict | None = None,
+    problem: str | None = None,
+    now: datetime | None = None,
 ) -> str:
-    """The elevator by the code on its sign: ``facts`` as the public API gives them, or
-    ``problem`` (``bad``, ``unknown``, ``unavailable``)."""
+    """The elevator by the code on its sign: ``facts`` as the public API gives them (and the
+    complaint form), or ``problem`` (``bad``, ``unknown``, ``unavailable``)."""
     t = TEXT[lang]
     other = "en" if lang == "zh" else "zh"
     switch_to = "/equipment?" + urlencode(
@@ -469,7 +553,195 @@ def equipment_page(
             + "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
             + "</dl>"
         )
+        main += _complaint_section(t, lang, facts["equipment_code"], now or Clock().now())
+        main += _follow_form(t, lang, "")
     title = f"{code} - {t['equipment_title']}" if code else t["equipment_title"]
+    return _page_with(title, _header(t, lang, switch_to), main, lang)
+
+
+# --- complaints ----------------------------------------------------------------------------
+
+COMPLAINT_FIELDS = ("what", "occurred_at", "contact")
+STATUS_TEXT = {
+    "received": "complaint_received",
+    "verified": "complaint_verified",
+    "dismissed": "complaint_dismissed",
+}
+
+
+def local_minute(moment: datetime) -> str:
+    """A moment as a ``datetime-local`` field shows it: China Standard Time, to the minute."""
+    return moment.astimezone(CHINA_STANDARD_TIME).strftime("%Y-%m-%dT%H:%M")
+
+
+def _field_errors(t: dict[str, str], errors: Mapping[str, Any]) -> dict[str, str]:
+    """The errors to show, by field of the form (``_form``: the rest, above the form), in
+    the page's language (never the validator's words, never the value)."""
+    shown: dict[str, str] = {}
+    for path in errors:
+        name = str(path).rsplit(".", 1)[-1]
+        if name in COMPLAINT_FIELDS:
+            shown[name] = t["err_" + name]
+        elif name == "equipment_code":
+            shown["_form"] = t["err_equipment_code"]
+        else:
+            shown.setdefault("_form", t["err_other"])
+    return shown
+
+
+def _complaint_form(
+    t: dict[str, str],
+    lang: str,
+    code: str,
+    now: datetime,
+    values: Mapping[str, Any] | None = None,
+    errors: Mapping[str, Any] | None = None,
+) -> str:
+    """The form (with a fresh idempotency key: a form sent twice is one complaint)."""
+    values = values or {}
+    shown = _field_errors(t, errors or {})
+
+    def value(name: str, default: str = "") -> str:
+        v = values.get(name)
+        return escape(v if isinstance(v, str) else default)
+
+    def described(name: str, hint: str | None = None) -> str:
+        ids = ([hint] if hint else []) + ([f"{name}-error"] if name in shown else [])
+        out = f' aria-describedby="{" ".join(ids)}"' if ids else ""
+        return out + (' aria-invalid="true"' if name in shown else "")
+
+    def error(name: str) -> str:
+        if name not in shown:
+            return ""
+        return f'<br><strong class="error" id="{name}-error">{escape(shown[name])}</strong>'
+
+    summary = ""
+    if shown:
+        items = "".join(
+            f'<li><a href="#{name}">{escape(message)}</a></li>'
+            if name != "_form"
+            else f"<li>{escape(message)}</li>"
+            for name, message in shown.items()
+        )
+        summary = f'<div role="alert"><p>{t["complaint_fix"]}</p><ul>{items}</ul></div>'
+    latest = local_minute(now)
+    return (
+        # The language in the address too: a page answering before the body is read (a
+        # rate limit) speaks it.
+        summary
+        + f'<form method="post" action="/equipment/complaint?lang={lang}" aria-labelledby="cp">'
+        f'<input type="hidden" name="equipment_code" value="{escape(code)}">'
+        f'<input type="hidden" name="lang" value="{lang}">'
+        f'<input type="hidden" name="idempotency_key" value="{secrets.token_urlsafe(18)}">'
+        f'<p><label for="what">{t["what_label"]}</label><br>'
+        f'<textarea id="what" name="what" rows="5" required maxlength="{MAX_WHAT}"'
+        f"{described('what')}>{value('what')}</textarea>{error('what')}</p>"
+        f'<p><label for="occurred_at">{t["when_label"]}</label><br>'
+        f'<input id="occurred_at" name="occurred_at" type="datetime-local" required '
+        f'max="{latest}" value="{value("occurred_at", latest)}"'
+        f"{described('occurred_at')}>{error('occurred_at')}</p>"
+        f'<p><label for="contact">{t["contact_label"]}</label><br>'
+        f'<input id="contact" name="contact" maxlength="{MAX_CONTACT}" autocomplete="tel" '
+        f'value="{value("contact")}"{described("contact", "contact-hint")}>'
+        f'<br><small id="contact-hint">{t["contact_hint"]}</small>{error("contact")}</p>'
+        f'<p><button type="submit">{t["complaint_submit"]}</button></p></form>'
+    )
+
+
+def _complaint_section(t: dict[str, str], lang: str, code: str, now: datetime) -> str:
+    return (
+        f'<section aria-labelledby="cp"><h2 id="cp">{t["complaint_title"]}</h2>'
+        f"<p>{t['complaint_intro']}</p>{_complaint_form(t, lang, code, now)}</section>"
+    )
+
+
+def _follow_form(t: dict[str, str], lang: str, reference: str) -> str:
+    return (
+        f'<section aria-labelledby="fl"><h2 id="fl">{t["follow_title"]}</h2>'
+        f'<form method="get" action="/complaints" aria-labelledby="fl">'
+        f'<input type="hidden" name="lang" value="{lang}">'
+        f'<p><label for="reference">{t["follow_label"]}</label><br>'
+        f'<input id="reference" name="reference" maxlength="40" autocomplete="off" '
+        f'value="{escape(reference)}"></p>'
+        f'<p><button type="submit">{t["follow_submit"]}</button></p></form></section>'
+    )
+
+
+def _equipment_link(lang: str, code: str) -> str:
+    return _link("/equipment", {"code": code, "lang": lang})
+
+
+def complaint_form_page(
+    lang: str, code: str, values: Mapping[str, Any], errors: Mapping[str, Any], now: datetime
+) -> str:
+    """The complaint form again, with what was sent (escaped) and each error by its field."""
+    t = TEXT[lang]
+    other = "en" if lang == "zh" else "zh"
+    main = (
+        f'<h1 id="cp">{t["complaint_title"]}</h1>'
+        f"<p>{t['equipment_code']}: <code>{escape(code)}</code></p>"
+        + _complaint_form(t, lang, code, now, values, errors)
+        + f'<p><a href="{_equipment_link(lang, code)}">{t["back_to_equipment"]}</a></p>'
+    )
+    header = _header(t, lang, "/equipment?" + urlencode({"code": code, "lang": other}))
+    return _page_with(t["complaint_title"], header, main, lang)
+
+
+def complaint_refused_page(
+    lang: str, code: str, kind: str, status: int, retry_after: str | None = None
+) -> str:
+    """A submission that was not taken: ``unknown`` (no such elevator), ``rate`` (too many;
+    ``retry_after`` seconds), ``unavailable`` (a service failed) or anything else."""
+    t = TEXT[lang]
+    other = "en" if lang == "zh" else "zh"
+    if kind == "unknown":
+        message = t["equipment_unknown"]
+    elif kind == "rate":
+        message = t["too_many"].format(seconds=escape(retry_after or "1"))
+    elif kind == "unavailable":
+        message = t["complaint_unavailable"]
+    else:
+        message = t["complaint_refused"].format(status=status)
+    back = (
+        f'<p><a href="{_equipment_link(lang, code)}">{t["back_to_equipment"]}</a></p>'
+        if code
+        else f'<p><a href="{_link("/equipment", {"lang": lang})}">{t["equipment_title"]}</a></p>'
+    )
+    main = f'<h1>{t["complaint_title"]}</h1><p role="alert">{message}</p>{back}'
+    header = _header(t, lang, "/equipment?" + urlencode({"code": code, "lang": other}))
+    return _page_with(t["complaint_title"], header, main, lang)
+
+
+def complaint_status_page(
+    lang: str, reference: str, found: dict | None = None, problem: str | None = None
+) -> str:
+    """A complaint followed by its reference: ``found`` as the public API answers it, or
+    ``problem`` (``unknown``, ``unavailable``); neither: the form to enter a reference."""
+    t = TEXT[lang]
+    other = "en" if lang == "zh" else "zh"
+    switch_to = "/complaints?" + urlencode(
+        {"reference": reference, "lang": other} if reference else {"lang": other}
+    )
+    main = f"<h1>{t['follow_title']}</h1>"
+    if found:
+        status = found.get("status") or ""
+        rows = [
+            (t["reference"], f"<code>{escape(found['reference'])}</code>"),
+            (t["complaint_status"], escape(t.get(STATUS_TEXT.get(status, ""), status))),
+        ]
+        if found.get("decided_on"):
+            rows.append((t["decided_on"], escape(str(found["decided_on"]))))
+        main += (
+            '<dl class="facts">'
+            + "".join(f"<dt>{label}</dt><dd>{value}</dd>" for label, value in rows)
+            + f"</dl><p>{t['follow_text']}</p>"
+        )
+    elif problem:
+        message = t["complaint_unknown"] if problem == "unknown" else t["unavailable"]
+        main += f'<p role="alert">{message}</p>'
+    main += _follow_form(t, lang, "" if found else reference)
+    main += f'<p><a href="{_link("/", {"lang": lang})}">{t["back"]}</a></p>'
+    title = f"{reference} - {t['follow_title']}" if reference else t["follow_title"]
     return _page_with(title, _header(t, lang, switch_to), main, lang)
 
 
@@ -486,6 +758,9 @@ __all__ = [
     "LANGS",
     "STYLE",
     "TEXT",
+    "complaint_form_page",
+    "complaint_refused_page",
+    "complaint_status_page",
     "equipment_page",
     "home",
     "language",

@@ -3,7 +3,8 @@
 - ``X-Request-ID``: accepted when it is at most 128 of ``[A-Za-z0-9._-]``, else a new one;
   returned on every response and handed to the route (and so to every RPC).
 - Unknown paths (404) and wrong methods (405, with ``Allow``) answer problem+json.
-- ``/v1/public/`` is rate-limited per client address (429 with ``Retry-After``).
+- ``/v1/public/`` and the site's form submissions are rate-limited per client address (429
+  with ``Retry-After``; a site form's route answers it as its page).
 - Security headers: ``nosniff`` everywhere, a strict CSP (``frame-ancestors 'none'``) and a
   referrer policy on HTML; ``Cache-Control: no-store`` unless the route set its own.
 - One JSON log line per request (request id, route template, status, duration) and the
@@ -195,7 +196,7 @@ class GatewayWsgiApp:
             routing_error = exc
         try:
             _check_url_is_utf8(environ)
-            self._rate_limit(request)
+            self._rate_limit(request, provider)
             if routing_error is not None:
                 raise routing_error
             assert provider is not None  # match() returned it
@@ -217,14 +218,18 @@ class GatewayWsgiApp:
         except HTTPException as exc:  # e.g. a redirect
             response = exc.get_response(environ)
         except Exception as exc:
-            response = problem_response(to_problem(exc, request_id), request_id)
+            problem = to_problem(exc, request_id)
+            if provider is not None:  # the route's own answer (a site form's: a page)
+                response = provider.render_problem(request, problem, request_id)
+            else:
+                response = problem_response(problem, request_id)
         response.headers["X-Request-ID"] = request_id
         security_headers(response)
         self._record(request, route, response, started)
         return response(environ, start_response)
 
-    def _rate_limit(self, request: Request) -> None:
-        if request.path.startswith(PUBLIC_PREFIX):
+    def _rate_limit(self, request: Request, provider: Any) -> None:
+        if request.path.startswith(PUBLIC_PREFIX) or getattr(provider, "rate_limited", False):
             wait = self.core.limiter.allow(request.remote_addr or "unknown")
             if wait:
                 self.core.metrics.rate_limited.inc()

@@ -247,7 +247,7 @@ def label_of(path: tuple) -> str:
 def documented_examples(route: ApiRoute) -> list[Any]:
     """The example bodies the document gives for an operation."""
     op = SPEC["paths"][route.path][route.http_method.lower()]
-    media = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+    media = op.get("requestBody", {}).get("content", {}).get(route.body_media, {})
     return [e["value"] for e in media.get("examples", {}).values()]
 
 
@@ -284,7 +284,15 @@ class Target:
     def send(self, path: dict, params: dict, body: Any = None):
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         content = None
-        if self.route.http_method in ("POST", "PUT", "PATCH"):
+        if self.route.http_method in ("POST", "PUT", "PATCH") and self.route.form:
+            # A site form's fields: text as it is, anything else as its JSON text.
+            fields = body if isinstance(body, dict) else {"_": body}
+            content = "&".join(
+                f"{_encode(str(k))}={_encode(v if isinstance(v, str) else json.dumps(v))}"
+                for k, v in fields.items()
+            ).encode("ascii")
+            headers["Content-Type"] = self.route.body_media
+        elif self.route.http_method in ("POST", "PUT", "PATCH"):
             content = json.dumps({} if body is None else body).encode("ascii")
             headers["Content-Type"] = "application/json"
         self.sent += 1
@@ -311,7 +319,7 @@ class Target:
         done: set[tuple] = set()
         for body in bodies:
             op = SPEC["paths"][route.path][route.http_method.lower()]
-            schema = op["requestBody"]["content"]["application/json"]["schema"]
+            schema = op["requestBody"]["content"][route.body_media]["schema"]
             for path in field_paths(body, schema):
                 if path in done:
                     continue

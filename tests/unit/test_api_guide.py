@@ -29,7 +29,7 @@ EXAMPLE_CASES = [
     for route in WITH_BODY
     for name, example in SPEC["paths"][route.path][route.http_method.lower()]["requestBody"][
         "content"
-    ]["application/json"]
+    ][route.body_media]
     .get("examples", {})
     .items()
 ]
@@ -46,7 +46,7 @@ def clock_2014(tmp_path):
 
 def media(route):
     return SPEC["paths"][route.path][route.http_method.lower()]["requestBody"]["content"][
-        "application/json"
+        route.body_media
     ]
 
 

@@ -66,3 +66,24 @@ def test_what_a_visitor_sends_is_escaped_everywhere():
         "en", "X", evil, [{"reason": evil, "status": "listed", "listed_on": "2026-01-05"}], []
     )
     assert "<script>" not in unit
+
+
+def test_the_complaint_pages_escape_what_was_sent():
+    from datetime import datetime
+
+    evil = '"><script>alert(1)</script>'
+    values = {"what": evil, "occurred_at": evil, "contact": evil}
+    now = datetime.fromisoformat("2014-09-29T09:00:00+08:00")
+    for lang in site.LANGS:
+        form = site.complaint_form_page(lang, evil, values, {"what": ["x"], evil: ["y"]}, now)
+        status = site.complaint_status_page(lang, evil, problem="unknown")
+        refused = site.complaint_refused_page(lang, evil, "rate", 429, evil)
+        for page in (form, status, refused):
+            assert "<script>" not in page and "&lt;script&gt;" in page
+        assert 'id="what-error"' in form and 'max="2014-09-29T09:00"' in form
+
+
+def test_the_elevator_page_has_the_complaint_form_only_for_a_known_elevator():
+    facts = {"equipment_code": "311012345201400001", "status": "registered", "district": None}
+    assert 'action="/equipment/complaint?lang=en"' in site.equipment_page("en", "x", facts)
+    assert "/equipment/complaint" not in site.equipment_page("en", "x", problem="unknown")
