@@ -9,6 +9,12 @@ redelivered event stores nothing.
   was registered; ``EquipmentChanged`` carrying ``maintenance_unit_uscc`` changes it from the
   day of the change; suspension, resumption and cancellation change whether it is due
   maintenance.
+
+From the blacklist's events: a ``UnitListed`` on the ``serious_violation`` list (the city
+bureau's 严重违法失信名单) is a ``serious_violation_listed`` veto fact of the unit on the
+listing's day (stream ``serious-listing-<listing id>``: ``SeriousViolationListed``, its fact
+named ``listing-<listing id>``). Listings on the maintenance-quality list are not: the
+credit service's own final D and triggers make those, and they must not come back as vetoes.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from sqlalchemy import select
 from infra import domain
 from infra.bus.incoming import IncomingEvent
 from infra.clock import local_date
+from infra.eventstore import NewEvent
 from infra.repository import Repository
+from services.blacklist.schemas import validate_event as validate_blacklist_event
 from services.licensing.schemas.events import validate_event
 from services.maintenance_credit import standings
 from services.maintenance_credit.domain import (
@@ -34,7 +42,12 @@ from services.maintenance_credit.domain import (
     UnitLicenceChanged,
     UnitLicensed,
 )
-from services.maintenance_credit.projections import credit_licences
+from services.maintenance_credit.projections import (
+    READ_MODELS,
+    SERIOUS_LISTING,
+    SERIOUS_LISTING_PREFIX,
+    credit_licences,
+)
 
 log = logging.getLogger("sesp.maintenance_credit")
 
@@ -129,6 +142,53 @@ def observe(repo: Repository, event: IncomingEvent, now: datetime | None = None)
     else:
         fact = ElevatorStatusChanged(**stamp, status=EQUIPMENT_STATUS[event.type])
     return _save(repo, Elevator, code, fact, event_id, elevator)
+
+
+SERIOUS_VIOLATION = "serious_violation"  # the blacklist's list that vetoes
+
+
+def observe_blacklist(repo: Repository, event: IncomingEvent, now: datetime | None = None) -> bool:
+    """Record a serious-violation listing as a veto fact (once per listing: a redelivered
+    event, or the same listing told again, stores nothing); False when ``event`` tells the
+    credit service nothing. The unit's standing is brought up to date as of ``now``."""
+    if event.type != "UnitListed":
+        return False
+    problems = validate_blacklist_event(event.type, event.data)
+    if problems:
+        log.warning("blacklist %s %s breaks its contract: %s", event.type, event.event_id, problems)
+        return False
+    uscc, listing = event.data["uscc"], event.data["listing"]
+    if listing.get("list") != SERIOUS_VIOLATION:
+        return False
+    try:
+        listing_id, listed_on = str(listing["id"]), date.fromisoformat(listing["listed_on"])
+    except (KeyError, TypeError, ValueError):
+        log.warning("blacklist %s %s names no listing id or day", event.type, event.event_id)
+        return False
+    stream = SERIOUS_LISTING_PREFIX + listing_id
+    if repo.uow.read_stream(stream):
+        return False
+    content = {
+        "uscc": uscc,
+        "listing_id": listing_id,
+        "listed_on": listed_on.isoformat(),
+        "decision_no": listing.get("decision_no"),
+        "authority": listing.get("authority"),
+        "legal_basis": listing.get("legal_basis"),
+        "source_event_id": event.event_id,
+    }
+    event_id = domain.derived_id("observed", event.service, event.event_id)
+    stored = repo.uow.append(
+        stream,
+        0,
+        [NewEvent(SERIOUS_LISTING, content, event_id=event_id, occurred_at=event.occurred_at)],
+        repo.meta,
+    )
+    for ev in stored:
+        READ_MODELS.project_fact(repo.conn, ev)
+    if stored and now is not None:
+        standings.refresh(repo, now, [uscc])
+    return bool(stored)
 
 
 def _save(

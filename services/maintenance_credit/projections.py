@@ -458,6 +458,34 @@ def _quality_event(conn: Connection, ev: StoredEvent) -> None:
     bulk_insert(conn, credit_facts, [quality_fact_row(ev.data)])
 
 
+# --- the blacklist's serious-violation listings: veto facts ----------------------------------
+
+SERIOUS_LISTING = "SeriousViolationListed"
+SERIOUS_LISTING_PREFIX = "serious-listing-"
+
+
+def listing_fact_id(listing_id: str) -> str:
+    """The veto fact of a blacklist listing, named after it."""
+    return f"listing-{listing_id}"
+
+
+def _serious_listing(conn: Connection, ev: StoredEvent) -> None:
+    d = ev.data
+    fact_id = listing_fact_id(d["listing_id"])
+    conn.execute(delete(credit_facts).where(credit_facts.c.fact_id == fact_id))
+    row = {
+        "fact_id": fact_id,
+        "unit_uscc": d["uscc"],
+        "type": "serious_violation_listed",
+        "occurred_on": date.fromisoformat(d["listed_on"]),
+        "equipment_code": None,
+        "details": _json(
+            {k: d.get(k) for k in ("listing_id", "decision_no", "authority", "legal_basis")}
+        ),
+    }
+    bulk_insert(conn, credit_facts, [row])
+
+
 # --- the missed-maintenance sweep's due query ------------------------------------------------
 
 
@@ -489,4 +517,9 @@ KINDS = Kinds(
     # what the service tells others; no read model of its own
     Kind("standing-", Standing, STANDING_EVENTS),
 )
-READ_MODELS = ReadModels(metadata, KINDS, write_rows, facts={QUALITY_EVENT: _quality_event})
+READ_MODELS = ReadModels(
+    metadata,
+    KINDS,
+    write_rows,
+    facts={QUALITY_EVENT: _quality_event, SERIOUS_LISTING: _serious_listing},
+)

@@ -1,7 +1,8 @@
 """Maintenance-credit service: quality facts, versioned rule sets, scores, evaluations and
 appeals (DOMAIN.md "Maintenance-quality credit", API.md "Credit").
 
-Thin wiring: who is scored comes from licensing's events (``intake``), facts recorded over
+Thin wiring: who is scored comes from licensing's events (``intake``), serious-violation
+listings (veto facts) from the blacklist's (``intake``), facts recorded over
 the API in ``records``, evaluations and appeals in ``evaluations``, reads in ``reads``, the
 missed-maintenance sweep in ``sweeps``; rules in ``domain``, ``rules`` and ``scoring``, read
 models in ``projections``.
@@ -54,6 +55,12 @@ class MaintenanceCreditService(KernelService):
     @subscribe("licensing")
     def on_licensing_event(self, event: IncomingEvent) -> None:
         intake.observe(self.repository(), event, self.clock.now())
+
+    # -- serious-violation listings, from the blacklist (veto facts) -----------------------
+
+    @subscribe("blacklist")
+    def on_blacklist_event(self, event: IncomingEvent) -> None:
+        intake.observe_blacklist(self.repository(), event, self.clock.now())
 
     # -- facts ---------------------------------------------------------------------------
 
