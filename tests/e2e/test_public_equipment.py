@@ -206,6 +206,12 @@ def test_a_passenger_looks_up_an_elevator(stack, gw, admin):
         "listed": True,
     }
 
+    # A serious-violation listing is a credit veto: the credit service hears it too.
+    wait_until(
+        lambda: ok(gw.client.get(f"/v1/credit/units/{unit}", headers=admin))["vetoed"],
+        what="the credit service to hear of the listing",
+    )
+
     # No policy number, premium, insurer, owner or person in what the public reads.
     text = json.dumps(listed, ensure_ascii=False)
     for secret in (POLICY_NO, PREMIUM, owner, OWNER_NAME, "policy", "premium"):
@@ -227,7 +233,8 @@ def test_a_passenger_looks_up_an_elevator(stack, gw, admin):
             lambda: (b := ok(lookup(gw, code)))["maintenance_unit"]["grade"] and b,
             what="the final grade in the lookup",
         )
-        assert graded["maintenance_unit"]["grade"] == "A"  # no demerits in 2014
+        # no demerits in 2014, but the serious-violation listing vetoes: D
+        assert graded["maintenance_unit"]["grade"] == "D"
         assert graded["insured_today"] is True  # the policy runs to the end of 2015
         assert ok(lookup(gw, legacy)) == graded
     finally:
