@@ -28,7 +28,9 @@ class ServiceSpec:
 
     ``target``: ``module:Class`` of its nameko service; ``order``: start order (sources of
     events before their consumers); ``demo``: ``module:function`` taking a ``ClusterRpcProxy``
-    and loading demo data, returning a summary; ``cli``: ``module:command``, a click command
+    and loading demo data at real time, returning a summary; ``demo_history``: the same taking
+    also the demo's clock (``infra.demo.DemoClock``), loading the demo's past before every
+    ``demo`` runs; ``cli``: ``module:command``, a click command
     or group ``sesp`` mounts; ``process_only``: a process without an event
     store of its own (the gateway)."""
 
@@ -36,6 +38,7 @@ class ServiceSpec:
     target: str
     order: int = 50
     demo: str | None = None
+    demo_history: str | None = None
     cli: str | None = None
     process_only: bool = False
 
@@ -44,6 +47,9 @@ class ServiceSpec:
 
     def demo_loader(self) -> Any:
         return _load(self.demo) if self.demo else None
+
+    def demo_history_loader(self) -> Any:
+        return _load(self.demo_history) if self.demo_history else None
 
     def cli_command(self) -> Any:
         return _load(self.cli) if self.cli else None

@@ -13,6 +13,7 @@ stderr is the JSON log of every process (``infra.logs``).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 
 def run_service(target: str) -> None:
@@ -81,7 +82,7 @@ def run_all() -> None:
     log = logging.getLogger("sesp.runner")
 
     data = settings.data_dir()
-    fresh = not any(data.glob("*.db")) and settings.demo_enabled()
+    fresh, demo_clock = demo_plan(data)
     procs: dict[str, subprocess.Popen] = {}
     stopping = False
 
@@ -100,6 +101,10 @@ def run_all() -> None:
         import secrets
 
         admin_token = os.environ["SESP_ADMIN_TOKEN"] = "sesp_dev_" + secrets.token_urlsafe(24)
+    demo_args: list[str] = []
+    if demo_clock is not None:
+        os.environ["SESP_CLOCK_FILE"] = str(demo_clock)
+        demo_args = ["--clock", str(demo_clock)]
     for spec in registry.processes():
         start(spec.name)
     url = f"http://127.0.0.1:{settings.gateway_port()}"
@@ -108,10 +113,13 @@ def run_all() -> None:
     )
     print(f"city_admin token for this run (SESP_ADMIN_TOKEN): {admin_token}", flush=True)
     print(f"  try: curl -H 'Authorization: Bearer {admin_token}' {url}/v1/delegations", flush=True)
-    demo = subprocess.Popen([sys.executable, "-m", "infra.demo"]) if fresh else None
+    demo = subprocess.Popen([sys.executable, "-m", "infra.demo", *demo_args]) if fresh else None
     restarts: dict[str, list[float]] = {}
     while not stopping:
         time.sleep(0.5)
+        if demo is not None and demo.poll() is not None and demo_clock is not None:
+            real_time_again(demo_clock)
+            demo_clock = None
         for name, proc in list(procs.items()):
             if proc.poll() is not None and not stopping:
                 recent = [t for t in restarts.get(name, []) if time.time() - t < 60]
@@ -136,7 +144,39 @@ def run_all() -> None:
         except subprocess.TimeoutExpired:
             log.warning("%s did not stop within 15 s: killed", name)
             proc.kill()
+    if demo_clock is not None:
+        real_time_again(demo_clock)
     print("SESP stopped.", flush=True)
+
+
+def demo_plan(data: Path) -> tuple[bool, Path | None]:
+    """Whether to load demo data (an empty data directory, ``SESP_DEMO=1``), and the clock
+    file its past is loaded under (``infra.demo``): every process the runner starts reads the
+    platform's clock from it, the demo moves it through last year and empties it (real time)
+    once loaded. None when the operator names a clock file (``SESP_CLOCK_FILE``) and on a
+    later start (the data directory holds data then: real time, no demo)."""
+    import os
+
+    from infra import settings
+
+    fresh = not any(data.glob("*.db")) and settings.demo_enabled()
+    if not fresh or os.environ.get("SESP_CLOCK_FILE"):
+        return fresh, None
+    clock = data / "demo-clock"
+    clock.write_text("")
+    return True, clock
+
+
+def real_time_again(clock_file: Path) -> None:
+    """Empty the demo's clock file (``infra.clock`` reads an empty file as real now), should
+    the demo have ended, or been stopped, without doing so itself."""
+    import logging
+
+    if clock_file.exists() and clock_file.read_text().strip():
+        logging.getLogger("sesp.runner").warning(
+            "demo data: the demo ended with the clock in the past; real time again"
+        )
+        clock_file.write_text("")
 
 
 def main(argv: list[str]) -> None:

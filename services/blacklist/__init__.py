@@ -6,4 +6,5 @@ SERVICE = ServiceSpec(
     name="blacklist",
     target="services.blacklist.service:BlacklistService",
     order=30,
+    demo="services.blacklist.demo:load_demo",
 )

@@ -8,4 +8,5 @@ SERVICE = ServiceSpec(
     target="services.licensing.service:LicensingService",
     order=10,
     demo="services.licensing.demo:load_licensing_demo",
+    demo_history="services.licensing.demo:load_licensing_history",
 )

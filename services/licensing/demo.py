@@ -1,16 +1,18 @@
-"""Licensing demo data, loaded by ``infra.demo`` (the registry names this loader).
+"""Licensing demo data, loaded by ``infra.demo`` (the registry names both loaders).
 
-A few hundred elevators registered across the districts, then:
-
-The FTZ delegation of the four powers; maintenance units holding production licences for
-``elevator:maintenance`` (and an installer), each demo elevator under a maintenance contract;
-applications in every status; an operator certificate; a construction notice; inspectors.
-Credit codes are seeded; the whole set is skipped when it was loaded already.
+The demo's past (``load_licensing_history``, on the first day of the history): 150
+elevators registered across the districts, six maintenance units licensed for
+``elevator:maintenance`` (and an installer) through the application flow, each demo elevator
+under a maintenance contract. At real time (``load_licensing_demo``): the FTZ delegation of
+the four powers; applications in every status; an operator certificate; a construction
+notice; inspectors. Without a history (the demo's clock not its own) the units are licensed
+at real time. Credit codes are seeded; each part is skipped when it was loaded already.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from typing import Any
 
 from infra.places import DISTRICTS, PUDONG
@@ -39,89 +41,146 @@ UNIT_NAMES = [
 ]
 
 
-DEMO_ELEVATORS = 300
+DEMO_ELEVATORS = 150
+
+
+PARALLEL = 8  # commands in flight at once (the service runs 10 workers)
+
+
+def in_parallel(method: Any, calls: Iterable[tuple]) -> list[Any]:
+    """``method(*args)`` for each of ``calls``, a few in flight at once (an RPC proxy's
+    ``call_async``), in order; the first refusal is raised."""
+    results: list[Any] = []
+    pending: list[Any] = []
+    for args in calls:
+        pending.append(method.call_async(*args))
+        if len(pending) >= PARALLEL:
+            results += [reply.result() for reply in pending]
+            pending = []
+    return results + [reply.result() for reply in pending]
 
 
 def register_demo_elevators(lic: Any, elevators: int = DEMO_ELEVATORS) -> None:
     """The demo register: seeded codes across the districts, a fifth of Pudong's in the FTZ."""
     rng = random.Random(2014)
+    calls = []
     for i in range(elevators):
         district = rng.choice(DISTRICTS)
         in_ftz = district == PUDONG and rng.random() < 0.2
         code = f"3110{rng.randrange(100000):05d}{rng.randrange(1995, 2015)}{i:05d}"
         # A fixed event id per demo elevator: re-running the loader changes nothing.
-        lic.register_equipment(code, district, in_ftz, event_id=f"00000000-0000-4000-8000-{i:012d}")
+        calls.append((code, district, in_ftz, f"00000000-0000-4000-8000-{i:012d}"))
+    in_parallel(lic.register_equipment, calls)
 
 
-def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
-    """Load the demo through the service's RPC (``rpc`` a ``ClusterRpcProxy``)."""
-    lic = rpc.licensing
+def demo_parties(seed: int = 2014) -> tuple[list[str], str]:
+    """The credit codes of the demo maintenance units and of the installer."""
+    rng = random.Random(seed)
+    units = [new_uscc(rng) for _ in UNIT_NAMES]
+    return units, new_uscc(rng)
+
+
+def license_maintenance_units(lic: Any, seed: int = 2014) -> dict[str, int]:
+    """The register and who maintains it: the demo elevators, maintenance units licensed for
+    ``elevator:maintenance`` (and an installer) through the application flow, every demo
+    elevator under a maintenance contract, all on the platform's today. Skipped when the
+    units hold their licences already."""
     register_demo_elevators(lic)
     if lic.list_licences({"kind": "production_licence"}, 1):
         return {"skipped": 1}
+    units, installer = demo_parties(seed)
+    for name, uscc in zip(UNIT_NAMES, units, strict=True):
+        _act(
+            lic,
+            _submit(
+                lic,
+                production_licence(
+                    uscc, scope=("elevator:maintenance",), level=None, name=name, in_ftz=False
+                ),
+            ),
+            *APPROVE,
+        )
+    _act(
+        lic,
+        _submit(
+            lic,
+            production_licence(
+                installer,
+                scope=("elevator:installation", "elevator:modification"),
+                level="A2",
+                name=INSTALLER,
+            ),
+        ),
+        *APPROVE,
+    )
+    codes, after = [], None
+    while page := lic.list_equipment({}, 500, after):
+        codes += [eq["equipment_code"] for eq in page if not eq.get("maintenance_unit_uscc")]
+        after = [page[-1]["equipment_code"]]
+    contract = {"reason": "maintenance contract"}
+    in_parallel(
+        lic.equipment_command,
+        (
+            (code, "changes", {**contract, "maintenance_unit_uscc": units[n % len(units)]})
+            for n, code in enumerate(codes)
+        ),
+    )
+    contracts = len(codes)
+    return {"maintenance_units": len(units), "contracts": contracts}
+
+
+def load_licensing_history(rpc: Any, clock: Any) -> dict[str, Any]:
+    """The demo's past (``infra.demo``): the units licensed and the elevators under contract
+    on the first day of the history, so that a year of their work can be scored."""
+    return {"on": clock.now().date().isoformat(), **license_maintenance_units(rpc.licensing)}
+
+
+def _submit(lic: Any, body: dict) -> str:
+    return lic.submit_application(body)["id"]
+
+
+def _act(lic: Any, app_id: str, *steps: tuple[str, dict | None]) -> dict:
+    view: dict = {}
+    for command, body in steps:
+        view = lic.application_command(app_id, command, body)
+    return view
+
+
+APPROVED: list[tuple[str, dict | None]] = [
+    ("accept", None),
+    ("review", {"opinion": "materials complete; site checked"}),
+    ("approve", {"opinion": "meets the licensing conditions"}),
+]
+# Approved and the certificate handed over (one demo approval keeps it pending).
+APPROVE = [*APPROVED, ("deliver-certificate", {"reference": "collected at the counter"})]
+INSTALLER = "Shanghai Lift Installation Co."
+
+
+def load_licensing_demo(rpc: Any, seed: int = 2015) -> dict[str, Any]:
+    """Load the demo through the service's RPC (``rpc`` a ``ClusterRpcProxy``), at real time:
+    the units and contracts if the history did not bring them, then the delegation,
+    applications in every status, an operator certificate, a construction notice and
+    inspectors (skipped when the inspectors are registered already)."""
+    lic = rpc.licensing
+    licensed = license_maintenance_units(lic)
+    if lic.list_inspectors(None, 1):
+        return {"skipped": 1}
+    if licensed.get("skipped"):  # licensed in the demo's history
+        licensed = {}
     rng = random.Random(seed)
     if not lic.list_delegations("FTZ", None, 1, None):
         lic.create_delegation(
             {"bureau": "FTZ", "kinds": FTZ_POWERS, "effective_from": "2014-10-01"}
         )
+    units, installer = demo_parties()
 
     def submit(body: dict) -> str:
-        return lic.submit_application(body)["id"]
+        return _submit(lic, body)
 
     def act(app_id: str, *steps: tuple[str, dict | None]) -> dict:
-        view: dict = {}
-        for command, body in steps:
-            view = lic.application_command(app_id, command, body)
-        return view
+        return _act(lic, app_id, *steps)
 
-    approved = [
-        ("accept", None),
-        ("review", {"opinion": "materials complete; site checked"}),
-        ("approve", {"opinion": "meets the licensing conditions"}),
-    ]
-    # Approved and the certificate handed over (one demo approval keeps it pending).
-    approve = [*approved, ("deliver-certificate", {"reference": "collected at the counter"})]
-
-    units = []
-    for name in UNIT_NAMES:
-        uscc = new_uscc(rng)
-        act(
-            submit(
-                production_licence(
-                    uscc, scope=("elevator:maintenance",), level=None, name=name, in_ftz=False
-                )
-            ),
-            *approve,
-        )
-        units.append(uscc)
-    installer = new_uscc(rng)
-    act(
-        submit(
-            production_licence(
-                installer,
-                scope=("elevator:installation", "elevator:modification"),
-                level="A2",
-                name="Shanghai Lift Installation Co.",
-            )
-        ),
-        *approve,
-    )
-
-    contracts, after = 0, None
-    while page := lic.list_equipment({}, 500, after):
-        for eq in page:
-            if not eq.get("maintenance_unit_uscc"):
-                lic.equipment_command(
-                    eq["equipment_code"],
-                    "changes",
-                    {
-                        "reason": "maintenance contract",
-                        "maintenance_unit_uscc": units[contracts % len(units)],
-                    },
-                )
-                contracts += 1
-        after = [page[-1]["equipment_code"]]
-
+    approved, approve = APPROVED, APPROVE
     owner = new_uscc(rng)
 
     def lift(**kw) -> dict:
@@ -191,4 +250,4 @@ def load_licensing_demo(rpc: Any, seed: int = 2014) -> dict[str, int]:
             },
             bureau,
         )
-    return {"maintenance_units": len(units), "contracts": contracts, "applications": 16}
+    return {**licensed, "applications": 16}

@@ -7,4 +7,5 @@ SERVICE = ServiceSpec(
     target="services.maintenance_credit.service:MaintenanceCreditService",
     order=20,
     demo="services.maintenance_credit.demo:load_demo",
+    demo_history="services.maintenance_credit.demo:load_history",
 )

@@ -52,7 +52,9 @@ def test_optional_demo_and_cli_load_when_named_and_are_none_otherwise():
     assert callable(registry.spec("licensing").demo_loader())
     assert registry.spec("licensing").cli_command() is None
     assert registry.spec("insurance").cli_command() is not None
-    assert registry.spec("blacklist").demo_loader() is None
+    assert registry.spec("insurance").demo_loader() is None
+    assert callable(registry.spec("licensing").demo_history_loader())
+    assert registry.spec("blacklist").demo_history_loader() is None
 
 
 def test_register_adds_one_service_in_its_place_in_start_order(noticeboard_registered):
