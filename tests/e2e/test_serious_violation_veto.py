@@ -2,16 +2,17 @@
 service and the blacklist as real processes, the gateway in this process. The city bureau
 lists a unit on the serious-violation list; the credit service hears the blacklist's
 ``UnitListed`` and the unit's grade is D with the veto naming the listing. A listing on the
-maintenance-quality list (what the credit service's own final D makes) is no veto, and a
-redelivered listing event applies once."""
+maintenance-quality list (what the credit service's own final D makes) is no veto, a
+redelivered listing event applies once, and a credit service started after the listing
+vetoes from the blacklist's history."""
 
 from __future__ import annotations
 
 import kombu
 import pytest
 
-from infra.testing import wait_until
-from services.licensing.examples import new_uscc
+from infra.testing import ServiceProcess, wait_until
+from services.licensing.examples import new_uscc, production_licence
 from tests.e2e.test_complaints_http import XUHUI, licensed_unit
 
 CLOCK = "2014-09-29T09:00:00+08:00"
@@ -177,3 +178,42 @@ def test_a_redelivered_listing_event_applies_once(stack, gw, admin):
         {"veto": VETO, "event_id": f"listing-{serious['id']}", "occurred_on": "2014-09-15"}
     ]
     assert len(veto_records(stack, uscc)) == 1
+
+
+def test_the_credit_service_started_later_vetoes_from_the_blacklists_history(stacks):
+    """Listed before the credit service has queues: only catch-up can bring it the listing."""
+    stack = stacks(["licensing", "blacklist"], gateway=True, clock=CLOCK)
+    gw = stack.gateway
+    admin = gw.headers(gw.token("city_admin"))
+    body = {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"}
+    assert gw.client.post("/v1/delegations", json=body, headers=admin).status_code == 201
+    uscc = new_uscc()
+    licence = production_licence(uscc, scope=("elevator:maintenance",), level=None, district=XUHUI)
+    app = gw.client.post("/v1/applications", json=licence, headers=admin)
+    assert app.status_code == 201, app.text
+    base = f"/v1/applications/{app.json()['id']}"
+    assert gw.client.post(f"{base}/accept", json={}, headers=admin).status_code == 200
+    approved = gw.client.post(f"{base}/approve", json={"opinion": "ok"}, headers=admin)
+    assert approved.status_code == 200, approved.text
+    serious = listing(gw, admin, uscc, "serious_violation")
+
+    stack.wait_published(["licensing", "blacklist"])
+    url = f"sqlite:///{stack.data_dir / 'maintenance_credit.db'}"
+    env = {**stack.env, "SESP_MAINTENANCE_CREDIT_DATABASE_URL": url}
+    stack.processes["maintenance_credit"] = ServiceProcess(
+        "maintenance_credit", env, stack.data_dir / "maintenance_credit.log"
+    ).start()  # the stack stops it with the others
+    stack.wait_ready(["maintenance_credit"])
+
+    def score() -> dict | None:
+        response = gw.client.get(f"/v1/credit/units/{uscc}", headers=admin)
+        return response.json() if response.status_code == 200 else None
+
+    # the unit from licensing's history, the veto from the blacklist's (in either order)
+    vetoed = wait_until(
+        lambda: (s := score()) and s["vetoed"] and s,
+        timeout=60,
+        what="the credit service to veto from the blacklist's history",
+    )
+    assert vetoed["grade"] == "D"
+    assert [v["event_id"] for v in vetoed["vetoes"]] == [f"listing-{serious['id']}"]
