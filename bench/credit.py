@@ -62,11 +62,11 @@ def _registered(event, unit: str, on: date):
 class Bench:
     def __init__(self, url: str):
         from infra.eventstore import EventStore, SubjectKeys, make_engine, migrate
-        from services.maintenance_credit.service import MIGRATIONS
+        from services.maintenance_credit.service import MIGRATIONS, SNAPSHOT_EVERY
 
         self.engine = make_engine(url)
         migrate(self.engine, [("maintenance_credit_version", MIGRATIONS)])
-        self.store = EventStore("postgresql", SubjectKeys(bytes(32)))
+        self.store = EventStore("postgresql", SubjectKeys(bytes(32)), snapshot_every=SNAPSHOT_EVERY)
 
     def worker(self):
         from infra.bus.dependencies import UnitOfWork

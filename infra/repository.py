@@ -195,14 +195,21 @@ class Repository:
         return aggregate
 
     def load_many(self, cls: type[A], keys: Iterable[str]) -> dict[str, A]:
-        """Many aggregates of one kind in one query (new ones come back empty, version 0)."""
+        """Many aggregates of one kind in a few queries (new ones come back empty, version 0);
+        from their latest snapshots when the kind takes snapshots."""
         kind = self.kinds[cls]
         keys = list(keys)
-        streams = self.uow.store.read_streams(self.conn, [kind.stream(k) for k in keys])
+        store, streams = self.uow.store, [kind.stream(k) for k in keys]
+        snaps = (
+            store.load_snapshots(self.conn, streams, kind.cls.__name__) if kind.snapshots else {}
+        )
+        after = {stream: snap.version for stream, snap in snaps.items()}
+        events_of = store.read_streams(self.conn, streams, after=after)
         out: dict[str, A] = {}
-        for key in keys:
-            aggregate = kind.cls()
-            for ev in streams.get(kind.stream(key), ()):
+        for key, stream in zip(keys, streams, strict=True):
+            snap = snaps.get(stream)
+            aggregate = domain.from_data(kind.cls, snap.state) if snap else kind.cls()
+            for ev in events_of.get(stream, ()):
                 aggregate.apply(kind.event(ev))
             out[key] = aggregate
         return out
@@ -262,7 +269,7 @@ class Repository:
                 (stream, aggregate.version, self._new_events(events, ids, derive_from, stream))
             )
         written = self.uow.store.append_many(self.conn, appends, self.meta) if appends else []
-        saved = []
+        saved, taken = [], []
         for (key, aggregate, events), old, got in zip(changes, olds, written, strict=True):
             if isinstance(got, ConcurrencyError) or not got:
                 continue
@@ -271,7 +278,8 @@ class Repository:
             saved.append(aggregate)
             kind = self.kinds[type(aggregate)]
             if kind.snapshots and self.uow.store.snapshot_due(old, aggregate.version):
-                self._snapshot(kind, key, aggregate)
+                taken.append((kind.stream(key), aggregate.version, domain.encode(aggregate)))
+        self.uow.store.save_snapshots(self.conn, taken)
         if self.read_models is not None and saved:
             self.read_models.save(self.conn, saved)
         return written

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from . import hashing, integrity
 from .crypto import (
+    PERSONAL_MARK,
     SubjectKeys,
     decrypt_personal,
     encrypt_personal,
@@ -362,21 +363,28 @@ class EventStore(Snapshots):
         return [self._to_stored(conn, r, decrypt=decrypt) for r in rows]
 
     def read_streams(
-        self, conn: Connection, stream_ids: Iterable[str], decrypt: bool = True
+        self,
+        conn: Connection,
+        stream_ids: Iterable[str],
+        decrypt: bool = True,
+        after: Mapping[str, int] | None = None,
     ) -> dict[str, list[StoredEvent]]:
         """Every event of each named stream, in version order, in one query per 500 streams
-        (a batch command loads all its aggregates at once)."""
+        (a batch command loads all its aggregates at once); ``after``: a stream's events after
+        that version only (those after its snapshot), one query per distinct version."""
         out: dict[str, list[StoredEvent]] = {}
-        ids = list(dict.fromkeys(stream_ids))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = conn.execute(
-                select(events)
-                .where(events.c.stream_id.in_(chunk))
-                .order_by(events.c.stream_id, events.c.version)
-            ).mappings()
-            for r in rows:
-                out.setdefault(r["stream_id"], []).append(self._to_stored(conn, r, decrypt=decrypt))
+        since: dict[int, list[str]] = {}
+        for stream_id in dict.fromkeys(stream_ids):
+            since.setdefault((after or {}).get(stream_id, 0), []).append(stream_id)
+        for version, ids in since.items():
+            for start in range(0, len(ids), 500):
+                query = select(events).where(events.c.stream_id.in_(ids[start : start + 500]))
+                if version:
+                    query = query.where(events.c.version > version)
+                rows = conn.execute(query.order_by(events.c.stream_id, events.c.version))
+                for r in rows.mappings():
+                    stored = self._to_stored(conn, r, decrypt=decrypt)
+                    out.setdefault(r["stream_id"], []).append(stored)
         return out
 
     def read_all(
@@ -424,7 +432,13 @@ class EventStore(Snapshots):
             version=r["version"],
             type=r["type"],
             schema_version=version,
-            data=decrypt_personal(data, conn, self.keys) if decrypt else data,
+            # Stored text without the envelope's key holds nothing to decrypt: skip the walk
+            # (most events name no person; loading a batch's aggregates reads many).
+            data=(
+                decrypt_personal(data, conn, self.keys)
+                if decrypt and not (isinstance(stored, str) and PERSONAL_MARK not in stored)
+                else data
+            ),
             meta=json.loads(meta) if isinstance(meta, str) else meta,
             occurred_at=from_db(r["occurred_at"]),
             recorded_at=from_db(r["recorded_at"]),

@@ -509,7 +509,8 @@ EVALUATION_PREFIX, APPEAL_PREFIX, RULESET_PREFIX = "evaluation-", "appeal-", "ru
 COMPLAINT_PREFIX = "complaint-"
 KINDS = Kinds(
     Kind(UNIT_PREFIX, Unit, UNIT_EVENTS),
-    Kind(ELEVATOR_PREFIX, Elevator, ELEVATOR_EVENTS),
+    # an elevator gains 24 visits a year: loaded from its latest snapshot (SNAPSHOT_EVERY)
+    Kind(ELEVATOR_PREFIX, Elevator, ELEVATOR_EVENTS, snapshots=True),
     Kind(EVALUATION_PREFIX, Evaluation, EVALUATION_EVENTS),
     Kind(APPEAL_PREFIX, Appeal, APPEAL_EVENTS),
     Kind(RULESET_PREFIX, RuleSetVersion, RULESET_EVENTS),

@@ -43,9 +43,10 @@ def record_maintenance(repo: Repository, now: datetime, uscc: str, body: Any) ->
     raw = load(schemas.MaintenanceBatchIn, body, "maintenance records")["records"]
     rejected: list[dict] = []
     loaded: list[tuple[int, dict]] = []
+    record = schemas.MaintenanceRecordIn()  # one instance for the batch: building one costs more
     for index, item in enumerate(raw):
         try:
-            loaded.append((index, load(schemas.MaintenanceRecordIn, item, "record")))
+            loaded.append((index, load(record, item, "record")))
         except errors.Invalid as exc:
             record_id = item.get("record_id") if isinstance(item, dict) else None
             rejected.append({"index": index, "record_id": record_id, "errors": exc.errors})

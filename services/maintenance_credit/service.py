@@ -31,6 +31,10 @@ from services.maintenance_credit.projections import KINDS, READ_MODELS
 from services.maintenance_credit.sweeps import MISSED_MAINTENANCE
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# A snapshot of an elevator every 12 of its events (half a year of visits): a batch of
+# records loads at most 12 events of each elevator after its snapshot, however long its
+# history (kinds taking snapshots: ``projections.KINDS``).
+SNAPSHOT_EVERY = 12
 
 
 class Calendar(DependencyProvider):
@@ -45,7 +49,7 @@ class Calendar(DependencyProvider):
 
 class MaintenanceCreditService(KernelService):
     name = "maintenance_credit"
-    db: UnitOfWork = ServiceDatabase(migrations=MIGRATIONS)
+    db: UnitOfWork = ServiceDatabase(migrations=MIGRATIONS, snapshot_every=SNAPSHOT_EVERY)
     kinds = KINDS
     read_models = READ_MODELS
     calendar = Calendar()

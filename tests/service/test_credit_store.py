@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from infra import errors
 from infra.bus.dependencies import UnitOfWork
 from infra.bus.incoming import IncomingEvent
 from infra.clock import Clock
 from infra.eventstore import EventStore, SubjectKeys, make_engine, make_meta, migrate
-from infra.repository import Repository
+from infra.eventstore.schema import snapshots
+from infra.repository import Kind, Kinds, Repository
 from services.licensing.calendar import WorkingCalendar
 from services.maintenance_credit import (
     evaluations,
@@ -29,9 +31,10 @@ from services.maintenance_credit import (
     ruleset_versions,
     standings,
 )
-from services.maintenance_credit.projections import KINDS, READ_MODELS
+from services.maintenance_credit.domain import ELEVATOR_EVENTS, Elevator
+from services.maintenance_credit.projections import ELEVATOR_PREFIX, KINDS, READ_MODELS
 from services.maintenance_credit.scores import shipped
-from services.maintenance_credit.service import MIGRATIONS
+from services.maintenance_credit.service import MIGRATIONS, SNAPSHOT_EVERY
 from services.maintenance_credit.sweeps import MISSED_MAINTENANCE
 
 UNIT, OTHER = "91350200776049653A", "913502000728319549"
@@ -579,3 +582,38 @@ def test_an_evaluation_takes_the_units_licensed_on_some_day_of_its_period(worker
         for uscc in (UNIT, OTHER, third)
     }
     assert history == {UNIT: ["2016", "2017"], OTHER: ["2016"], third: []}
+
+
+def test_an_elevator_loads_from_its_snapshot_as_from_all_its_events(db_url):
+    engine = make_engine(db_url)
+    migrate(engine, [("maintenance_credit_version", MIGRATIONS)])
+    store = EventStore(engine.dialect.name, SubjectKeys(bytes(32)), snapshot_every=SNAPSHOT_EVERY)
+    w = Worker(engine, store)
+    try:
+        w.observe(licence_issued(UNIT, "L-1"), registered(LIFT, UNIT), registered(LIFT2, UNIT))
+        for batch in range(6):  # 30 visits of LIFT, 5 a batch; LIFT2 visited in the first only
+            days = [date(2016, 1, 2) + timedelta(days=15 * (batch * 5 + k)) for k in range(5)]
+            w.today = days[-1].isoformat()
+            recs = [record(f"v{d}", on=d.isoformat()) for d in days]
+            if batch == 0:
+                recs.append(record("lift2", LIFT2, on=days[0].isoformat()))
+            assert w.records(*recs)["accepted"] == len(recs)
+        assert w.records(record("v2016-01-02", on="2016-01-02"))["duplicates"] == 1
+        taken = w.uow.conn.execute(
+            select(snapshots.c.stream_id, snapshots.c.version)
+        ).all()  # a snapshot each time a stream's version crossed a multiple of 12
+        assert sorted(taken) == [(f"elevator-{LIFT}", 26)]
+        snapped = w.repo().load_many(Elevator, [LIFT, LIFT2])
+        meta = make_meta({"id": "t1", "role": "system"})
+        folded = Repository(
+            w.uow, Kinds(Kind(ELEVATOR_PREFIX, Elevator, ELEVATOR_EVENTS)), None, meta
+        ).load_many(Elevator, [LIFT, LIFT2])
+        assert snapped == folded
+        assert (snapped[LIFT].version, len(snapped[LIFT].performed)) == (31, 30)
+        assert w.repo().load(Elevator, LIFT) == folded[LIFT]
+        w.today = (date(2016, 1, 2) + timedelta(days=15 * 29 + 40)).isoformat()
+        assert w.sweep() == 2  # each elevator's windows since its last visit, on its snapshot
+        assert w.repo().load_many(Elevator, [LIFT])[LIFT].missed
+    finally:
+        w.uow.rollback()
+        engine.dispose()
