@@ -151,9 +151,16 @@ class ComplaintForm(Strict):
     )
 
     @pre_load
-    def _empty_contact_is_none(self, data, **kwargs):
-        if isinstance(data, dict) and data.get("contact") == "":
-            return {**data, "contact": None}
+    def _as_typed(self, data, **kwargs):
+        """A browser sends a textarea's line breaks as CRLF but counts each as one character
+        (its ``maxlength``): counted here as it counted them. An empty contact field: none."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("what"), str):
+            data["what"] = data["what"].replace("\r\n", "\n")
+        if data.get("contact") == "":
+            data["contact"] = None
         return data
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from marshmallow import ValidationError
 
 from gateway import site
 
@@ -87,3 +88,15 @@ def test_the_elevator_page_has_the_complaint_form_only_for_a_known_elevator():
     facts = {"equipment_code": "311012345201400001", "status": "registered", "district": None}
     assert 'action="/equipment/complaint?lang=en"' in site.equipment_page("en", "x", facts)
     assert "/equipment/complaint" not in site.equipment_page("en", "x", problem="unknown")
+
+
+def test_the_form_counts_a_line_break_as_the_browser_does_and_an_empty_contact_as_none():
+    from gateway.routes.complaints import ComplaintForm
+
+    form = {"equipment_code": "311012345201400001", "occurred_at": "2014-09-22T08:40"}
+    loaded = ComplaintForm().load({**form, "what": "stuck\r\n" * 333 + "x", "contact": ""})
+    assert len(loaded["what"]) == 6 * 333 + 1 and loaded["contact"] is None
+    assert loaded["occurred_at"].isoformat() == "2014-09-22T08:40:00+08:00"
+    for bad in ("2014-09-22", "2014-09-22T08:40+08:00", "0001-01-01T00:00", "now"):
+        with pytest.raises(ValidationError):
+            ComplaintForm().load({**form, "what": "x", "occurred_at": bad})
