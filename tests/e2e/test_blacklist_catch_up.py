@@ -4,7 +4,7 @@ their queues take over, so a listing does not depend on the blacklist running wh
 was recorded."""
 
 from infra.testing import ServiceProcess, wait_until
-from tests.e2e.test_blacklist_http import CLOCK, XUHUI, licensed_unit
+from tests.credit_units import CLOCK, XUHUI, licensed_unit
 
 
 def test_blacklist_started_later_lists_from_the_credit_services_history(stacks):

@@ -14,9 +14,8 @@ import pytest
 
 from infra.testing import wait_until
 from services.licensing.examples import new_equipment_code
-from tests.e2e.test_complaints_http import XUHUI, licensed_unit
+from tests.credit_units import XUHUI, licensed_unit, xuhui_stack
 
-CLOCK = "2014-09-29T09:00:00+08:00"
 FORM = "application/x-www-form-urlencoded"
 SCRIPT = "<script>alert(1)</script>"
 KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
@@ -24,13 +23,7 @@ KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 
 @pytest.fixture(scope="module")
 def stack(module_stacks):
-    services = ["licensing", "maintenance_credit", "blacklist", "insurance"]
-    stack = module_stacks(services, gateway=True, clock=CLOCK)
-    gw = stack.gateway
-    admin = gw.headers(gw.token("city_admin"))
-    body = {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"}
-    assert gw.client.post("/v1/delegations", json=body, headers=admin).status_code == 201
-    return stack
+    return xuhui_stack(module_stacks, ["licensing", "maintenance_credit", "blacklist", "insurance"])
 
 
 @pytest.fixture(scope="module")

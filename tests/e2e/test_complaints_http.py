@@ -9,21 +9,15 @@ from __future__ import annotations
 import pytest
 
 from infra.testing import wait_until
-from services.licensing.examples import new_equipment_code, new_uscc, production_licence
+from services.licensing.examples import new_equipment_code, new_uscc
+from tests.credit_units import HUANGPU, XUHUI, licensed_unit, xuhui_stack
 
-XUHUI, HUANGPU = "310104", "310101"
-CLOCK = "2014-09-29T09:00:00+08:00"
 CONTACT = "王小明 13800138000"
 
 
 @pytest.fixture(scope="module")
 def stack(module_stacks):
-    stack = module_stacks(["licensing", "maintenance_credit"], gateway=True, clock=CLOCK)
-    gw = stack.gateway
-    admin = gw.headers(gw.token("city_admin"))
-    body = {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"}
-    assert gw.client.post("/v1/delegations", json=body, headers=admin).status_code == 201
-    return stack
+    return xuhui_stack(module_stacks, ["licensing", "maintenance_credit"])
 
 
 @pytest.fixture(scope="module")
@@ -34,23 +28,6 @@ def gw(stack):
 @pytest.fixture(scope="module")
 def admin(gw):
     return gw.headers(gw.token("city_admin"))
-
-
-def licensed_unit(gw, admin) -> str:
-    uscc = new_uscc()
-    body = production_licence(uscc, scope=("elevator:maintenance",), level=None, district=XUHUI)
-    app = gw.client.post("/v1/applications", json=body, headers=admin)
-    assert app.status_code == 201, app.text
-    base = f"/v1/applications/{app.json()['id']}"
-    assert gw.client.post(f"{base}/accept", json={}, headers=admin).status_code == 200
-    approved = gw.client.post(f"{base}/approve", json={"opinion": "ok"}, headers=admin)
-    assert approved.status_code == 200, approved.text
-    wait_until(
-        lambda: gw.client.get(f"/v1/credit/units/{uscc}", headers=admin).status_code == 200,
-        timeout=20,
-        what=f"the credit service to learn of {uscc}",
-    )
-    return uscc
 
 
 def submit(gw, body: dict, headers: dict | None = None):

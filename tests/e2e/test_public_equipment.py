@@ -24,9 +24,8 @@ from services.licensing.examples import (
     production_licence,
     use_registration,
 )
+from tests.credit_units import CLOCK, XUHUI, xuhui_stack
 
-XUHUI = "310104"
-CLOCK = "2014-09-29T09:00:00+08:00"
 OWNER_NAME = "Jilong Road Property Owner Co"
 POLICY_NO = "PEQ-2014-0001"
 PREMIUM = "93.17"
@@ -39,14 +38,7 @@ def ok(response, status=200):
 
 @pytest.fixture(scope="module")
 def stack(module_stacks):
-    stack = module_stacks(
-        ["licensing", "maintenance_credit", "blacklist", "insurance"], gateway=True, clock=CLOCK
-    )
-    gw = stack.gateway
-    admin = gw.headers(gw.token("city_admin"))
-    body = {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"}
-    ok(gw.client.post("/v1/delegations", json=body, headers=admin), 201)
-    return stack
+    return xuhui_stack(module_stacks, ["licensing", "maintenance_credit", "blacklist", "insurance"])
 
 
 @pytest.fixture(scope="module")

@@ -13,21 +13,14 @@ import pytest
 
 from infra.testing import ServiceProcess, wait_until
 from services.licensing.examples import new_uscc, production_licence
-from tests.e2e.test_complaints_http import XUHUI, licensed_unit
+from tests.credit_units import CLOCK, XUHUI, licensed_unit, xuhui_stack
 
-CLOCK = "2014-09-29T09:00:00+08:00"
 VETO = "serious_violation_listing"
 
 
 @pytest.fixture(scope="module")
 def stack(module_stacks):
-    services = ["licensing", "maintenance_credit", "blacklist"]
-    stack = module_stacks(services, gateway=True, clock=CLOCK)
-    gw = stack.gateway
-    admin = gw.headers(gw.token("city_admin"))
-    body = {"bureau": XUHUI, "kinds": ["production_licence"], "effective_from": "2014-01-01"}
-    assert gw.client.post("/v1/delegations", json=body, headers=admin).status_code == 201
-    return stack
+    return xuhui_stack(module_stacks, ["licensing", "maintenance_credit", "blacklist"])
 
 
 @pytest.fixture(scope="module")
