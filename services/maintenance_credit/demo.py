@@ -195,7 +195,7 @@ def _knows_contracts(credit: Any, maintained: dict[str, list[str]]) -> bool:
         return False
 
 
-def _wait(condition: Callable[[], bool], what: str, seconds: float = 60) -> None:
+def _wait(condition: Callable[[], bool], what: str, seconds: float = 120) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
         if time.monotonic() > deadline:
