@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The one Alembic environment every chain runs in.
@@ -45,7 +47,9 @@ def make_engine(
     service's engines set one (``ServiceDatabase``).
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_engine(
+            url, poolclass=_OneConnectionPool, pool_size=1, max_overflow=0, pool_timeout=60
+        )
         key = engine.url.database or ":memory:"
         lock = threading.RLock() if own_lock else _SQLITE_LOCKS.setdefault(key, threading.RLock())
 
@@ -63,25 +67,14 @@ def make_engine(
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn):
-            lock.acquire()
-            try:
-                # Straight to the driver: SQLAlchemy's execution path would cost more than the
-                # statement (once per transaction, on the path of every write).
-                sqlite_execute(conn.connection.dbapi_connection, "BEGIN IMMEDIATE")
-            except BaseException:
-                lock.release()
-                raise
-            conn.info["sesp_locked"] = True
-
-        def _release(conn):
-            # Runs just before COMMIT/ROLLBACK is sent, with no switch in between.
-            if conn.info.pop("sesp_locked", False):
-                lock.release()
-
-        event.listen(engine, "commit", _release)
-        event.listen(engine, "rollback", _release)
+        # The lock and ``BEGIN IMMEDIATE`` are the dialect's own begin, commit and rollback
+        # (not engine events): with no engine event listened to, SQLAlchemy skips its event
+        # dispatch on every statement and transaction, a cost on the path of every write.
+        hooks = _WriteLock(lock)
+        dialect: Any = engine.dialect
+        dialect.do_begin = hooks.begin
+        dialect.do_commit = hooks.commit
+        dialect.do_rollback = hooks.rollback
         return engine
     # A session left idle inside a transaction holds back the cluster-wide xmin that every
     # relay's tailer waits on at a gap: end such sessions after five minutes.
@@ -98,6 +91,79 @@ def make_engine(
         pool_recycle=3600,
         connect_args={"options": options},
     )
+
+
+class _OneConnectionPool(QueuePool):
+    """An SQLite engine's pool of one connection, whose waiters queue on one plain lock.
+
+    ``QueuePool`` makes waiters wait on a condition variable in Python: with several threads
+    taking turns on one connection, each hand-over ran Python code in the waker and the woken
+    (and in a woken thread that found the connection taken again), all of it holding the GIL
+    the connection's holder needs. Here a checkout first takes ``_turn`` (waiting up to the
+    pool's timeout), then finds the connection in the queue without waiting; a checkin puts it
+    back, then lets the next one in."""
+
+    def __init__(self, creator: Any, **kw: Any):
+        super().__init__(creator, **kw)
+        self._turn = threading.Lock()
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        if not self._turn.acquire(timeout=self._timeout):
+            raise sa_exc.TimeoutError(
+                f"SQLite pool of one connection: not free after {self._timeout:.2f} s",
+                code="3o7r",
+            )
+        try:
+            return super()._do_get()
+        except BaseException:
+            self._turn.release()
+            raise
+
+    def _do_return_conn(self, record: ConnectionPoolEntry) -> None:
+        try:
+            super()._do_return_conn(record)
+        finally:
+            self._turn.release()
+
+
+class _WriteLock:
+    """An SQLite engine's transactions: ``BEGIN IMMEDIATE`` under the in-process lock, which is
+    released just before ``COMMIT`` or ``ROLLBACK`` is sent, with no switch in between.
+
+    SQLAlchemy hands each method a proxy of the pooled connection (its DB-API connection is
+    ``dbapi_connection``); ``holding`` is the DB-API connections whose transaction holds the
+    lock."""
+
+    __slots__ = ("holding", "lock")
+
+    def __init__(self, lock: Any):
+        self.lock = lock
+        self.holding: set[Any] = set()
+
+    def begin(self, conn: Any) -> None:
+        raw = conn.dbapi_connection
+        self.lock.acquire()
+        try:
+            # Straight to the driver: SQLAlchemy's execution path would cost more than the
+            # statement (once per transaction, on the path of every write).
+            sqlite_execute(raw, "BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
+        self.holding.add(raw)
+
+    def _release(self, conn: Any) -> Any:
+        raw = getattr(conn, "dbapi_connection", conn)
+        if raw in self.holding:
+            self.holding.discard(raw)
+            self.lock.release()
+        return raw
+
+    def commit(self, conn: Any) -> None:
+        self._release(conn).commit()
+
+    def rollback(self, conn: Any) -> None:
+        self._release(conn).rollback()
 
 
 def sqlite_execute(raw: Any, statement: str, params: Any = ()) -> Any:

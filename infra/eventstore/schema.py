@@ -41,7 +41,7 @@ events = Table(
     Column("hash", String(64), nullable=False),
     UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
 )
-Index("ix_events_stream_occurred", events.c.stream_id, events.c.occurred_at)
+# No index on occurred_at: a point-in-time load reads one stream by (stream_id, version).
 
 snapshots = Table(
     "snapshots",

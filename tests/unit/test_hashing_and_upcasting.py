@@ -71,6 +71,30 @@ def test_canonical_json_is_stable_through_a_round_trip(value):
     assert hashing.canonical(json.loads(text)) == text
 
 
+@given(
+    st.recursive(
+        json_scalars | st.floats(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_canonical_json_is_what_the_standard_encoder_writes(value):
+    # ``canonical`` runs the C encoder it builds once; the text must be ``json.dumps``'s.
+    expected = json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    assert hashing.canonical(value) == expected
+    assert hashing.plain_canonical(value) == expected
+
+
+def test_plain_canonical_refuses_what_is_not_plain_json():
+    assert hashing.plain_canonical({"at": datetime(2024, 1, 2, 3, 4, 5)}) is None
+    assert hashing.plain_canonical([1, {"x": object()}]) is None
+    assert hashing.plain_canonical({"n": [1, 2.5, None, True, "电梯"]}) == (
+        '{"n":[1,2.5,null,true,"电梯"]}'
+    )
+
+
 # -- event hash -------------------------------------------------------------------------------
 
 
@@ -173,6 +197,56 @@ def test_a_chain_links_each_hash_to_the_one_before():
     other = hashing.event_hash("f" * 64, a_row(version=1))
     assert other != hashes[0]
     assert hashing.event_hash(other, a_row(version=2)) != hashes[1]
+
+
+text_values = st.text() | st.sampled_from(['"', "\\", "\n", "\u2028", "\x00", "电梯", "\U0001f600"])
+
+
+@given(
+    event_id=text_values,
+    stream_id=text_values,
+    version=st.integers(),
+    type_=text_values,
+    schema_version=st.integers(),
+    data=text_values,
+    meta=text_values,
+    occurred_at=st.datetimes(),
+    recorded_at=st.datetimes(),
+)
+def test_the_direct_form_of_the_hashed_text_is_the_canonical_json_of_the_fields(
+    event_id, stream_id, version, type_, schema_version, data, meta, occurred_at, recorded_at
+):
+    # ``link_hash`` writes the nine fields' canonical JSON itself when they are text and
+    # integers; it must be the text ``canonical`` makes of them, byte for byte.
+    fields = {
+        "event_id": event_id,
+        "stream_id": stream_id,
+        "version": version,
+        "type": type_,
+        "schema_version": schema_version,
+        "data": data,
+        "meta": meta,
+        "occurred_at": hashing._ts(occurred_at),
+        "recorded_at": hashing._ts(recorded_at),
+    }
+    expected = hashlib.sha256((hashing.GENESIS + hashing.canonical(fields)).encode()).hexdigest()
+    row = {**fields, "occurred_at": occurred_at, "recorded_at": recorded_at}
+    assert hashing.event_hash(hashing.GENESIS, row) == expected
+
+
+@pytest.mark.parametrize(("field", "value"), [("version", True), ("schema_version", 2.0)])
+def test_values_of_other_types_are_hashed_through_the_canonical_form(field, value):
+    row = a_row(**{field: value})
+    content = hashing.canonical(
+        {
+            **{k: row[k] for k in ("event_id", "stream_id", "version", "type")},
+            **{k: row[k] for k in ("schema_version", "data", "meta")},
+            "occurred_at": hashing._ts(row["occurred_at"]),
+            "recorded_at": hashing._ts(row["recorded_at"]),
+        }
+    )
+    expected = hashlib.sha256((hashing.GENESIS + content).encode()).hexdigest()
+    assert hashing.event_hash(hashing.GENESIS, row) == expected
 
 
 # -- upcasters --------------------------------------------------------------------------------
