@@ -51,6 +51,19 @@ PLACES_BEYOND_DISTRICTS: dict[str, tuple[str, str]] = {
 }
 
 
+def licensed_unit_district(holder: dict | None, bureau: str) -> str | None:
+    """The district a licensed unit is in, from licensing's ``LicenceIssued``: the place its
+    application gave (``holder.district``); events recorded before licensing carried it name
+    only the issuing bureau, whose district it is then (the FTZ lies in Pudong; the city
+    bureau, which issues most production licences, names none)."""
+    district = (holder or {}).get("district")
+    if district:
+        return district
+    if bureau == FTZ_BUREAU:
+        return PUDONG
+    return bureau if bureau.isdigit() else None
+
+
 def place_of(code: str) -> tuple[str, str]:
     """The Chinese and English name of the place a bureau or district code stands for."""
     return DISTRICT_NAMES.get(code) or PLACES_BEYOND_DISTRICTS[code]

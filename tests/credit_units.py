@@ -23,10 +23,11 @@ def xuhui_stack(module_stacks: Callable[..., Stack], services: list[str]) -> Sta
     return stack
 
 
-def licensed_unit(gw, admin) -> str:
-    """A maintenance unit licensed by Xuhui, once the credit service knows it."""
+def licensed_unit(gw, admin, district: str = XUHUI) -> str:
+    """A maintenance unit in ``district``, once the credit service knows it: licensed by Xuhui
+    there, by the city bureau anywhere else (no other district holds the power)."""
     uscc = new_uscc()
-    body = production_licence(uscc, scope=("elevator:maintenance",), level=None, district=XUHUI)
+    body = production_licence(uscc, scope=("elevator:maintenance",), level=None, district=district)
     app = gw.client.post("/v1/applications", json=body, headers=admin)
     assert app.status_code == 201, app.text
     base = f"/v1/applications/{app.json()['id']}"

@@ -21,7 +21,7 @@ from datetime import date
 from infra import domain
 from infra.bus.incoming import IncomingEvent
 from infra.clock import local_date
-from infra.places import FTZ_BUREAU, PUDONG
+from infra.places import licensed_unit_district
 from infra.repository import Repository
 from services.blacklist.domain import (
     AUTOMATIC_LEGAL_BASIS,
@@ -39,14 +39,6 @@ from services.maintenance_credit.schemas import validate_event as validate_credi
 log = logging.getLogger("sesp.blacklist")
 
 MAINTENANCE_SCOPE = "elevator:maintenance"
-
-
-def district_of(bureau: str) -> str | None:
-    """A unit's district: its licensing bureau's (the FTZ lies in Pudong; the city bureau
-    names none)."""
-    if bureau == FTZ_BUREAU:
-        return PUDONG
-    return bureau if bureau.isdigit() else None
 
 
 def observe_credit(repo: Repository, event: IncomingEvent, terms: Terms) -> bool:
@@ -105,7 +97,7 @@ def observe_licensing(repo: Repository, event: IncomingEvent, terms: Terms) -> b
         actor=domain.SYSTEM_ACTOR,
         uscc=holder["uscc"],
         name=holder.get("name") or holder["uscc"],
-        district=district_of(d["bureau"]),
+        district=licensed_unit_district(holder, d["bureau"]),
     )
     return _decide(repo, holder["uscc"], command, event, terms)
 

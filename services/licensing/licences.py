@@ -231,7 +231,14 @@ class Licensing:
             return holder
         if applicant.get("type") == "person":
             return {"type": "person"}
-        return {"type": "organization", "uscc": applicant["uscc"], "name": applicant["name"]}
+        # Where the unit is: credit and the blacklist publish it as the unit's district (the
+        # city bureau, which issues most production licences, is no district's).
+        return {
+            "type": "organization",
+            "uscc": applicant["uscc"],
+            "name": applicant["name"],
+            "district": (app.location or {}).get("district"),
+        }
 
     def _issue_licence(self, app, approved, licence: Licence) -> None:
         subject = app.subject_data

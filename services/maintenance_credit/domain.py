@@ -19,6 +19,7 @@ from decimal import Decimal
 
 from infra import domain
 from infra.clock import local_date
+from infra.places import licensed_unit_district
 from services.maintenance_credit import rules
 
 # An elevator must be maintained at least every 15 days (TSG T5002); a record may reach the
@@ -55,6 +56,9 @@ class UnitLicensed(domain.Event):
     bureau: str
     valid_from: date
     valid_until: date | None
+    # Where the unit is (``infra.places.licensed_unit_district``); None for the facts recorded
+    # before it was kept, whose district is their bureau's.
+    district: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,12 +80,14 @@ class Unit(domain.Aggregate):
     uscc: str = ""
     name: str = ""
     bureau: str = CITY_BUREAU
+    district: str | None = None
     licences: tuple[LicenceState, ...] = ()
     version: int = 0
 
     def apply(self, event: domain.Event) -> None:
         if isinstance(event, UnitLicensed):
             self.uscc, self.name, self.bureau = event.uscc, event.name, event.bureau
+            self.district = event.district or licensed_unit_district(None, event.bureau)
             state = LicenceState(
                 event.licence_no, "active", event.valid_until, event.valid_from, event.valid_from
             )

@@ -29,6 +29,7 @@ from infra import domain
 from infra.bus.incoming import IncomingEvent
 from infra.clock import local_date
 from infra.eventstore import NewEvent
+from infra.places import licensed_unit_district
 from infra.repository import Repository
 from services.blacklist.schemas import validate_event as validate_blacklist_event
 from services.licensing.schemas.events import validate_event
@@ -95,6 +96,7 @@ def observe(repo: Repository, event: IncomingEvent, now: datetime | None = None)
             bureau=d["bureau"],
             valid_from=date.fromisoformat(d["valid_from"]),
             valid_until=_day(d.get("valid_until")),
+            district=licensed_unit_district(holder, d["bureau"]),
         )
         return _save(repo, Unit, holder["uscc"], fact, event_id)
     if event.type in LICENCE_STATUS:

@@ -211,14 +211,6 @@ def _json(value: Any) -> str:
 # --- rows of aggregate state ----------------------------------------------------------------
 
 
-def unit_district(bureau: str) -> str | None:
-    """The district of a unit: its licensing bureau's (the FTZ lies in Pudong; the city
-    bureau names none)."""
-    if bureau == "FTZ":
-        return "310115"
-    return bureau if bureau.isdigit() else None
-
-
 def write_units(conn: Connection, units: Sequence[Unit]) -> None:
     usccs = [u.uscc for u in units]
     conn.execute(delete(credit_licences).where(credit_licences.c.uscc.in_(usccs)))
@@ -235,7 +227,7 @@ def write_units(conn: Connection, units: Sequence[Unit]) -> None:
                 "uscc": unit.uscc,
                 "name": unit.name,
                 "bureau": unit.bureau,
-                "district": unit_district(unit.bureau),
+                "district": unit.district,
                 "status": unit.status,
                 "version": unit.version,
                 "licensed_from": unit.licensed_from,

@@ -23,11 +23,13 @@ from infra.eventstore.schema import events
 from infra.repository import Repository
 from infra.schemas import load
 from services.maintenance_credit import schemas, standings
+from services.maintenance_credit.complaint import officer_district
 from services.maintenance_credit.domain import CITY_BUREAU, Elevator, RecordMaintenance
 from services.maintenance_credit.projections import (
     QUALITY_EVENT,
     QUALITY_PREFIX,
     READ_MODELS,
+    credit_elevators,
     credit_units,
 )
 
@@ -122,6 +124,29 @@ def _stored_ids(repo: Repository, ids: list[str]) -> set[str]:
 
 # --- quality events -------------------------------------------------------------------------
 
+
+def _require_jurisdiction(repo: Repository, bureau: str, uscc: str, code: str | None) -> None:
+    """A district's officer records facts on the units of its district and on the elevators
+    in it (DOMAIN.md: the elevator's or the unit's district), and on the units its bureau
+    licensed (the FTZ branch's). A unit licensing has not reported yet is accepted: its
+    licence event may still be on its way."""
+    unit = repo.conn.execute(
+        select(credit_units.c.bureau, credit_units.c.district).where(credit_units.c.uscc == uscc)
+    ).first()
+    if unit is None or bureau == unit.bureau:
+        return
+    district = officer_district(bureau)
+    if unit.district == district:
+        return
+    if code is not None:
+        where = repo.conn.execute(
+            select(credit_elevators.c.district).where(credit_elevators.c.equipment_code == code)
+        ).scalar()
+        if where == district:
+            return
+    raise errors.Forbidden(f"unit {uscc} is not in bureau {bureau}'s area")
+
+
 # What makes two sends of one event the same: everything but who sent it and when.
 _CONTENT = ("event_id", "unit_uscc", "equipment_code", "type", "occurred_at", "details")
 
@@ -129,15 +154,10 @@ _CONTENT = ("event_id", "unit_uscc", "equipment_code", "type", "occurred_at", "d
 def record_quality_event(
     repo: Repository, now: datetime, body: Any, bureau: str | None = None
 ) -> dict[str, Any]:
-    """Record an officer's quality event; ``bureau``: the officer's (None: the city). An
-    officer records facts on units of its own bureau (the bureau that licensed them)."""
+    """Record an officer's quality event; ``bureau``: the officer's (None: the city)."""
     data = load(schemas.QualityEventIn, body, "quality event")
     if bureau not in (None, CITY_BUREAU):
-        unit_bureau = repo.conn.execute(
-            select(credit_units.c.bureau).where(credit_units.c.uscc == data["unit_uscc"])
-        ).scalar()
-        if unit_bureau is not None and unit_bureau != bureau:
-            raise errors.Forbidden(f"unit {data['unit_uscc']} is not in bureau {bureau}'s area")
+        _require_jurisdiction(repo, bureau, data["unit_uscc"], data.get("equipment_code"))
     content = {
         **data,
         "occurred_at": data["occurred_at"].isoformat(),

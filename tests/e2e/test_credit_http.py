@@ -67,6 +67,17 @@ def test_a_unit_reads_its_own_credit_and_another_units_is_404(gw, admin):
     assert bad.status_code == 422 and "uscc" in bad.json()["errors"]
 
 
+def test_a_unit_the_city_bureau_licensed_is_in_the_district_its_application_gave(gw, admin):
+    # Most production licences are the city bureau's, which is no district's: the unit's
+    # district comes from where its application said it is.
+    uscc = licensed_unit(gw, admin, district=HUANGPU)
+    (listed,) = gw.client.get(f"/v1/licences?holder={uscc}", headers=admin).json()["items"]
+    licence = gw.client.get(f"/v1/licences/{listed['licence_no']}", headers=admin).json()
+    assert (licence["bureau"], licence["holder"]["district"]) == ("SH", HUANGPU)
+    unit = gw.client.get(f"/v1/credit/units/{uscc}", headers=admin).json()
+    assert unit["district"] == HUANGPU
+
+
 def test_a_batch_of_records_keeps_the_good_ones(stack, gw, admin):
     uscc, other = licensed_unit(gw, admin), licensed_unit(gw, admin)
     mine, theirs = elevator(stack, uscc), elevator(stack, other)

@@ -50,12 +50,17 @@ def incoming(service: str, kind: str, stream: str, data: dict, on: str) -> Incom
     )
 
 
-def licence_issued(uscc: str, name: str, bureau: str = "310104") -> IncomingEvent:
+def licence_issued(
+    uscc: str, name: str, bureau: str = "310104", district: str | None = None
+) -> IncomingEvent:
+    holder = {"uscc": uscc, "name": name}
+    if district:  # recorded since licensing says where the unit is
+        holder["district"] = district
     data = {
         "licence_no": f"TS-{uscc[-4:]}",
         "kind": "production_licence",
         "bureau": bureau,
-        "holder": {"uscc": uscc, "name": name},
+        "holder": holder,
         "decision_no": "D-1",
         "decided_on": "2016-01-01",
         "valid_from": "2016-01-01",
@@ -224,6 +229,21 @@ def test_partial_name_in_chinese_or_latin_letters_and_district(worker):
     assert [r["uscc"] for r in worker.public(district="310115")] == [OTHER]
     assert [r["uscc"] for r in worker.public()] == [OTHER, UNIT]  # id order
     assert worker.public(status="removed") == []
+
+
+def test_a_unit_licensed_by_the_city_bureau_is_listed_in_its_own_district(worker):
+    # The city bureau is no district's: the district comes from the licence's holder, where
+    # licensing records the application's place; events from before that use their bureau's.
+    third = USCCS[2]
+    worker.observe(
+        licence_issued(UNIT, "Huangpu Lift Care", "SH", district="310101"),
+        licence_issued(OTHER, "Pudong Lift Care", "FTZ"),
+        licence_issued(third, "City Lift Care", "SH"),
+    )
+    worker.observe(*(grade_finalized(u, "D") for u in (UNIT, OTHER, third)))
+    districts = {r["uscc"]: r["district"] for r in worker.public()}
+    assert districts == {UNIT: "310101", OTHER: "310115", third: None}
+    assert [r["uscc"] for r in worker.public(district="310101")] == [UNIT]
 
 
 def test_repair_granted_removes_at_the_end_of_the_management_period(worker):

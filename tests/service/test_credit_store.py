@@ -67,7 +67,11 @@ def licence_issued(
     scope=("elevator:maintenance",),
     bureau="310104",
     valid_from="2016-01-01",
+    district: str | None = None,
 ):
+    holder = {"uscc": uscc, "name": f"Lift Care {uscc[-4:]}"}
+    if district:  # recorded since licensing says where the unit is
+        holder["district"] = district
     return licensing(
         "LicenceIssued",
         f"licence-{licence_no}",
@@ -77,7 +81,7 @@ def licence_issued(
             "licence_no": licence_no,
             "kind": "production_licence",
             "bureau": bureau,
-            "holder": {"uscc": uscc, "name": f"Lift Care {uscc[-4:]}"},
+            "holder": holder,
             "decision_no": "D-1",
             "decided_on": "2016-01-01",
             "valid_from": valid_from,
@@ -181,6 +185,25 @@ def test_a_maintenance_licence_makes_its_holder_a_scored_unit_once(worker):
     assert detail["district"] == "310104"
     with pytest.raises(errors.NotFound):
         worker.detail(OTHER)
+
+
+def test_a_units_district_is_where_its_licence_application_put_it(worker):
+    # The city bureau issues most production licences and is no district's: the district is
+    # the one licensing now carries in the holder; older events fall back to their bureau's.
+    huangpu, ftz, city = "91310115AAJTF5FTGB", "91310115CLAHQFBU8D", "913101153LY1J13BMG"
+    worker.observe(
+        licence_issued(huangpu, "L-1", bureau="SH", district="310101"),
+        licence_issued(ftz, "L-2", bureau="FTZ"),
+        licence_issued(city, "L-3", bureau="SH"),
+    )
+    districts = [worker.detail(u)["district"] for u in (huangpu, ftz, city)]
+    assert districts == ["310101", "310115", None]
+    worker.today = "2017-01-03"
+    worker.call(evaluations.publish, WorkingCalendar(), {"period": "2016"})
+    worker.today = "2017-02-01"
+    worker.call(evaluations.finalize, "2016")
+    found = reads.public_credit(worker.uow.conn, {"district": "310101"})
+    assert [(r["uscc"], r["district"], r["grade"]) for r in found] == [(huangpu, "310101", "A")]
 
 
 def test_an_expired_maintenance_licence_is_a_veto(worker):
@@ -332,6 +355,23 @@ def test_an_officer_records_facts_on_units_of_its_own_bureau(worker):
         worker.quality(quality("q-2", "complaint_verified"), bureau="310115")
     assert worker.quality(quality("q-3", "complaint_verified"), bureau="310104")["status"] == 201
     assert worker.quality(quality("q-4", "complaint_verified"), bureau="SH")["status"] == 201
+
+
+def test_an_officer_records_facts_on_units_and_elevators_of_its_district(worker):
+    # the city bureau licensed the unit, which is in Huangpu; its elevator LIFT is in Xuhui
+    worker.observe(
+        licence_issued(UNIT, "L-1", bureau="SH", district="310101"), registered(LIFT, UNIT)
+    )
+    assert worker.quality(quality("q-1", "complaint_verified"), bureau="310101")["status"] == 201
+    fault = quality("q-2", "fault", {"caused_by_maintenance": True}, equipment_code=LIFT)
+    assert worker.quality(fault, bureau="310104")["status"] == 201
+    with pytest.raises(errors.Forbidden):  # Xuhui's, but not about its elevator
+        worker.quality(quality("q-3", "complaint_verified"), bureau="310104")
+    with pytest.raises(errors.Forbidden):
+        worker.quality(
+            quality("q-4", "fault", {"caused_by_maintenance": True}, equipment_code=LIFT),
+            bureau="310115",
+        )
 
 
 # --- missed maintenance -------------------------------------------------------------------
