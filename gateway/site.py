@@ -439,12 +439,19 @@ def grade_chart(t: dict[str, str], periods: list[dict]) -> str:
 
 
 def unit_page(
-    lang: str, uscc: str, name: str | None, listings: list[dict] | None, periods: list[dict]
+    lang: str,
+    uscc: str,
+    name: str | None,
+    listings: list[dict] | None,
+    periods: list[dict],
+    district: str | None = None,
 ) -> str:
     t = TEXT[lang]
     other = "en" if lang == "zh" else "zh"
     switch_to = f"/units/{uscc}?lang={other}"
     main = f"<h1>{escape(name or uscc)}</h1><p>{t['code']}: <code>{escape(uscc)}</code></p>"
+    if district:
+        main += f"<p>{t['district']}: {escape(_district_name(district, lang))}</p>"
     main += f'<section aria-labelledby="ls"><h2 id="ls">{t["listings"]}</h2>'
     if listings is None:
         main += f"<p>{t['unavailable']}</p>"

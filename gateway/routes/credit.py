@@ -107,6 +107,9 @@ class PeriodGrade(Reply):
 class HistoryView(Reply):
     uscc = fields.String(required=True)
     name = fields.String(required=True)
+    district = fields.String(
+        allow_none=True, metadata={"description": "where the unit is; null when not known"}
+    )
     periods = fields.List(fields.Nested(PeriodGrade), required=True)
     current = fields.Nested(PeriodGrade, required=True)
 

@@ -304,7 +304,8 @@ class OpsRoutes(RouteBase):
         name = (listed or {}).get("name") or (history or {}).get("name")
         if not listings and not periods and not name:
             return html_response(site.not_found_page(lang), status=404)
-        return html_response(site.unit_page(lang, uscc, name, listings, periods))
+        district = (listed or {}).get("district") or (history or {}).get("district")
+        return html_response(site.unit_page(lang, uscc, name, listings, periods, district))
 
     @route(
         "GET",

@@ -39,6 +39,8 @@ UNIT_NAMES = [
     "Jinqiao Lift Works",
     "Xinhua Elevator Service",
 ]
+# Where each unit is (its application's location): the public lists show and filter by it.
+UNIT_DISTRICTS = ["310104", "310101", "310112", "310115", "310115", "310105"]
 
 
 DEMO_ELEVATORS = 150
@@ -89,17 +91,11 @@ def license_maintenance_units(lic: Any, seed: int = 2014) -> dict[str, int]:
     if lic.list_licences({"kind": "production_licence"}, 1):
         return {"skipped": 1}
     units, installer = demo_parties(seed)
-    for name, uscc in zip(UNIT_NAMES, units, strict=True):
-        _act(
-            lic,
-            _submit(
-                lic,
-                production_licence(
-                    uscc, scope=("elevator:maintenance",), level=None, name=name, in_ftz=False
-                ),
-            ),
-            *APPROVE,
+    for name, district, uscc in zip(UNIT_NAMES, UNIT_DISTRICTS, units, strict=True):
+        body = production_licence(
+            uscc, scope=("elevator:maintenance",), level=None, name=name, district=district
         )
+        _act(lic, _submit(lic, body), *APPROVE)
     _act(
         lic,
         _submit(

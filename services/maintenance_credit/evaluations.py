@@ -35,7 +35,13 @@ from services.maintenance_credit.domain import (
     period_end,
 )
 from services.maintenance_credit.projections import credit_appeals, credit_evaluations, credit_units
-from services.maintenance_credit.scores import catalogue, number, shipped, unit_score
+from services.maintenance_credit.scores import (
+    catalogue,
+    number,
+    shipped,
+    unit_grades,
+    unit_score,
+)
 
 
 def _grades(repo: Repository, period: str, appeals_as_of=None) -> tuple[UnitGrade, ...]:
@@ -43,19 +49,20 @@ def _grades(repo: Repository, period: str, appeals_as_of=None) -> tuple[UnitGrad
     end = period_end(period)
     start = date(end.year, 1, 1)
     u = credit_units.c
-    out = []
-    units = repo.conn.execute(
-        select(u.uscc)
-        .where(
-            or_(u.licensed_from.is_(None), u.licensed_from <= end),
-            or_(u.ended_on.is_(None), u.ended_on >= start),
+    units = (
+        repo.conn.execute(
+            select(u.uscc)
+            .where(
+                or_(u.licensed_from.is_(None), u.licensed_from <= end),
+                or_(u.ended_on.is_(None), u.ended_on >= start),
+            )
+            .order_by(u.uscc)
         )
-        .order_by(u.uscc)
+        .scalars()
+        .all()
     )
-    for uscc in units.scalars():
-        result = unit_score(repo.conn, uscc, end, appeals_as_of)
-        out.append(UnitGrade(uscc, result.demerits, result.grade, result.vetoed))
-    return tuple(out)
+    grades = unit_grades(repo.conn, units, end, appeals_as_of)
+    return tuple(UnitGrade(uscc, g.demerits, g.grade, g.vetoed) for uscc, g in grades.items())
 
 
 def evaluation_view(evaluation: Evaluation) -> dict[str, Any]:

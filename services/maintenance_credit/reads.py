@@ -62,6 +62,7 @@ def history(conn: Connection, clock: Clock, uscc: str) -> dict:
     return {
         "uscc": uscc,
         "name": unit["name"],
+        "district": unit["district"],
         "periods": periods,
         "current": {
             "period": current.period,

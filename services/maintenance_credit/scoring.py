@@ -13,10 +13,11 @@ that miss the same share of their maintenance get the same demerits.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from operator import attrgetter
 from typing import Any
 
 from infra.domain import derived_id
@@ -94,6 +95,20 @@ def period_of(day: date) -> str:
     return str(day.year)
 
 
+@dataclass(frozen=True)
+class Grade:
+    """What an evaluation keeps of a unit's score."""
+
+    demerits: Decimal
+    grade: str
+    vetoed: bool
+
+
+# A rule's deduction as the fold finds it: (rule, points, the fact that made it, the facts it
+# rests on, its explanation, the key of its id).
+Deduct = Callable[[str, Decimal, Fact | None, tuple[str, ...], str, tuple], None]
+
+
 def score(
     uscc: str,
     facts: Iterable[Fact],
@@ -107,18 +122,9 @@ def score(
     maintenance). ``appeals``: deduction id -> ``under_appeal`` or ``reversed`` (overturned:
     the deduction stays listed but counts no points)."""
     appeals = appeals or {}
-    start = date(as_of.year, 1, 1)
-    period = period_of(as_of)
-    counted = sorted(
-        (f for f in facts if start <= f.occurred_on <= as_of),
-        key=lambda f: (f.occurred_on, f.fact_id),
-    )
     found: list[Deduction] = []
-    vetoes: list[VetoHit] = []
-    faults: dict[tuple[str, str], list[str]] = defaultdict(list)
-    first_attempts: list[Fact] = []
 
-    def deduct(rule: str, points: Decimal, fact: Fact | None, facts: tuple, why: str, *key):
+    def deduct(rule: str, points: Decimal, fact: Fact | None, facts: tuple, why: str, key: tuple):
         the_id = deduction_id(uscc, rule, *key)
         found.append(
             Deduction(
@@ -132,15 +138,81 @@ def score(
             )
         )
 
+    vetoes = _fold(facts, ruleset, as_of, elevators, deduct, explain=True)
+    demerits = sum((d.points for d in found if d.counts), Decimal(0))
+    return Score(
+        uscc=uscc,
+        period=period_of(as_of),
+        as_of=as_of,
+        ruleset=ruleset.version,
+        elevators=elevators,
+        demerits=demerits,
+        grade=ruleset.worst_grade if vetoes else ruleset.grade(demerits),
+        vetoed=bool(vetoes),
+        vetoes=tuple(vetoes),
+        deductions=tuple(found),
+    )
+
+
+def grade(
+    uscc: str,
+    facts: Iterable[Fact],
+    ruleset: RuleSet,
+    as_of: date,
+    elevators: int,
+    appeals: Mapping[str, str] | None = None,
+) -> Grade:
+    """``score``'s demerits, grade and veto by the same fold, for scoring every unit: no
+    explanation is made, and a deduction's id only when the unit has appeals (the id is how an
+    appeal names its deduction)."""
+    counted: list[Decimal] = []
+
+    def deduct(rule: str, points: Decimal, fact: Fact | None, facts: tuple, why: str, key: tuple):
+        if not appeals or appeals.get(deduction_id(uscc, rule, *key)) != REVERSED:
+            counted.append(points)
+
+    vetoes = _fold(facts, ruleset, as_of, elevators, deduct, explain=False)
+    demerits = sum(counted, Decimal(0))
+    return Grade(demerits, ruleset.worst_grade if vetoes else ruleset.grade(demerits), bool(vetoes))
+
+
+def _fold(
+    facts: Iterable[Fact],
+    ruleset: RuleSet,
+    as_of: date,
+    elevators: int,
+    deduct: Deduct,
+    explain: bool,
+) -> list[VetoHit]:
+    """Each rule over the facts of the calendar year of ``as_of`` up to it, in the order they
+    occurred: every deduction handed to ``deduct`` (with its explanation if ``explain``, else
+    ""), the vetoes hit returned."""
+    start = date(as_of.year, 1, 1)
+    counted = sorted(
+        (f for f in facts if start <= f.occurred_on <= as_of),
+        key=attrgetter("occurred_on", "fact_id"),
+    )
+    vetoes: list[VetoHit] = []
+    vetoed_types = {veto.fact for veto in ruleset.vetoes}  # most facts can veto nothing
+    faults: dict[tuple[str, str], list[str]] = defaultdict(list)
+    first_attempts: list[Fact] = []
+    missed = ruleset.rule("missed_maintenance")
+    if missed:  # the same points for each window the unit missed in the period
+        scale = max(elevators, 1)
+        missed_points = (Decimal(missed["points"]) * missed["per_elevators"] / scale).quantize(
+            CENT, ROUND_HALF_UP
+        )
+
     for fact in counted:
-        for veto in ruleset.vetoes:
-            if veto.matches(fact.type, fact.details):
-                vetoes.append(VetoHit(veto.id, fact.fact_id, fact.occurred_on))
+        if fact.type in vetoed_types:
+            for veto in ruleset.vetoes:
+                if veto.matches(fact.type, fact.details):
+                    vetoes.append(VetoHit(veto.id, fact.fact_id, fact.occurred_on))
         rule = ruleset.rule(fact.type)
         if fact.type in SINGLE_FACT_RULES and rule is not None:
             pts = Decimal(rule["points"])
-            why = f"{fact.type} on {fact.occurred_on.isoformat()}: {pts} points"
-            deduct(fact.type, pts, fact, (fact.fact_id,), why, fact.fact_id)
+            why = f"{fact.type} on {fact.occurred_on.isoformat()}: {pts} points" if explain else ""
+            deduct(fact.type, pts, fact, (fact.fact_id,), why, (fact.fact_id,))
         elif fact.type == "entrapment":
             late = ruleset.rule("late_entrapment_arrival")
             area = fact.details.get("area", "outer")
@@ -148,9 +220,13 @@ def score(
             minutes = fact.details.get("arrival_minutes")
             if late and limit is not None and isinstance(minutes, int) and minutes > limit:
                 pts = Decimal(late["points"])
-                why = f"arrived after {minutes} minutes, limit {limit} ({area}): {pts} points"
+                why = (
+                    f"arrived after {minutes} minutes, limit {limit} ({area}): {pts} points"
+                    if explain
+                    else ""
+                )
                 key = (fact.fact_id,)
-                deduct("late_entrapment_arrival", pts, fact, key, why, fact.fact_id)
+                deduct("late_entrapment_arrival", pts, fact, key, why, key)
         elif fact.type == "fault" and fact.details.get("caused_by_maintenance"):
             repeated = ruleset.rule("repeated_faults")
             month = fact.occurred_on.strftime("%Y-%m")
@@ -161,25 +237,24 @@ def score(
                 why = (
                     f"elevator {fact.equipment_code}: {len(bucket)} faults caused by "
                     f"maintenance in {month}: {pts} points"
+                    if explain
+                    else ""
                 )
                 code = fact.equipment_code or ""
-                deduct("repeated_faults", pts, fact, tuple(bucket), why, code, month)
+                deduct("repeated_faults", pts, fact, tuple(bucket), why, (code, month))
         elif fact.type == "inspection_result" and fact.details.get("first_attempt"):
             first_attempts.append(fact)
-        elif fact.type == "missed_maintenance":
-            missed = ruleset.rule("missed_maintenance")
-            if missed:
-                scale = max(elevators, 1)
-                pts = (Decimal(missed["points"]) * missed["per_elevators"] / scale).quantize(
-                    CENT, ROUND_HALF_UP
-                )
-                why = (
-                    f"elevator {fact.equipment_code}: maintenance due by "
-                    f"{fact.details.get('due_on', fact.occurred_on.isoformat())} missed; "
-                    f"{missed['points']} per {missed['per_elevators']} elevators, "
-                    f"{scale} maintained: {pts} points"
-                )
-                deduct("missed_maintenance", pts, fact, (fact.fact_id,), why, fact.fact_id)
+        elif fact.type == "missed_maintenance" and missed:
+            why = (
+                f"elevator {fact.equipment_code}: maintenance due by "
+                f"{fact.details.get('due_on', fact.occurred_on.isoformat())} missed; "
+                f"{missed['points']} per {missed['per_elevators']} elevators, "
+                f"{scale} maintained: {missed_points} points"
+                if explain
+                else ""
+            )
+            key = (fact.fact_id,)
+            deduct("missed_maintenance", missed_points, fact, key, why, key)
 
     rate_rule = ruleset.rule("first_pass_rate")
     if rate_rule and first_attempts:
@@ -197,22 +272,8 @@ def score(
                 f"below {band['below_percent']} %: {pts} points"
             )
             ids = tuple(f.fact_id for f in first_attempts)
-            deduct("first_pass_rate", pts, first_attempts[-1], ids, why, period)
-
-    demerits = sum((d.points for d in found if d.counts), Decimal(0))
-    grade = ruleset.worst_grade if vetoes else ruleset.grade(demerits)
-    return Score(
-        uscc=uscc,
-        period=period,
-        as_of=as_of,
-        ruleset=ruleset.version,
-        elevators=elevators,
-        demerits=demerits,
-        grade=grade,
-        vetoed=bool(vetoes),
-        vetoes=tuple(vetoes),
-        deductions=tuple(found),
-    )
+            deduct("first_pass_rate", pts, first_attempts[-1], ids, why, (period_of(as_of),))
+    return vetoes
 
 
 # --- blacklist triggers ---------------------------------------------------------------------

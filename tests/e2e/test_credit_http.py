@@ -75,7 +75,8 @@ def test_a_unit_the_city_bureau_licensed_is_in_the_district_its_application_gave
     licence = gw.client.get(f"/v1/licences/{listed['licence_no']}", headers=admin).json()
     assert (licence["bureau"], licence["holder"]["district"]) == ("SH", HUANGPU)
     unit = gw.client.get(f"/v1/credit/units/{uscc}", headers=admin).json()
-    assert unit["district"] == HUANGPU
+    history = gw.client.get(f"/v1/credit/units/{uscc}/history", headers=admin).json()
+    assert unit["district"] == history["district"] == HUANGPU
 
 
 def test_a_batch_of_records_keeps_the_good_ones(stack, gw, admin):

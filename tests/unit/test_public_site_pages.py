@@ -57,6 +57,13 @@ def test_a_units_page_has_the_chart_and_the_same_figures_as_a_table():
     assert "该单位从未被列入黑名单" in page
 
 
+def test_a_units_page_names_its_district_in_the_visitors_language():
+    zh = site.unit_page("zh", "91310000MA1K00001X", "某电梯公司", [], PERIODS, "310101")
+    en = site.unit_page("en", "91310000MA1K00001X", "Lift Co", [], PERIODS, "310101")
+    assert "<p>区: 黄浦区</p>" in zh and "<p>District: Huangpu</p>" in en
+    assert "<p>District" not in site.unit_page("en", "91310000MA1K00001X", "x", [], PERIODS)
+
+
 def test_what_a_visitor_sends_is_escaped_everywhere():
     evil = '"><script>alert(1)</script>'
     page = site.home(
