@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from services.maintenance_credit import (
     reads,
     records,
     ruleset_versions,
+    scores,
     standings,
 )
 from services.maintenance_credit.domain import ELEVATOR_EVENTS, Elevator
@@ -467,6 +469,93 @@ def test_publish_appeal_overturn_and_finalize(worker):
     history = reads.history(worker.uow.conn, Clock(worker.now), UNIT)
     assert [(p["period"], p["grade"], p["status"]) for p in history["periods"]] == [
         ("2016", "A", "final")
+    ]
+
+
+def deduction(worker: Worker, uscc: str, rule: str, event_id: str | None = None) -> str:
+    """The id of ``uscc``'s 2016 deduction for ``rule`` (made by ``event_id``)."""
+    found = worker.detail(uscc, as_of="2016-12-31")["deductions"]
+    return next(d["id"] for d in found if d["rule"] == rule and event_id in (None, d["event_id"]))
+
+
+def test_every_unit_scored_at_once_gets_the_grade_its_own_score_gives(worker):
+    third = "9135021359498494XQ"
+    worker.observe(
+        licence_issued(UNIT, "L-1"),
+        licence_issued(OTHER, "L-2"),
+        licence_issued(third, "L-3"),
+        registered(LIFT, UNIT),
+        registered(LIFT2, UNIT),
+        registered(LIFT3, OTHER),
+    )
+    # LIFT3 is UNIT's in February, then OTHER's again: OTHER maintained it on two contracts
+    for unit, on in ((UNIT, "2016-02-01"), (OTHER, "2016-03-01")):
+        change = {
+            "equipment_code": LIFT3,
+            "changed_on": on,
+            "reason": "new contract",
+            "maintenance_unit_uscc": unit,
+        }
+        worker.observe(licensing("EquipmentChanged", f"equipment-{LIFT3}", change, on))
+    worker.today = "2016-01-10"
+    worker.records(record("r-1", LIFT2, on="2016-01-10"))
+    worker.records(record("r-2", LIFT3, on="2016-01-10"), uscc=OTHER)
+    worker.today = "2016-01-20"  # judged until 01-17: LIFT missed its window due 01-16
+    while worker.sweep():
+        pass
+    worker.today = "2016-06-01"
+    for event_id in ("c-1", "c-2"):
+        worker.quality(quality(event_id, "complaint_verified"))
+    worker.quality(quality("x-1", "accident", {"liability": True}, unit_uscc=OTHER))
+    late = {"arrival_minutes": 45, "area": "central"}
+    worker.quality(quality("e-1", "entrapment", late, unit_uscc=OTHER, equipment_code=LIFT3))
+    for day in ("2016-03-01", "2016-03-09", "2016-03-20"):
+        fault = quality(f"f-{day}", "fault", {"caused_by_maintenance": True}, day=day)
+        worker.quality({**fault, "unit_uscc": third, "equipment_code": LIFT})
+    for i, passed in enumerate((True, True, False)):
+        inspection = quality(
+            f"i-{i}", "inspection_result", {"passed": passed, "first_attempt": True}
+        )
+        worker.quality({**inspection, "unit_uscc": third, "equipment_code": LIFT})
+    assert [worker.detail(u, as_of="2016-12-31")["elevators"] for u in (UNIT, OTHER)] == [3, 1]
+
+    worker.today = "2017-01-03"
+    worker.call(evaluations.publish, WorkingCalendar(), {"period": "2016"})
+    worker.today = "2017-01-04"
+    appeals = [
+        worker.call(evaluations.file_appeal, uscc, {"deduction_id": d, "grounds": "not ours"})
+        for uscc, d in [
+            (UNIT, deduction(worker, UNIT, "complaint_verified", "c-1")),
+            (UNIT, deduction(worker, UNIT, "complaint_verified", "c-2")),
+            (third, deduction(worker, third, "repeated_faults")),
+        ]
+    ]
+    worker.today = "2017-01-05"
+    overturn = {"outcome": "overturned", "reason": "another unit's lift"}
+    for appeal in (appeals[0], appeals[2]):
+        worker.call(evaluations.decide_appeal, appeal["id"], overturn)
+
+    usccs, end = [UNIT, OTHER, third], date(2016, 12, 31)
+    conn = worker.uow.conn
+    grades = {}
+    for appeals_as_of in (end, date(2017, 1, 4), date(2017, 1, 5)):
+        together = scores.unit_grades(conn, usccs, end, appeals_as_of)
+        one_by_one = [scores.unit_score(conn, uscc, end, appeals_as_of) for uscc in usccs]
+        grades[appeals_as_of] = [(g.demerits, g.grade, g.vetoed) for g in together.values()]
+        assert list(together) == usccs
+        assert grades[appeals_as_of] == [(s.demerits, s.grade, s.vetoed) for s in one_by_one]
+    # 1 per 100 elevators for LIFT's window, 3 maintained; 2 a complaint, 10 the late arrival;
+    # 10 the faults, 20 a first-pass rate of 66.7 %
+    assert grades[end] == [
+        (Decimal("37.33"), "C", False),
+        (Decimal(10), "D", True),
+        (Decimal(30), "C", False),
+    ]
+    assert grades[date(2017, 1, 4)] == grades[end]  # under appeal: still counted
+    assert [g[:2] for g in grades[date(2017, 1, 5)]] == [
+        (Decimal("35.33"), "C"),
+        (Decimal(10), "D"),
+        (Decimal(20), "B"),
     ]
 
 

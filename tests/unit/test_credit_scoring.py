@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from services.maintenance_credit.rules import RuleSets
-from services.maintenance_credit.scoring import REVERSED, UNDER_APPEAL, Fact, score
+from services.maintenance_credit.scoring import REVERSED, UNDER_APPEAL, Fact, Grade, grade, score
 
 UNIT = "91350200776049653A"
 RULES = RuleSets.shipped().get("demerit-2016")
@@ -201,3 +201,42 @@ def test_deduction_ids_are_stable_and_differ_between_units():
     first, again = scored([f]), scored([f])
     other = score("913502000728319549", [f], RULES, AS_OF, 20)
     assert first.deductions[0].id == again.deductions[0].id != other.deductions[0].id
+
+
+def test_grading_alone_gives_the_scores_demerits_grade_and_veto():
+    code = "310100000000000001"
+    facts = [
+        *[fact("complaint_verified") for _ in range(3)],
+        fact("entrapment", arrival_minutes=45, area="central"),
+        *[fact("fault", date(2016, 3, d), code, caused_by_maintenance=True) for d in (1, 9, 20)],
+        *[fact("inspection_result", first_attempt=True, passed=p) for p in (True, False)],
+        *missed(3),
+        fact("complaint_verified", date(2017, 1, 2)),  # after the period
+    ]
+    vetoed = [*facts, fact("penalty", kind="bypassing_safety_circuits", decision_no="1")]
+    full = scored(facts)
+    rule_of = {d.id: d.rule for d in full.deductions}
+    assert sorted(set(rule_of.values())) == [
+        "complaint_verified",
+        "first_pass_rate",
+        "late_entrapment_arrival",
+        "missed_maintenance",
+        "repeated_faults",
+    ]
+    one = {rule: the_id for the_id, rule in rule_of.items()}  # a deduction of each rule
+    some_reversed = {
+        one["repeated_faults"]: REVERSED,
+        one["missed_maintenance"]: REVERSED,
+        one["first_pass_rate"]: UNDER_APPEAL,
+    }
+    assert scored(facts, appeals=some_reversed).demerits < full.demerits
+    for appeals in (
+        None,
+        {one["complaint_verified"]: UNDER_APPEAL},
+        some_reversed,
+        dict.fromkeys(rule_of, REVERSED),
+    ):
+        for case in (facts, vetoed):
+            expected = scored(case, appeals=appeals)
+            alone = grade(UNIT, case, RULES, AS_OF, 20, appeals)
+            assert alone == Grade(expected.demerits, expected.grade, expected.vetoed)
