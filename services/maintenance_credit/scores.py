@@ -1,5 +1,7 @@
 """A unit's score from the read models: its facts, the elevators it maintained and its
-appeals, folded by ``scoring.score`` under the rule set in force on the day asked about."""
+appeals, folded by ``scoring.score`` under the rule set in force on the day asked about. An
+evaluation grades every unit at once (``unit_grades``): each kind read once for all units by
+the same readers, folded by ``scoring.grade``."""
 
 from __future__ import annotations
 
