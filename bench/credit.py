@@ -87,6 +87,7 @@ class Bench:
         5,000 at a time (``save_many``), as setting up a city is quicker that way."""
         from infra.bus.incoming import IncomingEvent
         from infra.domain import derived_id
+        from services.licensing.examples import maintenance_licence_issued
         from services.maintenance_credit import intake
         from services.maintenance_credit.domain import Elevator
 
@@ -106,21 +107,13 @@ class Bench:
 
         uow = self.worker()
         repo = self.repo(uow)
-        licence = {
-            "at": _moment(on).isoformat(),
-            "actor": "bench",
-            "licence_no": f"TS-BENCH-{unit}",
-            "kind": "production_licence",
-            "bureau": "310104",
-            "holder": {"uscc": unit, "name": f"Bench Lift Care {unit[-6:]}"},
-            "decision_no": "D-1",
-            "decided_on": on.isoformat(),
-            "valid_from": on.isoformat(),
-            "valid_until": None,
-            "scope": ["elevator:maintenance"],
-            "level": None,
-            "equipment_code": None,
-        }
+        licence = maintenance_licence_issued(
+            unit,
+            f"TS-BENCH-{unit}",
+            name=f"Bench Lift Care {unit[-6:]}",
+            on=on.isoformat(),
+            valid_until=None,
+        )
         intake.observe(repo, incoming("LicenceIssued", f"licence-TS-BENCH-{unit}", licence))
         step = BATCH if bulk else max(len(codes), 1)
         for start in range(0, len(codes), step):

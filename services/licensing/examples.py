@@ -132,3 +132,40 @@ def operator_certificate(
         },
         "materials": [{"name": "exam certificate", "sha256": SHA}],
     }
+
+
+def maintenance_licence_issued(
+    uscc: str,
+    licence_no: str,
+    *,
+    name: str | None = None,
+    bureau: str = "310104",
+    district: str | None = None,
+    scope: tuple[str, ...] = ("elevator:maintenance",),
+    on: str = "2016-01-01",
+    valid_from: str | None = None,
+    valid_until: str | None = "2019-12-31",
+) -> dict[str, Any]:
+    """The data of licensing's ``LicenceIssued`` of a production licence (by default one
+    covering elevator maintenance), as its consumers receive it: how the store tests and the
+    benches of credit, complaints and the blacklist learn of a unit without running licensing.
+    ``on``: the day of the decision; ``valid_from``: that day unless given. ``district``: where
+    the unit is (absent, as in events recorded before licensing carried it)."""
+    holder = {"uscc": uscc, "name": name or f"Lift Care {uscc[-4:]}"}
+    if district:
+        holder["district"] = district
+    return {
+        "at": f"{on}T09:00:00+08:00",
+        "actor": "bureau_officer:t1",
+        "licence_no": licence_no,
+        "kind": "production_licence",
+        "bureau": bureau,
+        "holder": holder,
+        "decision_no": "D-1",
+        "decided_on": on,
+        "valid_from": valid_from or on,
+        "valid_until": valid_until,
+        "scope": list(scope),
+        "level": None,
+        "equipment_code": None,
+    }

@@ -25,6 +25,7 @@ from services.blacklist import intake, listings, reads
 from services.blacklist.domain import Terms
 from services.blacklist.projections import KINDS, READ_MODELS
 from services.blacklist.service import MIGRATIONS, REMOVAL
+from services.licensing.examples import maintenance_licence_issued
 
 UNIT, OTHER = "91350200776049653A", "913502000728319549"
 USCCS = [UNIT, OTHER, "9135021359498494XQ", "91440101MA5CJQ4N59", "91310115MA1FL0001N"]
@@ -53,23 +54,9 @@ def incoming(service: str, kind: str, stream: str, data: dict, on: str) -> Incom
 def licence_issued(
     uscc: str, name: str, bureau: str = "310104", district: str | None = None
 ) -> IncomingEvent:
-    holder = {"uscc": uscc, "name": name}
-    if district:  # recorded since licensing says where the unit is
-        holder["district"] = district
-    data = {
-        "licence_no": f"TS-{uscc[-4:]}",
-        "kind": "production_licence",
-        "bureau": bureau,
-        "holder": holder,
-        "decision_no": "D-1",
-        "decided_on": "2016-01-01",
-        "valid_from": "2016-01-01",
-        "valid_until": "2019-12-31",
-        "scope": ["elevator:maintenance"],
-        "level": None,
-        "equipment_code": None,
-    }
-    return incoming("licensing", "LicenceIssued", f"licence-TS-{uscc[-4:]}", data, "2016-01-01")
+    no = f"TS-{uscc[-4:]}"
+    data = maintenance_licence_issued(uscc, no, name=name, bureau=bureau, district=district)
+    return incoming("licensing", "LicenceIssued", f"licence-{no}", data, "2016-01-01")
 
 
 def grade_finalized(uscc: str, grade: str, period: str = "2016", on: str = "2017-02-01"):

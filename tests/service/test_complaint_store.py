@@ -23,6 +23,7 @@ from infra.clock import Clock
 from infra.erasure import erase
 from infra.eventstore import EventStore, SubjectKeys, make_engine, make_meta, migrate
 from infra.repository import Repository
+from services.licensing.examples import maintenance_licence_issued
 from services.maintenance_credit import complaints, intake, reads
 from services.maintenance_credit.projections import KINDS, READ_MODELS, credit_facts
 from services.maintenance_credit.service import MIGRATIONS
@@ -53,21 +54,7 @@ def licensing(kind: str, stream: str, data: dict, on: str) -> IncomingEvent:
 
 
 def licence_issued(uscc: str, licence_no: str) -> IncomingEvent:
-    data = {
-        "at": "2016-01-01T09:00:00+08:00",
-        "actor": "bureau_officer:t1",
-        "licence_no": licence_no,
-        "kind": "production_licence",
-        "bureau": "310104",
-        "holder": {"uscc": uscc, "name": f"Lift Care {uscc[-4:]}"},
-        "decision_no": "D-1",
-        "decided_on": "2016-01-01",
-        "valid_from": "2016-01-01",
-        "valid_until": "2019-12-31",
-        "scope": ["elevator:maintenance"],
-        "level": None,
-        "equipment_code": None,
-    }
+    data = maintenance_licence_issued(uscc, licence_no)
     return licensing("LicenceIssued", f"licence-{licence_no}", data, "2016-01-01")
 
 

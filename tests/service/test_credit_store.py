@@ -24,6 +24,7 @@ from infra.eventstore import EventStore, SubjectKeys, make_engine, make_meta, mi
 from infra.eventstore.schema import snapshots
 from infra.repository import Kind, Kinds, Repository
 from services.licensing.calendar import WorkingCalendar
+from services.licensing.examples import maintenance_licence_issued
 from services.maintenance_credit import (
     evaluations,
     intake,
@@ -71,28 +72,10 @@ def licence_issued(
     valid_from="2016-01-01",
     district: str | None = None,
 ):
-    holder = {"uscc": uscc, "name": f"Lift Care {uscc[-4:]}"}
-    if district:  # recorded since licensing says where the unit is
-        holder["district"] = district
-    return licensing(
-        "LicenceIssued",
-        f"licence-{licence_no}",
-        {
-            "at": "2016-01-01T09:00:00+08:00",
-            "actor": "bureau_officer:t1",
-            "licence_no": licence_no,
-            "kind": "production_licence",
-            "bureau": bureau,
-            "holder": holder,
-            "decision_no": "D-1",
-            "decided_on": "2016-01-01",
-            "valid_from": valid_from,
-            "valid_until": "2019-12-31",
-            "scope": list(scope),
-            "level": None,
-            "equipment_code": None,
-        },
+    data = maintenance_licence_issued(
+        uscc, licence_no, bureau=bureau, district=district, scope=scope, valid_from=valid_from
     )
+    return licensing("LicenceIssued", f"licence-{licence_no}", data)
 
 
 def registered(code: str, unit: str | None, on: str = "2016-01-01") -> IncomingEvent:
