@@ -23,10 +23,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 import eventlet
+from nameko.exceptions import UnknownService
 
 from infra.bus import consumer_state
 from infra.bus.incoming import IncomingEvent, Origin, Outcome, Stopping
-from infra.bus.outages import Backoff, pause
+from infra.bus.outages import Backoff, Repeats, pause, unlogged_note
 
 if TYPE_CHECKING:
     from infra.bus.subscriber import EventSubscriber
@@ -50,6 +51,7 @@ class CatchUp:
         self.target: int | None = None
         self.read = 0
         self.source_failures = 0
+        self._unreachable = Repeats()  # the source not answering: logged once a minute at most
         self._proxy: Any = None  # nameko ClusterRpcProxy (untyped)
         self._rpc: Any = None
 
@@ -167,22 +169,40 @@ class CatchUp:
                     # One proxy for the whole catch-up: each one declares a reply queue.
                     self._proxy = ClusterRpcProxy(sub.container.config, timeout=30)
                     self._rpc = self._proxy.start()
-                return getattr(self._rpc, sub.source_service).read_all(position, self.page_size)
+                page = getattr(self._rpc, sub.source_service).read_all(position, self.page_size)
             except Exception as exc:
                 self._close()
                 self.source_failures += 1
                 sub.counters.outage_retries += 1
                 delay = backoff.next()
-                log.warning(
-                    "%s: cannot read %s's history (%s: %s); again in %.1fs (%d failures so far)",
+                unlogged = self._unreachable.note()
+                if unlogged is not None:
+                    why = (
+                        f"{sub.source_service} is not running (no one answers its RPC)"
+                        if isinstance(exc, UnknownService)
+                        else f"{type(exc).__name__}: {exc}"
+                    )
+                    log.warning(
+                        "%s: cannot read %s's history (%s); trying every %.0fs at most, "
+                        "this consumer catches up once it answers (%d failures so far%s)",
+                        sub.consumer_name,
+                        sub.source_service,
+                        why,
+                        backoff.cap,
+                        self.source_failures,
+                        unlogged_note(unlogged),
+                    )
+                pause(delay, sub.stop_event)
+                continue
+            failures = self._unreachable.end()
+            if failures:
+                log.info(
+                    "%s: reading %s's history again after %d failures",
                     sub.consumer_name,
                     sub.source_service,
-                    type(exc).__name__,
-                    exc,
-                    delay,
-                    self.source_failures,
+                    failures,
                 )
-                pause(delay, sub.stop_event)
+            return page
         raise Stopping
 
     def _events(self, messages: list[dict]) -> list[IncomingEvent]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import errno
 import socket
 import sqlite3
+import time
+from collections.abc import Callable
 
 import amqp.exceptions
 import eventlet
@@ -105,6 +107,39 @@ class Backoff:
         delay = self.delay
         self.delay = min(self.delay * 2, self.cap)
         return delay
+
+
+class Repeats:
+    """A warning repeated while a condition lasts (a source that is not running, a database
+    that is down): the first is logged, then at most one every ``every`` seconds, which says
+    how many were not. An outage of hours is a few lines, not one per retry; the counters in
+    ``/metrics`` keep the full count."""
+
+    def __init__(self, every: float = 60.0, clock: Callable[[], float] = time.monotonic):
+        self.every, self.clock = every, clock
+        self.count = 0  # since the condition began
+        self._unlogged = 0
+        self._logged_at: float | None = None
+
+    def note(self) -> int | None:
+        """One more occurrence: how many went unlogged before it when it is to be logged now,
+        else None."""
+        self.count += 1
+        now = self.clock()
+        if self._logged_at is not None and now - self._logged_at < self.every:
+            self._unlogged += 1
+            return None
+        self._logged_at, unlogged, self._unlogged = now, self._unlogged, 0
+        return unlogged
+
+    def end(self) -> int:
+        """The condition is over: how many occurrences it had (0: it never began)."""
+        count, self.count, self._unlogged, self._logged_at = self.count, 0, 0, None
+        return count
+
+
+def unlogged_note(unlogged: int) -> str:
+    return f"; {unlogged} more like it since the last such line" if unlogged else ""
 
 
 def pause(seconds: float, stop: Event) -> None:

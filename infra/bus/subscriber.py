@@ -45,7 +45,7 @@ from infra.bus import consumer_state
 from infra.bus.catchup import CatchUp
 from infra.bus.dependencies import ServiceDatabase, commit_worker, service_database
 from infra.bus.incoming import IncomingEvent, Origin, Outcome, Stopping
-from infra.bus.outages import OUTAGE_TYPES, Backoff, is_outage, pause
+from infra.bus.outages import OUTAGE_TYPES, Backoff, Repeats, is_outage, pause, unlogged_note
 from infra.eventstore import ConcurrencyError
 from infra.eventstore.schema import consumer_streams, processed_events
 from infra.eventstore.store import to_db, utcnow
@@ -198,6 +198,7 @@ class EventSubscriber(EventHandler):
         self._parked: dict[str, int] = {}  # stream -> dead-lettered version (consumer_parked)
         self._failures: Counter[str] = Counter()  # event id -> the handler's failures so far
         self.counters = Counters()
+        self._outage_lines = Repeats()
         self.stopping = False
         self.stop_event = Event()
         self._ready = Event()
@@ -718,16 +719,20 @@ class EventSubscriber(EventHandler):
     def _wait_out(self, exc: BaseException, what: str, backoff: Backoff) -> None:
         self.counters.outage_retries += 1
         delay = backoff.next()
-        log.warning(
-            "%s: infrastructure unavailable, cannot %s (%s: %s); again in %.1fs "
-            "(%d outage retries so far; they do not count as attempts)",
-            self.consumer_name,
-            what,
-            type(exc).__name__,
-            str(exc).strip().splitlines()[0] if str(exc).strip() else "",
-            delay,
-            self.counters.outage_retries,
-        )
+        # Every message in flight waits the outage out: one line a minute for all of them.
+        unlogged = self._outage_lines.note()
+        if unlogged is not None:
+            log.warning(
+                "%s: infrastructure unavailable, cannot %s (%s: %s); again in %.1fs "
+                "(%d outage retries so far; they do not count as attempts%s)",
+                self.consumer_name,
+                what,
+                type(exc).__name__,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                delay,
+                self.counters.outage_retries,
+                unlogged_note(unlogged),
+            )
         pause(delay, self.stop_event)
 
     # -- versions ------------------------------------------------------------------------

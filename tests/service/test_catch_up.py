@@ -9,6 +9,8 @@ only catch-up can deliver it.
 
 from __future__ import annotations
 
+import logging
+
 import amqp
 import eventlet
 import kombu
@@ -90,24 +92,33 @@ def test_a_new_consumer_applies_the_whole_history_once_in_stream_order(databases
         engine.dispose()
 
 
-def test_a_consumer_started_while_its_source_is_down_catches_up_when_it_comes(databases, amqp_uri):
+def test_a_consumer_started_while_its_source_is_down_catches_up_when_it_comes(
+    databases, amqp_uri, caplog
+):
     """One-event streams registered before the consumer existed, and a source that is not
-    running when the consumer starts: the consumer waits for it, then hears of every one."""
+    running when the consumer starts: the consumer waits for it, then hears of every one.
+    The wait is one warning that says the source is not running (not one per retry), and
+    one line when it answers again."""
     source_url, reader_url = databases
     streams = [f"one-{i}" for i in range(50)]
     write_history(source_url, SOURCE, [streams], published=True)
     engine = reader_engine(reader_url)
+    caplog.set_level(logging.INFO, logger="sesp.bus")
     try:
         with running(Reader, amqp_uri, reader_url):
             wait_until(
-                lambda: health(amqp_uri)["catch_up"]["source_failures"] >= 2,
+                lambda: health(amqp_uri)["catch_up"]["source_failures"] >= 3,
                 what="the consumer waiting for its source",
             )
             assert count(engine) == 0
+            waiting = [r for r in caplog.records if "cannot read" in r.getMessage()]
+            assert len(waiting) == 1 and waiting[0].levelno == logging.WARNING
+            assert f"{SOURCE} is not running" in waiting[0].getMessage()
             with running(HistorySource, amqp_uri, source_url):
                 wait_until(lambda: count(engine) == 50, timeout=60, what="history applied")
                 wait_until(lambda: health(amqp_uri)["catch_up"]["state"] == "live", what="live")
         assert sorted(s for _, s, _ in applied(engine)) == sorted(streams)
+        assert any("history again after" in r.getMessage() for r in caplog.records)
     finally:
         engine.dispose()
 
