@@ -74,7 +74,7 @@ class GatewayCore(SharedExtension):
 
     def start(self) -> None:
         # Routes registered during setup: listen to the events their kept answers depend on.
-        self.public_cache.start(s for route in self.routes for s in route.cache_from)
+        self.public_cache.start(route.cache_events for route in self.routes)
         super().start()
 
     def register_route(self, route: ApiRoute) -> None:

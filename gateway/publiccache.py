@@ -1,9 +1,11 @@
 """Answers of public reads, kept in the gateway until an event of a service they read from
 arrives: the public (the biggest audience) does not pay an RPC per request.
 
-A public route declares the services its answers come from (``cache_from=("blacklist",)``).
-Each gateway process listens to those services' event exchanges (``<service>.events``, every
-routing key) on a queue of its own that lives as long as the process. Every event bumps its
+A public route declares the services its answers come from (``cache_from=("blacklist",)``),
+or a service and the event types that change its answers (``("maintenance_credit",
+PUBLIC_READ_EVENTS)``). Each gateway process listens to those services' event exchanges
+(``<service>.events``: the named types, or every routing key) on a queue of its own that lives
+as long as the process. Every event bumps its
 service's *generation*; an answer is kept with the generations it was read under and served
 only while they are current. So an answer is served from memory until the gateway hears of the
 next event of its sources (milliseconds after the relay publishes it), never after.
@@ -24,7 +26,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +55,8 @@ class PublicCache:
         self.max_entries, self.max_age = max_entries, max_age
         self.clock = clock or time.monotonic
         self.sources: set[str] = set()  # services some route reads from
+        # per source, the event types listened to (None: all of them)
+        self.bindings: dict[str, frozenset[str] | None] = {}
         self.generations: dict[str, int] = {}
         self.listening: set[str] = set()  # sources whose events this process hears right now
         self._entries: OrderedDict[str, tuple[tuple[int, ...], float, CachedAnswer]] = OrderedDict()
@@ -119,8 +123,15 @@ class PublicCache:
 
     # --- listening --------------------------------------------------------------------------
 
-    def start(self, sources: Iterable[str]) -> None:
-        self.sources = set(sources)
+    def start(self, declared: Iterable[Mapping[str, frozenset[str] | None]]) -> None:
+        """Listen to the events ``declared`` by the routes: per source, the union of the event
+        types they name (None: every event, when one route needs them all)."""
+        self.bindings = {}
+        for route_events in declared:
+            for source, types in route_events.items():
+                known = self.bindings.get(source, frozenset())
+                self.bindings[source] = None if types is None or known is None else known | types
+        self.sources = set(self.bindings)
         if self.sources and self.amqp_uri:
             self._listener = eventlet.spawn(self._listen)
 
@@ -150,12 +161,16 @@ class PublicCache:
             channel = conn.channel()
             consumers = []
             for source in sorted(self.sources):
-                # A queue of this process's own (gone with its connection), bound to every
-                # event the source publishes.
+                # A queue of this process's own (gone with its connection), bound to the
+                # events of the source that change kept answers (a routing key is a type).
+                exchange = kombu.Exchange(f"{source}.events", type="topic", durable=True)
+                types = self.bindings.get(source)
                 queue = kombu.Queue(
                     f"gateway-cache.{source}.{uuid.uuid4().hex[:12]}",
-                    exchange=kombu.Exchange(f"{source}.events", type="topic", durable=True),
-                    routing_key="#",
+                    bindings=[
+                        kombu.binding(exchange, routing_key=key)
+                        for key in (["#"] if types is None else sorted(types))
+                    ],
                     exclusive=True,
                     auto_delete=True,
                     durable=False,

@@ -146,7 +146,7 @@ class ApiRoute(HttpRequestHandler):
         content_type: str = "application/json",
         path_params: Mapping[str, dict] | None = None,
         calls_services: bool = True,
-        cache_from: Iterable[str] = (),
+        cache_from: Iterable[str | tuple[str, Iterable[str]]] = (),
         shown_once: Iterable[str] = (),
         form: bool = False,
         problem_page: Callable[[Request, Problem, dict | None], Response] | None = None,
@@ -173,8 +173,14 @@ class ApiRoute(HttpRequestHandler):
         self.path_params = dict(path_params or {})
         self.calls_services = calls_services
         # Services whose events change this public read's answers: answers are kept in the
-        # gateway until one of their events arrives (gateway.publiccache).
-        self.cache_from = tuple(cache_from)
+        # gateway until one of their events arrives (gateway.publiccache). An entry is a
+        # service (any of its events) or (service, the event types that change the answers):
+        # the gateway then does not even receive the others (a unit's maintenance records).
+        self.cache_events: dict[str, frozenset[str] | None] = {}
+        for entry in cache_from:
+            source, types = (entry, None) if isinstance(entry, str) else entry
+            self.cache_events[source] = None if types is None else frozenset(types)
+        self.cache_from = tuple(self.cache_events)
         if self.cache_from and (self.http_method != "GET" or roles != PUBLIC):
             raise ValueError("only public GET routes keep their answers (cache_from)")
         # Response fields holding a secret shown only once: never stored, never replayed.

@@ -22,6 +22,7 @@ from infra.paging import PageQuery, decode_cursor, page_of
 from infra.schemas import Date, Pattern, Reply
 from services.maintenance_credit.schemas import (
     MAX_RECORDS,
+    PUBLIC_READ_EVENTS,
     AppealDecisionIn,
     AppealIn,
     EvaluationIn,
@@ -422,7 +423,7 @@ class CreditRoutes(RouteBase):
         "name (partial), grade or district.",
         query=PublicCreditQuery,
         responses={200: PublicCreditPage},
-        cache_from=("maintenance_credit",),
+        cache_from=(("maintenance_credit", PUBLIC_READ_EVENTS),),
     )
     def public_credit(self, call: Call):
         q = dict(call.query)

@@ -20,6 +20,7 @@ from infra.clock import today
 from infra.errors import Invalid
 from infra.identifiers import InvalidIdentifier, parse_equipment_code
 from infra.schemas import Reply
+from services.maintenance_credit.schemas import PUBLIC_READ_EVENTS
 
 CODE_PARAM = {
     "type": "string",
@@ -30,8 +31,9 @@ CODE_PARAM = {
 }
 # The answer is kept in the gateway until an event of one of these, and at most 1 s: whether
 # insurance covers it today changes with insurers' syncs (thousands of policy events a batch),
-# which would empty the cache all the time; the second's limit bounds that part instead.
-SOURCES = ("licensing", "maintenance_credit", "blacklist")
+# which would empty the cache all the time; the second's limit bounds that part instead. Of
+# credit's events only those that change a unit's name or final grade.
+SOURCES = ("licensing", ("maintenance_credit", PUBLIC_READ_EVENTS), "blacklist")
 
 
 class PublicMaintenanceUnit(Reply):

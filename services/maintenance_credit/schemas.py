@@ -7,7 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from infra.identifiers import EquipmentCodeField, USCCField
 from infra.schemas import Date, Pattern, Reply, Strict, Timestamp, flatten_errors
-from services.maintenance_credit.domain import RECORD_TYPES
+from services.maintenance_credit.domain import EVALUATION_EVENTS, RECORD_TYPES, UNIT_EVENTS
 from services.maintenance_credit.rules import QUALITY_EVENT_TYPES
 
 MAX_RECORDS = 5000
@@ -231,6 +231,15 @@ INTEGRATION_EVENTS: dict[str, type[Schema]] = {
     "EvaluationPublished": EvaluationPublishedV1,
     "QualityEventRecorded": QualityEventRecordedV1,
 }
+
+
+# The events after which the service's public reads (``reads.public_credit``, ``final_grade``)
+# may answer otherwise: those of the units (``credit_units``: name, district) and of the
+# evaluations (``credit_grades``), the two tables those reads read. The gateway keeps public
+# answers until one of these arrives and does not hear the rest (a unit's maintenance records,
+# thousands a batch). tests/service/test_credit_store.py checks that every change to those
+# tables comes with one of them.
+PUBLIC_READ_EVENTS: tuple[str, ...] = (*UNIT_EVENTS, *EVALUATION_EVENTS)
 
 
 def validate_event(event_type: str, data: dict) -> dict[str, list[str]]:

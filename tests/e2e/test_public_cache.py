@@ -34,7 +34,7 @@ class Register:
         return {"code": code, "reads": READS[code]}
 
 
-class KeptRoutes:
+class RegisterRoutes:
     @route(
         "GET",
         "/v1/public/kept/{code}",
@@ -47,27 +47,54 @@ class KeptRoutes:
         return self.rpc.register.listing(call.path["code"])
 
 
-class KeptGateway(KeptRoutes, GatewayService):
+class Roster:
+    """A source whose public answers change with one type of its events only."""
+
+    name = "roster"
+
+    @rpc
+    def ping(self):
+        return {"service": "roster", "ok": True}
+
+    @rpc
+    def entry(self, code):
+        READS[f"roster-{code}"] += 1
+        return {"code": code, "reads": READS[f"roster-{code}"]}
+
+
+class KeptRoutes:
+    @route(
+        "GET",
+        "/v1/public/roster/{code}",
+        roles=PUBLIC,
+        tag="Test",
+        summary="a public read kept until the roster's next ListingChanged",
+        cache_from=(("roster", ("ListingChanged",)),),
+    )
+    def roster_entry(self, call: Call):
+        return self.rpc.roster.entry(call.path["code"])
+
+
+class KeptGateway(RegisterRoutes, KeptRoutes, GatewayService):
     name = "gateway"
 
 
 @pytest.fixture(scope="module")
 def gw(gateways, stub_services):
-    stub_services([Register])
+    stub_services([Register, Roster])
     # Kept for ever unless an event comes: what these tests look at (the age limit: below).
     gateway = gateways(
         service_cls=KeptGateway, SESP_PUBLIC_RATE="100000/s", SESP_PUBLIC_CACHE_SECONDS="3600"
     )
-    wait_until(lambda: "register" in gateway.core.public_cache.listening, what="listening")
+    listening = gateway.core.public_cache.listening
+    wait_until(lambda: {"register", "roster"} <= listening, what="listening")
     return gateway
 
 
-def publish_event(amqp_uri: str, source: str) -> None:
+def publish_event(amqp_uri: str, source: str, kind: str = "ListingChanged") -> None:
     with kombu.Connection(amqp_uri) as conn:
         exchange = kombu.Exchange(f"{source}.events", type="topic", durable=True)
-        conn.Producer().publish(
-            json.dumps({"type": "ListingChanged"}), exchange=exchange, routing_key="ListingChanged"
-        )
+        conn.Producer().publish(json.dumps({"type": kind}), exchange=exchange, routing_key=kind)
 
 
 def test_repeated_public_reads_do_not_reach_the_service(gw):
@@ -97,6 +124,32 @@ def test_events_of_other_services_keep_the_answers(gw, module_amqp_uri):
     gw.client.get("/v1/public/kept/C")
     publish_event(module_amqp_uri, "licensing")
     assert gw.client.get("/v1/public/kept/C").json()["reads"] == 1
+
+
+def test_a_source_named_with_event_types_is_heard_only_for_those(gw, module_amqp_uri):
+    # The gateway's queue is bound to ListingChanged alone: a flood of other events (a unit's
+    # maintenance records) neither reaches it nor empties its answers.
+    assert gw.core.public_cache.bindings["roster"] == frozenset({"ListingChanged"})
+    assert gw.client.get("/v1/public/roster/F").json()["reads"] == 1
+    generation = gw.core.public_cache.generations["roster"]
+    for _ in range(50):
+        publish_event(module_amqp_uri, "roster", "MaintenanceRecorded")
+    publish_event(module_amqp_uri, "roster", "ListingChanged")  # after them, in order
+    wait_until(lambda: gw.client.get("/v1/public/roster/F").json()["reads"] == 2, what="new read")
+    assert gw.core.public_cache.generations["roster"] == generation + 1
+
+
+def test_the_routes_of_one_source_are_heard_for_the_union_of_their_types():
+    from gateway.publiccache import PublicCache
+
+    cache = PublicCache(None)
+    cache.start(
+        [
+            {"a": frozenset({"X"}), "b": frozenset({"Y"})},
+            {"a": frozenset({"Z"}), "b": None},
+        ]
+    )
+    assert cache.bindings == {"a": frozenset({"X", "Z"}), "b": None}
 
 
 def test_without_the_event_stream_nothing_is_kept(gw):

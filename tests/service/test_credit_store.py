@@ -8,12 +8,14 @@ events arrive as the subscriber hands them over.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 
 from infra import errors
@@ -21,7 +23,7 @@ from infra.bus.dependencies import UnitOfWork
 from infra.bus.incoming import IncomingEvent
 from infra.clock import Clock
 from infra.eventstore import EventStore, SubjectKeys, make_engine, make_meta, migrate
-from infra.eventstore.schema import snapshots
+from infra.eventstore.schema import events, snapshots
 from infra.repository import Kind, Kinds, Repository
 from services.licensing.calendar import WorkingCalendar
 from services.licensing.examples import maintenance_licence_issued
@@ -36,6 +38,7 @@ from services.maintenance_credit import (
 )
 from services.maintenance_credit.domain import ELEVATOR_EVENTS, Elevator
 from services.maintenance_credit.projections import ELEVATOR_PREFIX, KINDS, READ_MODELS
+from services.maintenance_credit.schemas import PUBLIC_READ_EVENTS
 from services.maintenance_credit.scores import shipped
 from services.maintenance_credit.service import MIGRATIONS, SNAPSHOT_EVERY
 from services.maintenance_credit.sweeps import MISSED_MAINTENANCE
@@ -729,3 +732,63 @@ def test_an_elevator_loads_from_its_snapshot_as_from_all_its_events(db_url):
     finally:
         w.uow.rollback()
         engine.dispose()
+
+
+# --- what the gateway's public cache listens to ---------------------------------------------
+
+PUBLIC_TABLES = re.compile(
+    r"^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+\"?(credit_units|credit_grades)\b", re.I
+)
+
+
+def test_every_change_to_what_public_reads_read_comes_with_a_public_read_event(worker):
+    """The gateway keeps public credit answers until one of ``PUBLIC_READ_EVENTS`` arrives and
+    does not hear the others: every transaction that writes the tables the public reads read
+    (``credit_units``, ``credit_grades``) must store one of them, and the busiest facts
+    (maintenance records, the sweep's missed windows, quality events) none."""
+    statements: list[str] = []
+    listen = lambda conn, cursor, statement, *a: statements.append(statement)  # noqa: E731
+    sa_event.listen(worker.engine, "before_cursor_execute", listen)
+    seen = {"position": 0}
+    transactions: list[tuple[bool, set[str]]] = []
+    commit = worker.commit
+
+    def recorded_commit() -> None:
+        writes = any(PUBLIC_TABLES.match(s) for s in statements)
+        commit()
+        statements.clear()
+        with worker.engine.connect() as conn:
+            rows = conn.execute(
+                select(events.c.position, events.c.type).where(events.c.position > seen["position"])
+            ).all()
+        statements.clear()
+        if rows:
+            seen["position"] = max(r.position for r in rows)
+        transactions.append((writes, {r.type for r in rows}))
+
+    worker.commit = recorded_commit  # type: ignore[method-assign]
+    worker.observe(licence_issued(UNIT, "L-1"), registered(LIFT, UNIT), registered(LIFT2, UNIT))
+    worker.today = "2016-01-10"
+    worker.records(record("r1", on="2016-01-10"), record("r2", LIFT2, on="2016-01-10"))
+    worker.quality(quality("c-1", "complaint_verified"))
+    worker.today = "2016-03-01"
+    worker.sweep()
+    suspended = {"at": "2016-03-02T09:00:00+08:00", "actor": "system", "reason": "audit"}
+    worker.observe(licensing("LicenceSuspended", "licence-L-1", suspended, "2016-03-02"))
+    worker.today = "2017-01-03"
+    worker.call(evaluations.publish, WorkingCalendar(), {"period": "2016"})
+    target = worker.detail(as_of="2016-12-31")["deductions"][0]["id"]
+    appeal = worker.call(evaluations.file_appeal, UNIT, {"deduction_id": target, "grounds": "x"})
+    decision = {"outcome": "upheld", "reason": "it was ours"}
+    worker.call(evaluations.decide_appeal, appeal["id"], decision, bureau="310104")
+    worker.today = "2017-01-18"
+    worker.call(evaluations.finalize, "2016")
+    sa_event.remove(worker.engine, "before_cursor_execute", listen)
+
+    public = set(PUBLIC_READ_EVENTS)
+    writing = [types for writes, types in transactions if writes]
+    assert len(writing) >= 4  # the licence, its suspension, publishing, finalizing
+    assert all(types & public for types in writing), writing
+    stored = set().union(*(types for _, types in transactions))
+    assert {"MaintenanceRecorded", "MaintenanceMissed", "QualityEventRecorded"} <= stored
+    assert not {"MaintenanceRecorded", "MaintenanceMissed", "QualityEventRecorded"} & public
